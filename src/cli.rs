@@ -1,0 +1,143 @@
+//! The command line. These names are a contract: scripts and deployments call them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// layer-idp: an identity provider that answers Layer's authentication challenges with signed
+/// identity tokens, with a local Layer emulator for end-to-end tests.
+///
+/// With no configuration it uses a SQLite database under data/ and development keys under
+/// keys/. Settings come from --config (TOML), LAYER_IDP_* environment variables (__ for
+/// nesting, e.g. LAYER_IDP_SIGNING__KEY_ID), DATABASE_URL, and these flags, later ones winning.
+#[derive(Debug, Parser)]
+#[command(name = "layer-idp", version, propagate_version = true)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "LAYER_IDP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB (default: sqlite under data/).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the identity provider (and, when asked, the Layer emulator).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Identity tokens, for debugging.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage tokens for the admin HTTP API (/admin/…).
+    #[command(subcommand, name = "admin-tokens")]
+    AdminTokens(AdminTokensCommand),
+    /// Check that a running server answers /healthz; exit 0 if it does (for container
+    /// HEALTHCHECKs).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate an RSA-2048 key pair as PEM files and print the public key in the form Layer's
+    /// dashboard took. The private key file is created with mode 0600.
+    Generate {
+        /// Directory to write the key files to.
+        #[arg(long, value_name = "DIR", default_value = "keys")]
+        out_dir: PathBuf,
+        /// Base name of the files (NAME.private.pem, NAME.public.pem) [default: a new UUID].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the configured keys: key ID, whether it signs, fingerprint, source. Never prints
+    /// private key material.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user. The password is read from standard input (one line), never from a flag.
+    Add(AddUserArgs),
+    /// List users.
+    List {
+        /// Start after this user ID.
+        #[arg(long)]
+        after: Option<String>,
+        /// At most this many users.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Disable a user: logins and identity tokens are refused, sessions end.
+    Disable { id: String },
+    /// Re-enable a disabled user.
+    Enable { id: String },
+    /// Delete a user and their sessions.
+    Delete { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AddUserArgs {
+    #[arg(long)]
+    pub email: String,
+    /// Keep this user ID (when importing users Layer already knows); default: a new UUID.
+    #[arg(long)]
+    pub id: Option<String>,
+    #[arg(long)]
+    pub display_name: Option<String>,
+    #[arg(long)]
+    pub first_name: Option<String>,
+    #[arg(long)]
+    pub last_name: Option<String>,
+    #[arg(long)]
+    pub avatar_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Sign an identity token for a user and a nonce with the active key, and print it.
+    Mint {
+        #[arg(long)]
+        user_id: String,
+        #[arg(long)]
+        nonce: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokensCommand {
+    /// Create an admin token and print it once; only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List admin tokens (names and dates, never the tokens).
+    List,
+    /// Revoke an admin token by name.
+    Revoke { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Address of the server [default: the configured listen address].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+}

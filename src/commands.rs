@@ -1,0 +1,281 @@
+//! What each command-line command does. Output meant for scripts goes to stdout; logs go to
+//! the log.
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::cli::{AddUserArgs, AdminTokensCommand, KeysCommand, TokenCommand, UsersCommand};
+use crate::clock::unix_now;
+use crate::config::{Settings, display_path};
+use crate::domain::{Nonce, PasswordPolicy};
+use crate::idp::accounts::{self, NewAccount, ProfileInput};
+use crate::idp::keys::{self, KeyOrigin};
+use crate::idp::password::PasswordHasher;
+use crate::idp::sessions;
+use crate::idp::tokens::TokenIssuer;
+use crate::startup::{Application, load_keys, open_store};
+use crate::store::{Store, StoreError};
+
+pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    open_store(settings).await?;
+    println!(
+        "migrations applied to {}",
+        settings.effective_database_url()
+    );
+    Ok(())
+}
+
+pub async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Generate { out_dir, name } => {
+            let name = name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+                bail!("--name must be a plain file name");
+            }
+            std::fs::create_dir_all(&out_dir)
+                .with_context(|| format!("could not create {}", display_path(&out_dir)))?;
+            let private_path = out_dir.join(format!("{name}.private.pem"));
+            let public_path = out_dir.join(format!("{name}.public.pem"));
+            let key = tokio::task::spawn_blocking(keys::generate_key).await??;
+            keys::write_private_file(&private_path, &key.private_pem)?;
+            keys::write_public_file(&public_path, &key.public.to_pem())?;
+            eprintln!(
+                "private key: {} (mode 0600; keep it secret, never commit it)",
+                display_path(&private_path)
+            );
+            eprintln!("public key:  {}", display_path(&public_path));
+            eprintln!("fingerprint: {}", key.public.fingerprint());
+            eprintln!();
+            eprintln!(
+                "Upload this public key to Layer; Layer assigns it a key ID (layer:///keys/<uuid>)."
+            );
+            eprintln!("Then set signing.key_id and signing.private_key_file (see README).");
+            eprintln!();
+            print!("{}", key.public.to_pem());
+            Ok(())
+        }
+        KeysCommand::List => {
+            let ring = load_keys(settings).await?;
+            println!("provider_id: {}", ring.provider_id());
+            if let KeyOrigin::Development { dir } = ring.origin() {
+                println!("(development credentials in {})", display_path(dir));
+            }
+            for key in ring.keys() {
+                let role = if key.id() == ring.active().id() {
+                    "active"
+                } else if key.can_sign() {
+                    "standby"
+                } else {
+                    "published"
+                };
+                println!(
+                    "{}\t{role}\tRSA-{}\tsha256:{}\t{}",
+                    key.id(),
+                    key.public().modulus_bits(),
+                    key.public().fingerprint(),
+                    key.source()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    match command {
+        UsersCommand::Add(args) => add_user(settings, &store, args).await,
+        UsersCommand::List { after, limit } => {
+            for user in store.list_users(after.as_deref(), limit).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    user.id,
+                    user.email,
+                    user.display_name.as_deref().unwrap_or("-"),
+                    if user.is_disabled() {
+                        "disabled"
+                    } else {
+                        "enabled"
+                    }
+                );
+            }
+            Ok(())
+        }
+        UsersCommand::Disable { id } => {
+            store
+                .set_disabled(&id, true, unix_now())
+                .await?
+                .with_context(|| format!("there is no user with the ID {id}"))?;
+            println!("disabled {id}");
+            Ok(())
+        }
+        UsersCommand::Enable { id } => {
+            store
+                .set_disabled(&id, false, unix_now())
+                .await?
+                .with_context(|| format!("there is no user with the ID {id}"))?;
+            println!("enabled {id}");
+            Ok(())
+        }
+        UsersCommand::Delete { id } => {
+            if !store.delete_user(&id).await? {
+                bail!("there is no user with the ID {id}");
+            }
+            println!("deleted {id}");
+            Ok(())
+        }
+    }
+}
+
+async fn add_user(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    args: AddUserArgs,
+) -> anyhow::Result<()> {
+    let policy = PasswordPolicy {
+        min_chars: settings.passwords.min_length,
+        max_chars: settings.passwords.max_length,
+    };
+    let profile = ProfileInput {
+        display_name: args.display_name,
+        first_name: args.first_name,
+        last_name: args.last_name,
+        avatar_url: args.avatar_url,
+    };
+    let account = NewAccount::parse(
+        args.id.as_deref(),
+        &args.email,
+        &read_password()?,
+        &profile,
+        policy,
+    )?;
+    let hasher = {
+        let passwords = settings.passwords.clone();
+        tokio::task::spawn_blocking(move || PasswordHasher::new(&passwords)).await??
+    };
+    let user = accounts::create_account(store.as_ref(), &hasher, account).await?;
+    println!("{}", user.id);
+    Ok(())
+}
+
+/// One line from standard input, which must not be a terminal (the password would echo).
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        bail!(
+            "the password is read from standard input; pipe it in, e.g. \
+             `printf '%s\\n' \"$PASSWORD\" | layer-idp users add --email …`"
+        );
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    Ok(password.to_owned())
+}
+
+pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
+    let TokenCommand::Mint { user_id, nonce } = command;
+    let nonce = Nonce::parse(&nonce)?;
+    let keys = Arc::new(load_keys(settings).await?);
+    let store = open_store(settings).await?;
+    let user = store
+        .find_user(&user_id)
+        .await?
+        .with_context(|| format!("there is no user with the ID {user_id}"))?;
+    if user.is_disabled() {
+        bail!("the user {user_id} is disabled");
+    }
+    let issuer = TokenIssuer::new(keys, store, settings.signing.token_lifetime_secs);
+    let token = issuer
+        .issue(&user, &nonce, unix_now())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{token}");
+    Ok(())
+}
+
+pub async fn admin_tokens(settings: &Settings, command: AdminTokensCommand) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    match command {
+        AdminTokensCommand::Create { name } => {
+            if name.trim().is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+                bail!("--name must be 1 to 100 printable characters");
+            }
+            let (token, hash) = sessions::new_token()?;
+            match store.create_admin_token(&name, &hash, unix_now()).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => bail!("an admin token named {name} already exists"),
+                Err(e) => return Err(e.into()),
+            }
+            eprintln!("admin token {name} created; it is shown once and stored only as a hash:");
+            println!("{token}");
+            Ok(())
+        }
+        AdminTokensCommand::List => {
+            for token in store.list_admin_tokens().await? {
+                let last_used = token
+                    .last_used_at
+                    .map(crate::clock::rfc3339)
+                    .unwrap_or_else(|| "never".to_owned());
+                println!(
+                    "{}\tcreated {}\tlast used {last_used}",
+                    token.name,
+                    crate::clock::rfc3339(token.created_at)
+                );
+            }
+            Ok(())
+        }
+        AdminTokensCommand::Revoke { name } => {
+            if !store.revoke_admin_token(&name).await? {
+                bail!("there is no admin token named {name}");
+            }
+            println!("revoked {name}");
+            Ok(())
+        }
+    }
+}
+
+/// `GET /healthz` over plain HTTP/1.1. Hand-written (a dozen lines) so the binary does not
+/// carry an HTTP client only for its container health check.
+pub fn healthcheck(addr: SocketAddr) -> anyhow::Result<()> {
+    let addr = match addr.ip() {
+        ip if ip.is_unspecified() => SocketAddr::new(
+            if ip.is_ipv4() {
+                [127, 0, 0, 1].into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            },
+            addr.port(),
+        ),
+        _ => addr,
+    };
+    let timeout = Duration::from_secs(3);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("nothing answers on {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.take(4096).read_to_string(&mut response)?;
+    let status = response.lines().next().unwrap_or_default();
+    if status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200") {
+        println!("ok");
+        Ok(())
+    } else {
+        bail!("{addr}/healthz answered {status:?}")
+    }
+}

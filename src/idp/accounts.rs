@@ -1,0 +1,153 @@
+//! Account operations shared by the HTTP API and the command line: sign-up (and import with a
+//! given ID), login, and profile changes.
+
+use serde::Deserialize;
+
+use super::IdpState;
+use super::error::IdpError;
+use super::password::PasswordHasher;
+use crate::clock::unix_now;
+use crate::domain::{
+    AvatarUrl, Email, Invalid, Password, PasswordPolicy, Profile, ProfileName, UserId,
+};
+use crate::store::{NewUser, Store, StoreError, User};
+
+/// Profile fields as they arrive; empty strings mean "not set".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileInput {
+    pub display_name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+impl ProfileInput {
+    pub fn parse(&self) -> Result<Profile, Invalid> {
+        let name = |field, value: &Option<String>| match value {
+            Some(v) => ProfileName::parse(field, v),
+            None => Ok(None),
+        };
+        Ok(Profile {
+            display_name: name("display_name", &self.display_name)?,
+            first_name: name("first_name", &self.first_name)?,
+            last_name: name("last_name", &self.last_name)?,
+            avatar_url: match &self.avatar_url {
+                Some(v) => AvatarUrl::parse(v)?,
+                None => None,
+            },
+        })
+    }
+}
+
+/// A new account, parsed.
+#[derive(Debug)]
+pub struct NewAccount {
+    pub id: UserId,
+    pub email: Email,
+    pub password: Password,
+    pub profile: Profile,
+}
+
+impl NewAccount {
+    pub fn parse(
+        id: Option<&str>,
+        email: &str,
+        password: &str,
+        profile: &ProfileInput,
+        policy: PasswordPolicy,
+    ) -> Result<Self, Invalid> {
+        Ok(Self {
+            id: match id {
+                Some(id) => UserId::parse(id)?,
+                None => UserId::generate(),
+            },
+            email: Email::parse(email)?,
+            password: Password::parse(password, policy)?,
+            profile: profile.parse()?,
+        })
+    }
+}
+
+/// Creates the account. 409 `email_taken` / `id_taken` when either is in use.
+pub async fn create_account(
+    store: &dyn Store,
+    hasher: &PasswordHasher,
+    account: NewAccount,
+) -> Result<User, IdpError> {
+    let hash = hasher.hash(account.password).await?;
+    let created = store
+        .create_user(NewUser {
+            id: &account.id,
+            email: &account.email,
+            password_hash: &hash,
+            profile: &account.profile,
+            now: unix_now(),
+        })
+        .await;
+    match created {
+        Ok(Some(user)) => {
+            tracing::info!(user_id = %user.id, "account created");
+            Ok(user)
+        }
+        Ok(None) => Err(IdpError::Conflict {
+            code: "id_taken",
+            description: format!("a user with the ID {} already exists", account.id),
+        }),
+        Err(StoreError::Conflict) => Err(IdpError::Conflict {
+            code: "email_taken",
+            description: "an account with this e-mail address already exists".to_owned(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Checks an e-mail and password. Every failure — unknown e-mail, wrong password, disabled
+/// account — is the same [`IdpError::LoginFailed`] after the same amount of hashing work.
+#[tracing::instrument(skip_all)]
+pub async fn login(state: &IdpState, email: &str, password: &str) -> Result<User, IdpError> {
+    let email = Email::parse(email)?;
+    let password = Password::candidate(password, state.hasher.policy())?;
+    let login = state.store.find_login(&email).await?;
+    let stored_hash = login.as_ref().map(|l| l.password_hash.clone());
+    let verification = state.hasher.verify(password.clone(), stored_hash).await?;
+    let Some(login) = login.filter(|_| verification.matches) else {
+        tracing::info!("login failed");
+        return Err(IdpError::LoginFailed);
+    };
+    if login.user.is_disabled() {
+        tracing::info!(user_id = %login.user.id, "login refused: account disabled");
+        return Err(IdpError::LoginFailed);
+    }
+    if verification.needs_rehash {
+        let hash = state.hasher.hash(password).await?;
+        state
+            .store
+            .set_password_hash(&login.user.id, &hash, unix_now())
+            .await?;
+        tracing::info!(user_id = %login.user.id, "password re-hashed with the current parameters");
+    }
+    tracing::info!(user_id = %login.user.id, "login succeeded");
+    Ok(login.user)
+}
+
+/// Checks the current password of an already-authenticated user (before a sensitive change).
+pub async fn confirm_password(
+    state: &IdpState,
+    user_id: &str,
+    password: Option<&str>,
+) -> Result<(), IdpError> {
+    let Some(password) = password else {
+        return Err(IdpError::InvalidRequest(
+            "changing the e-mail or password requires current_password".to_owned(),
+        ));
+    };
+    let password = Password::candidate(password, state.hasher.policy())?;
+    let login = state.store.find_login_by_id(user_id).await?;
+    let stored = login.map(|l| l.password_hash);
+    if state.hasher.verify(password, stored).await?.matches {
+        Ok(())
+    } else {
+        Err(IdpError::Forbidden("current_password is not correct"))
+    }
+}

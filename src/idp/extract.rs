@@ -1,0 +1,299 @@
+//! Request extractors of the identity provider: bodies as JSON *or* forms, bearer tokens, and
+//! the authenticated user or admin behind them.
+//!
+//! Layer-era clients post JSON (Atlas Messenger, Instastart) and forms (the Python and Ruby
+//! samples, Rails `user[email]` nesting), so [`Body`] accepts both and turns a form into the
+//! same JSON object before deserialising: one set of rules, one set of error messages. Every
+//! failure is an [`IdpError`] in the face's format — never actix's plain-text defaults.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::IdpState;
+use super::error::IdpError;
+use crate::store::User;
+
+const ACCEPTED_TYPES: &str = "application/json or application/x-www-form-urlencoded";
+
+/// A request body, from JSON or an HTML form, deserialised into `T`.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
+    type Error = IdpError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, IdpError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let kind = body_kind(req);
+        let limit = req
+            .app_data::<web::Data<IdpState>>()
+            .map(|state| state.max_body_bytes)
+            .unwrap_or(64 * 1024);
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let kind = kind?;
+            let bytes = bytes
+                .await
+                .map_err(|e| match e.as_error::<PayloadError>() {
+                    Some(PayloadError::Overflow) => IdpError::PayloadTooLarge { limit },
+                    _ => IdpError::Malformed(format!("the request body could not be read: {e}")),
+                })?;
+            if bytes.len() > limit {
+                return Err(IdpError::PayloadTooLarge { limit });
+            }
+            let value = match kind {
+                BodyKind::Json => parse_json(&bytes)?,
+                BodyKind::Form => parse_form(&bytes)?,
+            };
+            serde_json::from_value(value)
+                .map(Body)
+                .map_err(|e| IdpError::InvalidRequest(describe_data_error(&e)))
+        })
+    }
+}
+
+enum BodyKind {
+    Json,
+    Form,
+}
+
+fn body_kind(req: &HttpRequest) -> Result<BodyKind, IdpError> {
+    let unsupported = IdpError::UnsupportedMediaType {
+        accepts: ACCEPTED_TYPES,
+    };
+    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
+        return Err(unsupported);
+    };
+    let mime = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match mime.as_deref() {
+        Some("application/json") => Ok(BodyKind::Json),
+        Some(m) if m.starts_with("application/") && m.ends_with("+json") => Ok(BodyKind::Json),
+        Some("application/x-www-form-urlencoded") => Ok(BodyKind::Form),
+        _ => Err(unsupported),
+    }
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, IdpError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(IdpError::Malformed(
+            "the request body is empty; send a JSON object".to_owned(),
+        ));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        IdpError::Malformed(format!(
+            "the body is not valid JSON (line {}, column {}): {}",
+            e.line(),
+            e.column(),
+            strip_position(&e.to_string())
+        ))
+    })?;
+    if !value.is_object() {
+        return Err(IdpError::InvalidRequest(
+            "the body must be a JSON object".to_owned(),
+        ));
+    }
+    Ok(value)
+}
+
+/// Decodes `a=1&user[email]=x` into `{"a": "1", "user": {"email": "x"}}`. Percent-decoding is
+/// strict: bytes that are not UTF-8 are an error, not replacement characters. Repeated keys
+/// are refused rather than silently resolved.
+fn parse_form(bytes: &[u8]) -> Result<Value, IdpError> {
+    let mut object = Map::new();
+    for pair in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (key, value) = match pair.iter().position(|b| *b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &b""[..]),
+        };
+        let key = decode_form_component(key)?;
+        let value = decode_form_component(value)?;
+        let (outer, inner) = match key.split_once('[') {
+            Some((outer, rest)) => match rest.strip_suffix(']') {
+                Some(inner) if !inner.contains(['[', ']']) && !inner.is_empty() => {
+                    (outer.to_owned(), Some(inner.to_owned()))
+                }
+                _ => {
+                    return Err(IdpError::InvalidRequest(format!(
+                        "form field {key:?} is not a supported name (use `name` or `group[name]`)"
+                    )));
+                }
+            },
+            None => (key, None),
+        };
+        let duplicate = || IdpError::InvalidRequest("a form field is repeated".to_owned());
+        match inner {
+            None => {
+                if object.insert(outer, Value::String(value)).is_some() {
+                    return Err(duplicate());
+                }
+            }
+            Some(inner) => {
+                let slot = object
+                    .entry(outer)
+                    .or_insert_with(|| Value::Object(Map::new()));
+                let Value::Object(group) = slot else {
+                    return Err(duplicate());
+                };
+                if group.insert(inner, Value::String(value)).is_some() {
+                    return Err(duplicate());
+                }
+            }
+        }
+    }
+    Ok(Value::Object(object))
+}
+
+fn decode_form_component(raw: &[u8]) -> Result<String, IdpError> {
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    percent_encoding::percent_decode(&plus_as_space)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| IdpError::Malformed("a form field is not valid UTF-8".to_owned()))
+}
+
+fn strip_position(message: &str) -> &str {
+    message.split(" at line ").next().unwrap_or(message)
+}
+
+/// serde's messages name the field ("missing field `email`", "unknown field `x`, expected one
+/// of …", "invalid type: integer `1`, expected a string"); the position is meaningless after
+/// the form-to-JSON step, so it is dropped.
+fn describe_data_error(e: &serde_json::Error) -> String {
+    format!(
+        "the request is not of the expected shape: {}",
+        strip_position(&e.to_string())
+    )
+}
+
+/// The bearer token of `Authorization: Bearer <token>`, if well-formed.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 512)
+        .then_some(token)
+}
+
+/// The user behind a valid, unexpired session token, and that token's hash.
+pub struct SessionUser {
+    pub user: User,
+    pub token_hash: Vec<u8>,
+}
+
+impl FromRequest for SessionUser {
+    type Error = IdpError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, IdpError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<IdpState>>().cloned();
+        let token = bearer_token(req).map(str::to_owned);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| IdpError::internal(anyhow::anyhow!("no IdP state")))?;
+            let token = token.ok_or(IdpError::Unauthenticated(
+                "send the session token from POST /sessions as Authorization: Bearer <token>",
+            ))?;
+            let token_hash = super::sessions::hash_token(&token);
+            let user = state
+                .store
+                .find_session_user(&token_hash, crate::clock::unix_now())
+                .await?
+                .ok_or(IdpError::Unauthenticated(
+                    "the session token is unknown, expired or revoked; log in again with POST /sessions",
+                ))?;
+            Ok(SessionUser { user, token_hash })
+        })
+    }
+}
+
+/// A caller holding a valid admin token.
+pub struct Admin {
+    pub token_name: String,
+}
+
+impl FromRequest for Admin {
+    type Error = IdpError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, IdpError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<IdpState>>().cloned();
+        let token = bearer_token(req).map(str::to_owned);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| IdpError::internal(anyhow::anyhow!("no IdP state")))?;
+            let token = token.ok_or(IdpError::Unauthenticated(
+                "send an admin token (layer-idp admin-tokens create) as Authorization: Bearer <token>",
+            ))?;
+            let hash = super::sessions::hash_token(&token);
+            let admin = state
+                .store
+                .use_admin_token(&hash, crate::clock::unix_now())
+                .await?
+                .ok_or(IdpError::Unauthenticated(
+                    "the admin token is unknown or revoked",
+                ))?;
+            Ok(Admin {
+                token_name: admin.name,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_nest_rails_style_groups_and_decode_plus_as_space() {
+        let v = parse_form(b"nonce=a%2Bb&user%5Bemail%5D=x%40y.z&user[password]=p+w").unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"nonce": "a+b", "user": {"email": "x@y.z", "password": "p w"}})
+        );
+    }
+
+    #[test]
+    fn forms_refuse_invalid_utf8_repeats_and_deep_nesting() {
+        assert!(matches!(parse_form(b"a=%FF"), Err(IdpError::Malformed(_))));
+        assert!(matches!(
+            parse_form(b"a=1&a=2"),
+            Err(IdpError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse_form(b"a=1&a[b]=2"),
+            Err(IdpError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse_form(b"a[b][c]=1"),
+            Err(IdpError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn json_must_be_an_object() {
+        assert!(matches!(
+            parse_json(b"[1]"),
+            Err(IdpError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse_json(b"{\"a\":"),
+            Err(IdpError::Malformed(_))
+        ));
+        assert!(matches!(parse_json(b"  "), Err(IdpError::Malformed(_))));
+        assert!(matches!(
+            parse_json(b"{\"a\":\"\xff\"}"),
+            Err(IdpError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,62 @@
+//! Face 1: the identity provider — accounts, login, Layer identity tokens, keys.
+//!
+//! It owns its router, state ([`IdpState`]), error type ([`IdpError`]) and listener. It
+//! never imports the Layer emulator; `startup.rs` is the only place that knows both.
+//!
+//! - `routes/` — HTTP handlers, thin: parse, call a domain operation, render.
+//! - `password.rs` — argon2id on the blocking pool behind a bound.
+//! - `keys.rs` — signing keys, development credentials, JWKS, the RS256 signature.
+//! - `tokens.rs` — identity-token claims and the once-per-nonce rule.
+//! - `sessions.rs` — opaque app session tokens, stored hashed.
+//! - `extract.rs` — JSON-or-form bodies, bearer tokens, the authenticated caller.
+
+pub mod accounts;
+pub mod error;
+pub mod extract;
+pub mod keys;
+pub mod password;
+mod routes;
+pub mod sessions;
+pub mod tokens;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, middleware, web};
+
+pub use error::IdpError;
+
+use crate::store::Store;
+use password::PasswordHasher;
+use tokens::TokenIssuer;
+
+/// Everything a handler needs, shared by all workers.
+pub struct IdpState {
+    pub store: Arc<dyn Store>,
+    pub hasher: PasswordHasher,
+    pub issuer: TokenIssuer,
+    pub session_ttl_secs: i64,
+    pub max_body_bytes: usize,
+}
+
+/// Starts serving the identity provider on an already-bound listener.
+pub fn serve(state: IdpState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+    let max_body_bytes = state.max_body_bytes;
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::from_fn(|req, next| {
+                crate::telemetry::trace_requests("idp", req, next)
+            }))
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(max_body_bytes))
+            .app_data(routes::path_config())
+            .app_data(routes::query_config())
+            .configure(routes::configure)
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,136 @@
+//! `POST /users` (sign-up), `GET /users/me`, `PATCH /users/me`.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::web::Data;
+use serde::{Deserialize, Deserializer};
+
+use super::{UserView, json};
+use crate::clock::unix_now;
+use crate::domain::{Email, Password};
+use crate::idp::IdpState;
+use crate::idp::accounts::{self, NewAccount, ProfileInput};
+use crate::idp::error::IdpError;
+use crate::idp::extract::{Body, SessionUser};
+use crate::store::StoreError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignUpRequest {
+    email: String,
+    password: String,
+    #[serde(flatten)]
+    profile: ProfileInput,
+}
+
+/// Signs a user up. The ID is generated and never changes.
+pub async fn post_users(
+    state: Data<IdpState>,
+    Body(request): Body<SignUpRequest>,
+) -> Result<HttpResponse, IdpError> {
+    let account = NewAccount::parse(
+        None,
+        &request.email,
+        &request.password,
+        &request.profile,
+        state.hasher.policy(),
+    )?;
+    let user = accounts::create_account(state.store.as_ref(), &state.hasher, account).await?;
+    Ok(json(StatusCode::CREATED, UserView::from(user)))
+}
+
+pub async fn get_me(caller: SessionUser) -> HttpResponse {
+    json(StatusCode::OK, UserView::from(caller.user))
+}
+
+/// `null` and `""` clear a profile field; an absent key leaves it alone.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePatch {
+    email: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    avatar_url: Option<Option<String>>,
+    password: Option<String>,
+    current_password: Option<String>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Updates the caller's profile. Changing the e-mail or the password requires the current
+/// password; a new password ends every other session of the account.
+pub async fn patch_me(
+    state: Data<IdpState>,
+    caller: SessionUser,
+    Body(patch): Body<ProfilePatch>,
+) -> Result<HttpResponse, IdpError> {
+    let user = caller.user;
+    // Parse everything before touching anything.
+    let email = match &patch.email {
+        Some(raw) => Email::parse(raw)?,
+        None => Email::parse(&user.email)?,
+    };
+    let new_password = match &patch.password {
+        Some(raw) => Some(Password::parse(raw, state.hasher.policy())?),
+        None => None,
+    };
+    let current = ProfileInput {
+        display_name: user.display_name.clone(),
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+        avatar_url: user.avatar_url.clone(),
+    };
+    let merged = ProfileInput {
+        display_name: patch.display_name.clone().unwrap_or(current.display_name),
+        first_name: patch.first_name.clone().unwrap_or(current.first_name),
+        last_name: patch.last_name.clone().unwrap_or(current.last_name),
+        avatar_url: patch.avatar_url.clone().unwrap_or(current.avatar_url),
+    };
+    let profile = merged.parse()?;
+
+    let email_changes = email.as_str() != user.email;
+    if email_changes || new_password.is_some() {
+        accounts::confirm_password(&state, &user.id, patch.current_password.as_deref()).await?;
+    } else if patch.current_password.is_some() {
+        return Err(IdpError::InvalidRequest(
+            "current_password is only needed with a new email or password".to_owned(),
+        ));
+    }
+    let now = unix_now();
+    let updated = match state
+        .store
+        .update_profile(&user.id, &email, &profile, now)
+        .await
+    {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return Err(IdpError::NotFound(
+                "the account no longer exists".to_owned(),
+            ));
+        }
+        Err(StoreError::Conflict) => {
+            return Err(IdpError::Conflict {
+                code: "email_taken",
+                description: "an account with this e-mail address already exists".to_owned(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(password) = new_password {
+        let hash = state.hasher.hash(password).await?;
+        state.store.set_password_hash(&user.id, &hash, now).await?;
+        let ended = state
+            .store
+            .delete_user_sessions(&user.id, Some(&caller.token_hash))
+            .await?;
+        tracing::info!(user_id = %user.id, other_sessions_ended = ended, "password changed");
+    }
+    Ok(json(StatusCode::OK, UserView::from(updated)))
+}

@@ -1,0 +1,147 @@
+//! The admin API under `/admin/`: list, look up, create (with a given ID, for importing an
+//! existing user base), disable, enable and delete users. Every route requires an admin token
+//! (`layer-idp admin-tokens create`), which the store keeps only as a hash.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Path, Query};
+use serde::{Deserialize, Serialize};
+
+use super::{UserView, json};
+use crate::clock::unix_now;
+use crate::idp::IdpState;
+use crate::idp::accounts::{self, NewAccount, ProfileInput};
+use crate::idp::error::IdpError;
+use crate::idp::extract::{Admin, Body};
+
+const MAX_PAGE: u32 = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+struct UserPage {
+    users: Vec<UserView>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_after: Option<String>,
+    total: i64,
+}
+
+pub async fn get_users(
+    state: Data<IdpState>,
+    _admin: Admin,
+    Query(query): Query<ListQuery>,
+) -> Result<HttpResponse, IdpError> {
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(IdpError::InvalidRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let users = state
+        .store
+        .list_users(query.after.as_deref(), limit)
+        .await?;
+    let total = state.store.count_users().await?;
+    let next_after = (users.len() == limit as usize)
+        .then(|| users.last().map(|u| u.id.clone()))
+        .flatten();
+    Ok(json(
+        StatusCode::OK,
+        UserPage {
+            users: users.into_iter().map(UserView::from).collect(),
+            next_after,
+            total,
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// Keep an existing user's ID (it is their `prn` at Layer); generated when absent.
+    id: Option<String>,
+    email: String,
+    password: String,
+    #[serde(flatten)]
+    profile: ProfileInput,
+}
+
+pub async fn post_users(
+    state: Data<IdpState>,
+    admin: Admin,
+    Body(request): Body<CreateUserRequest>,
+) -> Result<HttpResponse, IdpError> {
+    let account = NewAccount::parse(
+        request.id.as_deref(),
+        &request.email,
+        &request.password,
+        &request.profile,
+        state.hasher.policy(),
+    )?;
+    let user = accounts::create_account(state.store.as_ref(), &state.hasher, account).await?;
+    tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin created a user");
+    Ok(json(StatusCode::CREATED, UserView::from(user)))
+}
+
+fn no_such_user(id: &str) -> IdpError {
+    IdpError::NotFound(format!("there is no user with the ID {id}"))
+}
+
+pub async fn get_user(
+    state: Data<IdpState>,
+    _admin: Admin,
+    id: Path<String>,
+) -> Result<HttpResponse, IdpError> {
+    let user = state
+        .store
+        .find_user(&id)
+        .await?
+        .ok_or_else(|| no_such_user(&id))?;
+    Ok(json(StatusCode::OK, UserView::from(user)))
+}
+
+pub async fn post_disable(
+    state: Data<IdpState>,
+    admin: Admin,
+    id: Path<String>,
+) -> Result<HttpResponse, IdpError> {
+    let user = state
+        .store
+        .set_disabled(&id, true, unix_now())
+        .await?
+        .ok_or_else(|| no_such_user(&id))?;
+    tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin disabled a user");
+    Ok(json(StatusCode::OK, UserView::from(user)))
+}
+
+pub async fn post_enable(
+    state: Data<IdpState>,
+    admin: Admin,
+    id: Path<String>,
+) -> Result<HttpResponse, IdpError> {
+    let user = state
+        .store
+        .set_disabled(&id, false, unix_now())
+        .await?
+        .ok_or_else(|| no_such_user(&id))?;
+    tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin enabled a user");
+    Ok(json(StatusCode::OK, UserView::from(user)))
+}
+
+pub async fn delete_user(
+    state: Data<IdpState>,
+    admin: Admin,
+    id: Path<String>,
+) -> Result<HttpResponse, IdpError> {
+    if !state.store.delete_user(&id).await? {
+        return Err(no_such_user(&id));
+    }
+    tracing::info!(admin = %admin.token_name, user_id = %id, "admin deleted a user");
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,121 @@
+//! The identity provider's routes. Each resource answers a method it does not support with a
+//! JSON 405, and an unknown path with a JSON 404, so clients always get the face's format.
+
+mod accounts;
+mod admin;
+mod login;
+mod meta;
+
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use serde::Serialize;
+
+use super::error::IdpError;
+use crate::clock::rfc3339;
+use crate::store::User;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/users").route(web::post().to(accounts::post_users)))
+        .service(
+            resource("/users/me")
+                .route(web::get().to(accounts::get_me))
+                .route(web::patch().to(accounts::patch_me)),
+        )
+        .service(resource("/authenticate").route(web::post().to(login::post_authenticate)))
+        .service(resource("/sessions").route(web::post().to(login::post_sessions)))
+        .service(resource("/sessions/current").route(web::delete().to(login::delete_session)))
+        .service(resource("/identity_tokens").route(web::post().to(login::post_identity_tokens)))
+        .service(resource("/.well-known/jwks.json").route(web::get().to(meta::get_jwks)))
+        .service(resource("/healthz").route(web::get().to(meta::get_healthz)))
+        .service(resource("/readyz").route(web::get().to(meta::get_readyz)))
+        .service(resource("/deployed").route(web::get().to(meta::get_deployed)))
+        .service(
+            resource("/admin/users")
+                .route(web::get().to(admin::get_users))
+                .route(web::post().to(admin::post_users)),
+        )
+        .service(
+            resource("/admin/users/{id}")
+                .route(web::get().to(admin::get_user))
+                .route(web::delete().to(admin::delete_user)),
+        )
+        .service(resource("/admin/users/{id}/disable").route(web::post().to(admin::post_disable)))
+        .service(resource("/admin/users/{id}/enable").route(web::post().to(admin::post_enable)))
+        .default_service(web::to(not_found));
+}
+
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, IdpError> {
+    Err(IdpError::NotFound(format!(
+        "there is no {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, IdpError> {
+    Err(IdpError::MethodNotAllowed)
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default()
+        .error_handler(|e, _| IdpError::InvalidRequest(format!("invalid path: {e}")).into())
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|e, _| IdpError::InvalidRequest(format!("invalid query string: {e}")).into())
+}
+
+/// A user as the API shows it: never the password hash.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub disabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            disabled: user.is_disabled(),
+            created_at: rfc3339(user.created_at),
+            updated_at: rfc3339(user.updated_at),
+            id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            first_name: user.first_name,
+            last_name: user.last_name,
+            avatar_url: user.avatar_url,
+        }
+    }
+}
+
+/// The body of every successful token issuance. Both keys carry the same token: Instastart
+/// clients read `identity_token`, Rails-era and Atlas Messenger clients `layer_identity_token`.
+#[derive(Debug, Serialize)]
+pub struct IdentityTokenBody {
+    pub identity_token: String,
+    pub layer_identity_token: String,
+}
+
+impl IdentityTokenBody {
+    pub fn new(token: String) -> Self {
+        Self {
+            layer_identity_token: token.clone(),
+            identity_token: token,
+        }
+    }
+}
+
+pub fn json<T: Serialize>(status: actix_web::http::StatusCode, body: T) -> HttpResponse {
+    HttpResponse::build(status).json(body)
+}

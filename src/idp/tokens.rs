@@ -1,0 +1,100 @@
+//! Layer identity tokens: the claims, the once-per-nonce rule, and issuance.
+//!
+//! A token carries `iss` (provider ID), `prn` (the stable user ID), `iat`/`exp` (integer UTC
+//! seconds), `nce` (the nonce, byte for byte) and the profile claims that are set — nothing
+//! else. Before signing, the nonce's SHA-256 is recorded in the store: a nonce is never signed
+//! twice while Layer would still accept it, and one nonce asked for on behalf of two different
+//! users is logged as a likely relayed nonce.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::error::IdpError;
+use super::keys::KeyRing;
+use crate::domain::Nonce;
+use crate::store::{NonceRecord, Store, User};
+
+/// How long Layer honours a nonce; a signed nonce is remembered at least this long.
+pub const NONCE_LIFETIME_SECS: i64 = 600;
+
+/// The claims of a Layer identity token, in the order Layer's documentation lists them.
+#[derive(Debug, Serialize)]
+pub struct IdentityClaims<'a> {
+    pub iss: &'a str,
+    pub prn: &'a str,
+    pub iat: i64,
+    pub exp: i64,
+    pub nce: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<&'a str>,
+}
+
+#[derive(Clone)]
+pub struct TokenIssuer {
+    keys: Arc<KeyRing>,
+    store: Arc<dyn Store>,
+    lifetime_secs: i64,
+}
+
+impl TokenIssuer {
+    pub fn new(keys: Arc<KeyRing>, store: Arc<dyn Store>, lifetime_secs: u64) -> Self {
+        Self {
+            keys,
+            store,
+            lifetime_secs: i64::try_from(lifetime_secs).unwrap_or(i64::MAX),
+        }
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Signs an identity token for `user` and `nonce`, unless the nonce was signed before.
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    pub async fn issue(&self, user: &User, nonce: &Nonce, now: i64) -> Result<String, IdpError> {
+        let nonce_hash =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, nonce.as_str().as_bytes());
+        let record = self
+            .store
+            .record_signed_nonce(
+                nonce_hash.as_ref(),
+                &user.id,
+                now,
+                now + NONCE_LIFETIME_SECS,
+            )
+            .await?;
+        if let NonceRecord::AlreadySigned { user_id } = record {
+            if user_id != user.id {
+                tracing::warn!(
+                    first_user_id = %user_id,
+                    "one nonce was presented for two different users; a nonce may have been relayed"
+                );
+            }
+            return Err(IdpError::Conflict {
+                code: "nonce_already_signed",
+                description: "an identity token was already issued for this nonce; ask Layer \
+                              for a new nonce (each nonce is single use)"
+                    .to_owned(),
+            });
+        }
+        let claims = IdentityClaims {
+            iss: self.keys.provider_id(),
+            prn: &user.id,
+            iat: now,
+            exp: now + self.lifetime_secs,
+            nce: nonce.as_str(),
+            first_name: user.first_name.as_deref(),
+            last_name: user.last_name.as_deref(),
+            display_name: user.display_name.as_deref(),
+            avatar_url: user.avatar_url.as_deref(),
+        };
+        self.keys.active().sign(&claims).map_err(IdpError::internal)
+    }
+}

@@ -1,0 +1,33 @@
+//! layer-idp: an identity provider for Layer's authentication challenge, and a local Layer
+//! emulator to test it against.
+//!
+//! When the Layer SDK needs to authenticate a user it gets a nonce from Layer; the app's
+//! identity provider checks the user's credentials and signs an *identity token* for that
+//! nonce (an RS256 JWS with `cty: layer-eit;v=1`), which Layer exchanges for a session. This
+//! crate is that identity provider — user database, login flow, identity tokens, key
+//! management — done with secure defaults.
+//!
+//! # Layout
+//!
+//! - [`startup`] — binds the listeners, opens the store, starts each face. The only module that
+//!   knows both faces.
+//! - [`idp`] — face 1, the identity provider: routes, error type, passwords, keys, tokens.
+//! - [`store`] — persistence behind the [`store::Store`] trait; SQLite or PostgreSQL, one code
+//!   path.
+//! - [`domain`] — parsed values (user IDs, e-mails, passwords, nonces, profile fields).
+//! - [`config`] — the settings tree: defaults, TOML file, environment, flags.
+//! - [`cli`] / [`commands`] — the command line and what each command does.
+//! - [`telemetry`] — logging, request IDs, tracing into the blocking pool.
+//! - [`clock`] — Unix time and RFC 3339.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod domain;
+pub mod idp;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

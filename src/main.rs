@@ -1,0 +1,51 @@
+//! Thin entry point: parse the command line, load settings, start logging, dispatch.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use layer_idp::cli::{Cli, Command};
+use layer_idp::config::{Overrides, Settings};
+use layer_idp::{commands, telemetry};
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        config_file: cli.config.clone(),
+        listen: match &cli.command {
+            Command::Serve(args) => args.listen,
+            Command::Healthcheck(args) => args.listen,
+            _ => None,
+        },
+        database_url: cli.database_url.clone(),
+    };
+    let settings = match Settings::load(&overrides) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("layer-idp: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let default_filter = match cli.command {
+        Command::Serve(_) => "info,sqlx=warn",
+        _ => "warn",
+    };
+    telemetry::init(settings.log.format, default_filter);
+
+    let result = match cli.command {
+        Command::Serve(_) => commands::serve(&settings).await,
+        Command::Migrate => commands::migrate(&settings).await,
+        Command::Keys(command) => commands::keys(&settings, command).await,
+        Command::Users(command) => commands::users(&settings, command).await,
+        Command::Token(command) => commands::token(&settings, command).await,
+        Command::AdminTokens(command) => commands::admin_tokens(&settings, command).await,
+        Command::Healthcheck(_) => commands::healthcheck(settings.listen),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("layer-idp: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

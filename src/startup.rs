@@ -1,0 +1,159 @@
+//! Assembles the running service: binds listeners first (tests ask for port 0 and read the
+//! real port back), opens the store and applies migrations, loads keys, then starts each face
+//! on its own listener. This is the only module that knows both faces.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use anyhow::Context;
+
+use crate::clock::unix_now;
+use crate::config::{Settings, display_path};
+use crate::idp::keys::{KeyOrigin, KeyRing};
+use crate::idp::password::PasswordHasher;
+use crate::idp::tokens::TokenIssuer;
+use crate::idp::{self, IdpState};
+use crate::store::{self, Store};
+
+/// How often expired sessions and nonce records are deleted.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
+pub struct Application {
+    idp_addr: SocketAddr,
+    idp_server: Server,
+    store: Arc<dyn Store>,
+    keys: Arc<KeyRing>,
+}
+
+impl Application {
+    /// Binds the configured address and builds the application.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("could not listen on {} (set --listen)", settings.listen))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Builds the application on an already-bound listener.
+    pub async fn build_with_listener(
+        settings: &Settings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let keys = Arc::new(load_keys(settings).await?);
+        let store = open_store(settings).await?;
+        let hasher = {
+            let passwords = settings.passwords.clone();
+            tokio::task::spawn_blocking(move || PasswordHasher::new(&passwords)).await??
+        };
+        let issuer = TokenIssuer::new(
+            keys.clone(),
+            store.clone(),
+            settings.signing.token_lifetime_secs,
+        );
+        let state = IdpState {
+            store: store.clone(),
+            hasher,
+            issuer,
+            session_ttl_secs: i64::try_from(settings.sessions.ttl_secs).unwrap_or(i64::MAX),
+            max_body_bytes: settings.http.max_body_bytes,
+        };
+        let idp_addr = listener.local_addr()?;
+        let workers = settings.http.workers.unwrap_or_else(default_workers);
+        let idp_server = idp::serve(state, listener, workers)?;
+        report_start(&keys, idp_addr, settings);
+        Ok(Self {
+            idp_addr,
+            idp_server,
+            store,
+            keys,
+        })
+    }
+
+    pub fn idp_addr(&self) -> SocketAddr {
+        self.idp_addr
+    }
+
+    pub fn keys(&self) -> &Arc<KeyRing> {
+        &self.keys
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// A handle to stop the servers (tests restart the application with it).
+    pub fn handle(&self) -> ServerHandle {
+        self.idp_server.handle()
+    }
+
+    /// Serves until a signal or [`ServerHandle::stop`], purging expired records meanwhile.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let store = self.store.clone();
+        let purge = async move {
+            let mut tick = tokio::time::interval(PURGE_INTERVAL);
+            loop {
+                tick.tick().await;
+                match store.purge_expired(unix_now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "purged expired sessions and nonces"),
+                    Err(e) => tracing::warn!(error = ?e, "purging expired records failed"),
+                }
+            }
+        };
+        tokio::select! {
+            result = self.idp_server => result,
+            () = purge => Ok(()),
+        }
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
+}
+
+/// Opens the configured database and applies its migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let url = settings.effective_database_url();
+    let store = store::connect(&url)
+        .await
+        .with_context(|| format!("could not open the database {url} (set DATABASE_URL)"))?;
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("could not apply migrations to {url}"))?;
+    Ok(store)
+}
+
+/// Loads (or, in development, generates) the signing keys off the async workers.
+pub async fn load_keys(settings: &Settings) -> anyhow::Result<KeyRing> {
+    let settings = settings.clone();
+    let keys = tokio::task::spawn_blocking(move || KeyRing::load(&settings))
+        .await?
+        .context("could not load the signing keys")?;
+    Ok(keys)
+}
+
+fn report_start(keys: &KeyRing, addr: SocketAddr, settings: &Settings) {
+    let database = settings.effective_database_url();
+    tracing::info!(
+        listen = %addr,
+        database = %database,
+        provider_id = keys.provider_id(),
+        active_key_id = keys.active().id(),
+        published_keys = keys.keys().len(),
+        "identity provider listening"
+    );
+    if let KeyOrigin::Development { dir } = keys.origin() {
+        tracing::warn!(
+            keys_dir = %display_path(dir),
+            provider_id = keys.provider_id(),
+            key_id = keys.active().id(),
+            "DEVELOPMENT CREDENTIALS: no signing key is configured, so a development key pair \
+             and made-up Layer provider and key IDs are in use. Real Layer will not accept \
+             these tokens; configure provider_id and signing keys for production (README)."
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! Persistence for the identity provider: one [`Store`] trait, one implementation per database.
+//!
+//! SQLite (the embedded default) and PostgreSQL (production) run the same use cases through
+//! one implementation, [`SqlStore`], holding either pool. Every query is written once, with
+//! `$N` placeholders both dialects accept; `sql.rs` runs it against whichever pool is open.
+//! What genuinely differs — connection options, migrations — lives in `sqlite.rs` and
+//! `postgres.rs`; a query that had to differ would be a visible two-armed `match` in `sql.rs`,
+//! never a branch in a handler. Migrations are embedded per dialect under the same versions.
+//! sqlx errors are classified once, here, by kind — never by constraint name, which SQLite does
+//! not report.
+//!
+//! The store speaks records and parsed domain values; it knows nothing of HTTP or tokens. Times
+//! are Unix seconds, made by the caller, so tests and both databases agree on them.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use sql::SqlStore;
+
+use crate::config::DatabaseUrl;
+use crate::domain::{Email, Profile, UserId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (an e-mail or ID already taken, a token already stored).
+    #[error("a record with the same unique value already exists")]
+    Conflict,
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("database migration failed")]
+    Migration(#[source] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+/// A user as stored. Fields were validated on the way in.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub disabled_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl User {
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
+}
+
+/// What a login needs: the user and the stored password hash.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Login {
+    #[sqlx(flatten)]
+    pub user: User,
+    pub password_hash: String,
+}
+
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    pub id: &'a UserId,
+    pub email: &'a Email,
+    pub password_hash: &'a str,
+    pub profile: &'a Profile,
+    pub now: i64,
+}
+
+#[derive(Debug)]
+pub struct NewSession<'a> {
+    pub token_hash: &'a [u8],
+    pub user_id: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// The outcome of recording that a nonce is about to be signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NonceRecord {
+    /// First time: go ahead and sign.
+    Fresh,
+    /// Already signed (for this or another user) and still within its lifetime.
+    AlreadySigned { user_id: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AdminToken {
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Fails with [`StoreError::Conflict`] when the e-mail is taken; returns `Ok(None)` when
+    /// the ID is.
+    async fn create_user(&self, user: NewUser<'_>) -> Result<Option<User>, StoreError>;
+
+    async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+
+    async fn find_login(&self, email: &Email) -> Result<Option<Login>, StoreError>;
+
+    async fn find_login_by_id(&self, id: &str) -> Result<Option<Login>, StoreError>;
+
+    /// Replaces the e-mail and profile. [`StoreError::Conflict`] when the e-mail is taken.
+    async fn update_profile(
+        &self,
+        id: &str,
+        email: &Email,
+        profile: &Profile,
+        now: i64,
+    ) -> Result<Option<User>, StoreError>;
+
+    async fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Users ordered by ID, after `after` (exclusive), at most `limit`.
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>, StoreError>;
+
+    async fn count_users(&self) -> Result<i64, StoreError>;
+
+    /// Disables or re-enables an account; disabling ends its sessions. Returns the updated
+    /// user, or `None` if there is no such user.
+    async fn set_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Deletes the user and their sessions. Returns whether there was such a user.
+    async fn delete_user(&self, id: &str) -> Result<bool, StoreError>;
+
+    async fn create_session(&self, session: NewSession<'_>) -> Result<(), StoreError>;
+
+    /// The enabled user owning an unexpired session.
+    async fn find_session_user(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<User>, StoreError>;
+
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError>;
+
+    /// Ends every session of a user except `keep` (the caller's own, on password change).
+    async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&[u8]>,
+    ) -> Result<u64, StoreError>;
+
+    /// Records a nonce about to be signed, unless it was signed before and has not expired.
+    async fn record_signed_nonce(
+        &self,
+        nonce_hash: &[u8],
+        user_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<NonceRecord, StoreError>;
+
+    /// Deletes expired sessions and nonce records. Returns how many rows went.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+
+    async fn create_admin_token(
+        &self,
+        name: &str,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Looks an admin token up by its hash and notes its use.
+    async fn use_admin_token(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<AdminToken>, StoreError>;
+
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError>;
+
+    async fn revoke_admin_token(&self, name: &str) -> Result<bool, StoreError>;
+}
+
+/// Opens the database the URL names and returns its store (migrations not yet applied).
+pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(Arc::new(SqlStore::connect(url).await?))
+}

@@ -1,0 +1,398 @@
+//! The one [`Store`] implementation, over a SQLite or a PostgreSQL pool.
+//!
+//! Each query is written once and run by [`db_run!`] against whichever pool is open: the macro
+//! expands to a two-armed `match`, so each arm is compiled for its own database type and sqlx
+//! checks binds and decodes per dialect. That keeps one code path without `sqlx::Any`, whose
+//! type and placeholder gaps bite (sqlx #3000, #3014, #3521). All SQL here is the subset both
+//! dialects share: `$N` placeholders, `ON CONFLICT … DO`, `RETURNING`.
+
+use async_trait::async_trait;
+use sqlx::{PgPool, SqlitePool};
+
+use super::{
+    AdminToken, Backend, Login, NewSession, NewUser, NonceRecord, Store, StoreError, User,
+};
+use crate::config::DatabaseUrl;
+use crate::domain::{Email, Profile};
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the open pool, whichever dialect it is.
+macro_rules! db_run {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("backend", &self.backend())
+            .finish()
+    }
+}
+
+impl SqlStore {
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        let pool = if url.is_postgres() {
+            Pool::Postgres(super::postgres::connect(url).await?)
+        } else {
+            Pool::Sqlite(super::sqlite::connect(url).await?)
+        };
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection (tests drop their PostgreSQL database afterwards).
+    pub async fn close(&self) {
+        db_run!(self, pool => pool.close().await)
+    }
+}
+
+/// Column list shared by every `SELECT` and `RETURNING` of a user. A macro, not a `const`, so
+/// `concat!` keeps each query a `&'static str` (sqlx refuses SQL assembled at run time).
+macro_rules! user_columns {
+    () => {
+        "id, email, display_name, first_name, last_name, avatar_url, disabled_at, created_at, \
+         updated_at"
+    };
+}
+
+fn profile_columns(profile: &Profile) -> [Option<&str>; 4] {
+    [
+        profile.display_name.as_ref().map(|v| v.as_str()),
+        profile.first_name.as_ref().map(|v| v.as_str()),
+        profile.last_name.as_ref().map(|v| v.as_str()),
+        profile.avatar_url.as_ref().map(|v| v.as_str()),
+    ]
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => super::sqlite::MIGRATOR.run(pool).await,
+            Pool::Postgres(pool) => super::postgres::MIGRATOR.run(pool).await,
+        }
+        .map_err(StoreError::Migration)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        db_run!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    async fn create_user(&self, user: NewUser<'_>) -> Result<Option<User>, StoreError> {
+        let sql = concat!(
+            "INSERT INTO users (id, email, email_key, password_hash, display_name, first_name, \
+             last_name, avatar_url, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             ON CONFLICT (id) DO NOTHING RETURNING ",
+            user_columns!()
+        );
+        let [display_name, first_name, last_name, avatar_url] = profile_columns(user.profile);
+        Ok(db_run!(self, pool => sqlx::query_as(sql)
+            .bind(user.id.as_str())
+            .bind(user.email.as_str())
+            .bind(user.email.key())
+            .bind(user.password_hash)
+            .bind(display_name)
+            .bind(first_name)
+            .bind(last_name)
+            .bind(avatar_url)
+            .bind(user.now)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+        Ok(db_run!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_login(&self, email: &Email) -> Result<Option<Login>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            user_columns!(),
+            ", password_hash FROM users WHERE email_key = $1"
+        );
+        Ok(db_run!(self, pool => sqlx::query_as(sql)
+            .bind(email.key())
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_login_by_id(&self, id: &str) -> Result<Option<Login>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            user_columns!(),
+            ", password_hash FROM users WHERE id = $1"
+        );
+        Ok(db_run!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_profile(
+        &self,
+        id: &str,
+        email: &Email,
+        profile: &Profile,
+        now: i64,
+    ) -> Result<Option<User>, StoreError> {
+        let sql = concat!(
+            "UPDATE users SET email = $2, email_key = $3, display_name = $4, first_name = $5, \
+             last_name = $6, avatar_url = $7, updated_at = $8 \
+             WHERE id = $1 RETURNING ",
+            user_columns!()
+        );
+        let [display_name, first_name, last_name, avatar_url] = profile_columns(profile);
+        Ok(db_run!(self, pool => sqlx::query_as(sql)
+            .bind(id)
+            .bind(email.as_str())
+            .bind(email.key())
+            .bind(display_name)
+            .bind(first_name)
+            .bind(last_name)
+            .bind(avatar_url)
+            .bind(now)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<(), StoreError> {
+        let sql = "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1";
+        db_run!(self, pool => sqlx::query(sql).bind(id).bind(hash).bind(now).execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>, StoreError> {
+        // `$1 IS NULL` needs a typed NULL on PostgreSQL; an empty string sorts before every ID
+        // and is never one (IDs are non-empty), so it stands for "from the start".
+        let sql = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id > $1 ORDER BY id LIMIT $2"
+        );
+        let after = after.unwrap_or("");
+        Ok(db_run!(self, pool => sqlx::query_as(sql)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    async fn count_users(&self) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM users";
+        Ok(db_run!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<Option<User>, StoreError> {
+        let sql = concat!(
+            "UPDATE users SET disabled_at = $2, updated_at = $3 WHERE id = $1 RETURNING ",
+            user_columns!()
+        );
+        let sessions = "DELETE FROM sessions WHERE user_id = $1";
+        Ok(db_run!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let user: Option<User> = sqlx::query_as(sql)
+                .bind(id)
+                .bind(disabled.then_some(now))
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if user.is_some() && disabled {
+                sqlx::query(sessions).bind(id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            user
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        // Sessions go with the user (ON DELETE CASCADE).
+        let sql = "DELETE FROM users WHERE id = $1";
+        let done =
+            db_run!(self, pool => sqlx::query(sql).bind(id).execute(pool).await?.rows_affected());
+        Ok(done > 0)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %session.user_id))]
+    async fn create_session(&self, session: NewSession<'_>) -> Result<(), StoreError> {
+        let sql = "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
+                   VALUES ($1, $2, $3, $4)";
+        db_run!(self, pool => sqlx::query(sql)
+            .bind(session.token_hash)
+            .bind(session.user_id)
+            .bind(session.now)
+            .bind(session.expires_at)
+            .execute(pool)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_session_user(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<User>, StoreError> {
+        let sql = "SELECT u.id, u.email, u.display_name, u.first_name, u.last_name, \
+                   u.avatar_url, u.disabled_at, u.created_at, u.updated_at \
+                   FROM sessions s JOIN users u ON u.id = s.user_id \
+                   WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL";
+        Ok(db_run!(self, pool => sqlx::query_as(sql)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError> {
+        let sql = "DELETE FROM sessions WHERE token_hash = $1";
+        let done = db_run!(self, pool => sqlx::query(sql).bind(token_hash).execute(pool).await?.rows_affected());
+        Ok(done > 0)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&[u8]>,
+    ) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2";
+        // No real token hashes to the empty string, so "keep nothing" keeps nothing.
+        let keep = keep.unwrap_or(&[]);
+        Ok(db_run!(self, pool => sqlx::query(sql)
+            .bind(user_id)
+            .bind(keep)
+            .execute(pool)
+            .await?
+            .rows_affected()))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn record_signed_nonce(
+        &self,
+        nonce_hash: &[u8],
+        user_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<NonceRecord, StoreError> {
+        // Insert, or take over a record whose lifetime is over; a live record stays untouched
+        // and `RETURNING` yields nothing.
+        let claim = "INSERT INTO signed_nonces (nonce_hash, user_id, expires_at) \
+                     VALUES ($1, $2, $3) \
+                     ON CONFLICT (nonce_hash) DO UPDATE \
+                     SET user_id = excluded.user_id, expires_at = excluded.expires_at \
+                     WHERE signed_nonces.expires_at <= $4 \
+                     RETURNING user_id";
+        let holder = "SELECT user_id FROM signed_nonces WHERE nonce_hash = $1";
+        Ok(db_run!(self, pool => {
+            let claimed: Option<String> = sqlx::query_scalar(claim)
+                .bind(nonce_hash)
+                .bind(user_id)
+                .bind(expires_at)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?;
+            if claimed.is_some() {
+                NonceRecord::Fresh
+            } else {
+                let holder: Option<String> =
+                    sqlx::query_scalar(holder).bind(nonce_hash).fetch_optional(pool).await?;
+                NonceRecord::AlreadySigned { user_id: holder.unwrap_or_default() }
+            }
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let sessions = "DELETE FROM sessions WHERE expires_at <= $1";
+        let nonces = "DELETE FROM signed_nonces WHERE expires_at <= $1";
+        Ok(db_run!(self, pool => {
+            let a = sqlx::query(sessions).bind(now).execute(pool).await?.rows_affected();
+            let b = sqlx::query(nonces).bind(now).execute(pool).await?.rows_affected();
+            a + b
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %name))]
+    async fn create_admin_token(
+        &self,
+        name: &str,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO admin_tokens (token_hash, name, created_at) VALUES ($1, $2, $3)";
+        db_run!(self, pool => sqlx::query(sql)
+            .bind(token_hash)
+            .bind(name)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn use_admin_token(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<AdminToken>, StoreError> {
+        let sql = "UPDATE admin_tokens SET last_used_at = $2 WHERE token_hash = $1 \
+                   RETURNING name, created_at, last_used_at";
+        Ok(db_run!(self, pool => sqlx::query_as(sql)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {
+        let sql = "SELECT name, created_at, last_used_at FROM admin_tokens ORDER BY name";
+        Ok(db_run!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?)
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %name))]
+    async fn revoke_admin_token(&self, name: &str) -> Result<bool, StoreError> {
+        let sql = "DELETE FROM admin_tokens WHERE name = $1";
+        let done =
+            db_run!(self, pool => sqlx::query(sql).bind(name).execute(pool).await?.rows_affected());
+        Ok(done > 0)
+    }
+}

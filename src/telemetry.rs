@@ -1,0 +1,140 @@
+//! Logging and request tracing shared by both faces.
+//!
+//! One subscriber per process (JSON in production, human-readable on a terminal, `RUST_LOG`
+//! wins). Every request gets a root span carrying the face's name and a request ID, echoed in
+//! `X-Request-Id`. The span records the method and the *path only*: query strings can carry
+//! session tokens (the Layer WebSocket puts one there), and no token, password or
+//! `Authorization` header is ever logged.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::config::LogFormat;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    /// The current request's ID, readable while its handler runs (error bodies quote it).
+    static CURRENT_REQUEST_ID: String;
+}
+
+/// Installs the global subscriber. Call once, from `main`.
+pub fn init(format: LogFormat, default_filter: &str) {
+    init_with_writer(format, default_filter, std::io::stdout);
+}
+
+/// Installs the global subscriber writing to `writer`; tests pass a sink.
+pub fn init_with_writer<W>(format: LogFormat, default_filter: &str, writer: W)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::stdout().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    // `try_init` so a second call (several test apps in one process) is harmless.
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}
+
+/// The ID of the request being handled, if called from inside one.
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Middleware: a root span per request, the request ID, and one log line per response.
+pub async fn trace_requests(
+    face: &'static str,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| is_safe_request_id(id))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span = tracing::info_span!(
+        "request",
+        face,
+        method = %req.method(),
+        path = %req.path(),
+        request_id = %request_id,
+        status = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let result = CURRENT_REQUEST_ID
+        .scope(request_id.clone(), next.call(req).instrument(span.clone()))
+        .await;
+    let _entered = span.enter();
+    match result {
+        Ok(mut response) => {
+            let status = response.status();
+            span.record("status", status.as_u16());
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert(REQUEST_ID, value);
+            }
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if status.is_server_error() {
+                tracing::error!(elapsed_ms, "request failed");
+            } else {
+                tracing::info!(elapsed_ms, "request completed");
+            }
+            Ok(response)
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "request failed");
+            Err(err)
+        }
+    }
+}
+
+/// A caller-supplied request ID is echoed only if it cannot forge log lines or headers.
+fn is_safe_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Runs CPU-heavy work (argon2) on the blocking pool, inside the caller's span.
+pub fn spawn_blocking_with_tracing<F, R>(f: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_that_could_forge_logs_are_replaced() {
+        assert!(is_safe_request_id("3f2a-42_x.y"));
+        assert!(!is_safe_request_id(""));
+        assert!(!is_safe_request_id("a\nb"));
+        assert!(!is_safe_request_id(&"a".repeat(65)));
+    }
+}
