@@ -1,5 +1,5 @@
 //! Request extractors of the identity provider: bodies as JSON *or* forms, bearer tokens, and
-//! the authenticated user or admin behind them.
+//! the authenticated user or admin behind them (resolved by middleware, before the body).
 //!
 //! Layer-era clients post JSON (Atlas Messenger, Instastart) and forms (the Python and Ruby
 //! samples, Rails `user[email]` nesting), so [`Body`] accepts both and turns a form into the
@@ -9,10 +9,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::dev::Payload;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -188,67 +190,101 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 }
 
 /// The user behind a valid, unexpired session token, and that token's hash.
+///
+/// Established by the [`require_session`] middleware *before* any other extractor runs, so an
+/// unauthenticated request is answered 401 whatever its body — a bad body must not tell a
+/// stranger more than "log in first".
+#[derive(Clone)]
 pub struct SessionUser {
     pub user: User,
     pub token_hash: Vec<u8>,
 }
 
-impl FromRequest for SessionUser {
-    type Error = IdpError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, IdpError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<IdpState>>().cloned();
-        let token = bearer_token(req).map(str::to_owned);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| IdpError::internal(anyhow::anyhow!("no IdP state")))?;
-            let token = token.ok_or(IdpError::Unauthenticated(
-                "send the session token from POST /sessions as Authorization: Bearer <token>",
-            ))?;
-            let token_hash = super::sessions::hash_token(&token);
-            let user = state
-                .store
-                .find_session_user(&token_hash, crate::clock::unix_now())
-                .await?
-                .ok_or(IdpError::Unauthenticated(
-                    "the session token is unknown, expired or revoked; log in again with POST /sessions",
-                ))?;
-            Ok(SessionUser { user, token_hash })
-        })
-    }
-}
-
-/// A caller holding a valid admin token.
+/// A caller holding a valid admin token; established by [`require_admin`].
+#[derive(Clone)]
 pub struct Admin {
     pub token_name: String,
 }
 
-impl FromRequest for Admin {
-    type Error = IdpError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, IdpError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<IdpState>>().cloned();
-        let token = bearer_token(req).map(str::to_owned);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| IdpError::internal(anyhow::anyhow!("no IdP state")))?;
-            let token = token.ok_or(IdpError::Unauthenticated(
-                "send an admin token (layer-idp admin-tokens create) as Authorization: Bearer <token>",
-            ))?;
-            let hash = super::sessions::hash_token(&token);
-            let admin = state
-                .store
-                .use_admin_token(&hash, crate::clock::unix_now())
-                .await?
-                .ok_or(IdpError::Unauthenticated(
-                    "the admin token is unknown or revoked",
-                ))?;
-            Ok(Admin {
-                token_name: admin.name,
-            })
-        })
-    }
+fn state_of(req: &ServiceRequest) -> Result<web::Data<IdpState>, IdpError> {
+    req.app_data::<web::Data<IdpState>>()
+        .cloned()
+        .ok_or_else(|| IdpError::internal(anyhow::anyhow!("the IdP state is not registered")))
 }
+
+/// Middleware: resolves the bearer session token or answers 401.
+pub async fn require_session(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = state_of(&req)?;
+    let token = bearer_token(req.request()).ok_or(IdpError::Unauthenticated(
+        "send the session token from POST /sessions as Authorization: Bearer <token>",
+    ))?;
+    let token_hash = super::sessions::hash_token(token);
+    let user = state
+        .store
+        .find_session_user(&token_hash, crate::clock::unix_now())
+        .await
+        .map_err(IdpError::from)?
+        .ok_or(IdpError::Unauthenticated(
+            "the session token is unknown, expired or revoked; log in again with POST /sessions",
+        ))?;
+    req.extensions_mut()
+        .insert(SessionUser { user, token_hash });
+    next.call(req).await
+}
+
+/// Middleware: checks the bearer admin token (stored only as a hash) or answers 401.
+pub async fn require_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = state_of(&req)?;
+    let token = bearer_token(req.request()).ok_or(IdpError::Unauthenticated(
+        "send an admin token (layer-idp admin-tokens create) as Authorization: Bearer <token>",
+    ))?;
+    let hash = super::sessions::hash_token(token);
+    let admin = state
+        .store
+        .use_admin_token(&hash, crate::clock::unix_now())
+        .await
+        .map_err(IdpError::from)?
+        .ok_or(IdpError::Unauthenticated(
+            "the admin token is unknown or revoked",
+        ))?;
+    req.extensions_mut().insert(Admin {
+        token_name: admin.name,
+    });
+    next.call(req).await
+}
+
+/// Handlers behind the middleware take the principal as an argument.
+macro_rules! from_extensions {
+    ($principal:ty) => {
+        impl FromRequest for $principal {
+            type Error = IdpError;
+            type Future = std::future::Ready<Result<Self, IdpError>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                std::future::ready(
+                    req.extensions()
+                        .get::<$principal>()
+                        .cloned()
+                        .ok_or_else(|| {
+                            IdpError::internal(anyhow::anyhow!(concat!(
+                                stringify!($principal),
+                                " requested on a route without its middleware"
+                            )))
+                        }),
+                )
+            }
+        }
+    };
+}
+
+from_extensions!(SessionUser);
+from_extensions!(Admin);
 
 #[cfg(test)]
 mod tests {

@@ -6,40 +6,56 @@ mod admin;
 mod login;
 mod meta;
 
-use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use actix_web::{HttpRequest, HttpResponse, Resource, middleware, web};
 use serde::Serialize;
 
 use super::error::IdpError;
+use super::extract::{require_admin, require_session};
 use crate::clock::rfc3339;
 use crate::store::User;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    let session = || middleware::from_fn(require_session);
     cfg.service(resource("/users").route(web::post().to(accounts::post_users)))
         .service(
             resource("/users/me")
+                .wrap(session())
                 .route(web::get().to(accounts::get_me))
                 .route(web::patch().to(accounts::patch_me)),
         )
         .service(resource("/authenticate").route(web::post().to(login::post_authenticate)))
         .service(resource("/sessions").route(web::post().to(login::post_sessions)))
-        .service(resource("/sessions/current").route(web::delete().to(login::delete_session)))
-        .service(resource("/identity_tokens").route(web::post().to(login::post_identity_tokens)))
+        .service(
+            resource("/sessions/current")
+                .wrap(session())
+                .route(web::delete().to(login::delete_session)),
+        )
+        .service(
+            resource("/identity_tokens")
+                .wrap(session())
+                .route(web::post().to(login::post_identity_tokens)),
+        )
         .service(resource("/.well-known/jwks.json").route(web::get().to(meta::get_jwks)))
         .service(resource("/healthz").route(web::get().to(meta::get_healthz)))
         .service(resource("/readyz").route(web::get().to(meta::get_readyz)))
         .service(resource("/deployed").route(web::get().to(meta::get_deployed)))
         .service(
-            resource("/admin/users")
-                .route(web::get().to(admin::get_users))
-                .route(web::post().to(admin::post_users)),
+            web::scope("/admin")
+                .wrap(middleware::from_fn(require_admin))
+                .service(
+                    resource("/users")
+                        .route(web::get().to(admin::get_users))
+                        .route(web::post().to(admin::post_users)),
+                )
+                .service(
+                    resource("/users/{id}")
+                        .route(web::get().to(admin::get_user))
+                        .route(web::delete().to(admin::delete_user)),
+                )
+                .service(resource("/users/{id}/disable").route(web::post().to(admin::post_disable)))
+                .service(resource("/users/{id}/enable").route(web::post().to(admin::post_enable)))
+                .default_service(web::to(not_found)),
         )
-        .service(
-            resource("/admin/users/{id}")
-                .route(web::get().to(admin::get_user))
-                .route(web::delete().to(admin::delete_user)),
-        )
-        .service(resource("/admin/users/{id}/disable").route(web::post().to(admin::post_disable)))
-        .service(resource("/admin/users/{id}/enable").route(web::post().to(admin::post_enable)))
         .default_service(web::to(not_found));
 }
 
