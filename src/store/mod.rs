@@ -122,6 +122,9 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Closes every connection; later calls fail.
+    async fn close(&self);
+
     /// Fails with [`StoreError::Conflict`] when the e-mail is taken; returns `Ok(None)` when
     /// the ID is.
     async fn create_user(&self, user: NewUser<'_>) -> Result<Option<User>, StoreError>;

@@ -11,12 +11,13 @@ use crate::config::DatabaseUrl;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// Opens (creating if missing) the database file, and its directory.
+/// Opens (creating if missing) the database file and its directory, and returns a read pool and
+/// a single-connection write pool.
 ///
 /// WAL lets readers proceed while one connection writes; `synchronous = NORMAL` is the
 /// documented safe pairing with WAL (a power cut may lose the last commits, never corrupt).
-/// The busy timeout makes concurrent writers wait for each other instead of failing.
-pub(super) async fn connect(url: &DatabaseUrl) -> Result<SqlitePool, sqlx::Error> {
+/// The busy timeout covers other processes (a CLI command beside the server).
+pub(super) async fn connect(url: &DatabaseUrl) -> Result<(SqlitePool, SqlitePool), sqlx::Error> {
     let options = SqliteConnectOptions::from_str(url.expose())?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -28,8 +29,13 @@ pub(super) async fn connect(url: &DatabaseUrl) -> Result<SqlitePool, sqlx::Error
     {
         std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
     }
-    SqlitePoolOptions::new()
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await?;
+    let reader = SqlitePoolOptions::new()
         .max_connections(4)
-        .connect_with(options)
-        .await
+        .connect_with(options.read_only(true))
+        .await?;
+    Ok((reader, writer))
 }
