@@ -259,10 +259,6 @@ pub enum ConfigError {
 impl Settings {
     /// Layers the sources and validates the result.
     pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
-        Self::load_from(overrides, Env::prefixed("LAYER_IDP_"), Env::raw())
-    }
-
-    fn load_from(overrides: &Overrides, prefixed: Env, raw: Env) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = &overrides.config_file {
             if !file.exists() {
@@ -271,9 +267,9 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment
-            .merge(raw.only(&["database_url"]))
+            .merge(Env::raw().only(&["database_url"]))
             // `LAYER_IDP_CONFIG` names the file itself; it is not a setting.
-            .merge(prefixed.ignore(&["config"]).split("__"));
+            .merge(Env::prefixed("LAYER_IDP_").ignore(&["config"]).split("__"));
         if let Some(listen) = overrides.listen {
             figment = figment.merge(Serialized::default("listen", listen));
         }
@@ -485,34 +481,28 @@ pub fn display_path(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use std::io::Write;
+    #![allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error.
 
-    fn load(file: Option<&str>, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let dir = tempfile::tempdir().unwrap();
-        let mut overrides = Overrides::default();
-        if let Some(contents) = file {
-            let path = dir.path().join("layer-idp.toml");
-            std::fs::File::create(&path)
-                .unwrap()
-                .write_all(contents.as_bytes())
-                .unwrap();
-            overrides.config_file = Some(path);
-        }
-        // figment reads the process environment; each test uses a unique prefix instead so
-        // tests stay independent of each other and of the developer's shell.
-        let prefix = format!("LIDP_TEST_{}_", uuid::Uuid::new_v4().simple());
-        let raw_name = format!("{prefix}RAW_");
-        for (key, value) in env {
-            let name = match key.strip_prefix("LAYER_IDP_") {
-                Some(rest) => format!("{prefix}{rest}"),
-                None => format!("{raw_name}{key}"),
-            };
-            // SAFETY: the names are unique to this test, so no other thread reads them.
-            unsafe { std::env::set_var(name, value) };
-        }
-        let raw = Env::prefixed(&raw_name).map(|k| k.as_str().to_lowercase().into());
-        Settings::load_from(&overrides, Env::prefixed(&prefix), raw)
+    use super::*;
+    use figment::Jail;
+
+    /// Loads settings inside a `Jail`: a temporary working directory and environment that
+    /// are restored afterwards, one test at a time.
+    fn load(file: Option<&str>, env: &[(&str, &str)]) -> Result<Settings, String> {
+        let mut result = Err(String::new());
+        Jail::expect_with(|jail| {
+            let mut overrides = Overrides::default();
+            if let Some(contents) = file {
+                jail.create_file("layer-idp.toml", contents)?;
+                overrides.config_file = Some(PathBuf::from("layer-idp.toml"));
+            }
+            for (key, value) in env {
+                jail.set_env(key, value);
+            }
+            result = Settings::load(&overrides).map_err(|e| e.to_string());
+            Ok(())
+        });
+        result
     }
 
     #[test]
@@ -536,6 +526,28 @@ mod tests {
     }
 
     #[test]
+    fn command_line_flags_win_over_everything() {
+        let mut result = None;
+        Jail::expect_with(|jail| {
+            jail.set_env("LAYER_IDP_LISTEN", "127.0.0.1:9000");
+            jail.set_env("DATABASE_URL", "postgres://env/db");
+            let overrides = Overrides {
+                listen: Some("127.0.0.1:9100".parse().unwrap()),
+                database_url: Some("sqlite://flag.db".to_owned()),
+                ..Overrides::default()
+            };
+            result = Some(Settings::load(&overrides).unwrap());
+            Ok(())
+        });
+        let settings = result.unwrap();
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(
+            settings.effective_database_url().expose(),
+            "sqlite://flag.db"
+        );
+    }
+
+    #[test]
     fn the_conventional_database_url_variable_is_honoured() {
         let settings = load(None, &[("DATABASE_URL", "postgres://u:pw@db/idp")]).unwrap();
         assert!(settings.effective_database_url().is_postgres());
@@ -544,22 +556,19 @@ mod tests {
     #[test]
     fn a_misspelt_setting_stops_the_start_and_names_it() {
         let err = load(None, &[("LAYER_IDP_PASWORDS__MIN_LENGTH", "9")]).unwrap_err();
-        assert!(err.to_string().contains("paswords"), "{err}");
+        assert!(err.contains("paswords"), "{err}");
     }
 
     #[test]
     fn a_provider_id_without_a_key_says_what_to_set() {
         let err = load(None, &[("LAYER_IDP_PROVIDER_ID", "layer:///providers/x")]).unwrap_err();
-        assert!(
-            err.to_string().contains("LAYER_IDP_SIGNING__KEY_ID"),
-            "{err}"
-        );
+        assert!(err.contains("LAYER_IDP_SIGNING__KEY_ID"), "{err}");
     }
 
     #[test]
     fn a_token_lifetime_beyond_the_nonce_lifetime_is_refused() {
         let err = load(None, &[("LAYER_IDP_SIGNING__TOKEN_LIFETIME_SECS", "3600")]).unwrap_err();
-        assert!(err.to_string().contains("token_lifetime_secs"), "{err}");
+        assert!(err.contains("token_lifetime_secs"), "{err}");
     }
 
     #[test]
@@ -574,7 +583,7 @@ id = "layer:///keys/b"
 private_key_file = "b.pem"
 "#;
         let err = load(Some(file), &[]).unwrap_err();
-        assert!(err.to_string().contains("active_key_id"), "{err}");
+        assert!(err.contains("active_key_id"), "{err}");
         let ok = load(
             Some(file),
             &[("LAYER_IDP_SIGNING__ACTIVE_KEY_ID", "layer:///keys/b")],
@@ -603,5 +612,6 @@ private_key_file = "b.pem"
         let debug = format!("{settings:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(!debug.contains("BEGIN PRIVATE KEY"), "{debug}");
+        assert!(debug.contains("***"), "{debug}");
     }
 }

@@ -1,0 +1,338 @@
+//! Bad input, class by class, on every endpoint family: a clear 4xx in the face's JSON error
+//! format, nothing written, and the server keeps serving.
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Case {
+    name: &'static str,
+    content_type: Option<&'static str>,
+    body: Vec<u8>,
+    status: u16,
+    error: &'static str,
+}
+
+fn case(
+    name: &'static str,
+    content_type: Option<&'static str>,
+    body: impl Into<Vec<u8>>,
+    status: u16,
+    error: &'static str,
+) -> Case {
+    Case {
+        name,
+        content_type,
+        body: body.into(),
+        status,
+        error,
+    }
+}
+
+const JSON: Option<&str> = Some("application/json");
+const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+
+/// The classes every body-taking endpoint must handle; `valid` is a correct body for it, whose
+/// first key (alphabetically) is required unless `all_optional`.
+fn classes(valid: &Value, all_optional: bool) -> Vec<Case> {
+    let mut extra = valid.clone();
+    extra["is_admin"] = json!(true);
+    let mut wrong_type = valid.clone();
+    let first_key = valid.as_object().unwrap().keys().next().unwrap().clone();
+    wrong_type[&first_key] = json!(12345);
+    let mut missing = valid.clone();
+    missing.as_object_mut().unwrap().remove(&first_key);
+    let mut absurd = valid.clone();
+    absurd[&first_key] = json!("x".repeat(60_000));
+    let mut cases = vec![
+        case(
+            "malformed JSON",
+            JSON,
+            r#"{"email": "a@b.c", "#,
+            400,
+            "malformed_request",
+        ),
+        case(
+            "JSON that is not an object",
+            JSON,
+            "[1, 2, 3]",
+            400,
+            "invalid_request",
+        ),
+        case("empty JSON body", JSON, "", 400, "malformed_request"),
+        case(
+            "invalid UTF-8 in JSON",
+            JSON,
+            b"{\"email\": \"\xff\xfe\"}".to_vec(),
+            400,
+            "malformed_request",
+        ),
+        case(
+            "invalid UTF-8 in a form",
+            FORM,
+            "email=%FF%FE&password=x",
+            400,
+            "malformed_request",
+        ),
+        case(
+            "no content type",
+            None,
+            valid.to_string(),
+            415,
+            "unsupported_media_type",
+        ),
+        case(
+            "wrong content type",
+            Some("text/plain"),
+            valid.to_string(),
+            415,
+            "unsupported_media_type",
+        ),
+        case(
+            "extra field",
+            JSON,
+            extra.to_string(),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "wrongly typed field",
+            JSON,
+            wrong_type.to_string(),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "missing field",
+            JSON,
+            missing.to_string(),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "oversized body",
+            JSON,
+            format!("{{\"email\": \"{}\"}}", "x".repeat(70_000)),
+            413,
+            "payload_too_large",
+        ),
+        case(
+            "absurd field length",
+            JSON,
+            absurd.to_string(),
+            422,
+            "invalid_value",
+        ),
+    ];
+    if all_optional {
+        cases.retain(|c| c.name != "missing field");
+    }
+    cases
+}
+
+async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    bearer: Option<&str>,
+    case: &Case,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .body(case.body.clone());
+    if let Some(content_type) = case.content_type {
+        request = request.header(CONTENT_TYPE, content_type);
+    }
+    if let Some(token) = bearer {
+        request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+    }
+    request.send().await.unwrap()
+}
+
+async fn assert_each_class_is_refused_cleanly(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    bearer: Option<&str>,
+    valid: Value,
+) {
+    let all_optional = method == reqwest::Method::PATCH;
+    for case in classes(&valid, all_optional) {
+        let users_before = app.user_count().await;
+        let response = send(app, method.clone(), path, bearer, &case).await;
+        let status = response.status().as_u16();
+        let content_type = response.headers().get(CONTENT_TYPE).cloned();
+        let body: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{path} {}: body is not JSON: {e}", case.name));
+        assert_eq!(
+            status, case.status,
+            "{method} {path} with {}: {body}",
+            case.name
+        );
+        assert_eq!(
+            content_type.unwrap(),
+            "application/json",
+            "{path} {}",
+            case.name
+        );
+        assert_eq!(body["error"], case.error, "{path} {}: {body}", case.name);
+        let description = body["error_description"].as_str().unwrap_or_default();
+        assert!(
+            !description.is_empty(),
+            "{path} {}: no description",
+            case.name
+        );
+        assert!(body["request_id"].is_string());
+        assert_eq!(
+            app.user_count().await,
+            users_before,
+            "{path} {} wrote something",
+            case.name
+        );
+    }
+    // And the server still serves.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn sign_up_refuses_each_class_of_bad_input_and_writes_nothing() {
+    let app = spawn_app().await;
+    let valid = json!({"email": "new@example.com", "password": PASSWORD});
+    assert_each_class_is_refused_cleanly(&app, reqwest::Method::POST, "/users", None, valid).await;
+    assert_eq!(app.user_count().await, 0);
+}
+
+#[tokio::test]
+async fn profile_updates_refuse_each_class_of_bad_input_and_change_nothing() {
+    let app = spawn_app().await;
+    let user = app.sign_up("me@example.com", PASSWORD).await;
+    let session = app.session_token("me@example.com", PASSWORD).await;
+    let valid = json!({"display_name": "Someone", "first_name": "Some"});
+    assert_each_class_is_refused_cleanly(
+        &app,
+        reqwest::Method::PATCH,
+        "/users/me",
+        Some(&session),
+        valid,
+    )
+    .await;
+    let me: Value = app.get_me(&session).await.json().await.unwrap();
+    assert_eq!(me["updated_at"], user["updated_at"]);
+    assert_eq!(me["display_name"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_login_endpoints_refuse_each_class_of_bad_input_and_sign_nothing() {
+    let app = spawn_app().await;
+    app.sign_up("login@example.com", PASSWORD).await;
+    let session = app.session_token("login@example.com", PASSWORD).await;
+    let nonce = "bad-input-nonce";
+    assert_each_class_is_refused_cleanly(
+        &app,
+        reqwest::Method::POST,
+        "/authenticate",
+        None,
+        json!({"email": "login@example.com", "password": PASSWORD, "nonce": nonce}),
+    )
+    .await;
+    assert_each_class_is_refused_cleanly(
+        &app,
+        reqwest::Method::POST,
+        "/sessions",
+        None,
+        json!({"email": "login@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_each_class_is_refused_cleanly(
+        &app,
+        reqwest::Method::POST,
+        "/identity_tokens",
+        Some(&session),
+        json!({"nonce": nonce}),
+    )
+    .await;
+    // Nothing was signed for the nonce along the way: it can still be signed once.
+    assert_eq!(
+        app.post_identity_tokens(&session, nonce).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_each_class_of_bad_input_and_writes_nothing() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    assert_each_class_is_refused_cleanly(
+        &app,
+        reqwest::Method::POST,
+        "/admin/users",
+        Some(&admin),
+        json!({"email": "imported@example.com", "password": PASSWORD, "id": "legacy-7"}),
+    )
+    .await;
+    assert_eq!(app.user_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_malformed_authorization_header_is_a_401_not_a_crash() {
+    let app = spawn_app().await;
+    for value in [
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "Bearer a b c",
+        &format!("Bearer {}", "x".repeat(10_000)),
+    ] {
+        let response = app
+            .client
+            .get(app.url("/users/me"))
+            .header(AUTHORIZATION, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{value:.20}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_token");
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_in_the_faces_format() {
+    let app = spawn_app().await;
+    let response = app.get("/no/such/path").await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+    let response = app.get("/authenticate").await;
+    assert_eq!(response.status(), 405);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
+    let response = app.client.delete(app.url("/users")).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+}
+
+#[tokio::test]
+async fn a_stranger_with_a_bad_body_learns_only_that_they_must_log_in() {
+    let app = spawn_app().await;
+    for (method, path) in [
+        (reqwest::Method::PATCH, "/users/me"),
+        (reqwest::Method::POST, "/identity_tokens"),
+        (reqwest::Method::POST, "/admin/users"),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .header(CONTENT_TYPE, "text/plain")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{method} {path}");
+    }
+}

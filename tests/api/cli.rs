@@ -1,0 +1,342 @@
+//! The command line, run as the real binary.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::helpers::{jwt_part, spawn_app};
+
+const BIN: &str = env!("CARGO_BIN_EXE_layer-idp");
+
+/// Runs the binary in `dir` with a database and keys of its own there, and no other settings.
+fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LAYER_IDP_PASSWORDS__ARGON2_MEMORY_KIB", "256")
+        .env("LAYER_IDP_PASSWORDS__ARGON2_ITERATIONS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    {
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(input) = stdin {
+            pipe.write_all(input.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn keys_generate_writes_a_private_key_only_its_owner_can_read_and_prints_the_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        dir.path(),
+        &["keys", "generate", "--out-dir", "out", "--name", "prod"],
+        None,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    assert!(
+        printed.starts_with("-----BEGIN PUBLIC KEY-----\n"),
+        "{printed}"
+    );
+    let public = std::fs::read_to_string(dir.path().join("out/prod.public.pem")).unwrap();
+    assert_eq!(printed, public);
+    let private = std::fs::read_to_string(dir.path().join("out/prod.private.pem")).unwrap();
+    assert!(private.starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert!(!printed.contains("PRIVATE") && !stderr(&output).contains("PRIVATE KEY-----"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("out/prod.private.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // openssl agrees the two files are one RSA-2048 pair.
+    let from_private = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(dir.path().join("out/prod.private.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(from_private.stdout).unwrap(), public);
+    // Never overwrites.
+    let again = run(
+        dir.path(),
+        &["keys", "generate", "--out-dir", "out", "--name", "prod"],
+        None,
+    );
+    assert!(!again.status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/prod.private.pem")).unwrap(),
+        private
+    );
+}
+
+#[test]
+fn an_operator_key_in_pkcs1_form_from_openssl_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out", "layer.pem", "2048"])
+        .current_dir(dir.path())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        std::fs::read_to_string(dir.path().join("layer.pem"))
+            .unwrap()
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----")
+    );
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["keys", "list"])
+        .env(
+            "LAYER_IDP_PROVIDER_ID",
+            "layer:///providers/11111111-2222-3333-4444-555555555555",
+        )
+        .env(
+            "LAYER_IDP_SIGNING__KEY_ID",
+            "layer:///keys/66666666-7777-8888-9999-000000000000",
+        )
+        .env("LAYER_IDP_SIGNING__PRIVATE_KEY_FILE", "layer.pem")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed = stdout(&output);
+    assert!(
+        listed.contains("layer:///keys/66666666-7777-8888-9999-000000000000\tactive\tRSA-2048"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn users_are_added_from_stdin_listed_and_get_tokens_minted_for_debugging() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        dir.path(),
+        &[
+            "users",
+            "add",
+            "--email",
+            "cli@example.com",
+            "--id",
+            "cli-user",
+            "--display-name",
+            "CLI",
+        ],
+        Some("correct horse battery\n"),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "cli-user");
+    assert!(
+        dir.path().join("data/layer-idp.db").exists(),
+        "the embedded database was created"
+    );
+
+    let listed = stdout(&run(dir.path(), &["users", "list"], None));
+    assert!(
+        listed.contains("cli-user\tcli@example.com\tCLI\tenabled"),
+        "{listed}"
+    );
+
+    let output = run(
+        dir.path(),
+        &[
+            "token",
+            "mint",
+            "--user-id",
+            "cli-user",
+            "--nonce",
+            "abc+/=",
+        ],
+        None,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let token = stdout(&output).trim().to_owned();
+    let claims = jwt_part(&token, 1);
+    assert_eq!(claims["prn"], "cli-user");
+    assert_eq!(claims["nce"], "abc+/=");
+    assert_eq!(claims["display_name"], "CLI");
+    let keys = stdout(&run(dir.path(), &["keys", "list"], None));
+    let kid = jwt_part(&token, 0)["kid"].as_str().unwrap().to_owned();
+    assert!(keys.contains(&format!("{kid}\tactive")), "{keys}");
+    // The same nonce is not minted twice.
+    let again = run(
+        dir.path(),
+        &[
+            "token",
+            "mint",
+            "--user-id",
+            "cli-user",
+            "--nonce",
+            "abc+/=",
+        ],
+        None,
+    );
+    assert!(!again.status.success());
+
+    let output = run(dir.path(), &["users", "disable", "cli-user"], None);
+    assert!(output.status.success());
+    let listed = stdout(&run(dir.path(), &["users", "list"], None));
+    assert!(listed.contains("\tdisabled"), "{listed}");
+    let output = run(dir.path(), &["users", "delete", "cli-user"], None);
+    assert!(output.status.success());
+    assert_eq!(stdout(&run(dir.path(), &["users", "list"], None)), "");
+    let output = run(dir.path(), &["users", "delete", "cli-user"], None);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("no user"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_too_short_password_from_stdin_is_refused_with_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        dir.path(),
+        &["users", "add", "--email", "short@example.com"],
+        Some("short\n"),
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("at least 8"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn invalid_configuration_stops_the_start_and_says_what_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LAYER_IDP_PASWORDS__MIN_LENGTH", "3")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("paswords"), "{}", stderr(&output));
+
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LAYER_IDP_PROVIDER_ID", "layer:///providers/x")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("LAYER_IDP_SIGNING__KEY_ID"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["serve", "--config", "missing.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("missing.toml"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn every_command_explains_itself_with_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["keys", "generate", "--help"],
+        vec!["keys", "list", "--help"],
+        vec!["users", "add", "--help"],
+        vec!["users", "list", "--help"],
+        vec!["users", "disable", "--help"],
+        vec!["users", "delete", "--help"],
+        vec!["token", "mint", "--help"],
+        vec!["migrate", "--help"],
+        vec!["healthcheck", "--help"],
+        vec!["admin-tokens", "create", "--help"],
+    ] {
+        let output = run(dir.path(), &args, None);
+        assert!(output.status.success(), "{args:?}");
+        assert!(stdout(&output).contains("Usage: layer-idp"), "{args:?}");
+    }
+    let serve = stdout(&run(dir.path(), &["serve", "--help"], None));
+    for flag in ["--listen", "--database-url", "--config"] {
+        assert!(serve.contains(flag), "serve --help lacks {flag}");
+    }
+}
+
+#[tokio::test]
+async fn healthcheck_exits_zero_for_a_running_server_and_non_zero_otherwise() {
+    let app = spawn_app().await;
+    let addr = app.addr.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let ok = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || run(&dir, &["healthcheck", "--listen", &addr], None)
+    })
+    .await
+    .unwrap();
+    assert!(ok.status.success(), "{}", stderr(&ok));
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let down = run(dir.path(), &["healthcheck", "--listen", &closed_addr], None);
+    assert!(!down.status.success());
+}
+
+#[tokio::test]
+async fn an_admin_token_from_the_command_line_opens_the_admin_api() {
+    let app = spawn_app().await;
+    let database_url = app.settings.effective_database_url().expose().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let output = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || {
+            run(
+                &dir,
+                &[
+                    "--database-url",
+                    &database_url,
+                    "admin-tokens",
+                    "create",
+                    "--name",
+                    "ops",
+                ],
+                None,
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let token = stdout(&output).trim().to_owned();
+    let response = app
+        .admin(reqwest::Method::GET, "/admin/users", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["total"], 0);
+}

@@ -1,0 +1,13 @@
+//! The integration suite: the real application over real HTTP, one binary so it compiles once.
+//! Runs on SQLite by default and on PostgreSQL when `TEST_DATABASE_URL` is set.
+
+mod accounts;
+mod admin;
+mod bad_input;
+mod cli;
+mod health;
+mod helpers;
+mod login;
+mod migrations;
+mod persistence;
+mod tokens;
