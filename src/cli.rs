@@ -47,6 +47,10 @@ pub enum Command {
     /// Check that a running server answers /healthz; exit 0 if it does (for container
     /// HEALTHCHECKs).
     Healthcheck(HealthcheckArgs),
+    /// Run only the Layer emulator, trusting an identity provider's keys given by file or
+    /// JWKS URL.
+    #[command(name = "mock-layer")]
+    MockLayer(MockLayerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +58,78 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
+    /// Also run the Layer emulator on this address (loopback unless told otherwise); it
+    /// trusts this identity provider's keys.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub mock_layer_listen: Option<SocketAddr>,
+    /// An app the emulator serves (layer:///apps/staging/<uuid> or …/production/<uuid>);
+    /// repeat for several [default: one new staging app, printed at start].
+    #[arg(long = "mock-layer-app-id", value_name = "APP_ID")]
+    pub mock_layer_app_ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MockLayerArgs {
+    /// Address to listen on [default: mock_layer.listen, else 127.0.0.1:8090].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// An app to serve; repeat for several [default: one new staging app].
+    #[arg(long = "app-id", value_name = "APP_ID")]
+    pub app_ids: Vec<String>,
+    /// The Layer provider ID whose identity tokens are trusted (their `iss`).
+    #[arg(long, value_name = "PROVIDER_ID")]
+    pub provider_id: Option<String>,
+    /// A trusted public key: Layer key ID and a PEM file; repeatable.
+    #[arg(long = "key", value_name = "KEY_ID=PUBLIC_KEY_FILE", value_parser = parse_pair)]
+    pub keys: Vec<(String, String)>,
+    /// A layer-idp's JWKS URL (http://HOST:PORT/.well-known/jwks.json), fetched at start
+    /// and again for an unknown key ID.
+    #[arg(long, value_name = "URL")]
+    pub jwks_url: Option<String>,
+    /// Restrict a key to an app: APP_ID=KEY_ID; repeatable. Keys never named here are valid
+    /// for every app served.
+    #[arg(long = "app-key", value_name = "APP_ID=KEY_ID", value_parser = parse_pair)]
+    pub app_keys: Vec<(String, String)>,
+}
+
+/// `NAME=VALUE`, split at the last `=` (Layer IDs contain none, file paths rarely).
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.rsplit_once('=') {
+        Some((name, value)) if !name.is_empty() && !value.is_empty() => {
+            Ok((name.to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("{s:?} is not NAME=VALUE")),
+    }
+}
+
+impl Command {
+    /// The Layer emulator's flags, as configuration overrides.
+    pub fn mock_layer_overrides(&self) -> crate::config::MockLayerOverrides {
+        use crate::config::{MockLayerKeySettings, MockLayerOverrides};
+        match self {
+            Command::Serve(args) => MockLayerOverrides {
+                listen: args.mock_layer_listen,
+                app_ids: args.mock_layer_app_ids.clone(),
+                ..MockLayerOverrides::default()
+            },
+            Command::MockLayer(args) => MockLayerOverrides {
+                listen: args.listen,
+                app_ids: args.app_ids.clone(),
+                provider_id: args.provider_id.clone(),
+                jwks_url: args.jwks_url.clone(),
+                keys: args
+                    .keys
+                    .iter()
+                    .map(|(id, file)| MockLayerKeySettings {
+                        id: id.clone(),
+                        public_key_file: PathBuf::from(file),
+                    })
+                    .collect(),
+                app_keys: args.app_keys.clone(),
+            },
+            _ => MockLayerOverrides::default(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

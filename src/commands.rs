@@ -26,6 +26,20 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs the Layer emulator alone, until a signal.
+pub async fn mock_layer(settings: &Settings) -> anyhow::Result<()> {
+    let addr = settings
+        .mock_layer
+        .listen
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8090)));
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("could not listen on {addr} (set --listen)"))?;
+    let workers = settings.http.workers.unwrap_or(2);
+    let running = crate::mock_layer::start(&settings.mock_layer, None, listener, workers).await?;
+    running.server.await?;
+    Ok(())
+}
+
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     open_store(settings).await?;
     println!(

@@ -6,6 +6,7 @@
 //! naming the setting to fix. Secrets — the database URL and private keys given inline — are
 //! `SecretString`s or redacting newtypes, so `Debug` of the settings can be logged.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
+    /// The Layer emulator (`[mock_layer]`); off unless `mock_layer.listen` is set.
+    pub mock_layer: MockLayerSettings,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             sessions: SessionSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
+            mock_layer: MockLayerSettings::default(),
         }
     }
 }
@@ -179,6 +183,194 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
+/// The Layer emulator: a local Layer server for end-to-end tests. `layer-idp serve` starts
+/// it next to the identity provider when `listen` is set (`--mock-layer-listen`);
+/// `layer-idp mock-layer` runs it alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MockLayerSettings {
+    /// Where the emulator listens; loopback unless told otherwise.
+    pub listen: Option<SocketAddr>,
+    /// The base of the absolute `url` fields it hands out [default: `http://<listen>`, with
+    /// an unspecified address shown as 127.0.0.1].
+    pub public_url: Option<String>,
+    /// The apps served (`layer:///apps/staging/<uuid>` or `…/production/<uuid>`); default:
+    /// one new staging app, printed at start.
+    pub app_ids: Vec<String>,
+    /// The Layer provider whose identity tokens are trusted. With `serve` it is the
+    /// identity provider's own and may be left unset.
+    pub provider_id: Option<String>,
+    /// A running layer-idp's `/.well-known/jwks.json` (plain `http://`), fetched at start
+    /// and once more when a token names an unknown `kid`.
+    pub jwks_url: Option<String>,
+    /// Public keys trusted for the provider, by Layer key ID.
+    pub keys: Vec<MockLayerKeySettings>,
+    /// Which apps a key may sign for: app ID → key IDs. A key not listed here is valid for
+    /// every app served; a listed key only for its apps (a token from another app's key is
+    /// the staging/production mix-up, refused with a message naming both).
+    pub app_keys: BTreeMap<String, Vec<String>>,
+    /// Lifetime of an emulator session token.
+    pub session_ttl_secs: u64,
+    /// Lifetime of a nonce (Layer: ten minutes).
+    pub nonce_ttl_secs: u64,
+    /// Most participants in one conversation (Layer: 25).
+    pub max_participants: usize,
+    /// Largest REST request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest rich-content upload, in bytes.
+    pub max_content_bytes: usize,
+    /// Largest WebSocket message, in bytes.
+    pub max_frame_bytes: usize,
+    /// How many requests `GET /_mock/requests` keeps (oldest dropped first).
+    pub request_log_size: usize,
+}
+
+impl Default for MockLayerSettings {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            public_url: None,
+            app_ids: Vec::new(),
+            provider_id: None,
+            jwks_url: None,
+            keys: Vec::new(),
+            app_keys: BTreeMap::new(),
+            session_ttl_secs: 24 * 3600,
+            nonce_ttl_secs: 600,
+            max_participants: 25,
+            max_body_bytes: 256 * 1024,
+            max_content_bytes: 16 * 1024 * 1024,
+            max_frame_bytes: 256 * 1024,
+            request_log_size: 1000,
+        }
+    }
+}
+
+/// A public key the emulator trusts for identity tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockLayerKeySettings {
+    /// The Layer key ID (`layer:///keys/<uuid>`), matched against the token's `kid`.
+    pub id: String,
+    /// SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`), as `keys generate` writes.
+    pub public_key_file: PathBuf,
+}
+
+impl MockLayerSettings {
+    /// Flags win over the file and the environment; list flags replace the lists.
+    fn apply(&mut self, flags: &MockLayerOverrides) {
+        if let Some(listen) = flags.listen {
+            self.listen = Some(listen);
+        }
+        if !flags.app_ids.is_empty() {
+            self.app_ids = flags.app_ids.clone();
+        }
+        if let Some(id) = &flags.provider_id {
+            self.provider_id = Some(id.clone());
+        }
+        if let Some(url) = &flags.jwks_url {
+            self.jwks_url = Some(url.clone());
+        }
+        if !flags.keys.is_empty() {
+            self.keys = flags.keys.clone();
+        }
+        if !flags.app_keys.is_empty() {
+            self.app_keys.clear();
+            for (app, key) in &flags.app_keys {
+                self.app_keys
+                    .entry(app.clone())
+                    .or_default()
+                    .push(key.clone());
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        let is_app_id = |id: &str| {
+            id.strip_prefix("layer:///apps/")
+                .and_then(|rest| rest.split_once('/'))
+                .is_some_and(|(env, uuid)| {
+                    matches!(env, "staging" | "production")
+                        && uuid.len() == 36
+                        && uuid::Uuid::try_parse(uuid).is_ok()
+                })
+        };
+        for id in &self.app_ids {
+            if !is_app_id(id) {
+                return invalid(format!(
+                    "mock_layer.app_ids: {id:?} is not a Layer app ID; use \
+                     layer:///apps/staging/<uuid> or layer:///apps/production/<uuid> \
+                     (--mock-layer-app-id, or --app-id with mock-layer)"
+                ));
+            }
+        }
+        for (app, keys) in &self.app_keys {
+            if !is_app_id(app) {
+                return invalid(format!(
+                    "mock_layer.app_keys: {app:?} is not a Layer app ID (--app-key APP_ID=KEY_ID)"
+                ));
+            }
+            if !self.app_ids.contains(app) {
+                return invalid(format!(
+                    "mock_layer.app_keys names {app}, which is not among the apps served; \
+                     add it with --mock-layer-app-id (or --app-id)"
+                ));
+            }
+            if keys.iter().any(|k| k.trim().is_empty()) {
+                return invalid(format!("mock_layer.app_keys.{app:?} has an empty key ID"));
+            }
+        }
+        if let Some(url) = &self.public_url {
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.path() == "/" => {}
+                _ => {
+                    return invalid(format!(
+                        "mock_layer.public_url {url:?} must be an http:// or https:// origin \
+                         without a path (LAYER_IDP_MOCK_LAYER__PUBLIC_URL)"
+                    ));
+                }
+            }
+        }
+        if let Some(url) = &self.jwks_url
+            && !url.starts_with("http://")
+        {
+            return invalid(format!(
+                "mock_layer.jwks_url {url:?} must be an http:// URL of a layer-idp's \
+                 /.well-known/jwks.json (--jwks-url)"
+            ));
+        }
+        for key in &self.keys {
+            if key.id.trim().is_empty() {
+                return invalid("mock_layer.keys has a key with an empty id".to_owned());
+            }
+        }
+        let positive = [
+            ("session_ttl_secs", self.session_ttl_secs as usize),
+            ("nonce_ttl_secs", self.nonce_ttl_secs as usize),
+            ("max_participants", self.max_participants),
+            ("max_content_bytes", self.max_content_bytes),
+            ("request_log_size", self.request_log_size),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return invalid(format!(
+                    "mock_layer.{name} must be at least 1 (LAYER_IDP_MOCK_LAYER__{})",
+                    name.to_uppercase()
+                ));
+            }
+        }
+        if self.max_body_bytes < 4096 || self.max_frame_bytes < 4096 {
+            return invalid(
+                "mock_layer.max_body_bytes and mock_layer.max_frame_bytes must be at least \
+                 4096 (a Layer message part alone may be 2 KiB)"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// A database URL whose `Debug` and `Display` hide the password.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -242,6 +434,19 @@ pub struct Overrides {
     pub config_file: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub database_url: Option<String>,
+    pub mock_layer: MockLayerOverrides,
+}
+
+/// The Layer emulator's flags; an empty list leaves the layered value alone.
+#[derive(Debug, Default, Clone)]
+pub struct MockLayerOverrides {
+    pub listen: Option<SocketAddr>,
+    pub app_ids: Vec<String>,
+    pub provider_id: Option<String>,
+    pub jwks_url: Option<String>,
+    pub keys: Vec<MockLayerKeySettings>,
+    /// `(app ID, key ID)` pairs from `--app-key APP_ID=KEY_ID`.
+    pub app_keys: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -276,9 +481,10 @@ impl Settings {
         if let Some(url) = &overrides.database_url {
             figment = figment.merge(Serialized::default("database_url", url));
         }
-        let settings: Settings = figment
+        let mut settings: Settings = figment
             .extract()
             .map_err(|e| ConfigError::Figment(Box::new(e)))?;
+        settings.mock_layer.apply(&overrides.mock_layer);
         settings.validate()?;
         Ok(settings)
     }
@@ -337,6 +543,7 @@ impl Settings {
             return invalid("http.workers must be at least 1".to_owned());
         }
         self.signing.validate()?;
+        self.mock_layer.validate()?;
         let has_keys = self.signing.has_keys();
         match (&self.provider_id, has_keys) {
             (Some(_), false) => invalid(
@@ -591,6 +798,44 @@ private_key_file = "b.pem"
         assert_eq!(
             ok.unwrap().signing.active_key_id().as_deref(),
             Some("layer:///keys/b")
+        );
+    }
+
+    #[test]
+    fn the_emulator_is_off_by_default_and_configurable_from_the_environment() {
+        let settings = load(None, &[]).unwrap();
+        assert!(settings.mock_layer.listen.is_none());
+        let settings = load(
+            Some("[mock_layer]\nmax_participants = 3\n"),
+            &[("LAYER_IDP_MOCK_LAYER__LISTEN", "127.0.0.1:0")],
+        )
+        .unwrap();
+        assert_eq!(settings.mock_layer.listen.unwrap().port(), 0);
+        assert_eq!(settings.mock_layer.max_participants, 3);
+    }
+
+    #[test]
+    fn a_malformed_emulator_app_id_names_the_flag_to_fix() {
+        let err = load(
+            Some("[mock_layer]\napp_ids = [\"layer:///apps/dev/1\"]\n"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("--mock-layer-app-id"), "{err}");
+    }
+
+    #[test]
+    fn emulator_app_keys_must_name_a_served_app() {
+        let file = r#"
+[mock_layer]
+app_ids = ["layer:///apps/staging/11111111-1111-4111-8111-111111111111"]
+[mock_layer.app_keys]
+"layer:///apps/production/11111111-1111-4111-8111-111111111111" = ["layer:///keys/k"]
+"#;
+        let err = load(Some(file), &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("not among the apps served"),
+            "{err}"
         );
     }
 

@@ -12,6 +12,8 @@
 //! - [`startup`] — binds the listeners, opens the store, starts each face. The only module that
 //!   knows both faces.
 //! - [`idp`] — face 1, the identity provider: routes, error type, passwords, keys, tokens.
+//! - [`mock_layer`] — face 2, the Layer emulator: a local, in-memory Layer server (REST and
+//!   WebSocket) that the real Layer JavaScript SDKs run against; off unless asked for.
 //! - [`store`] — persistence behind the [`store::Store`] trait; SQLite or PostgreSQL, one code
 //!   path.
 //! - [`domain`] — parsed values (user IDs, e-mails, passwords, nonces, profile fields).
@@ -28,6 +30,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod idp;
+pub mod mock_layer;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

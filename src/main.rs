@@ -18,6 +18,7 @@ async fn main() -> ExitCode {
             _ => None,
         },
         database_url: cli.database_url.clone(),
+        mock_layer: cli.command.mock_layer_overrides(),
     };
     let settings = match Settings::load(&overrides) {
         Ok(settings) => settings,
@@ -27,7 +28,7 @@ async fn main() -> ExitCode {
         }
     };
     let default_filter = match cli.command {
-        Command::Serve(_) => "info,sqlx=warn",
+        Command::Serve(_) | Command::MockLayer(_) => "info,sqlx=warn",
         _ => "warn",
     };
     telemetry::init(settings.log.format, default_filter);
@@ -40,6 +41,7 @@ async fn main() -> ExitCode {
         Command::Token(command) => commands::token(&settings, command).await,
         Command::AdminTokens(command) => commands::admin_tokens(&settings, command).await,
         Command::Healthcheck(_) => commands::healthcheck(settings.listen),
+        Command::MockLayer(_) => commands::mock_layer(&settings).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

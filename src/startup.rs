@@ -15,6 +15,7 @@ use crate::idp::keys::{KeyOrigin, KeyRing};
 use crate::idp::password::PasswordHasher;
 use crate::idp::tokens::TokenIssuer;
 use crate::idp::{self, IdpState};
+use crate::mock_layer::{self, LocalProvider, TrustedKey};
 use crate::store::{self, Store};
 
 /// How often expired sessions and nonce records are deleted.
@@ -25,6 +26,8 @@ pub struct Application {
     idp_server: Server,
     store: Arc<dyn Store>,
     keys: Arc<KeyRing>,
+    /// The Layer emulator, when `mock_layer.listen` is set.
+    mock_layer: Option<mock_layer::Running>,
 }
 
 impl Application {
@@ -62,16 +65,40 @@ impl Application {
         let workers = settings.http.workers.unwrap_or_else(default_workers);
         let idp_server = idp::serve(state, listener, workers)?;
         report_start(&keys, idp_addr, settings);
+        let mock_layer = match settings.mock_layer.listen {
+            None => None,
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).with_context(|| {
+                    format!("could not listen on {addr} (set --mock-layer-listen)")
+                })?;
+                let local = local_provider(&keys);
+                Some(mock_layer::start(&settings.mock_layer, Some(local), listener, workers).await?)
+            }
+        };
         Ok(Self {
             idp_addr,
             idp_server,
             store,
             keys,
+            mock_layer,
         })
     }
 
     pub fn idp_addr(&self) -> SocketAddr {
         self.idp_addr
+    }
+
+    /// Where the Layer emulator listens, when it runs.
+    pub fn mock_layer_addr(&self) -> Option<SocketAddr> {
+        self.mock_layer.as_ref().map(|m| m.addr)
+    }
+
+    /// The apps the Layer emulator serves (empty when it does not run).
+    pub fn mock_layer_apps(&self) -> Vec<mock_layer::AppId> {
+        self.mock_layer
+            .as_ref()
+            .map(|m| m.state.app_ids())
+            .unwrap_or_default()
     }
 
     pub fn keys(&self) -> &Arc<KeyRing> {
@@ -82,7 +109,8 @@ impl Application {
         &self.store
     }
 
-    /// A handle to stop the servers (tests restart the application with it).
+    /// A handle to stop the servers (tests restart the application with it); stopping the
+    /// identity provider stops the emulator too (see [`Self::run_until_stopped`]).
     pub fn handle(&self) -> ServerHandle {
         self.idp_server.handle()
     }
@@ -101,10 +129,40 @@ impl Application {
                 }
             }
         };
-        tokio::select! {
+        let mock_layer_handle = self.mock_layer.as_ref().map(|m| m.server.handle());
+        let mock_layer = async move {
+            match self.mock_layer {
+                Some(running) => running.server.await,
+                None => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
             result = self.idp_server => result,
+            result = mock_layer => result,
             () = purge => Ok(()),
+        };
+        // Whichever face stopped first, the other stops with it.
+        if let Some(handle) = mock_layer_handle {
+            handle.stop(true).await;
         }
+        result
+    }
+}
+
+/// The identity provider's provider ID and public keys, as the emulator's own types: the
+/// emulator then trusts this provider's identity tokens without configuration.
+fn local_provider(keys: &KeyRing) -> LocalProvider {
+    LocalProvider {
+        provider_id: keys.provider_id().to_owned(),
+        keys: keys
+            .keys()
+            .iter()
+            .map(|key| TrustedKey {
+                id: key.id().to_owned(),
+                n: key.public().n().to_vec(),
+                e: key.public().e().to_vec(),
+            })
+            .collect(),
     }
 }
 

@@ -9,5 +9,6 @@ mod health;
 mod helpers;
 mod login;
 mod migrations;
+mod mock_layer;
 mod persistence;
 mod tokens;

@@ -1,0 +1,154 @@
+//! The test controls under `/_mock/` — on the emulator's own listener, never on a path
+//! Layer uses. They let a test empty the world, read what the emulator received and which
+//! pushes it would have sent, and end a user's sessions or drop their sockets.
+//!
+//! Each takes an optional `?app_id=` to act on one app; without it, on every app served.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, Resource, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::MockLayer;
+use super::error::{ErrorKind, LayerError};
+use super::ids::{AppId, identity_id};
+use super::rest::json;
+use super::world::iso_ms;
+
+pub fn configure(cfg: &mut web::ServiceConfig, resource: fn(&str) -> Resource) {
+    cfg.service(resource("/_mock/reset").route(web::post().to(post_reset)))
+        .service(resource("/_mock/requests").route(web::get().to(get_requests)))
+        .service(resource("/_mock/notifications").route(web::get().to(get_notifications)))
+        .service(resource("/_mock/apps").route(web::get().to(get_apps)))
+        .service(
+            resource("/_mock/users/{user_id}/expire-sessions")
+                .route(web::post().to(post_expire_sessions)),
+        )
+        .service(
+            resource("/_mock/users/{user_id}/disconnect").route(web::post().to(post_disconnect)),
+        );
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AppFilter {
+    app_id: Option<String>,
+}
+
+impl AppFilter {
+    fn app(&self, emulator: &MockLayer) -> Result<Option<AppId>, LayerError> {
+        let Some(raw) = &self.app_id else {
+            return Ok(None);
+        };
+        let app = AppId::parse(raw).map_err(|e| LayerError::new(ErrorKind::InvalidAppId, e))?;
+        if !emulator.app_ids().contains(&app) {
+            return Err(LayerError::new(
+                ErrorKind::InvalidAppId,
+                format!("the app {app} is not served here"),
+            ));
+        }
+        Ok(Some(app))
+    }
+}
+
+/// Empties the worlds (objects, sessions, sockets, logs); the apps and keys stay.
+pub async fn post_reset(
+    emulator: web::Data<MockLayer>,
+    filter: web::Query<AppFilter>,
+) -> Result<HttpResponse, LayerError> {
+    let only = filter.app(&emulator)?;
+    emulator.sessions.clear(only);
+    for (app, mut world) in emulator.worlds() {
+        if only.is_none_or(|o| o == app) {
+            world.reset();
+        }
+    }
+    if only.is_none() {
+        emulator.journal.clear();
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn get_requests(emulator: web::Data<MockLayer>) -> HttpResponse {
+    json(StatusCode::OK, &emulator.journal.entries())
+}
+
+pub async fn get_notifications(
+    emulator: web::Data<MockLayer>,
+    filter: web::Query<AppFilter>,
+) -> Result<HttpResponse, LayerError> {
+    let only = filter.app(&emulator)?;
+    let mut all = Vec::new();
+    for (app, world) in emulator.worlds() {
+        if only.is_some_and(|o| o != app) {
+            continue;
+        }
+        for n in &world.notifications {
+            all.push((
+                n.at_ms,
+                json!({
+                    "app_id": app.to_string(),
+                    "at": iso_ms(n.at_ms),
+                    "message": n.message,
+                    "conversation": n.conversation,
+                    "sender": identity_id(&n.sender),
+                    "recipients": n.recipients.iter().map(|r| identity_id(r)).collect::<Vec<_>>(),
+                    "title": n.notification.get("title"),
+                    "text": n.notification.get("text"),
+                    "sound": n.notification.get("sound"),
+                    "notification": n.notification,
+                }),
+            ));
+        }
+    }
+    all.sort_by_key(|(at, _)| *at);
+    let items: Vec<_> = all.into_iter().map(|(_, v)| v).collect();
+    Ok(json(StatusCode::OK, &items))
+}
+
+pub async fn get_apps(emulator: web::Data<MockLayer>) -> HttpResponse {
+    json(
+        StatusCode::OK,
+        &json!({
+            "apps": emulator.app_ids().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "provider_id": emulator.provider_id(),
+            "url": emulator.base_url(),
+        }),
+    )
+}
+
+/// The user's sessions end now and their sockets close; their next request gets 401 with a
+/// nonce, as when a session expires.
+pub async fn post_expire_sessions(
+    emulator: web::Data<MockLayer>,
+    user: web::Path<String>,
+    filter: web::Query<AppFilter>,
+) -> Result<HttpResponse, LayerError> {
+    let only = filter.app(&emulator)?;
+    let ended = emulator.sessions.end_user_sessions(&user, only);
+    let mut closed = 0;
+    for (app, mut world) in emulator.worlds() {
+        if only.is_none_or(|o| o == app) {
+            closed += world.close_sockets(&user, None);
+        }
+    }
+    Ok(json(
+        StatusCode::OK,
+        &json!({"sessions_ended": ended.len(), "sockets_closed": closed}),
+    ))
+}
+
+/// Drops the user's sockets; their sessions stay valid, so the SDK reconnects and replays.
+pub async fn post_disconnect(
+    emulator: web::Data<MockLayer>,
+    user: web::Path<String>,
+    filter: web::Query<AppFilter>,
+) -> Result<HttpResponse, LayerError> {
+    let only = filter.app(&emulator)?;
+    let mut closed = 0;
+    for (app, mut world) in emulator.worlds() {
+        if only.is_none_or(|o| o == app) {
+            closed += world.close_sockets(&user, None);
+        }
+    }
+    Ok(json(StatusCode::OK, &json!({"sockets_closed": closed})))
+}

@@ -1,0 +1,95 @@
+//! HTTP details that serve browsers and the XDK rather than the protocol itself.
+//!
+//! - CORS: the SDKs run in browsers on another origin, with credentials and custom headers,
+//!   so every answer names the caller's `Origin` (never `*`, which credentials forbid) and
+//!   exposes `Layer-Count` (a query's total size) to scripts.
+//! - The XDK 4.0 treats only `https://` URLs as absolute and prefixes `http://` ones with
+//!   the API base: `GET /http://127.0.0.1:PORT/identities/alice`. The prefix is stripped
+//!   here, before routing, so every route works with either form.
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Uri;
+use actix_web::http::{Method, header};
+use actix_web::middleware::Next;
+
+/// The headers the SDKs send cross-origin.
+const ALLOWED_HEADERS: [&str; 10] = [
+    "accept",
+    "authorization",
+    "content-type",
+    "client-id",
+    "layer-xdk-version",
+    "upload-content-type",
+    "upload-content-length",
+    "upload-origin",
+    "if-none-match",
+    "x-request-id",
+];
+
+pub fn cors() -> Cors {
+    Cors::default()
+        // With credentials, actix-cors echoes the request's Origin rather than `*`.
+        .allow_any_origin()
+        .supports_credentials()
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::HEAD,
+            Method::OPTIONS,
+        ])
+        .allowed_headers(ALLOWED_HEADERS)
+        .expose_headers([
+            header::HeaderName::from_static("layer-count"),
+            header::LINK,
+            header::LOCATION,
+        ])
+        .max_age(3600)
+}
+
+/// Middleware: `/http://host:port/rest` → `/rest` (also `https://`).
+pub async fn strip_absolute_url_prefix(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(uri) = stripped_uri(req.uri()) {
+        req.match_info_mut().get_mut().update(&uri);
+        req.head_mut().uri = uri;
+    }
+    next.call(req).await
+}
+
+fn stripped_uri(uri: &Uri) -> Option<Uri> {
+    let path = uri.path();
+    let rest = path
+        .strip_prefix("/http://")
+        .or_else(|| path.strip_prefix("/https://"))?;
+    // Skip the authority; what follows is the real path.
+    let real_path = rest.find('/').map_or("/", |i| &rest[i..]);
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{real_path}?{q}"),
+        None => real_path.to_owned(),
+    };
+    path_and_query.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_xdk_prefix_is_stripped_and_the_query_kept() {
+        let uri: Uri = "/http://127.0.0.1:4242/identities/alice?x=1"
+            .parse()
+            .unwrap();
+        assert_eq!(stripped_uri(&uri).unwrap(), "/identities/alice?x=1");
+        let uri: Uri = "/https://h/content/abc".parse().unwrap();
+        assert_eq!(stripped_uri(&uri).unwrap().path(), "/content/abc");
+        let uri: Uri = "/identities/alice".parse().unwrap();
+        assert!(stripped_uri(&uri).is_none());
+    }
+}

@@ -1,0 +1,193 @@
+//! Layer's identifiers and the emulator's random tokens.
+//!
+//! Apps are `layer:///apps/{staging|production}/<uuid>`; the Client API also accepts the bare
+//! UUID. Identities are `layer:///identities/<user id, percent-encoded>`; conversations,
+//! messages and content are `layer:///<kind>/<uuid>`, and the SDK chooses the UUIDs itself.
+//! Tokens (nonces, session tokens, upload and download secrets) are URL-safe base64 of
+//! random bytes, because the SDK puts the session token unencoded into a query string.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use uuid::Uuid;
+
+/// Staging and production apps are separate worlds; the environment is part of the ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Environment {
+    Staging,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Staging => "staging",
+            Environment::Production => "production",
+        }
+    }
+}
+
+/// A Layer app ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AppId {
+    pub environment: Environment,
+    pub uuid: Uuid,
+}
+
+impl AppId {
+    /// Parses `layer:///apps/staging/<uuid>` or `layer:///apps/production/<uuid>`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let rest = s.strip_prefix("layer:///apps/").ok_or_else(|| {
+            format!("{s:?} is not a Layer app ID (layer:///apps/staging/<uuid> or layer:///apps/production/<uuid>)")
+        })?;
+        let (environment, uuid) = match rest.split_once('/') {
+            Some(("staging", uuid)) => (Environment::Staging, uuid),
+            Some(("production", uuid)) => (Environment::Production, uuid),
+            _ => {
+                return Err(format!(
+                    "{s:?} names neither the staging nor the production environment"
+                ));
+            }
+        };
+        let uuid = parse_uuid(uuid).ok_or_else(|| format!("{s:?} does not end in a UUID"))?;
+        Ok(Self { environment, uuid })
+    }
+
+    pub fn new_staging() -> Self {
+        Self {
+            environment: Environment::Staging,
+            uuid: Uuid::new_v4(),
+        }
+    }
+}
+
+impl fmt::Display for AppId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "layer:///apps/{}/{}",
+            self.environment.as_str(),
+            self.uuid.hyphenated()
+        )
+    }
+}
+
+/// A UUID in Layer's hyphenated form (any case).
+pub fn parse_uuid(s: &str) -> Option<Uuid> {
+    if s.len() != 36 {
+        return None;
+    }
+    Uuid::try_parse(s).ok()
+}
+
+/// The kinds of object that have `layer:///<kind>/<uuid>` IDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Conversations,
+    Messages,
+    Content,
+}
+
+impl Kind {
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Conversations => "layer:///conversations/",
+            Kind::Messages => "layer:///messages/",
+            Kind::Content => "layer:///content/",
+        }
+    }
+}
+
+/// `layer:///<kind>/<uuid>` for a UUID.
+pub fn object_id(kind: Kind, uuid: &Uuid) -> String {
+    format!("{}{}", kind.prefix(), uuid.hyphenated())
+}
+
+/// The UUID of `layer:///<kind>/<uuid>`; a bare UUID is accepted too (the docs allow it in
+/// `from_id` and paths).
+pub fn parse_object_id(kind: Kind, s: &str) -> Option<Uuid> {
+    parse_uuid(s.strip_prefix(kind.prefix()).unwrap_or(s))
+}
+
+/// What the SDK's `strictEncodeURI` leaves alone: `A-Z a-z 0-9 - _ .` (it is
+/// `encodeURIComponent` with `! ~ ' ( )` escaped as well; `*` is escaped here too).
+const USER_ID_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+
+/// `layer:///identities/<user id>` with the user ID percent-encoded as the SDK does.
+pub fn identity_id(user_id: &str) -> String {
+    format!("layer:///identities/{}", encode_user_id(user_id))
+}
+
+pub fn encode_user_id(user_id: &str) -> String {
+    utf8_percent_encode(user_id, USER_ID_ESCAPES).to_string()
+}
+
+/// The user ID in `layer:///identities/<id>`, or a bare user ID as given.
+pub fn user_id_from_identity(s: &str) -> Option<String> {
+    let user = match s.strip_prefix("layer:///identities/") {
+        Some(encoded) => percent_decode_str(encoded).decode_utf8().ok()?.into_owned(),
+        None if s.starts_with("layer:///") => return None,
+        None => s.to_owned(),
+    };
+    valid_user_id(&user).then_some(user)
+}
+
+/// Layer user IDs are non-empty strings; control characters would forge log lines and
+/// headers, so they are refused, as are absurd lengths.
+pub fn valid_user_id(user: &str) -> bool {
+    !user.is_empty() && user.len() <= 256 && !user.chars().any(char::is_control)
+}
+
+/// `n` random bytes as URL-safe base64 without padding (`[A-Za-z0-9_-]`).
+pub fn random_token(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    // The system RNG failing is not recoverable; a UUIDv4 (also from the OS RNG) is the
+    // fallback so a request never panics for it.
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        bytes = Uuid::new_v4().as_bytes().repeat(n.div_ceil(16));
+        bytes.truncate(n);
+    }
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_ids_keep_their_environment() {
+        let id = "layer:///apps/production/4f6e0c84-0a0d-11e5-9d4b-0242ac110002";
+        let app = AppId::parse(id).unwrap();
+        assert_eq!(app.environment, Environment::Production);
+        assert_eq!(app.to_string(), id);
+        assert!(AppId::parse("layer:///apps/dev/4f6e0c84-0a0d-11e5-9d4b-0242ac110002").is_err());
+        assert!(AppId::parse("layer:///apps/staging/nope").is_err());
+    }
+
+    #[test]
+    fn identity_ids_round_trip_like_the_sdk_encodes_them() {
+        let id = identity_id("fred.flinstone@x.com/(1)");
+        assert_eq!(id, "layer:///identities/fred.flinstone%40x.com%2F%281%29");
+        assert_eq!(
+            user_id_from_identity(&id).as_deref(),
+            Some("fred.flinstone@x.com/(1)")
+        );
+        assert_eq!(user_id_from_identity("bob").as_deref(), Some("bob"));
+        assert_eq!(user_id_from_identity("layer:///conversations/x"), None);
+        assert_eq!(user_id_from_identity(""), None);
+    }
+
+    #[test]
+    fn tokens_are_url_safe_and_long_enough() {
+        let token = random_token(32);
+        assert_eq!(token.len(), 43);
+        assert!(
+            token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_ne!(token, random_token(32));
+    }
+}

@@ -1,0 +1,489 @@
+//! Reading request bodies — REST and WebSocket alike — into checked inputs for the world.
+//!
+//! Parse, don't validate: nothing past this module sees raw JSON from a client. Every rule
+//! broken answers Layer's `invalid_property` / `missing_property` naming the property, so a
+//! wrong type, a missing field or an oversized part gets a 422 that says what to fix, never
+//! a 500. The rules are Layer's documented ones (participants limit, a MIME type with a `/`,
+//! inline bodies of at most 2 KiB, `base64` the only encoding).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::error::LayerError;
+use super::ids::{Kind, parse_object_id, user_id_from_identity};
+
+/// Layer's limit for a part's body; larger parts go through rich content.
+pub const MAX_INLINE_BODY_BYTES: usize = 2048;
+
+/// More parts than this in one message is not a message.
+const MAX_PARTS: usize = 64;
+
+/// MIME types with attributes (`…;role=root;parent-node-id=…`) stay well below this.
+const MAX_MIME_TYPE_BYTES: usize = 512;
+
+#[derive(Debug)]
+pub struct NewConversation {
+    pub uuid: Option<Uuid>,
+    /// User IDs (the caller is added by the world).
+    pub participants: Vec<String>,
+    pub distinct: bool,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug)]
+pub struct NewMessage {
+    pub uuid: Option<Uuid>,
+    pub parts: Vec<NewPart>,
+    pub notification: Option<Value>,
+}
+
+#[derive(Debug)]
+pub struct NewPart {
+    pub id: Option<String>,
+    pub mime_type: String,
+    pub body: Option<String>,
+    pub encoding: Option<String>,
+    pub content: Option<Uuid>,
+    /// The decoded size of an inline body.
+    pub size: u64,
+}
+
+#[derive(Debug)]
+pub enum PatchOp {
+    AddParticipant(String),
+    RemoveParticipant(String),
+    SetParticipants(Vec<String>),
+    SetMetadata(Vec<String>, Value),
+    DeleteMetadata(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptKind {
+    Delivery,
+    Read,
+}
+
+fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, LayerError> {
+    value
+        .as_object()
+        .ok_or_else(|| LayerError::invalid_request(format!("{what} must be a JSON object")))
+}
+
+/// A participant given as an identity ID, a bare user ID, or an identity object.
+fn participant(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => user_id_from_identity(s),
+        Value::Object(o) => match (o.get("user_id"), o.get("id")) {
+            (Some(Value::String(user)), _) => user_id_from_identity(user),
+            (_, Some(Value::String(id))) => user_id_from_identity(id),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn participants(value: &Value) -> Result<Vec<String>, LayerError> {
+    let invalid = |msg: String| LayerError::invalid_property("participants", msg);
+    let list = value
+        .as_array()
+        .ok_or_else(|| invalid("participants must be an array of identity IDs".to_owned()))?;
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            participant(v).ok_or_else(|| {
+                invalid(format!(
+                    "participants[{i}] is not an identity ID (layer:///identities/<user id>) \
+                     or a user ID"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Metadata is an object of strings and nested objects (Layer's rule).
+fn metadata_value(value: &Value) -> bool {
+    match value {
+        Value::String(_) => true,
+        Value::Object(o) => o.values().all(metadata_value),
+        _ => false,
+    }
+}
+
+pub fn new_conversation(body: &Value) -> Result<NewConversation, LayerError> {
+    let body = object(body, "the conversation")?;
+    let uuid = match body.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => {
+            Some(parse_object_id(Kind::Conversations, id).ok_or_else(|| {
+                LayerError::invalid_property(
+                    "id",
+                    format!("{id:?} is not layer:///conversations/<uuid>"),
+                )
+            })?)
+        }
+        Some(_) => return Err(LayerError::invalid_property("id", "id must be a string")),
+    };
+    let participants = match body.get("participants") {
+        Some(value) => participants(value)?,
+        None => return Err(LayerError::missing_property("participants")),
+    };
+    let distinct = match body.get("distinct") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(LayerError::invalid_property(
+                "distinct",
+                "distinct must be true or false",
+            ));
+        }
+    };
+    let metadata = match body.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) if m.values().all(metadata_value) => Some(m.clone()),
+        Some(_) => {
+            return Err(LayerError::invalid_property(
+                "metadata",
+                "metadata must be an object whose values are strings or objects",
+            ));
+        }
+    };
+    Ok(NewConversation {
+        uuid,
+        participants,
+        distinct,
+        metadata,
+    })
+}
+
+pub fn new_message(body: &Value) -> Result<NewMessage, LayerError> {
+    let body = object(body, "the message")?;
+    let uuid = match body.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(parse_object_id(Kind::Messages, id).ok_or_else(|| {
+            LayerError::invalid_property("id", format!("{id:?} is not layer:///messages/<uuid>"))
+        })?),
+        Some(_) => return Err(LayerError::invalid_property("id", "id must be a string")),
+    };
+    let parts = match body.get("parts") {
+        None => return Err(LayerError::missing_property("parts")),
+        Some(Value::Array(parts)) if !parts.is_empty() && parts.len() <= MAX_PARTS => parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| new_part(i, p))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => {
+            return Err(LayerError::invalid_property(
+                "parts",
+                format!("parts must be an array of 1 to {MAX_PARTS} message parts"),
+            ));
+        }
+    };
+    let notification = match body.get("notification") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(n)) => {
+            for field in ["title", "text", "sound"] {
+                if n.get(field).is_some_and(|v| !v.is_string() && !v.is_null()) {
+                    return Err(LayerError::invalid_property(
+                        "notification",
+                        format!("notification.{field} must be a string"),
+                    ));
+                }
+            }
+            Some(Value::Object(n.clone()))
+        }
+        Some(_) => {
+            return Err(LayerError::invalid_property(
+                "notification",
+                "notification must be an object with title, text and sound",
+            ));
+        }
+    };
+    Ok(NewMessage {
+        uuid,
+        parts,
+        notification,
+    })
+}
+
+fn new_part(index: usize, value: &Value) -> Result<NewPart, LayerError> {
+    let invalid = |msg: String| LayerError::invalid_property("parts", msg);
+    let part = value
+        .as_object()
+        .ok_or_else(|| invalid(format!("parts[{index}] must be an object")))?;
+    let mime_type = match part.get("mime_type") {
+        Some(Value::String(m)) if m.contains('/') && m.len() <= MAX_MIME_TYPE_BYTES => m.clone(),
+        Some(Value::String(m)) => {
+            return Err(invalid(format!(
+                "parts[{index}].mime_type {m:?} is not a MIME type (type/subtype)"
+            )));
+        }
+        _ => {
+            return Err(invalid(format!(
+                "parts[{index}].mime_type must be a string"
+            )));
+        }
+    };
+    let id = match part.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(_) => return Err(invalid(format!("parts[{index}].id must be a string"))),
+    };
+    let encoding = match part.get("encoding") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(e)) if e == "base64" => Some(e.clone()),
+        Some(other) => {
+            return Err(invalid(format!(
+                "parts[{index}].encoding is {other}; the only encoding is \"base64\""
+            )));
+        }
+    };
+    let content = match part.get("content") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(c)) => match c.get("id") {
+            Some(Value::String(id)) => {
+                Some(parse_object_id(Kind::Content, id).ok_or_else(|| {
+                    invalid(format!(
+                        "parts[{index}].content.id {id:?} is not layer:///content/<uuid>"
+                    ))
+                })?)
+            }
+            _ => return Err(invalid(format!("parts[{index}].content needs an id"))),
+        },
+        Some(_) => return Err(invalid(format!("parts[{index}].content must be an object"))),
+    };
+    let body = match part.get("body") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(b)) => Some(b.clone()),
+        Some(_) => return Err(invalid(format!("parts[{index}].body must be a string"))),
+    };
+    let size = match (&body, content) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(format!(
+                "parts[{index}] has both a body and content; send one"
+            )));
+        }
+        (None, None) => return Err(invalid(format!("parts[{index}] needs a body or content"))),
+        (None, Some(_)) => 0,
+        (Some(b), None) => {
+            let size = if encoding.is_some() {
+                STANDARD
+                    .decode(b)
+                    .map_err(|_| invalid(format!("parts[{index}].body is not valid base64")))?
+                    .len()
+            } else {
+                b.len()
+            };
+            if size > MAX_INLINE_BODY_BYTES {
+                return Err(invalid(format!(
+                    "parts[{index}].body is {size} bytes; inline bodies are at most \
+                     {MAX_INLINE_BODY_BYTES} (send larger parts as rich content: POST /content)"
+                )));
+            }
+            size
+        }
+    };
+    Ok(NewPart {
+        id,
+        mime_type,
+        body,
+        encoding,
+        content,
+        size: size as u64,
+    })
+}
+
+/// A Layer-Patch array for a conversation (`PATCH {conversation.url}`).
+pub fn conversation_patch(body: &Value) -> Result<Vec<PatchOp>, LayerError> {
+    let ops = body.as_array().ok_or_else(|| {
+        LayerError::invalid_request("a Layer-Patch body is a JSON array of operations")
+    })?;
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| patch_op(i, op))
+        .collect()
+}
+
+fn patch_op(index: usize, value: &Value) -> Result<PatchOp, LayerError> {
+    let invalid = |property: &str, msg: String| LayerError::invalid_property(property, msg);
+    let op = value.as_object().ok_or_else(|| {
+        LayerError::invalid_request(format!("operation {index} must be an object"))
+    })?;
+    let operation = op
+        .get("operation")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let property = op
+        .get("property")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if property == "participants" {
+        // The SDK names the identity in `id`; the docs and the Platform API use `value`.
+        let target = || {
+            op.get("id")
+                .and_then(participant)
+                .or_else(|| op.get("value").and_then(participant))
+                .ok_or_else(|| {
+                    invalid(
+                        "participants",
+                        format!("operation {index} must name an identity in id or value"),
+                    )
+                })
+        };
+        return match operation {
+            "add" => Ok(PatchOp::AddParticipant(target()?)),
+            "remove" => Ok(PatchOp::RemoveParticipant(target()?)),
+            "set" => Ok(PatchOp::SetParticipants(participants(
+                op.get("value").unwrap_or(&Value::Null),
+            )?)),
+            other => Err(invalid(
+                "participants",
+                format!("operation {index}: {other:?} is not add, remove or set"),
+            )),
+        };
+    }
+    let path = match property.strip_prefix("metadata") {
+        Some("") => Vec::new(),
+        Some(rest) if rest.starts_with('.') => split_patch_path(&rest[1..]),
+        _ => {
+            return Err(invalid(
+                "property",
+                format!(
+                    "operation {index}: {property:?} cannot be changed; only participants and \
+                     metadata.<path> can"
+                ),
+            ));
+        }
+    };
+    if path.iter().any(String::is_empty) {
+        return Err(invalid(
+            "metadata",
+            format!("operation {index}: {property:?} has an empty key"),
+        ));
+    }
+    match operation {
+        "set" => {
+            let value = op.get("value").cloned().unwrap_or(Value::Null);
+            if path.is_empty() && !value.is_object() || !metadata_value(&value) {
+                return Err(invalid(
+                    "metadata",
+                    format!("operation {index}: metadata values are strings or objects"),
+                ));
+            }
+            if path.is_empty() {
+                // Replacing the whole object is a delete of every key plus sets.
+                return Ok(PatchOp::SetMetadata(Vec::new(), value));
+            }
+            Ok(PatchOp::SetMetadata(path, value))
+        }
+        "delete" if !path.is_empty() => Ok(PatchOp::DeleteMetadata(path)),
+        other => Err(invalid(
+            "metadata",
+            format!("operation {index}: {other:?} is not set or delete on metadata.<path>"),
+        )),
+    }
+}
+
+/// Splits `a.b\.c` into `["a", "b.c"]`.
+fn split_patch_path(path: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next()
+                    && let Some(last) = parts.last_mut()
+                {
+                    last.push(next);
+                }
+            }
+            '.' => parts.push(String::new()),
+            c => {
+                if let Some(last) = parts.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    parts
+}
+
+pub fn receipt(body: &Value) -> Result<ReceiptKind, LayerError> {
+    match body.get("type") {
+        Some(Value::String(t)) if t == "delivery" => Ok(ReceiptKind::Delivery),
+        Some(Value::String(t)) if t == "read" => Ok(ReceiptKind::Read),
+        Some(_) => Err(LayerError::invalid_property(
+            "type",
+            "type must be \"delivery\" or \"read\"",
+        )),
+        None => Err(LayerError::missing_property("type")),
+    }
+}
+
+/// `{"position": N | null}`; an empty body means every message.
+pub fn mark_all_read_position(body: &Value) -> Result<Option<u64>, LayerError> {
+    match body.get("position") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
+            LayerError::invalid_property("position", "position must be a non-negative integer")
+        }),
+        Some(_) => Err(LayerError::invalid_property(
+            "position",
+            "position must be an integer or null",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn participants_may_be_identity_ids_or_user_ids() {
+        let c = new_conversation(&json!({"participants": ["layer:///identities/a%40b", "bob"]}))
+            .unwrap();
+        assert_eq!(c.participants, ["a@b", "bob"]);
+        assert!(new_conversation(&json!({"participants": [1]})).is_err());
+        assert!(new_conversation(&json!({"participants": "bob"})).is_err());
+    }
+
+    #[test]
+    fn parts_follow_layer_s_rules() {
+        let ok =
+            new_message(&json!({"parts": [{"mime_type": "text/plain", "body": "hi"}]})).unwrap();
+        assert_eq!(ok.parts[0].size, 2);
+        let no_slash = new_message(&json!({"parts": [{"mime_type": "text", "body": "hi"}]}));
+        assert_eq!(no_slash.unwrap_err().data["property"], "parts");
+        let big = "x".repeat(MAX_INLINE_BODY_BYTES + 1);
+        assert!(
+            new_message(&json!({"parts": [{"mime_type": "text/plain", "body": big}]})).is_err()
+        );
+        let b64 = STANDARD.encode(vec![0u8; MAX_INLINE_BODY_BYTES]);
+        let at_limit = new_message(
+            &json!({"parts": [{"mime_type": "a/b", "body": b64, "encoding": "base64"}]}),
+        );
+        assert_eq!(
+            at_limit.unwrap().parts[0].size,
+            MAX_INLINE_BODY_BYTES as u64
+        );
+        assert!(new_message(&json!({"parts": []})).is_err());
+    }
+
+    #[test]
+    fn escaped_dots_stay_inside_a_metadata_key() {
+        assert_eq!(split_patch_path(r"a.b\.c"), ["a", "b.c"]);
+        let ops = conversation_patch(
+            &json!([{"operation": "set", "property": "metadata.a.b", "value": "42"}]),
+        )
+        .unwrap();
+        assert!(matches!(&ops[0], PatchOp::SetMetadata(p, v) if p == &["a", "b"] && v == "42"));
+        assert!(
+            conversation_patch(
+                &json!([{"operation": "set", "property": "distinct", "value": true}])
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,283 @@
+//! Face 2: the Layer emulator — a local Layer server faithful enough that the unmodified
+//! Layer JavaScript SDKs (`layer-websdk` 3.4, the core of `@layerhq/web-xdk` 4.0) run their
+//! whole flow against it: the authentication challenge, REST, the WebSocket, rich content.
+//!
+//! It owns its router, state ([`MockLayer`]), error type ([`LayerError`]) and listener. It
+//! never imports the identity provider, the store or the domain types: when both faces run in
+//! one process, `startup.rs` hands over the provider ID and public keys as plain
+//! [`TrustedKey`]s. Everything is in memory and per app ([`world`]).
+//!
+//! - `rest/` — the Client API's HTTP endpoints, thin: extract, call the world, render.
+//! - `websocket.rs` — the socket: handshake, counters, requests, fan-out, closing.
+//! - `control.rs` — `/_mock/…`, the test controls (never on Layer's own paths).
+//! - `world.rs` / `views.rs` / `input.rs` — the state, its wire shapes, request parsing.
+//! - `auth.rs` / `identity_token.rs` / `trust.rs` — nonces, sessions, token validation, keys.
+//! - `journal.rs` — the request log; `http.rs` — CORS and the XDK's path quirk.
+
+mod auth;
+mod control;
+pub mod error;
+mod http;
+pub mod identity_token;
+pub mod ids;
+mod input;
+mod journal;
+mod rest;
+pub mod trust;
+mod views;
+mod websocket;
+pub mod world;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, middleware, web};
+use anyhow::Context;
+
+pub use error::LayerError;
+pub use ids::AppId;
+pub use trust::TrustedKey;
+
+use crate::config::MockLayerSettings;
+use auth::Sessions;
+use journal::Journal;
+use trust::Trust;
+use world::{Limits, World};
+
+/// What the identity provider running in the same process lends the emulator.
+#[derive(Debug, Clone)]
+pub struct LocalProvider {
+    pub provider_id: String,
+    pub keys: Vec<TrustedKey>,
+}
+
+/// The emulator's state, shared by all workers.
+pub struct MockLayer {
+    /// One world per app served; the set of apps is fixed at start.
+    apps: BTreeMap<AppId, Mutex<World>>,
+    pub(crate) sessions: Sessions,
+    pub(crate) trust: Trust,
+    pub(crate) journal: Journal,
+    /// `http://host:port`, the base of every `url` handed out.
+    base: Arc<str>,
+    settings: MockLayerSettings,
+    next_socket_id: AtomicU64,
+}
+
+impl MockLayer {
+    /// Builds the emulator: the apps to serve, who to trust, where its URLs point.
+    /// Fetches the JWKS first if one is configured.
+    pub async fn build(
+        settings: &MockLayerSettings,
+        local: Option<LocalProvider>,
+        public_addr: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let mut apps = Vec::new();
+        for id in &settings.app_ids {
+            let app = AppId::parse(id).map_err(anyhow::Error::msg)?;
+            if !apps.contains(&app) {
+                apps.push(app);
+            }
+        }
+        if apps.is_empty() {
+            apps.push(AppId::new_staging());
+        }
+        let trust = build_trust(settings, local, &apps)?;
+        if trust.jwks_url().is_some() {
+            let n = trust.refresh().await?;
+            tracing::info!(keys = n, jwks_url = trust.jwks_url(), "fetched the JWKS");
+        }
+        let base: Arc<str> = match &settings.public_url {
+            Some(url) => url.trim_end_matches('/').into(),
+            None => {
+                let host = match public_addr.ip() {
+                    ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+                    ip if ip.is_unspecified() => "[::1]".to_owned(),
+                    std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                    std::net::IpAddr::V4(ip) => ip.to_string(),
+                };
+                format!("http://{host}:{}", public_addr.port()).into()
+            }
+        };
+        let limits = Limits {
+            max_participants: settings.max_participants,
+        };
+        Ok(Self {
+            apps: apps
+                .into_iter()
+                .map(|app| (app, Mutex::new(World::new(app, base.clone(), limits))))
+                .collect(),
+            sessions: Sessions::new(settings.nonce_ttl_secs, settings.session_ttl_secs),
+            trust,
+            journal: Journal::new(settings.request_log_size),
+            base,
+            settings: settings.clone(),
+            next_socket_id: AtomicU64::new(1),
+        })
+    }
+
+    /// The apps served, in a stable order.
+    pub fn app_ids(&self) -> Vec<AppId> {
+        self.apps.keys().copied().collect()
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn provider_id(&self) -> &str {
+        self.trust.provider_id()
+    }
+
+    /// The world of a served app. The guard must not be held across an `.await`.
+    pub(crate) fn world(&self, app: AppId) -> Result<MutexGuard<'_, World>, LayerError> {
+        let world = self.apps.get(&app).ok_or_else(|| {
+            LayerError::new(
+                error::ErrorKind::InvalidAppId,
+                format!("the app {app} is not served by this emulator"),
+            )
+        })?;
+        // A panic inside an operation could poison the lock; the world is then possibly
+        // half-updated, but refusing every later request would be worse for a test tool.
+        Ok(world
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    pub(crate) fn worlds(&self) -> impl Iterator<Item = (AppId, MutexGuard<'_, World>)> {
+        self.apps.iter().map(|(app, world)| {
+            (
+                *app,
+                world
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            )
+        })
+    }
+
+    pub(crate) fn next_socket_id(&self) -> u64 {
+        self.next_socket_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn settings(&self) -> &MockLayerSettings {
+        &self.settings
+    }
+}
+
+fn build_trust(
+    settings: &MockLayerSettings,
+    local: Option<LocalProvider>,
+    apps: &[AppId],
+) -> anyhow::Result<Trust> {
+    let mut keys = Vec::new();
+    let provider_id = match (local, &settings.provider_id) {
+        (Some(local), configured) => {
+            if let Some(configured) = configured
+                && *configured != local.provider_id
+            {
+                anyhow::bail!(
+                    "mock_layer.provider_id is {configured}, but the identity provider in this \
+                     process is {}; leave mock_layer.provider_id unset",
+                    local.provider_id
+                );
+            }
+            keys.extend(local.keys);
+            local.provider_id
+        }
+        (None, Some(configured)) => configured.clone(),
+        (None, None) => anyhow::bail!(
+            "the Layer emulator needs to know whose identity tokens to trust: give \
+             --provider-id with --key KEY_ID=PUBLIC_KEY.pem, or --jwks-url \
+             http://IDP/.well-known/jwks.json with --provider-id (or [mock_layer] in the config)"
+        ),
+    };
+    for key in &settings.keys {
+        keys.push(TrustedKey::from_pem_file(&key.id, &key.public_key_file)?);
+    }
+    if keys.is_empty() && settings.jwks_url.is_none() {
+        anyhow::bail!(
+            "the Layer emulator trusts no key: give --key KEY_ID=PUBLIC_KEY.pem or --jwks-url"
+        );
+    }
+    let mut app_keys: HashMap<String, BTreeSet<AppId>> = HashMap::new();
+    for (app, kids) in &settings.app_keys {
+        let app = AppId::parse(app).map_err(anyhow::Error::msg)?;
+        if !apps.contains(&app) {
+            anyhow::bail!("mock_layer.app_keys names {app}, which is not served");
+        }
+        for kid in kids {
+            app_keys.entry(kid.clone()).or_default().insert(app);
+        }
+    }
+    Trust::new(provider_id, keys, settings.jwks_url.clone(), app_keys)
+}
+
+/// A running emulator.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub server: Server,
+    pub state: web::Data<MockLayer>,
+}
+
+/// Builds the emulator and starts serving it on an already-bound listener; logs
+/// `Layer emulator listening` with the real address and the apps.
+pub async fn start(
+    settings: &MockLayerSettings,
+    local: Option<LocalProvider>,
+    listener: TcpListener,
+    workers: usize,
+) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let state = web::Data::new(MockLayer::build(settings, local, addr).await?);
+    let server = serve(state.clone(), listener, workers)
+        .with_context(|| format!("could not serve the Layer emulator on {addr}"))?;
+    let apps = state
+        .app_ids()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    tracing::info!(
+        listen = %addr,
+        apps = %apps,
+        url = state.base_url(),
+        provider_id = state.provider_id(),
+        "Layer emulator listening"
+    );
+    Ok(Running {
+        addr,
+        server,
+        state,
+    })
+}
+
+/// Serves the emulator on an already-bound listener.
+pub fn serve(
+    state: web::Data<MockLayer>,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            // The last `wrap` sees the request first: the XDK's `/http://host:port` prefix
+            // is stripped before anything looks at the path; then tracing, CORS (whose
+            // preflight answers never reach the journal), and the journal.
+            .wrap(middleware::from_fn(journal::record_requests))
+            .wrap(http::cors())
+            .wrap(middleware::from_fn(|req, next| {
+                crate::telemetry::trace_requests("mock_layer", req, next)
+            }))
+            .wrap(middleware::from_fn(http::strip_absolute_url_prefix))
+            .app_data(state.clone())
+            .app_data(rest::path_config())
+            .app_data(rest::query_config())
+            .configure(rest::configure)
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

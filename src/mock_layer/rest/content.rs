@@ -1,0 +1,131 @@
+//! Rich content: `POST /content` reserves it, the upload and download URLs — served by the
+//! emulator itself instead of cloud storage — move the bytes, and `GET /content/{uuid}` (the
+//! `refresh_url`) hands out a fresh download URL.
+//!
+//! Upload and download URLs carry their own random secrets, unrelated to the content ID that
+//! every participant sees, because the SDK calls them without authentication (as it would
+//! a signed cloud-storage URL).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::{json, path_uuid};
+use crate::mock_layer::MockLayer;
+use crate::mock_layer::auth::Caller;
+use crate::mock_layer::error::LayerError;
+
+pub async fn post_content(
+    caller: Caller,
+    emulator: web::Data<MockLayer>,
+    req: HttpRequest,
+) -> Result<HttpResponse, LayerError> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let mime_type = header("upload-content-type")
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    if !mime_type.contains('/') {
+        return Err(LayerError::invalid_property(
+            "Upload-Content-Type",
+            format!("Upload-Content-Type {mime_type:?} is not a MIME type"),
+        ));
+    }
+    let limit = emulator.settings().max_content_bytes;
+    let declared_size = match header("upload-content-length") {
+        None => None,
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(n) if n <= limit as u64 => Some(n),
+            Ok(n) => {
+                return Err(LayerError::invalid_property(
+                    "Upload-Content-Length",
+                    format!("{n} bytes is more than this emulator's limit of {limit}"),
+                ));
+            }
+            Err(_) => {
+                return Err(LayerError::invalid_property(
+                    "Upload-Content-Length",
+                    "Upload-Content-Length must be a number of bytes",
+                ));
+            }
+        },
+    };
+    let view =
+        emulator
+            .world(caller.app)?
+            .create_content(&caller.user_id, mime_type, declared_size);
+    let mut response = json(StatusCode::CREATED, &view);
+    if let Some(Ok(location)) = view["id"].as_str().map(|id| {
+        HeaderValue::from_str(&format!(
+            "{}/{}",
+            emulator.base_url(),
+            id.trim_start_matches("layer:///")
+        ))
+    }) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `PUT {upload_url}`: the bytes, at most `max_content_bytes`.
+pub async fn put_upload(
+    emulator: web::Data<MockLayer>,
+    secret: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, LayerError> {
+    let limit = emulator.settings().max_content_bytes;
+    let bytes = payload
+        .to_bytes_limited(limit)
+        .await
+        .map_err(|_| {
+            LayerError::invalid_request(format!(
+                "the upload is larger than the limit of {limit} bytes"
+            ))
+        })?
+        .map_err(|e| LayerError::invalid_request(format!("the upload could not be read: {e}")))?;
+    let mut bytes = Some(bytes.to_vec());
+    let mut result = Err(LayerError::not_found("there is no upload at this URL"));
+    for (_, mut world) in emulator.worlds() {
+        if world.content.values().any(|c| c.upload_secret == *secret)
+            && let Some(bytes) = bytes.take()
+        {
+            result = world.upload_content(&secret, bytes);
+            break;
+        }
+    }
+    result.map(|()| HttpResponse::Ok().finish())
+}
+
+/// `GET {download_url}`: the bytes with the type they were uploaded as.
+pub async fn get_download(
+    emulator: web::Data<MockLayer>,
+    secret: web::Path<String>,
+) -> Result<HttpResponse, LayerError> {
+    for (_, world) in emulator.worlds() {
+        if let Some((mime_type, bytes)) = world.download_content(&secret) {
+            let content_type = HeaderValue::from_str(&mime_type)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+            return Ok(HttpResponse::Ok()
+                .insert_header((CONTENT_TYPE, content_type))
+                .body(bytes.to_vec()));
+        }
+    }
+    Err(LayerError::not_found("there is no content at this URL"))
+}
+
+pub async fn get_content(
+    caller: Caller,
+    emulator: web::Data<MockLayer>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, LayerError> {
+    let uuid = path_uuid(&path, "content")?;
+    let view = emulator
+        .world(caller.app)?
+        .refresh_content(&caller.user_id, &uuid)?;
+    Ok(json(StatusCode::OK, &view))
+}

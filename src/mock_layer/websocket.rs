@@ -1,0 +1,408 @@
+//! The Layer WebSocket (§C): handshake, per-connection counters, requests and responses,
+//! the changes other requests push, typing signals, and closing.
+//!
+//! One task per socket owns the connection and its `counter`, which starts at 0 and goes up
+//! by exactly one for *every* packet it sends — responses, changes, signals, operations —
+//! because the XDK replays on any gap and the WebSDK treats a second 0 as a reset. Other
+//! requests reach the socket through its bounded channel (see `world.rs`): the task
+//! interleaves that channel with the frames it reads, so a request's response is written
+//! before the changes it caused on the same socket, as the real service did.
+//!
+//! Bad input never costs anyone else anything: a frame that is not JSON or a packet of an
+//! unknown type is ignored, a request that breaks a rule gets a failed response with Layer's
+//! error, a binary frame or a frame over the size limit closes only this socket, with a
+//! close code that says why.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc};
+
+use super::MockLayer;
+use super::auth::{Caller, session_token_from_header};
+use super::error::LayerError;
+use super::ids::{Kind, parse_object_id, user_id_from_identity};
+use super::input;
+use super::world::{Outbound, PresenceStatus, SocketHandle, iso_ms, parse_iso_ms, wall_clock_ms};
+
+/// Subprotocols: the WebSDK speaks `layer-2.0`, the XDK `layer-3.0`. The chosen one is echoed,
+/// without which browsers and the npm `websocket` client refuse the connection.
+const PROTOCOLS: [&str; 2] = ["layer-2.0", "layer-3.0"];
+
+/// Packets waiting for a socket; a socket this far behind is closed (see `World::send`).
+const QUEUE_DEPTH: usize = 1024;
+
+/// `GET /…?session_token=…` with `Upgrade: websocket`, on any path.
+pub async fn get_websocket(
+    req: HttpRequest,
+    payload: web::Payload,
+    emulator: web::Data<MockLayer>,
+) -> Result<HttpResponse, LayerError> {
+    let token = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "session_token")
+        .map(|(_, v)| v.into_owned())
+        .or_else(|| session_token_from_header(&req).map(str::to_owned));
+    let session = token.as_deref().and_then(|t| emulator.sessions.find(t));
+    let (Some(token), Some(session)) = (token, session) else {
+        return Err(LayerError::authentication_required(
+            "the WebSocket needs a live session_token; answer the challenge in data.nonce",
+            emulator.sessions.issue_nonce(),
+        ));
+    };
+    let caller = Caller {
+        app: session.app,
+        user_id: session.user_id,
+    };
+    req.extensions_mut().insert(caller.clone());
+    let (response, ws, stream) = actix_ws::handle_with_protocols(&req, payload, &PROTOCOLS)
+        .map_err(|e| LayerError::invalid_request(format!("not a WebSocket handshake: {e}")))?;
+    let max_frame = emulator.settings().max_frame_bytes;
+    let stream = stream
+        .max_frame_size(max_frame)
+        .aggregate_continuations()
+        .max_continuation_size(max_frame);
+    let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+    let kill = Arc::new(Notify::new());
+    let id = emulator.next_socket_id();
+    emulator.world(caller.app)?.add_socket(
+        &caller.user_id,
+        SocketHandle {
+            id,
+            session: token,
+            tx,
+            kill: kill.clone(),
+        },
+    );
+    let lifetime_ms = u64::try_from(session.expires_ms - wall_clock_ms()).unwrap_or(0);
+    let connection = Connection {
+        emulator: emulator.clone(),
+        caller,
+        id,
+        counter: 0,
+    };
+    let span = tracing::info_span!("websocket", socket = id);
+    actix_web::rt::spawn(tracing::Instrument::instrument(
+        connection.run(ws, stream, rx, kill, Duration::from_millis(lifetime_ms)),
+        span,
+    ));
+    Ok(response)
+}
+
+struct Connection {
+    emulator: web::Data<MockLayer>,
+    caller: Caller,
+    id: u64,
+    /// The counter of the next packet this socket sends.
+    counter: u64,
+}
+
+/// The server → client envelope, members in the order Layer sent them.
+#[derive(Serialize)]
+struct Packet<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    counter: u64,
+    timestamp: String,
+    body: &'a Value,
+}
+
+/// Why the socket is closing, when it is this side's decision.
+type Close = Option<CloseReason>;
+
+fn close(code: CloseCode, description: &str) -> Close {
+    Some(CloseReason {
+        code,
+        description: Some(description.to_owned()),
+    })
+}
+
+impl Connection {
+    async fn run(
+        mut self,
+        mut ws: actix_ws::Session,
+        mut stream: AggregatedMessageStream,
+        mut rx: mpsc::Receiver<Outbound>,
+        kill: Arc<Notify>,
+        lifetime: Duration,
+    ) {
+        tracing::debug!(user = %self.caller.user_id, "socket open");
+        let expiry = tokio::time::sleep(lifetime);
+        tokio::pin!(expiry);
+        let reason: Close = loop {
+            tokio::select! {
+                biased;
+                () = kill.notified() => break close(CloseCode::Normal, "the session ended or the test disconnected this user"),
+                () = &mut expiry => break close(CloseCode::Policy, "the session expired"),
+                item = rx.recv() => match item {
+                    Some(Outbound::Packet { kind, body }) => {
+                        if self.send(&mut ws, kind.as_str(), &body).await.is_err() {
+                            break None;
+                        }
+                    }
+                    None => break None,
+                },
+                message = stream.recv() => match message {
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        if self.handle_text(&mut ws, &text).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                        if ws.pong(&bytes).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                        break close(CloseCode::Unsupported, "Layer packets are JSON text frames");
+                    }
+                    Some(Ok(AggregatedMessage::Close(_))) | None => break close(CloseCode::Normal, "bye"),
+                    Some(Err(ProtocolError::Overflow)) => {
+                        let limit = self.emulator.settings().max_frame_bytes;
+                        break close(CloseCode::Size, &format!("messages are at most {limit} bytes"));
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "WebSocket protocol error");
+                        break close(CloseCode::Protocol, "WebSocket protocol error");
+                    }
+                },
+            }
+        };
+        // The world forgets the socket before the close frame goes out, so nothing more is
+        // queued for it.
+        if let Ok(mut world) = self.emulator.world(self.caller.app) {
+            world.remove_socket(&self.caller.user_id, self.id);
+        }
+        let _ = ws.close(reason).await;
+        tracing::debug!("socket closed");
+    }
+
+    async fn send(
+        &mut self,
+        ws: &mut actix_ws::Session,
+        kind: &str,
+        body: &Value,
+    ) -> Result<(), actix_ws::Closed> {
+        let packet = Packet {
+            kind,
+            counter: self.counter,
+            timestamp: iso_ms(wall_clock_ms()),
+            body,
+        };
+        let text = serde_json::to_string(&packet).unwrap_or_default();
+        self.counter += 1;
+        ws.text(text).await
+    }
+
+    async fn handle_text(
+        &mut self,
+        ws: &mut actix_ws::Session,
+        text: &str,
+    ) -> Result<(), actix_ws::Closed> {
+        let Ok(Value::Object(packet)) = serde_json::from_str::<Value>(text) else {
+            tracing::debug!("ignoring a frame that is not a JSON object");
+            return Ok(());
+        };
+        let body = packet.get("body").cloned().unwrap_or(Value::Null);
+        match packet.get("type").and_then(Value::as_str) {
+            Some("request") => self.handle_request(ws, &body).await,
+            Some("signal") => {
+                self.handle_signal(&body);
+                Ok(())
+            }
+            other => {
+                tracing::debug!(packet_type = ?other, "ignoring a packet of an unknown type");
+                Ok(())
+            }
+        }
+    }
+
+    async fn handle_request(
+        &mut self,
+        ws: &mut actix_ws::Session,
+        body: &Value,
+    ) -> Result<(), actix_ws::Closed> {
+        let method = body
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let Some(request_id) = body
+            .get("request_id")
+            .filter(|id| id.is_string() || id.is_number())
+            .cloned()
+        else {
+            tracing::debug!(
+                method,
+                "ignoring a request without a request_id: it cannot be answered"
+            );
+            return Ok(());
+        };
+        self.emulator.journal.record_packet(&self.caller, &method);
+        let data = body.get("data").cloned().unwrap_or(Value::Null);
+        let result = match method.as_str() {
+            "Presence.subscribe" => Ok(json!({})),
+            "Presence.update" => self.presence_update(&data),
+            "Presence.sync" => self.presence_sync(&data),
+            // The counter of the last packet sent before this response.
+            "Counter.read" => Ok(json!({ "counter": self.counter.checked_sub(1) })),
+            "Event.replay" => match self.replay_changes(ws, &data).await {
+                Ok(result) => result,
+                Err(closed) => return Err(closed),
+            },
+            "Conversation.create" => self.create_conversation(&data),
+            "Message.create" => self.create_message(body.get("object_id"), &data),
+            "" => Err(LayerError::invalid_request("the request has no method")),
+            other => Err(LayerError::invalid_request(format!(
+                "{other:?} is not a method this emulator implements (Presence.subscribe, \
+                 Presence.update, Presence.sync, Counter.read, Event.replay, \
+                 Conversation.create, Message.create)"
+            ))),
+        };
+        let response = match result {
+            Ok(data) => {
+                json!({"request_id": request_id, "method": method, "success": true, "data": data})
+            }
+            Err(error) => {
+                json!({"request_id": request_id, "method": method, "success": false, "data": error.body()})
+            }
+        };
+        self.send(ws, "response", &response).await
+    }
+
+    fn presence_update(&self, data: &Value) -> Result<Value, LayerError> {
+        let invalid = || {
+            LayerError::invalid_property(
+                "status",
+                "Presence.update takes [{\"operation\": \"set\", \"property\": \"status\", \"value\": \
+                 \"auto|available|away|busy|offline|invisible\"}]",
+            )
+        };
+        let ops = data.as_array().ok_or_else(invalid)?;
+        let mut status = None;
+        for op in ops {
+            if op.get("operation").and_then(Value::as_str) != Some("set")
+                || op.get("property").and_then(Value::as_str) != Some("status")
+            {
+                return Err(invalid());
+            }
+            status = Some(
+                op.get("value")
+                    .and_then(Value::as_str)
+                    .and_then(PresenceStatus::parse)
+                    .ok_or_else(invalid)?,
+            );
+        }
+        if let Some(status) = status {
+            self.emulator
+                .world(self.caller.app)?
+                .set_presence(&self.caller.user_id, status);
+        }
+        Ok(json!({}))
+    }
+
+    /// `{"ids": [...]}` → the presence of each; `{"since": …}` → nothing changed that the
+    /// emulator pushes, so an empty list. `changes` is always an array: the SDK iterates it
+    /// unconditionally and stalls its queue otherwise.
+    fn presence_sync(&self, data: &Value) -> Result<Value, LayerError> {
+        let Some(ids) = data.get("ids") else {
+            return Ok(json!({ "changes": [] }));
+        };
+        let ids = ids.as_array().ok_or_else(|| {
+            LayerError::invalid_property("ids", "ids must be an array of identity IDs")
+        })?;
+        let world = self.emulator.world(self.caller.app)?;
+        let changes: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| id.as_str().and_then(user_id_from_identity))
+            .filter(|user| world.identities.contains_key(user))
+            .map(|user| world.presence_change(&user))
+            .collect();
+        Ok(json!({ "changes": changes }))
+    }
+
+    /// Re-sends, as fresh `change`/`operation` packets, everything logged for this user since
+    /// `from_timestamp`; the response follows them.
+    async fn replay_changes(
+        &mut self,
+        ws: &mut actix_ws::Session,
+        data: &Value,
+    ) -> Result<Result<Value, LayerError>, actix_ws::Closed> {
+        let Some(from_ms) = data
+            .get("from_timestamp")
+            .and_then(Value::as_str)
+            .and_then(parse_iso_ms)
+        else {
+            return Ok(Err(LayerError::invalid_property(
+                "from_timestamp",
+                "Event.replay needs from_timestamp, an ISO 8601 time",
+            )));
+        };
+        let missed = match self.emulator.world(self.caller.app) {
+            Ok(world) => world.replay(&self.caller.user_id, from_ms),
+            Err(e) => return Ok(Err(e)),
+        };
+        for (kind, body) in missed {
+            self.send(ws, kind.as_str(), &body).await?;
+        }
+        Ok(Ok(json!({})))
+    }
+
+    fn create_conversation(&self, data: &Value) -> Result<Value, LayerError> {
+        let new = input::new_conversation(data)?;
+        let (view, _) = self
+            .emulator
+            .world(self.caller.app)?
+            .create_conversation(&self.caller.user_id, new)?;
+        Ok(view)
+    }
+
+    fn create_message(&self, object_id: Option<&Value>, data: &Value) -> Result<Value, LayerError> {
+        let conversation = object_id
+            .and_then(Value::as_str)
+            .and_then(|id| parse_object_id(Kind::Conversations, id))
+            .ok_or_else(|| {
+                LayerError::invalid_property(
+                    "object_id",
+                    "Message.create needs object_id, the conversation's ID",
+                )
+            })?;
+        let new = input::new_message(data)?;
+        self.emulator.world(self.caller.app)?.create_message(
+            &self.caller.user_id,
+            &conversation,
+            new,
+        )
+    }
+
+    /// Typing indicators are relayed to the other participants; anything else is ignored
+    /// (signals have no response to carry an error).
+    fn handle_signal(&self, body: &Value) {
+        if body.get("type").and_then(Value::as_str) != Some("typing_indicator") {
+            return;
+        }
+        let conversation = body
+            .pointer("/object/id")
+            .and_then(Value::as_str)
+            .and_then(|id| parse_object_id(Kind::Conversations, id));
+        let action = body
+            .pointer("/data/action")
+            .and_then(Value::as_str)
+            .filter(|a| matches!(*a, "started" | "paused" | "finished"));
+        let (Some(conversation), Some(action)) = (conversation, action) else {
+            tracing::debug!("ignoring a malformed typing indicator");
+            return;
+        };
+        let result = self
+            .emulator
+            .world(self.caller.app)
+            .and_then(|mut world| world.relay_typing(&self.caller.user_id, &conversation, action));
+        if let Err(e) = result {
+            tracing::debug!(error = ?e, "typing indicator not relayed");
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Bad input of every class gets Layer's error shape and a 4xx, closes at most the
+//! offending socket, and leaves the emulator serving everyone else.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as Frame;
+
+use super::helpers::*;
+
+fn assert_layer_error(body: &Value) {
+    for key in ["id", "code", "message", "url", "data"] {
+        assert!(body.get(key).is_some(), "{key} missing in {body}");
+    }
+}
+
+#[tokio::test]
+async fn every_body_taking_route_answers_malformed_json_and_wrong_types_with_layer_errors() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    let m = emulator.message(&alice, &c, "x").await;
+    let routes = [
+        (Method::POST, "/sessions".to_owned()),
+        (Method::POST, "/conversations".to_owned()),
+        (Method::PATCH, path_of(&c)),
+        (Method::POST, format!("{}/messages", path_of(&c))),
+        (Method::POST, format!("{}/mark_all_read", path_of(&c))),
+        (Method::POST, format!("{}/receipts", path_of(&m))),
+    ];
+    for (method, path) in &routes {
+        for body in [
+            "{not json",
+            "[1,2",
+            "\"a string\"",
+            "42",
+            "{\"participants\": 7, \"parts\": {}, \"type\": [], \"position\": \"x\", \"identity_token\": 5}",
+        ] {
+            let response = emulator
+                .http
+                .request(method.clone(), format!("{}{path}", emulator.url))
+                .header("authorization", auth(&alice))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            assert!(
+                (400..500).contains(&status),
+                "{method} {path} {body}: {status}"
+            );
+            assert_layer_error(&response.json().await.unwrap());
+        }
+    }
+}
+
+#[tokio::test]
+async fn huge_bodies_are_refused_without_reading_them_all() {
+    let emulator = spawn_with(|s| {
+        s.max_body_bytes = 8 * 1024;
+        s.max_content_bytes = 16 * 1024;
+    })
+    .await;
+    let alice = emulator.login("alice").await;
+    let huge = format!("{{\"participants\": [\"{}\"]}}", "b".repeat(64 * 1024));
+    let response = emulator
+        .http
+        .post(format!("{}/conversations", emulator.url))
+        .header("authorization", auth(&alice))
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("limit"),
+        "{body}"
+    );
+    let declared = emulator
+        .http
+        .post(format!("{}/content", emulator.url))
+        .header("authorization", auth(&alice))
+        .header("upload-content-length", "999999999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declared.status(), 422);
+}
+
+#[tokio::test]
+async fn unknown_paths_methods_and_ids_get_layer_errors() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let cases = [
+        (Method::GET, "/nowhere", 404, "invalid_endpoint"),
+        (Method::PUT, "/conversations", 405, "method_not_allowed"),
+        (Method::GET, "/conversations/not-a-uuid", 404, "not_found"),
+        (
+            Method::GET,
+            "/conversations/00000000-0000-4000-8000-000000000000",
+            404,
+            "not_found",
+        ),
+        (
+            Method::GET,
+            "/messages/00000000-0000-4000-8000-000000000000",
+            404,
+            "not_found",
+        ),
+        (
+            Method::GET,
+            "/content/00000000-0000-4000-8000-000000000000",
+            404,
+            "not_found",
+        ),
+        (Method::GET, "/content-download/nope", 404, "not_found"),
+        (
+            Method::DELETE,
+            "/messages/00000000-0000-4000-8000-000000000000?mode=bogus",
+            422,
+            "invalid_property",
+        ),
+    ];
+    for (method, path, status, id) in cases {
+        let response = emulator.send(method.clone(), path, &alice, None).await;
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["id"], id, "{method} {path}");
+        assert_layer_error(&body);
+    }
+}
+
+#[tokio::test]
+async fn bad_socket_input_is_survived_or_closes_only_that_socket() {
+    let emulator = spawn_with(|s| s.max_frame_bytes = 8 * 1024).await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let mut bob_ws = emulator.ws(&bob).await;
+    let mut ws = emulator.ws(&alice).await;
+    // Survived: not JSON, unknown types, no request_id, unknown methods, wrong data types.
+    for text in [
+        "not json",
+        "[]",
+        "{\"type\": \"gossip\"}",
+        "{\"type\": \"request\", \"body\": {\"method\": \"Counter.read\"}}",
+    ] {
+        ws.send_text(text).await;
+    }
+    let cases = [
+        ("Nope.nothing", None, json!({})),
+        ("Conversation.create", None, json!({"participants": 5})),
+        ("Conversation.create", None, json!("x")),
+        (
+            "Message.create",
+            Some("layer:///conversations/nope"),
+            json!({"parts": []}),
+        ),
+        (
+            "Message.create",
+            None,
+            json!({"parts": [{"mime_type": "text/plain", "body": "x"}]}),
+        ),
+        (
+            "Presence.update",
+            None,
+            json!([{"operation": "set", "property": "status", "value": "asleep"}]),
+        ),
+        ("Presence.sync", None, json!({"ids": "bob"})),
+    ];
+    for (method, object_id, data) in cases {
+        let (response, _) = ws.request(method, object_id, data).await;
+        assert_eq!(response["body"]["success"], false, "{method}");
+        assert_layer_error(&response["body"]["data"]);
+    }
+    // Closed, cleanly and with a reason: a frame over the limit.
+    ws.send_text(format!(
+        "{{\"type\": \"request\", \"body\": {{\"pad\": \"{}\"}}}}",
+        "x".repeat(16 * 1024)
+    ))
+    .await;
+    assert_eq!(ws.closed_with().await, Some(1009));
+    // And a binary frame.
+    let mut binary = emulator.ws(&alice).await;
+    binary.stream.send_binary_frame().await;
+    assert_eq!(binary.closed_with().await, Some(1003));
+    // Everyone else is still served.
+    let (pong, _) = bob_ws
+        .request("Presence.subscribe", None, Value::Null)
+        .await;
+    assert_eq!(pong["body"]["success"], true);
+    assert_eq!(emulator.get("/conversations", &alice).await.status(), 200);
+    assert!(
+        bob_ws
+            .next_frame(Duration::from_millis(100))
+            .await
+            .is_none()
+    );
+}
+
+trait SendBinary {
+    async fn send_binary_frame(&mut self);
+}
+
+impl SendBinary
+    for tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>
+{
+    async fn send_binary_frame(&mut self) {
+        use futures_util::SinkExt;
+        self.send(Frame::Binary(vec![1, 2, 3].into()))
+            .await
+            .unwrap();
+    }
+}

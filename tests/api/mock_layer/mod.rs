@@ -1,0 +1,12 @@
+//! The Layer emulator over real HTTP and WebSocket connections, on port 0.
+//!
+//! Identity tokens are minted here only to test the emulator's *validation* in isolation
+//! (bad algorithms, wrong keys, mix-ups); the Node end-to-end suite drives real logins.
+
+mod auth;
+mod bad_input;
+mod control;
+mod helpers;
+mod rest;
+mod startup;
+mod websocket;

@@ -1,0 +1,554 @@
+//! REST: object shapes, lists and paging, Layer-Patch, deletes, receipts, rich content,
+//! CORS and the XDK's path prefix.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::helpers::*;
+
+#[tokio::test]
+async fn a_conversation_has_absolute_urls_and_per_viewer_counts() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let conversation = emulator
+        .conversation(&alice, &["layer:///identities/bob"])
+        .await;
+    let id = conversation["id"].as_str().unwrap();
+    assert!(id.starts_with("layer:///conversations/"));
+    assert_eq!(
+        conversation["url"],
+        format!("{}/conversations/{}", emulator.url, &id[23..])
+    );
+    let participants: Vec<&str> = conversation["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(participants, ["bob", "alice"]);
+    let message = emulator.message(&alice, &conversation, "Hello Bob").await;
+    assert_eq!(message["position"], 1);
+    assert_eq!(message["conversation"]["id"], id);
+    assert_eq!(message["is_unread"], false);
+    assert_eq!(
+        message["recipient_status"]["layer:///identities/alice"],
+        "read"
+    );
+    assert_eq!(
+        message["recipient_status"]["layer:///identities/bob"],
+        "sent"
+    );
+    assert_eq!(
+        message["parts"][0]["id"],
+        format!("{}/parts/0", message["id"].as_str().unwrap())
+    );
+    let for_bob: Value = emulator
+        .get(&path_of(&conversation), &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(for_bob["unread_message_count"], 1);
+    assert_eq!(for_bob["last_message"]["is_unread"], true);
+    assert_eq!(for_bob["last_message"]["parts"][0]["body"], "Hello Bob");
+    let for_alice: Value = emulator
+        .get(&path_of(&conversation), &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(for_alice["unread_message_count"], 0);
+}
+
+#[tokio::test]
+async fn lists_send_layer_count_and_page_with_from_id() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let conversation = emulator.conversation(&alice, &["bob"]).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let m = emulator
+            .message(&alice, &conversation, &format!("m{i}"))
+            .await;
+        ids.push(m["id"].as_str().unwrap().to_owned());
+    }
+    let messages_path = format!("{}/messages", path_of(&conversation));
+    let first = emulator
+        .get(&format!("{messages_path}?page_size=2"), &alice)
+        .await;
+    assert_eq!(first.headers()["layer-count"], "5");
+    let first: Vec<Value> = first.json().await.unwrap();
+    let positions: Vec<i64> = first
+        .iter()
+        .map(|m| m["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions, [5, 4], "newest first");
+    let next: Vec<Value> = emulator
+        .get(
+            &format!("{messages_path}?page_size=2&from_id={}", ids[3]),
+            &alice,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let positions: Vec<i64> = next
+        .iter()
+        .map(|m| m["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions, [3, 2]);
+
+    emulator.conversation(&alice, &["carol"]).await;
+    emulator.message(&alice, &conversation, "newest").await;
+    let list = emulator
+        .get("/conversations?sort_by=last_message&page_size=1", &alice)
+        .await;
+    assert_eq!(list.headers()["layer-count"], "2");
+    let list: Vec<Value> = list.json().await.unwrap();
+    assert_eq!(
+        list[0]["id"], conversation["id"],
+        "the conversation with the last message first"
+    );
+    let bad = emulator.get("/conversations?page_size=lots", &alice).await;
+    assert_eq!(bad.status(), 422);
+}
+
+#[tokio::test]
+async fn distinct_conversations_are_found_again_or_conflict() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let body = json!({"participants": ["bob"], "distinct": true, "metadata": {"title": "a"}});
+    let created = emulator.post("/conversations", &alice, body.clone()).await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let again = emulator
+        .post(
+            "/conversations",
+            &alice,
+            json!({"participants": ["bob"], "distinct": true}),
+        )
+        .await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], created["id"]);
+    let conflict = emulator
+        .post(
+            "/conversations",
+            &alice,
+            json!({"participants": ["bob"], "distinct": true, "metadata": {"title": "b"}}),
+        )
+        .await;
+    assert_eq!(conflict.status(), 409);
+    let conflict: Value = conflict.json().await.unwrap();
+    assert_eq!(conflict["id"], "conflict");
+    assert_eq!(conflict["data"]["id"], created["id"]);
+    let reused = emulator
+        .post(
+            "/conversations",
+            &alice,
+            json!({"participants": ["carol"], "id": created["id"]}),
+        )
+        .await;
+    assert_eq!(reused.status(), 409);
+    assert_eq!(reused.json::<Value>().await.unwrap()["id"], "id_in_use");
+}
+
+#[tokio::test]
+async fn participant_limits_are_enforced_and_small_conversations_allowed() {
+    let emulator = spawn_with(|s| s.max_participants = 3).await;
+    let alice = emulator.login("alice").await;
+    let alone = emulator
+        .post("/conversations", &alice, json!({"participants": []}))
+        .await;
+    assert_eq!(alone.status(), 201);
+    let crowd = emulator
+        .post(
+            "/conversations",
+            &alice,
+            json!({"participants": ["b", "c", "d"]}),
+        )
+        .await;
+    assert_eq!(crowd.status(), 422);
+    let body: Value = crowd.json().await.unwrap();
+    assert_eq!(body["data"]["property"], "participants");
+}
+
+#[tokio::test]
+async fn layer_patch_changes_participants_and_metadata() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let carol = emulator.login("carol").await;
+    let conversation = emulator.conversation(&alice, &["bob"]).await;
+    let patch = json!([
+        {"operation": "add", "property": "participants", "id": "layer:///identities/carol"},
+        {"operation": "remove", "property": "participants", "value": "bob"},
+        {"operation": "set", "property": "metadata.a.b", "value": "42"},
+    ]);
+    let response = emulator
+        .http
+        .patch(format!("{}{}", emulator.url, path_of(&conversation)))
+        .header("authorization", auth(&alice))
+        .header("content-type", "application/vnd.layer-patch+json")
+        .body(patch.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let seen_by_carol: Value = emulator
+        .get(&path_of(&conversation), &carol)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen_by_carol["metadata"], json!({"a": {"b": "42"}}));
+    let users: Vec<&str> = seen_by_carol["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["alice", "carol"]);
+    let bob = emulator.login("bob").await;
+    assert_eq!(
+        emulator.get(&path_of(&conversation), &bob).await.status(),
+        403,
+        "bob left"
+    );
+    let bad = emulator
+        .send(
+            Method::PATCH,
+            &path_of(&conversation),
+            &alice,
+            Some(json!([{"operation": "set", "property": "created_at", "value": 1}])),
+        )
+        .await;
+    assert_eq!(bad.status(), 422);
+}
+
+#[tokio::test]
+async fn deleting_a_conversation_works_in_all_three_modes() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    // my_devices without leaving: hidden until the next message.
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    emulator.message(&alice, &c, "one").await;
+    let path = path_of(&c);
+    let hide = emulator
+        .send(
+            Method::DELETE,
+            &format!("{path}?mode=my_devices&leave=false"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(hide.status(), 204);
+    let listed: Vec<Value> = emulator
+        .get("/conversations", &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(listed.is_empty());
+    emulator.message(&alice, &c, "two").await;
+    let listed: Vec<Value> = emulator
+        .get("/conversations", &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    let messages: Vec<Value> = emulator
+        .get(&format!("{path}/messages"), &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        messages.len(),
+        1,
+        "the messages before the delete stay gone for bob"
+    );
+    // leave=true: bob is no longer a participant.
+    let leave = emulator
+        .send(
+            Method::DELETE,
+            &format!("{path}?mode=my_devices&leave=true"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(leave.status(), 204);
+    assert_eq!(emulator.get(&path, &bob).await.status(), 403);
+    let no_mode = emulator.send(Method::DELETE, &path, &alice, None).await;
+    assert_eq!(no_mode.status(), 422);
+    assert_eq!(
+        no_mode.json::<Value>().await.unwrap()["id"],
+        "missing_property"
+    );
+    // all_participants: gone for everyone.
+    let gone = emulator
+        .send(
+            Method::DELETE,
+            &format!("{path}?mode=all_participants"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(gone.status(), 204);
+    assert_eq!(emulator.get(&path, &alice).await.status(), 404);
+}
+
+#[tokio::test]
+async fn receipts_only_move_up_and_mark_all_read_reads_everything() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    let m1 = emulator.message(&alice, &c, "one").await;
+    emulator.message(&alice, &c, "two").await;
+    let receipts = format!("{}/receipts", path_of(&m1));
+    assert_eq!(
+        emulator
+            .post(&receipts, &bob, json!({"type": "read"}))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        emulator
+            .post(&receipts, &bob, json!({"type": "delivery"}))
+            .await
+            .status(),
+        204
+    );
+    let m1_now: Value = emulator
+        .get(&path_of(&m1), &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        m1_now["recipient_status"]["layer:///identities/bob"], "read",
+        "never back down"
+    );
+    let c_now: Value = emulator.get(&path_of(&c), &bob).await.json().await.unwrap();
+    assert_eq!(c_now["unread_message_count"], 1);
+    let bad = emulator
+        .post(&receipts, &bob, json!({"type": "seen"}))
+        .await;
+    assert_eq!(bad.status(), 422);
+    let mark = emulator
+        .post(
+            &format!("{}/mark_all_read", path_of(&c)),
+            &bob,
+            json!({"position": null}),
+        )
+        .await;
+    assert_eq!(mark.status(), 204);
+    let c_now: Value = emulator.get(&path_of(&c), &bob).await.json().await.unwrap();
+    assert_eq!(c_now["unread_message_count"], 0);
+}
+
+#[tokio::test]
+async fn message_rules_and_notifications_are_kept() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    let path = format!("{}/messages", path_of(&c));
+    let no_slash = emulator
+        .post(
+            &path,
+            &alice,
+            json!({"parts": [{"mime_type": "text", "body": "x"}]}),
+        )
+        .await;
+    assert_eq!(no_slash.status(), 422);
+    let too_big = emulator
+        .post(
+            &path,
+            &alice,
+            json!({"parts": [{"mime_type": "text/plain", "body": "x".repeat(2049)}]}),
+        )
+        .await;
+    assert_eq!(too_big.status(), 422);
+    let at_limit = emulator
+        .post(
+            &path,
+            &alice,
+            json!({"parts": [{"mime_type": "text/plain", "body": "x".repeat(2048)}]}),
+        )
+        .await;
+    assert_eq!(at_limit.status(), 201);
+    let with_push = emulator
+        .post(
+            &path,
+            &alice,
+            json!({
+                "parts": [{"mime_type": "text/plain", "body": "hi"}],
+                "notification": {"title": "T", "text": "hi", "sound": "ding.aiff"},
+            }),
+        )
+        .await;
+    assert_eq!(with_push.status(), 201);
+    let message: Value = with_push.json().await.unwrap();
+    assert_eq!(message["notification"]["sound"], "ding.aiff");
+    let got: Value = emulator
+        .get(&path_of(&message), &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["notification"]["title"], "T");
+}
+
+#[tokio::test]
+async fn rich_content_goes_up_and_comes_back_through_the_emulator() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    let bytes = "x".repeat(3000);
+    let created = emulator
+        .http
+        .post(format!("{}/content", emulator.url))
+        .header("authorization", auth(&alice))
+        .header("upload-content-type", "text/plain")
+        .header("upload-content-length", "3000")
+        .header("upload-origin", "")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let content: Value = created.json().await.unwrap();
+    let upload = content["upload_url"].as_str().unwrap();
+    assert!(upload.starts_with(&emulator.url));
+    assert!(content["download_url"].is_null());
+    let put = emulator
+        .http
+        .put(upload)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let message = emulator
+        .post(&format!("{}/messages", path_of(&c)), &alice, json!({
+            "parts": [{"mime_type": "text/plain", "content": {"id": content["id"], "size": 3000}}],
+        }))
+        .await;
+    assert_eq!(message.status(), 201);
+    let message: Value = message.json().await.unwrap();
+    let part = &message["parts"][0];
+    assert_eq!(part["content"]["size"], 3000);
+    assert!(part.get("body").is_none());
+    let for_bob: Value = emulator
+        .get(&path_of(&message), &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let download = for_bob["parts"][0]["content"]["download_url"]
+        .as_str()
+        .unwrap();
+    let fetched = emulator.http.get(download).send().await.unwrap();
+    assert_eq!(fetched.headers()["content-type"], "text/plain");
+    assert_eq!(fetched.text().await.unwrap(), bytes);
+    let refresh = for_bob["parts"][0]["content"]["refresh_url"]
+        .as_str()
+        .unwrap();
+    let refreshed: Value = emulator
+        .http
+        .get(refresh)
+        .header("authorization", auth(&bob))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refreshed["download_url"], download);
+    // Once attached, the upload URL cannot replace the bytes.
+    assert_eq!(
+        emulator
+            .http
+            .put(upload)
+            .body("y")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+}
+
+#[tokio::test]
+async fn the_xdk_absolute_url_prefix_is_stripped() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let prefixed = format!("/{}/identities/bob", emulator.url);
+    let response = emulator.get(&prefixed, &alice).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["user_id"], "bob");
+}
+
+#[tokio::test]
+async fn user_ids_with_reserved_characters_round_trip() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let response = emulator
+        .get("/identities/fred.flinstone%40x.com%2Fa%20b", &alice)
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["user_id"], "fred.flinstone@x.com/a b");
+    assert_eq!(
+        body["id"],
+        "layer:///identities/fred.flinstone%40x.com%2Fa%20b"
+    );
+}
+
+#[tokio::test]
+async fn browsers_get_cors_headers_naming_their_origin() {
+    let emulator = spawn_emulator().await;
+    let preflight = emulator
+        .http
+        .request(Method::OPTIONS, format!("{}/conversations", emulator.url))
+        .header("origin", "http://app.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type, layer-xdk-version, client-id",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "http://app.example"
+    );
+    assert_eq!(
+        preflight.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    let alice = emulator.login("alice").await;
+    let list = emulator
+        .http
+        .get(format!("{}/conversations", emulator.url))
+        .header("origin", "http://app.example")
+        .header("authorization", auth(&alice))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        list.headers()["access-control-allow-origin"],
+        "http://app.example"
+    );
+    let exposed = list.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(exposed.contains("layer-count"), "{exposed}");
+    assert_eq!(list.headers()["content-type"], "application/json");
+}

@@ -1,0 +1,127 @@
+//! Starting the emulator: alone from the binary (the log line scripts parse), and next to
+//! the identity provider, whose keys it trusts without configuration.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+use aws_lc_rs::signature::KeyPair as _;
+use layer_idp::config::{MockLayerSettings, Settings};
+use layer_idp::startup::Application;
+use serde_json::{Value, json};
+
+use super::helpers::*;
+
+#[tokio::test]
+async fn in_one_process_the_emulator_trusts_the_identity_provider_s_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().join("data"),
+        keys_dir: dir.path().join("keys"),
+        mock_layer: MockLayerSettings {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..MockLayerSettings::default()
+        },
+        ..Settings::default()
+    };
+    settings.passwords.argon2_memory_kib = 64;
+    settings.passwords.argon2_iterations = 1;
+    let app = Application::build(&settings).await.unwrap();
+    let url = format!("http://{}", app.mock_layer_addr().unwrap());
+    let apps = app.mock_layer_apps();
+    assert_eq!(apps.len(), 1);
+    assert!(apps[0].to_string().starts_with("layer:///apps/staging/"));
+    let keys = app.keys().clone();
+    tokio::spawn(app.run_until_stopped());
+    let http = reqwest::Client::new();
+    let nonce: Value = http
+        .post(format!("{url}/nonces"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let token = keys
+        .active()
+        .sign(&json!({
+            "iss": keys.provider_id(), "prn": "alice", "iat": now, "exp": now + 60,
+            "nce": nonce["nonce"],
+        }))
+        .unwrap();
+    let response = http
+        .post(format!("{url}/sessions"))
+        .json(&json!({"identity_token": token, "app_id": apps[0].to_string()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+#[test]
+fn alone_it_logs_its_real_address_and_apps_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("k.public.pem");
+    let (pair, _) = keys();
+    let spki: PublicKeyX509Der<'static> = pair.public_key().as_der().unwrap();
+    let pem = pem::encode(&pem::Pem::new("PUBLIC KEY", spki.as_ref().to_vec()));
+    std::fs::write(&key_file, pem).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_layer-idp"))
+        .args([
+            "mock-layer",
+            "--listen",
+            "127.0.0.1:0",
+            "--app-id",
+            STAGING,
+            "--app-id",
+            PRODUCTION,
+        ])
+        .args(["--provider-id", PROVIDER, "--key"])
+        .arg(format!("{KID}={}", key_file.display()))
+        .current_dir(dir.path())
+        .env("LAYER_IDP_LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = None;
+    for l in BufReader::new(stdout).lines().take(20) {
+        let l = l.unwrap();
+        let parsed: Value = serde_json::from_str(&l).unwrap_or(Value::Null);
+        if parsed["message"] == "Layer emulator listening" {
+            line = Some(parsed);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("no `Layer emulator listening` line");
+    let listen = line["listen"].as_str().unwrap();
+    assert!(
+        listen.starts_with("127.0.0.1:") && !listen.ends_with(":0"),
+        "{listen}"
+    );
+    let apps = line["apps"].as_str().unwrap();
+    assert!(apps.split(',').any(|a| a == STAGING), "{apps}");
+    assert!(apps.split(',').any(|a| a == PRODUCTION), "{apps}");
+}
+
+#[test]
+fn alone_without_keys_it_says_what_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_layer-idp"))
+        .args(["mock-layer", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--provider-id") && stderr.contains("--jwks-url"),
+        "{stderr}"
+    );
+}

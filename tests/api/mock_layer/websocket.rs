@@ -1,0 +1,298 @@
+//! The WebSocket: subprotocols, counters, creates and their pushes, receipts, replay, typing.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::helpers::*;
+
+const QUIET: Duration = Duration::from_millis(300);
+
+#[tokio::test]
+async fn the_subprotocol_is_echoed_and_counters_start_at_zero() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    for protocol in ["layer-2.0", "layer-3.0"] {
+        let mut ws = emulator.ws_with_protocol(&alice, protocol).await;
+        assert_eq!(ws.protocol.as_deref(), Some(protocol));
+        let (first, _) = ws.request("Presence.subscribe", None, Value::Null).await;
+        assert_eq!(first["counter"], 0);
+        assert_eq!(first["body"]["success"], true);
+        assert!(first["timestamp"].as_str().unwrap().ends_with('Z'));
+        let (second, _) = ws
+            .request(
+                "Presence.update",
+                None,
+                json!([{"operation": "set", "property": "status", "value": "auto"}]),
+            )
+            .await;
+        assert_eq!(second["counter"], 1);
+        let (counter, _) = ws.request("Counter.read", None, Value::Null).await;
+        assert_eq!(counter["counter"], 2);
+        assert_eq!(counter["body"]["data"]["counter"], 1);
+    }
+}
+
+#[tokio::test]
+async fn creates_answer_the_caller_then_push_to_every_participant() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let mut alice_ws = emulator.ws(&alice).await;
+    let mut alice_tab = emulator.ws(&alice).await;
+    let mut bob_ws = emulator.ws(&bob).await;
+    let conversation_id = "layer:///conversations/877107b8-0171-4af4-a284-82b5ce6b8ec6";
+    let (response, _) = alice_ws
+        .request(
+            "Conversation.create",
+            None,
+            json!({
+                "participants": ["layer:///identities/bob", "layer:///identities/alice"],
+                "distinct": false, "metadata": {"title": "probe"}, "id": conversation_id,
+            }),
+        )
+        .await;
+    assert_eq!(response["body"]["success"], true);
+    assert_eq!(
+        response["body"]["data"]["id"], conversation_id,
+        "the client's ID is kept"
+    );
+    let message_id = "layer:///messages/3281bc52-7920-4f80-b801-8a7128f1dd36";
+    let (response, before) = alice_ws
+        .request("Message.create", Some(conversation_id), json!({
+            "parts": [{"mime_type": "text/plain", "body": "Hello Bob"}, {"mime_type": "application/json", "body": "{\"lat\":1}"}],
+            "id": message_id,
+        }))
+        .await;
+    assert_eq!(
+        before.len(),
+        1,
+        "the conversation's create came before: {before:?}"
+    );
+    assert_eq!(response["body"]["data"]["id"], message_id);
+    assert_eq!(
+        response["body"]["data"]["recipient_status"]["layer:///identities/bob"],
+        "sent"
+    );
+    let after = alice_ws.drain(QUIET).await;
+    let kinds: Vec<(&str, &str)> = after
+        .iter()
+        .map(|p| {
+            (
+                p["body"]["operation"].as_str().unwrap(),
+                p["body"]["object"]["type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(kinds, [("create", "Message"), ("update", "Conversation")]);
+    // Counters have no gaps across responses and changes.
+    assert_eq!(
+        after[0]["counter"].as_u64().unwrap(),
+        response["counter"].as_u64().unwrap() + 1
+    );
+
+    let bob_packets = bob_ws.drain(QUIET).await;
+    let counters: Vec<u64> = bob_packets
+        .iter()
+        .map(|p| p["counter"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counters, [0, 1, 2]);
+    let bob_message = &bob_packets[1]["body"]["data"];
+    assert_eq!(bob_message["is_unread"], true);
+    assert_eq!(bob_message["conversation"]["id"], conversation_id);
+    assert_eq!(
+        bob_packets[2]["body"]["data"][0],
+        json!({"operation": "set", "property": "last_message", "id": message_id})
+    );
+    assert_eq!(bob_packets[2]["body"]["data"][1]["value"], 1);
+    assert_eq!(
+        alice_tab.drain(QUIET).await.len(),
+        3,
+        "the sender's other device sees it all"
+    );
+
+    // Retrying the same IDs: id_in_use with the object, which the SDK counts as success.
+    let (retry, _) = alice_ws
+        .request(
+            "Conversation.create",
+            None,
+            json!({"participants": ["layer:///identities/bob"], "id": conversation_id}),
+        )
+        .await;
+    assert_eq!(retry["body"]["success"], false);
+    assert_eq!(retry["body"]["data"]["id"], "id_in_use");
+    assert_eq!(retry["body"]["data"]["data"]["id"], conversation_id);
+
+    // Bob's receipts reach both, escaped and upgrade-only.
+    let receipts = format!("/messages/{}/receipts", &message_id[18..]);
+    assert_eq!(
+        emulator
+            .post(&receipts, &bob, json!({"type": "delivery"}))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        emulator
+            .post(&receipts, &bob, json!({"type": "read"}))
+            .await
+            .status(),
+        204
+    );
+    let seen = alice_ws.drain(QUIET).await;
+    let statuses: Vec<&str> = seen
+        .iter()
+        .map(|p| p["body"]["data"][0]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["delivered", "read"]);
+    assert_eq!(
+        seen[0]["body"]["data"][0]["property"],
+        "recipient_status.layer:///identities/bob"
+    );
+    let bob_seen = bob_ws.drain(QUIET).await;
+    assert_eq!(
+        bob_seen.last().unwrap()["body"]["data"][0],
+        json!({"operation": "set", "property": "unread_message_count", "value": 0})
+    );
+}
+
+#[tokio::test]
+async fn a_message_to_a_conversation_the_caller_is_not_in_is_not_found() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let carol = emulator.login("carol").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    let mut ws = emulator.ws(&carol).await;
+    let (response, _) = ws
+        .request(
+            "Message.create",
+            c["id"].as_str(),
+            json!({"parts": [{"mime_type": "text/plain", "body": "x"}]}),
+        )
+        .await;
+    assert_eq!(response["body"]["success"], false);
+    assert_eq!(response["body"]["data"]["id"], "not_found");
+}
+
+#[tokio::test]
+async fn event_replay_resends_what_a_closed_socket_missed() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let mut bob_ws = emulator.ws(&bob).await;
+    let (first, _) = bob_ws
+        .request("Presence.subscribe", None, Value::Null)
+        .await;
+    let last_seen = first["timestamp"].as_str().unwrap().to_owned();
+    drop(bob_ws);
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    emulator.message(&alice, &c, "while you were away").await;
+    let mut bob_ws = emulator.ws(&bob).await;
+    let (response, replayed) = bob_ws
+        .request("Event.replay", None, json!({"from_timestamp": last_seen}))
+        .await;
+    assert_eq!(response["body"]["success"], true);
+    let kinds: Vec<(&str, &str)> = replayed
+        .iter()
+        .map(|p| {
+            (
+                p["body"]["operation"].as_str().unwrap(),
+                p["body"]["object"]["type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("create", "Conversation"),
+            ("create", "Message"),
+            ("update", "Conversation")
+        ]
+    );
+    assert_eq!(
+        replayed[0]["counter"], 0,
+        "a new connection counts from zero"
+    );
+    let (bad, _) = bob_ws
+        .request("Event.replay", None, json!({"from_timestamp": "yesterday"}))
+        .await;
+    assert_eq!(bad["body"]["success"], false);
+}
+
+#[tokio::test]
+async fn presence_sync_always_answers_a_changes_array() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let _bob_ws = emulator.ws(&bob).await;
+    let mut ws = emulator.ws(&alice).await;
+    let (since, _) = ws
+        .request(
+            "Presence.sync",
+            None,
+            json!({"since": "2026-01-01T00:00:00.000Z"}),
+        )
+        .await;
+    assert_eq!(since["body"]["data"], json!({"changes": []}));
+    let (ids, _) = ws
+        .request(
+            "Presence.sync",
+            None,
+            json!({"ids": ["layer:///identities/bob"]}),
+        )
+        .await;
+    let change = &ids["body"]["data"]["changes"][0];
+    assert_eq!(change["object"]["type"], "Identity");
+    assert_eq!(
+        change["data"][0],
+        json!({"operation": "set", "property": "presence.status", "value": "available"})
+    );
+}
+
+#[tokio::test]
+async fn typing_indicators_reach_the_others_but_not_the_sender() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    let mut alice_ws = emulator.ws(&alice).await;
+    let mut bob_ws = emulator.ws(&bob).await;
+    alice_ws
+        .send_text(json!({"type": "signal", "body": {"type": "typing_indicator", "object": {"id": c["id"]}, "data": {"action": "started"}}}).to_string())
+        .await;
+    let packet = bob_ws.recv().await;
+    assert_eq!(packet["type"], "signal");
+    assert_eq!(packet["counter"], 0, "signals are numbered too");
+    assert_eq!(packet["body"]["data"]["action"], "started");
+    assert_eq!(
+        packet["body"]["data"]["sender"]["id"],
+        "layer:///identities/alice"
+    );
+    assert!(alice_ws.drain(QUIET).await.is_empty());
+}
+
+#[tokio::test]
+async fn mark_all_read_sends_the_operation_packet() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    emulator.message(&alice, &c, "one").await;
+    let mut alice_ws = emulator.ws(&alice).await;
+    let response = emulator
+        .post(
+            &format!("{}/mark_all_read", path_of(&c)),
+            &bob,
+            json!({"position": 1}),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    let packet = alice_ws.recv().await;
+    assert_eq!(packet["type"], "operation");
+    assert_eq!(packet["body"]["method"], "Conversation.mark_all_read");
+    assert_eq!(packet["body"]["data"]["position"], 1);
+    assert_eq!(
+        packet["body"]["data"]["identity"]["id"],
+        "layer:///identities/bob"
+    );
+}
