@@ -1,0 +1,64 @@
+'use strict';
+// What most scenarios start from: one running layer-idp with its emulator, and users who
+// signed up there and each run one real SDK client. `cleanup()` stops everything, users first.
+
+const assert = require('node:assert/strict');
+const { startServer } = require('./server');
+const { SimulatedUser } = require('./user');
+const idp = require('./idp');
+
+class World {
+  constructor() {
+    this.server = null;
+    this.users = [];
+    this.extraServers = [];
+  }
+
+  async start(options) {
+    this.server = await startServer(options);
+    return this.server;
+  }
+
+  async startExtraServer(options) {
+    const server = await startServer(options);
+    this.extraServers.push(server);
+    return server;
+  }
+
+  /** Signs a user up at layer-idp and starts its SDK process (not yet connected). */
+  async addUser(name, { sdk = 'websdk', login = 'authenticate' } = {}) {
+    const account = await idp.signUp(this.server.idpUrl, { name });
+    const user = await SimulatedUser.start({ name, server: this.server, account, sdk, login });
+    this.users.push(user);
+    return user;
+  }
+
+  async cleanup() {
+    await Promise.allSettled(this.users.map((u) => u.stop()));
+    await Promise.allSettled([this.server, ...this.extraServers].filter(Boolean).map((s) => s.stop()));
+  }
+}
+
+/** Guards a scenario that builds on an earlier one, so its failure names the real cause. */
+function need(value, what) {
+  if (value === undefined || value === null) {
+    throw new Error(`prerequisite missing: ${what} (an earlier scenario in this file failed)`);
+  }
+  return value;
+}
+
+/** The claims of the token a user answered its n-th challenge with, checked as layer-idp's. */
+function assertIssuedByIdp(server, user, challengeIndex = 0) {
+  const record = user.challenges[challengeIndex];
+  assert.ok(record && record.token, `${user.name} answered challenge #${challengeIndex + 1} with a token`);
+  const { header, claims } = idp.decodeJwt(record.token);
+  const ids = server.developmentIds();
+  assert.equal(header.alg, 'RS256');
+  assert.equal(header.kid, ids.key_id, 'token signed with the server\'s key');
+  assert.equal(claims.iss, ids.provider_id, 'token issued by the server\'s provider');
+  assert.equal(claims.prn, user.userId, 'token names the signed-up user');
+  assert.equal(claims.nce, record.nonce, 'token bound to the challenge\'s nonce');
+  return { header, claims };
+}
+
+module.exports = { World, need, assertIssuedByIdp };
