@@ -296,6 +296,11 @@ const commands = {
     return { base64: bytes.toString('base64'), size: bytes.length, bodyKind: typeof body === 'string' ? 'string' : 'blob' };
   },
 
+  // The emulator session token the SDK holds (tests replay it to check it was revoked).
+  sessionToken() {
+    return { sessionToken: requireClient().sessionToken || null };
+  },
+
   session() {
     const c = requireClient();
     return {

@@ -39,6 +39,20 @@ class World {
   }
 }
 
+/**
+ * Alice and Bob signed in with the given SDK, and a conversation between them that both
+ * clients hold: the starting point of the scenarios that are about something else.
+ */
+async function pairWithConversation(world, { sdk = 'websdk' } = {}) {
+  const [alice, bob] = await Promise.all([world.addUser('alice', { sdk }), world.addUser('bob', { sdk })]);
+  await Promise.all([alice.signIn(), bob.signIn()]);
+  const bobSince = bob.mark();
+  const created = await alice.call('createConversation', { participants: [bob.userId] });
+  const conversationId = created.conversation.id;
+  await bob.waitFor('conversation-added', (d) => d.conversation.id === conversationId, { since: bobSince, what: `conversation ${conversationId} at bob` });
+  return { alice, bob, conversationId };
+}
+
 /** Guards a scenario that builds on an earlier one, so its failure names the real cause. */
 function need(value, what) {
   if (value === undefined || value === null) {
@@ -61,4 +75,4 @@ function assertIssuedByIdp(server, user, challengeIndex = 0) {
   return { header, claims };
 }
 
-module.exports = { World, need, assertIssuedByIdp };
+module.exports = { World, need, assertIssuedByIdp, pairWithConversation };
