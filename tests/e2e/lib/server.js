@@ -102,7 +102,11 @@ async function startServer({ emulator = true, env = {}, appId } = {}) {
   const args = ['serve', '--listen', '127.0.0.1:0'];
   if (emulator) args.push('--mock-layer-listen', '127.0.0.1:0', '--mock-layer-app-id', app);
 
-  const childEnv = Object.assign({}, process.env, {
+  // The server reads every LAYER_IDP_* variable as a setting and refuses unknown ones
+  // (LAYER_IDP_BIN is the suite's, not the server's); a developer's own settings must not
+  // leak into the tests either. Only what a scenario asks for is passed on.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LAYER_IDP_')));
+  const childEnv = Object.assign(inherited, {
     LAYER_IDP_DATA_DIR: path.join(dir, 'data'),
     LAYER_IDP_KEYS_DIR: path.join(dir, 'keys'),
     // Cheap hashing: the suite logs in dozens of times; the hashing itself is not under test.
