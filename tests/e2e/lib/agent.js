@@ -66,6 +66,11 @@ function partSnapshot(part) {
   return snap;
 }
 
+// The WebSDK keeps a message's parts in an array, the XDK in a Set.
+function partsOf(message) {
+  return Array.from(message.parts || []);
+}
+
 function messageSnapshot(message) {
   if (!message) return null;
   const conversation = message.getConversation ? message.getConversation(false) : null;
@@ -80,7 +85,7 @@ function messageSnapshot(message) {
     recipientStatus: Object.assign({}, message.recipientStatus || {}),
     readStatus: message.readStatus || null,
     deliveryStatus: message.deliveryStatus || null,
-    parts: (message.parts || []).map(partSnapshot),
+    parts: partsOf(message).map(partSnapshot),
   };
 }
 
@@ -102,7 +107,7 @@ function conversationSnapshot(conversation) {
 async function fullMessageSnapshot(message) {
   const snap = messageSnapshot(message);
   if (!snap) return null;
-  await Promise.all((message.parts || []).map(async (part, i) => {
+  await Promise.all(partsOf(message).map(async (part, i) => {
     if (snap.parts[i].bodyKind === 'blob') {
       const bytes = await bytesOf(part.body);
       snap.parts[i].base64 = bytes.toString('base64');
@@ -281,7 +286,7 @@ const commands = {
   // Downloads a rich-content part the way an app does, and returns the bytes it got.
   async fetchContent({ messageId, index }) {
     const message = findMessage(messageId);
-    const part = message.parts[index];
+    const part = partsOf(message)[index];
     if (!part) throw new Error(`message ${messageId} has no part ${index}`);
     if (!part.hasContent) throw new Error(`part ${index} of ${messageId} is not rich content`);
     const body = await new Promise((resolve, reject) => {

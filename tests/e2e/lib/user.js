@@ -209,12 +209,27 @@ class SimulatedUser {
       .then((data) => data.message);
   }
 
-  /** Signs in through the SDK: connect, answer the challenge with a real login, wait for ready. */
+  /**
+   * Signs in through the SDK: connect, answer the challenge with a real login, wait for
+   * `ready` and then for the WebSocket to be verified. `ready` does not wait for the socket,
+   * and a user whose socket is not yet open would miss live changes (as on Layer).
+   */
   async signIn({ timeout = DEFAULT_TIMEOUT_MS } = {}) {
     const since = this.mark();
     await this.call('connect', { userId: this.userId });
     await this.waitFor('challenge', null, { since, timeout, what: 'the SDK\'s challenge event' });
-    return this.waitForReadyOrFail(since, timeout);
+    const ready = await this.waitForReadyOrFail(since, timeout);
+    await this.waitForSocket(since, timeout);
+    return ready;
+  }
+
+  /** Waits for a socket opened after `since` to receive its first packet (counter 0). */
+  waitForSocket(since = 0, timeout = DEFAULT_TIMEOUT_MS) {
+    return this.waitFor('wire', (w) => {
+      if (w.kind !== 'ws-in') return false;
+      const packet = JSON.parse(w.frame);
+      return packet.counter === 0;
+    }, { since, timeout, what: 'a WebSocket verified by a first packet with counter 0' });
   }
 
   /** Waits for `ready`, failing early with the reason if authentication fails instead. */
