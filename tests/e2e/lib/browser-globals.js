@@ -91,7 +91,12 @@ function install({ tap = () => {} } = {}) {
 
     send(data) {
       const request = this._tapRequest || {};
-      this.addEventListener('loadend', () => {
+      // readystatechange (DONE) is dispatched before load, so the test hears of a response
+      // before anything the SDK does because of it.
+      let reported = false;
+      this.addEventListener('readystatechange', () => {
+        if (this.readyState !== 4 || reported) return;
+        reported = true;
         let body = null;
         if (this.responseType === '' || this.responseType === 'text') {
           body = typeof this.responseText === 'string' ? this.responseText : null;

@@ -124,6 +124,8 @@ describe('layer-websdk 3.4.18: two users message each other', { timeout: 120000 
     const delivered = await alice.waitForMessage(messageId, (m) => m.deliveryStatus === 'ALL', { what: 'deliveryStatus ALL at alice' });
     assert.equal(delivered.readStatus, 'NONE', 'delivered, not yet read');
     assert.equal(delivered.recipientStatus[`layer:///identities/${bob.userId}`], 'delivered');
+    // Bob's process reports its side of the exchange independently of Alice's: wait for it.
+    await bob.waitFor('wire', (w) => w.kind === 'http' && w.url.endsWith('/receipts'), { what: 'bob\'s delivery receipt' });
     const receipts = bob.http().filter((h) => h.method === 'POST' && h.url.endsWith('/receipts'));
     assert.deepEqual(receipts.map((h) => [JSON.parse(h.requestBody).type, h.status]), [['delivery', 204]]);
 

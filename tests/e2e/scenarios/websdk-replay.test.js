@@ -53,8 +53,9 @@ describe('layer-websdk 3.4.18: reconnect and Event.replay', { timeout: 90000 }, 
     assert.ok(replay, `bob's SDK sent Event.replay; frames on the new socket: ${JSON.stringify(frames.map((f) => f.packet)).slice(0, 1500)}`);
     assert.match(replay.packet.body.data.from_timestamp, /^\d{4}-\d\d-\d\dT/);
     const requestId = replay.packet.body.request_id;
-    const response = frames.find((f) => f.direction === 'in' && f.packet.type === 'response' && f.packet.body.request_id === requestId);
-    assert.ok(response, 'the emulator answered Event.replay');
+    await bob.waitFor('wire', (w) => w.kind === 'ws-in' && w.socket === replay.socket && JSON.parse(w.frame).type === 'response'
+      && JSON.parse(w.frame).body.request_id === requestId, { since: bobSince, what: `the response to Event.replay ${requestId}` });
+    const response = bob.frames(bobSince).find((f) => f.direction === 'in' && f.packet.type === 'response' && f.packet.body.request_id === requestId);
     assert.equal(response.packet.body.success, true);
     const replayed = frames.find((f) => f.direction === 'in' && f.packet.type === 'change' && f.packet.body.operation === 'create'
       && f.packet.body.object && f.packet.body.object.id === sent.id);
