@@ -25,6 +25,7 @@ const Layer = SDK === 'xdk' ? require('@layerhq/web-xdk/index-core') : require('
 
 let client = null;
 let pendingChallenge = null;
+let typingPublisher = null;
 
 // ---------- snapshots: plain data the parent can assert on ----------
 
@@ -163,6 +164,12 @@ function createClient({ appId, url, websocketUrl, logLevel }) {
     client.on('websocket:replaying-events', () => emit('replaying-events', {}));
   }
 
+  client.on('typing-indicator-change', (evt) => emit('typing', {
+    conversationId: evt.conversationId,
+    typing: (evt.typing || []).map(userIdOf).sort(),
+    paused: (evt.paused || []).map(userIdOf).sort(),
+  }));
+
   client.on('conversations:add', (evt) => {
     for (const conversation of evt.conversations || []) emit('conversation-added', { conversation: conversationSnapshot(conversation) });
   });
@@ -299,6 +306,44 @@ const commands = {
     });
     const bytes = await bytesOf(body);
     return { base64: bytes.toString('base64'), size: bytes.length, bodyKind: typeof body === 'string' ? 'string' : 'blob' };
+  },
+
+  // Runs a Conversation or Message query the way an app's list view does, and returns
+  // what it loaded (totalSize comes from the Layer-Count header).
+  async query({ model, conversationId, pageSize = 100 }) {
+    const c = requireClient();
+    const Query = SDK === 'xdk' ? Layer.Core.Query : Layer.Query;
+    const options = { model: model === 'messages' ? Query.Message : Query.Conversation, paginationWindow: pageSize };
+    if (model === 'messages') options.predicate = `conversation.id = '${conversationId}'`;
+    const query = c.createQuery(options);
+    try {
+      await new Promise((resolve, reject) => {
+        query.on('change', (evt) => { if (evt.type === 'data') resolve(); });
+        query.on('error', (evt) => reject(new Error(`query error: ${JSON.stringify(errorSnapshot(evt.error))}`)));
+      });
+      const items = query.data.map((item) => c.getObject(item.id) || item);
+      const data = model === 'messages'
+        ? await Promise.all(items.map(fullMessageSnapshot))
+        : items.map(conversationSnapshot);
+      return { totalSize: query.totalSize, pagedToEnd: query.pagedToEnd, data };
+    } finally {
+      query.destroy();
+    }
+  },
+
+  // Typing indicators: publish a state for a conversation, as a text field would.
+  typing({ conversationId, state }) {
+    const c = requireClient();
+    if (!typingPublisher) typingPublisher = c.createTypingPublisher();
+    typingPublisher.setConversation(findConversation(conversationId));
+    typingPublisher.setState(state);
+    return {};
+  },
+
+  markAllRead({ conversationId, messageId }) {
+    const conversation = findConversation(conversationId);
+    conversation.markAllMessagesAsRead(messageId ? findMessage(messageId) : undefined);
+    return {};
   },
 
   // The emulator session token the SDK holds (tests replay it to check it was revoked).

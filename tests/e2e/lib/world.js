@@ -33,6 +33,13 @@ class World {
     return user;
   }
 
+  /** Another device of an existing user: its own process, its own login and session. */
+  async addDevice(user, name, { login = user.login } = {}) {
+    const device = await SimulatedUser.start({ name, server: this.server, account: user.account, sdk: user.sdk, login });
+    this.users.push(device);
+    return device;
+  }
+
   async cleanup() {
     await Promise.allSettled(this.users.map((u) => u.stop()));
     await Promise.allSettled([this.server, ...this.extraServers].filter(Boolean).map((s) => s.stop()));

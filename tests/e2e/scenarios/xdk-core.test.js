@@ -6,6 +6,7 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
 const { World, need, assertIssuedByIdp } = require('../lib/world');
 
 describe('@layerhq/web-xdk 4.0.6 core: two users message each other', { timeout: 120000 }, () => {
@@ -105,5 +106,44 @@ describe('@layerhq/web-xdk 4.0.6 core: two users message each other', { timeout:
     assert.equal(read.recipientStatus[`layer:///identities/${bob.userId}`], 'read');
     const bobView = await bob.call('message', { id: messageId });
     assert.equal(bobView.isRead, true);
+  });
+
+  it('9d. rich content: parts over 2 KB are uploaded and fetchContent() returns the exact bytes', async () => {
+    need(conversationId, 'scenario 9b (conversation)');
+    const binary = crypto.randomBytes(6000);
+    const text = 'x'.repeat(1000) + '\n' + 'y'.repeat(2500);
+    const bobSince = bob.mark();
+    const sent = await alice.call('sendMessage', {
+      conversationId,
+      parts: [
+        { mimeType: 'application/vnd.layer.file+json;role=root', body: JSON.stringify({ name: 'blob.bin' }) },
+        { mimeType: 'application/octet-stream;role=source', base64: binary.toString('base64') },
+        { mimeType: 'text/plain;role=extra', body: text },
+      ],
+    });
+    const received = await bob.waitFor('message-added', (d) => d.message.id === sent.id, { since: bobSince, what: `rich message ${sent.id} at bob` });
+    assert.deepEqual(received.message.parts.map((p) => p.hasContent), [false, true, true]);
+    const gotBinary = await bob.call('fetchContent', { messageId: sent.id, index: 1 });
+    assert.equal(Buffer.from(gotBinary.base64, 'base64').equals(binary), true, 'binary content byte-identical');
+    const gotText = await bob.call('fetchContent', { messageId: sent.id, index: 2 });
+    assert.equal(Buffer.from(gotText.base64, 'base64').toString('utf8'), text);
+  });
+
+  it('9e. a second XDK device of the receiver loads the same state through queries', async () => {
+    need(messageId, 'scenario 9b (message)');
+    const bob2 = await world.addDevice(bob, 'bob-2');
+    await bob2.signIn();
+    const conversations = await bob2.call('query', { model: 'conversations' });
+    assert.equal(conversations.totalSize, 1);
+    assert.equal(conversations.data[0].id, conversationId);
+    assert.deepEqual(conversations.data[0].metadata, { title: 'xdk' });
+    const loaded = await bob2.call('query', { model: 'messages', conversationId });
+    const first = loaded.data.find((m) => m.id === messageId);
+    assert.ok(first, `the query returned ${messageId}`);
+    assert.equal(first.isRead, true, 'read on the first device, read here');
+    assert.deepEqual(first.parts.map((p) => [p.id, p.mimeType, p.mimeAttributes]),
+      (await bob.call('message', { id: messageId })).parts.map((p) => [p.id, p.mimeType, p.mimeAttributes]),
+      'the same parts, ids and mime attributes as delivered live');
+    assert.equal(first.parts[0].body, root);
   });
 });
