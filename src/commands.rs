@@ -1,8 +1,8 @@
 //! What each command-line command does. Output meant for scripts goes to stdout; logs go to
 //! the log.
 
-use std::io::{BufRead, IsTerminal, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, IsTerminal};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -260,36 +260,30 @@ pub async fn admin_tokens(settings: &Settings, command: AdminTokensCommand) -> a
     }
 }
 
-/// `GET /healthz` over plain HTTP/1.1. Hand-written (a dozen lines) so the binary does not
-/// carry an HTTP client only for its container health check.
-pub fn healthcheck(addr: SocketAddr) -> anyhow::Result<()> {
+/// `GET /healthz` on a running server; succeeds only on 200.
+pub async fn healthcheck(addr: SocketAddr) -> anyhow::Result<()> {
+    // A server listening on every interface is checked on loopback.
     let addr = match addr.ip() {
-        ip if ip.is_unspecified() => SocketAddr::new(
-            if ip.is_ipv4() {
-                [127, 0, 0, 1].into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            },
-            addr.port(),
-        ),
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        ip if ip.is_unspecified() => SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port())),
         _ => addr,
     };
-    let timeout = Duration::from_secs(3);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .with_context(|| format!("nothing answers on {addr}"))?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    write!(
-        stream,
-        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.take(4096).read_to_string(&mut response)?;
-    let status = response.lines().next().unwrap_or_default();
-    if status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200") {
+    let url = format!("http://{addr}/healthz");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("nothing answers at {url}"))?;
+    if response.status() == reqwest::StatusCode::OK {
         println!("ok");
         Ok(())
     } else {
-        bail!("{addr}/healthz answered {status:?}")
+        bail!("{url} answered {}", response.status())
     }
 }
