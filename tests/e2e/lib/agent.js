@@ -80,6 +80,7 @@ function messageSnapshot(message) {
     conversationId: message.conversationId || (conversation && conversation.id) || null,
     position: message.position === undefined ? null : message.position,
     sender: userIdOf(message.sender),
+    senderDisplayName: message.sender ? message.sender.displayName || null : null,
     isRead: Boolean(message.isRead),
     isUnread: Boolean(message.isUnread),
     syncState: message.syncState || null,
@@ -95,6 +96,7 @@ function conversationSnapshot(conversation) {
   return {
     id: conversation.id,
     participants: (conversation.participants || []).map(userIdOf).sort(),
+    participantNames: (conversation.participants || []).map((p) => p.displayName || null).sort(),
     metadata: conversation.metadata || null,
     distinct: Boolean(conversation.distinct),
     unreadCount: conversation.unreadCount === undefined ? null : conversation.unreadCount,
@@ -172,6 +174,12 @@ function createClient({ appId, url, websocketUrl, logLevel }) {
 
   client.on('conversations:add', (evt) => {
     for (const conversation of evt.conversations || []) emit('conversation-added', { conversation: conversationSnapshot(conversation) });
+  });
+  client.on('conversations:remove', (evt) => {
+    for (const conversation of evt.conversations || []) emit('conversation-removed', { id: conversation.id });
+  });
+  client.on('messages:remove', (evt) => {
+    for (const message of evt.messages || []) emit('message-removed', { id: message.id });
   });
   client.on('conversations:change', (evt) => {
     emit('conversation-changed', { conversation: conversationSnapshot(evt.target) });
@@ -338,6 +346,40 @@ const commands = {
     typingPublisher.setConversation(findConversation(conversationId));
     typingPublisher.setState(state);
     return {};
+  },
+
+  addParticipants({ conversationId, userIds }) {
+    findConversation(conversationId).addParticipants(userIds);
+    return {};
+  },
+
+  removeParticipants({ conversationId, userIds }) {
+    findConversation(conversationId).removeParticipants(userIds);
+    return {};
+  },
+
+  setMetadata({ conversationId, properties }) {
+    findConversation(conversationId).setMetadataProperties(properties);
+    return {};
+  },
+
+  deleteMessage({ id, mode = 'all_participants' }) {
+    findMessage(id).delete(mode);
+    return {};
+  },
+
+  deleteConversation({ id, mode = 'all_participants' }) {
+    findConversation(id).delete(mode);
+    return {};
+  },
+
+  leave({ id }) {
+    findConversation(id).leave();
+    return {};
+  },
+
+  logout() {
+    return new Promise((resolve) => requireClient().logout(() => resolve({})));
   },
 
   markAllRead({ conversationId, messageId }) {
