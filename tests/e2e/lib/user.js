@@ -278,7 +278,21 @@ class SimulatedUser {
     return [`--- last events of ${this.name} ---`, ...recent, `--- last output of ${this.name}'s agent ---`, ...out].join('\n');
   }
 
+  /**
+   * Freezes the agent's process (SIGSTOP), as a sleeping laptop would be: it neither reads
+   * its socket nor runs its timers until resume(). Lets a scenario act while a client is
+   * away without racing the SDK's reconnect backoff.
+   */
+  pause() {
+    this.child.kill('SIGSTOP');
+  }
+
+  resume() {
+    this.child.kill('SIGCONT');
+  }
+
   async stop() {
+    if (this.child && !this.exited) this.child.kill('SIGCONT');
     if (!this.child || this.exited) return;
     const exited = new Promise((resolve) => this.child.once('exit', resolve));
     this.child.kill('SIGTERM');
