@@ -99,10 +99,8 @@ class SimulatedUser {
       return;
     }
     if (!msg || !msg.event) return;
-    const entry = { seq: this.events.length, name: msg.event, data: msg.data, at: Date.now() };
-    this.events.push(entry);
-    if (entry.name === 'challenge') this._onChallenge(entry.data.nonce);
-    for (const waiter of [...this._waiters]) waiter.check(entry);
+    this._record(msg.event, msg.data);
+    if (msg.event === 'challenge') this._onChallenge(msg.data.nonce);
   }
 
   async _onChallenge(nonce) {

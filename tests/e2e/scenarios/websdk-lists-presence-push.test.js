@@ -78,6 +78,25 @@ describe('layer-websdk 3.4.18: paging, sorting, notifications, presence', { time
     assert.ok(presenceSync, 'bob\'s SDK asked for presence');
   });
 
+  it('25. a user who never connected finds the conversation and messages waiting at first login', async () => {
+    const dave = await world.addUser('dave');
+    // Dave has an account at layer-idp but Layer has never seen him.
+    const created = await alice.call('createConversation', { participants: [dave.userId], metadata: { name: 'for dave' } });
+    const first = await alice.call('sendMessage', { conversationId: created.conversation.id, parts: [{ mimeType: 'text/plain', body: 'hi dave, when you get this' }] });
+    const aliceView = await alice.call('message', { id: first.id });
+    assert.equal(aliceView.recipientStatus[`layer:///identities/${dave.userId}`], 'sent', 'not delivered while dave has never connected');
+
+    await dave.signIn();
+    const conversations = await dave.call('query', { model: 'conversations' });
+    assert.deepEqual(conversations.data.map((c) => [c.id, c.unreadCount]), [[created.conversation.id, 1]]);
+    assert.deepEqual(conversations.data[0].participantNames, [alice.account.display_name, dave.account.display_name].sort(),
+      'his name came from his own identity token, not left empty from before he signed in');
+    const messages = await dave.call('query', { model: 'messages', conversationId: created.conversation.id });
+    assert.deepEqual(messages.data.map((m) => [m.id, m.parts[0].body, m.isRead]), [[first.id, 'hi dave, when you get this', false]]);
+    // Loading it is delivering it: Dave's SDK sends the receipt, Alice sees it.
+    await alice.waitForMessage(first.id, (m) => m.deliveryStatus === 'ALL', { what: 'delivered once dave loaded it' });
+  });
+
   it('24. a presence change is pushed to the users who see that identity', {
     todo: 'presence pushes to followers are not emulated yet (docs/mock-layer.md); see E2E-NOTES',
   }, async () => {
