@@ -17,6 +17,15 @@ const DEFAULT_TIMEOUT_MS = Number(process.env.E2E_WAIT_MS || 15000);
 
 let counter = 0;
 
+// Agents end with their IPC channel, but one frozen by pause() cannot notice: whatever
+// happens to the test process, take every agent it started along.
+const agents = new Set();
+process.once('exit', () => {
+  for (const child of agents) {
+    try { child.kill('SIGKILL'); } catch (_) { /* already gone */ }
+  }
+});
+
 function short(value, max = 300) {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   if (text === undefined) return String(value);
@@ -80,7 +89,9 @@ class SimulatedUser {
     this.child.stdout.on('data', keep('stdout'));
     this.child.stderr.on('data', keep('stderr'));
     this.child.on('message', (msg) => this._onMessage(msg));
+    agents.add(this.child);
     this.child.on('exit', (code, signal) => {
+      agents.delete(this.child);
       this.exited = { code, signal };
       const err = new Error(`${this.name}'s agent exited (code ${code}, signal ${signal})\n${this.diagnostics()}`);
       for (const { reject } of this._pending.values()) reject(err);
