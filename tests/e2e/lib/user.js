@@ -9,6 +9,7 @@
 // A scenario may replace `tokenFor` to present a token it altered on purpose.
 
 const path = require('node:path');
+const readline = require('node:readline');
 const { fork } = require('node:child_process');
 const idp = require('./idp');
 
@@ -49,6 +50,7 @@ class SimulatedUser {
     this.login = login;
     this.events = [];
     this.output = [];
+    this.sdkErrors = [];
     this.challenges = [];
     this.exited = null;
     this._pending = new Map();
@@ -80,14 +82,14 @@ class SimulatedUser {
       execArgv: ['--no-deprecation'],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
-    const keep = (stream) => (chunk) => {
-      for (const line of chunk.toString().split('\n')) {
-        if (line.trim()) this.output.push(`[${stream}] ${line}`);
-      }
-      if (this.output.length > 400) this.output.splice(0, this.output.length - 400);
+    const keep = (stream) => (line) => {
+      if (!line.trim()) return;
+      this.output.push(`[${stream}] ${line}`);
+      if (this.output.length > 400) this.output.shift();
+      if (/Layer ERROR/.test(line)) this.sdkErrors.push(line);
     };
-    this.child.stdout.on('data', keep('stdout'));
-    this.child.stderr.on('data', keep('stderr'));
+    readline.createInterface({ input: this.child.stdout }).on('line', keep('stdout'));
+    readline.createInterface({ input: this.child.stderr }).on('line', keep('stderr'));
     this.child.on('message', (msg) => this._onMessage(msg));
     agents.add(this.child);
     this.child.on('exit', (code, signal) => {

@@ -94,4 +94,9 @@ describe('layer-websdk 3.4.18: conversation changes and logout', { timeout: 1200
     assert.equal(after.status, 401, 'the logged-out session token is refused');
     assert.equal(after.json && after.json.id, 'authentication_required');
   });
+
+  it('the SDKs logged no unexpected errors and threw none', () => {
+    // Expected: logout clears IndexedDB, which Node does not have (no persistence is used).
+    world.assertNoSdkErrors([/Failed to delete database/]);
+  });
 });

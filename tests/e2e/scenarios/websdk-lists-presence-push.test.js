@@ -104,4 +104,6 @@ describe('layer-websdk 3.4.18: paging, sorting, notifications, presence', { time
     await alice.call('setStatus', { status: 'busy' });
     await bob.waitFor('identity-changed', (d) => d.userId === alice.userId && d.status === 'busy', { since, timeout: 5000, what: 'alice busy at bob' });
   });
+
+  it('the SDKs logged no errors and threw none', () => world.assertNoSdkErrors());
 });

@@ -80,4 +80,6 @@ describe('layer-websdk 3.4.18: reconnect and Event.replay', { timeout: 90000 }, 
     const text = JSON.stringify(log);
     assert.ok(text.includes('Event.replay'), 'GET /_mock/requests records the Event.replay request');
   });
+
+  it('the SDKs logged no errors and threw none', () => world.assertNoSdkErrors());
 });

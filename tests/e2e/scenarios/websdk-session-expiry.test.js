@@ -74,6 +74,11 @@ describe('layer-websdk 3.4.18: an expired session is re-challenged', { timeout: 
     await bob.call('markRead', { id: fromAlice.id });
     await alice.waitForMessage(fromAlice.id, (m) => m.readStatus === 'ALL', { what: 'readStatus ALL after the new session' });
   });
+
+  it('the SDKs logged no unexpected errors and threw none', () => {
+    // Expected: the 401 that ends the session is logged by the SDK.
+    world.assertNoSdkErrors([/authentication_required/]);
+  });
 });
 
 describe('layer-websdk 3.4.18: a session that reaches its lifetime ends by itself', { timeout: 60000 }, () => {
@@ -97,5 +102,10 @@ describe('layer-websdk 3.4.18: a session that reaches its lifetime ends by itsel
     assert.equal(JSON.parse(unauthorized.body).data.nonce, challenge.nonce);
     await alice.waitForReadyOrFail(since, 20000);
     assertIssuedByIdp(world.server, alice, 1);
+  });
+
+  it('the SDKs logged no unexpected errors and threw none', () => {
+    // Expected: the 401 that ends the session is logged by the SDK.
+    world.assertNoSdkErrors([/authentication_required/]);
   });
 });

@@ -178,4 +178,6 @@ describe('@layerhq/web-xdk 4.0.6 core: two users message each other', { timeout:
     const counters = bob.frames(bobSince).filter((f) => f.socket === replay.socket && f.direction === 'in').map((f) => f.packet.counter);
     assert.deepEqual(counters, counters.map((_, i) => i), 'the new connection counts from 0 without gaps');
   });
+
+  it('the SDKs logged no errors and threw none', () => world.assertNoSdkErrors());
 });
