@@ -97,6 +97,32 @@ describe('layer-websdk 3.4.18: paging, sorting, notifications, presence', { time
     await alice.waitForMessage(first.id, (m) => m.deliveryStatus === 'ALL', { what: 'delivered once dave loaded it' });
   });
 
+  it('26. both users sending at once get distinct positions and one order everywhere', async () => {
+    const conversation = (await alice.call('createConversation', { participants: [bob.userId], metadata: { name: 'busy' } })).conversation.id;
+    await bob.waitFor('conversation-added', (d) => d.conversation.id === conversation);
+    const sends = [];
+    for (let i = 0; i < 5; i++) {
+      sends.push(alice.call('sendMessage', { conversationId: conversation, parts: [{ mimeType: 'text/plain', body: `alice ${i}` }] }));
+      sends.push(bob.call('sendMessage', { conversationId: conversation, parts: [{ mimeType: 'text/plain', body: `bob ${i}` }] }));
+    }
+    const sent = await Promise.all(sends);
+    const positions = sent.map((m) => m.position);
+    assert.equal(new Set(positions).size, 10, `ten distinct positions: ${positions}`);
+
+    const [atAlice, atBob] = await Promise.all([
+      alice.call('query', { model: 'messages', conversationId: conversation }),
+      bob.call('query', { model: 'messages', conversationId: conversation }),
+    ]);
+    assert.equal(atAlice.totalSize, 10);
+    assert.deepEqual(atBob.data.map((m) => m.id), atAlice.data.map((m) => m.id), 'the same order for both');
+    const queried = atAlice.data.map((m) => m.position);
+    assert.deepEqual(queried, [...queried].sort((a, b) => b - a), 'newest (highest position) first');
+    for (const who of ['alice', 'bob']) {
+      const mine = atAlice.data.filter((m) => m.parts[0].body.startsWith(who)).map((m) => m.parts[0].body).reverse();
+      assert.deepEqual(mine, [0, 1, 2, 3, 4].map((i) => `${who} ${i}`), `${who}'s messages keep the order they were sent in`);
+    }
+  });
+
   it('24. a presence change is pushed to the users who see that identity', {
     todo: 'presence pushes to followers are not emulated yet (docs/mock-layer.md); see E2E-NOTES',
   }, async () => {
