@@ -80,6 +80,7 @@ function messageSnapshot(message) {
     conversationId: message.conversationId || (conversation && conversation.id) || null,
     position: message.position === undefined ? null : message.position,
     sender: userIdOf(message.sender),
+    senderDisplayName: message.sender ? message.sender.displayName || null : null,
     isRead: Boolean(message.isRead),
     isUnread: Boolean(message.isUnread),
     syncState: message.syncState || null,
@@ -95,6 +96,7 @@ function conversationSnapshot(conversation) {
   return {
     id: conversation.id,
     participants: (conversation.participants || []).map(userIdOf).sort(),
+    participantNames: (conversation.participants || []).map((p) => p.displayName || null).sort(),
     metadata: conversation.metadata || null,
     distinct: Boolean(conversation.distinct),
     unreadCount: conversation.unreadCount === undefined ? null : conversation.unreadCount,
@@ -172,6 +174,22 @@ function createClient({ appId, url, websocketUrl, logLevel }) {
 
   client.on('conversations:add', (evt) => {
     for (const conversation of evt.conversations || []) emit('conversation-added', { conversation: conversationSnapshot(conversation) });
+  });
+  client.on('identities:change', (evt) => {
+    const identity = evt.target;
+    if (!identity || !identity.userId) return;
+    emit('identity-changed', {
+      userId: identity.userId,
+      properties: (evt.changes || []).map((ch) => ch.property),
+      status: identity.status,
+      displayName: identity.displayName || null,
+    });
+  });
+  client.on('conversations:remove', (evt) => {
+    for (const conversation of evt.conversations || []) emit('conversation-removed', { id: conversation.id });
+  });
+  client.on('messages:remove', (evt) => {
+    for (const message of evt.messages || []) emit('message-removed', { id: message.id });
   });
   client.on('conversations:change', (evt) => {
     emit('conversation-changed', { conversation: conversationSnapshot(evt.target) });
@@ -267,11 +285,11 @@ const commands = {
     return { result: evt.result || null, conversation: conversationSnapshot(conversation) };
   },
 
-  async sendMessage({ conversationId, parts }) {
+  async sendMessage({ conversationId, parts, notification }) {
     const conversation = findConversation(conversationId);
     const message = conversation.createMessage({ parts: parts.map(makePart) });
     const sent = once(message, 'messages:sent', 'messages:sent-error');
-    message.send();
+    message.send(notification);
     await sent;
     return fullMessageSnapshot(message);
   },
@@ -309,26 +327,60 @@ const commands = {
   },
 
   // Runs a Conversation or Message query the way an app's list view does, and returns
-  // what it loaded (totalSize comes from the Layer-Count header).
-  async query({ model, conversationId, pageSize = 100 }) {
+  // what it loaded (totalSize comes from the Layer-Count header). With `pages`, it then
+  // widens the window page by page, as infinite scrolling does (the SDK pages with from_id).
+  async query({ model, conversationId, pageSize = 100, pages = 1, sortBy }) {
     const c = requireClient();
     const Query = SDK === 'xdk' ? Layer.Core.Query : Layer.Query;
     const options = { model: model === 'messages' ? Query.Message : Query.Conversation, paginationWindow: pageSize };
     if (model === 'messages') options.predicate = `conversation.id = '${conversationId}'`;
+    if (sortBy) options.sortBy = sortBy;
     const query = c.createQuery(options);
+    const waitForData = () => new Promise((resolve, reject) => {
+      const onChange = (evt) => {
+        if (evt.type !== 'data') return;
+        query.off('change', onChange);
+        query.off('error', onError);
+        resolve();
+      };
+      const onError = (evt) => {
+        query.off('change', onChange);
+        query.off('error', onError);
+        reject(new Error(`query error: ${JSON.stringify(errorSnapshot(evt.error))}`));
+      };
+      query.on('change', onChange);
+      query.on('error', onError);
+    });
     try {
-      await new Promise((resolve, reject) => {
-        query.on('change', (evt) => { if (evt.type === 'data') resolve(); });
-        query.on('error', (evt) => reject(new Error(`query error: ${JSON.stringify(errorSnapshot(evt.error))}`)));
-      });
+      await waitForData();
+      const sizes = [query.data.length];
+      for (let page = 1; page < pages && !query.pagedToEnd; page++) {
+        const next = waitForData();
+        query.update({ paginationWindow: pageSize * (page + 1) });
+        await next;
+        sizes.push(query.data.length);
+      }
       const items = query.data.map((item) => c.getObject(item.id) || item);
       const data = model === 'messages'
         ? await Promise.all(items.map(fullMessageSnapshot))
         : items.map(conversationSnapshot);
-      return { totalSize: query.totalSize, pagedToEnd: query.pagedToEnd, data };
+      return { totalSize: query.totalSize, pagedToEnd: query.pagedToEnd, sizes, data };
     } finally {
       query.destroy();
     }
+  },
+
+  // Presence: this user's own status, as an app's status menu sets it.
+  setStatus({ status }) {
+    requireClient().user.setStatus(status);
+    return {};
+  },
+
+  // What this client currently knows of another user's identity.
+  identity({ userId }) {
+    const identity = requireClient().getIdentity(userId, false);
+    if (!identity) throw new Error(`the client holds no identity for ${userId}`);
+    return { userId: identity.userId, displayName: identity.displayName || null, status: identity.status, isFullIdentity: Boolean(identity.isFullIdentity) };
   },
 
   // Typing indicators: publish a state for a conversation, as a text field would.
@@ -338,6 +390,40 @@ const commands = {
     typingPublisher.setConversation(findConversation(conversationId));
     typingPublisher.setState(state);
     return {};
+  },
+
+  addParticipants({ conversationId, userIds }) {
+    findConversation(conversationId).addParticipants(userIds);
+    return {};
+  },
+
+  removeParticipants({ conversationId, userIds }) {
+    findConversation(conversationId).removeParticipants(userIds);
+    return {};
+  },
+
+  setMetadata({ conversationId, properties }) {
+    findConversation(conversationId).setMetadataProperties(properties);
+    return {};
+  },
+
+  deleteMessage({ id, mode = 'all_participants' }) {
+    findMessage(id).delete(mode);
+    return {};
+  },
+
+  deleteConversation({ id, mode = 'all_participants' }) {
+    findConversation(id).delete(mode);
+    return {};
+  },
+
+  leave({ id }) {
+    findConversation(id).leave();
+    return {};
+  },
+
+  logout() {
+    return new Promise((resolve) => requireClient().logout(() => resolve({})));
   },
 
   markAllRead({ conversationId, messageId }) {

@@ -9,6 +9,7 @@
 // A scenario may replace `tokenFor` to present a token it altered on purpose.
 
 const path = require('node:path');
+const readline = require('node:readline');
 const { fork } = require('node:child_process');
 const idp = require('./idp');
 
@@ -16,6 +17,15 @@ const AGENT = path.join(__dirname, 'agent.js');
 const DEFAULT_TIMEOUT_MS = Number(process.env.E2E_WAIT_MS || 15000);
 
 let counter = 0;
+
+// Agents end with their IPC channel, but one frozen by pause() cannot notice: whatever
+// happens to the test process, take every agent it started along.
+const agents = new Set();
+process.once('exit', () => {
+  for (const child of agents) {
+    try { child.kill('SIGKILL'); } catch (_) { /* already gone */ }
+  }
+});
 
 function short(value, max = 300) {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
@@ -40,6 +50,7 @@ class SimulatedUser {
     this.login = login;
     this.events = [];
     this.output = [];
+    this.sdkErrors = [];
     this.challenges = [];
     this.exited = null;
     this._pending = new Map();
@@ -71,16 +82,18 @@ class SimulatedUser {
       execArgv: ['--no-deprecation'],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
-    const keep = (stream) => (chunk) => {
-      for (const line of chunk.toString().split('\n')) {
-        if (line.trim()) this.output.push(`[${stream}] ${line}`);
-      }
-      if (this.output.length > 400) this.output.splice(0, this.output.length - 400);
+    const keep = (stream) => (line) => {
+      if (!line.trim()) return;
+      this.output.push(`[${stream}] ${line}`);
+      if (this.output.length > 400) this.output.shift();
+      if (/Layer ERROR/.test(line)) this.sdkErrors.push(line);
     };
-    this.child.stdout.on('data', keep('stdout'));
-    this.child.stderr.on('data', keep('stderr'));
+    readline.createInterface({ input: this.child.stdout }).on('line', keep('stdout'));
+    readline.createInterface({ input: this.child.stderr }).on('line', keep('stderr'));
     this.child.on('message', (msg) => this._onMessage(msg));
+    agents.add(this.child);
     this.child.on('exit', (code, signal) => {
+      agents.delete(this.child);
       this.exited = { code, signal };
       const err = new Error(`${this.name}'s agent exited (code ${code}, signal ${signal})\n${this.diagnostics()}`);
       for (const { reject } of this._pending.values()) reject(err);
@@ -99,10 +112,8 @@ class SimulatedUser {
       return;
     }
     if (!msg || !msg.event) return;
-    const entry = { seq: this.events.length, name: msg.event, data: msg.data, at: Date.now() };
-    this.events.push(entry);
-    if (entry.name === 'challenge') this._onChallenge(entry.data.nonce);
-    for (const waiter of [...this._waiters]) waiter.check(entry);
+    this._record(msg.event, msg.data);
+    if (msg.event === 'challenge') this._onChallenge(msg.data.nonce);
   }
 
   async _onChallenge(nonce) {
@@ -278,7 +289,21 @@ class SimulatedUser {
     return [`--- last events of ${this.name} ---`, ...recent, `--- last output of ${this.name}'s agent ---`, ...out].join('\n');
   }
 
+  /**
+   * Freezes the agent's process (SIGSTOP), as a sleeping laptop would be: it neither reads
+   * its socket nor runs its timers until resume(). Lets a scenario act while a client is
+   * away without racing the SDK's reconnect backoff.
+   */
+  pause() {
+    this.child.kill('SIGSTOP');
+  }
+
+  resume() {
+    this.child.kill('SIGCONT');
+  }
+
   async stop() {
+    if (this.child && !this.exited) this.child.kill('SIGCONT');
     if (!this.child || this.exited) return;
     const exited = new Promise((resolve) => this.child.once('exit', resolve));
     this.child.kill('SIGTERM');

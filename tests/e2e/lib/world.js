@@ -40,6 +40,25 @@ class World {
     return device;
   }
 
+  /**
+   * Fails if any SDK logged an error, or threw one that escaped it, other than those the
+   * scenario provoked on purpose (`allowed`: regular expressions). A malformed packet or
+   * response often shows only there: the SDK logs it and carries on.
+   */
+  assertNoSdkErrors(allowed = []) {
+    const problems = [];
+    for (const user of this.users) {
+      for (const e of user.events.filter((x) => x.name === 'agent-error')) {
+        problems.push(`${user.name}: ${e.data.where}: ${e.data.error}`);
+      }
+      for (const line of user.sdkErrors) {
+        if (allowed.some((re) => re.test(line))) continue;
+        problems.push(`${user.name}: ${line}`);
+      }
+    }
+    assert.deepEqual(problems, [], `the SDKs reported errors:\n${problems.join('\n')}`);
+  }
+
   async cleanup() {
     await Promise.allSettled(this.users.map((u) => u.stop()));
     await Promise.allSettled([this.server, ...this.extraServers].filter(Boolean).map((s) => s.stop()));

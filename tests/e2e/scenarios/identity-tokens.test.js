@@ -132,4 +132,9 @@ describe('identity tokens the emulator refuses', { timeout: 90000 }, () => {
 
     assertRefused(await createSession(world.server, token), 'kid', 'token signed with an unknown key');
   });
+
+  it('the SDKs logged no unexpected errors and threw none', () => {
+    // Expected: the refused tampered token is logged by the SDK.
+    world.assertNoSdkErrors([/invalid_property/]);
+  });
 });

@@ -114,4 +114,6 @@ describe('layer-websdk 3.4.18: devices, queries, distinct conversations, typing'
       { since, what: 'alice no longer typing at bob' });
     alice.assertNo('typing', (d) => d.typing.includes(alice.userId), { what: 'alice\'s own typing echoed back to her' });
   });
+
+  it('the SDKs logged no errors and threw none', () => world.assertNoSdkErrors());
 });

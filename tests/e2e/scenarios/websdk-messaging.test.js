@@ -192,4 +192,6 @@ describe('layer-websdk 3.4.18: two users message each other', { timeout: 120000 
     const gotBinary = await bob.call('fetchContent', { messageId: sent.id, index: 1 });
     assert.equal(Buffer.from(gotBinary.base64, 'base64').equals(binary), true, 'binary content byte-identical');
   });
+
+  it('the SDKs logged no errors and threw none', () => world.assertNoSdkErrors());
 });

@@ -74,4 +74,38 @@ describe('layer-websdk 3.4.18: an expired session is re-challenged', { timeout: 
     await bob.call('markRead', { id: fromAlice.id });
     await alice.waitForMessage(fromAlice.id, (m) => m.readStatus === 'ALL', { what: 'readStatus ALL after the new session' });
   });
+
+  it('the SDKs logged no unexpected errors and threw none', () => {
+    // Expected: the 401 that ends the session is logged by the SDK.
+    world.assertNoSdkErrors([/authentication_required/]);
+  });
+});
+
+describe('layer-websdk 3.4.18: a session that reaches its lifetime ends by itself', { timeout: 60000 }, () => {
+  const world = new World();
+  const ttlSecs = 3;
+
+  before(() => world.start({ env: { LAYER_IDP_MOCK_LAYER__SESSION_TTL_SECS: String(ttlSecs) } }));
+  after(() => world.cleanup());
+
+  it('7b. when the session lifetime ends, the emulator closes the socket and the SDK is challenged again', async () => {
+    const alice = await world.addUser('alice');
+    await alice.signIn();
+    const since = alice.mark();
+
+    // No test control: only the emulator's clock ends this session.
+    // Without that close the SDK would not notice until its next REST call.
+    await alice.waitFor('wire', (w) => w.kind === 'ws-close', { since, timeout: (ttlSecs + 10) * 1000, what: 'the socket closed at the end of the session' });
+    const challenge = await alice.waitFor('challenge', null, { since, timeout: 20000, what: 'a second challenge' });
+    const unauthorized = alice.http(since).find((h) => h.status === 401);
+    assert.ok(unauthorized, 'the SDK learnt it from a 401');
+    assert.equal(JSON.parse(unauthorized.body).data.nonce, challenge.nonce);
+    await alice.waitForReadyOrFail(since, 20000);
+    assertIssuedByIdp(world.server, alice, 1);
+  });
+
+  it('the SDKs logged no unexpected errors and threw none', () => {
+    // Expected: the 401 that ends the session is logged by the SDK.
+    world.assertNoSdkErrors([/authentication_required/]);
+  });
 });

@@ -8,6 +8,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const { World, need, assertIssuedByIdp } = require('../lib/world');
+const { mock } = require('../lib/layer');
 
 describe('@layerhq/web-xdk 4.0.6 core: two users message each other', { timeout: 120000 }, () => {
   const world = new World();
@@ -146,4 +147,37 @@ describe('@layerhq/web-xdk 4.0.6 core: two users message each other', { timeout:
       'the same parts, ids and mime attributes as delivered live');
     assert.equal(first.parts[0].body, root);
   });
+
+  it('9f. an XDK client whose socket dropped gets the missed message through Event.replay', async () => {
+    need(conversationId, 'scenario 9b (conversation)');
+    const bobSince = bob.mark();
+    // The XDK retries after as little as 0.1 s, less than it takes Alice to send. Bob's
+    // process is frozen while his socket is dropped and Alice sends, so the message can only
+    // reach him through the replay, whatever the machine's speed.
+    bob.pause();
+    let sent;
+    try {
+      await mock.disconnect(world.server, bob.userId);
+      sent = await alice.call('sendMessage', {
+        conversationId,
+        parts: [{ mimeType: 'application/vnd.layer.text+json;role=root', body: JSON.stringify({ text: 'while you were away' }) }],
+      });
+    } finally {
+      bob.resume();
+    }
+    await bob.waitFor('wire', (w) => w.kind === 'ws-close', { since: bobSince, what: 'bob\'s socket closed by the emulator' });
+
+    const received = await bob.waitFor('message-added', (d) => d.message.id === sent.id, { since: bobSince, timeout: 25000, what: `message ${sent.id} at bob after reconnecting` });
+    assert.equal(received.message.parts[0].body, JSON.stringify({ text: 'while you were away' }));
+    const frames = bob.frames(bobSince);
+    const replay = frames.find((f) => f.direction === 'out' && f.packet.body && f.packet.body.method === 'Event.replay');
+    assert.ok(replay, 'bob\'s XDK asked for a replay');
+    const replayed = frames.find((f) => f.direction === 'in' && f.socket === replay.socket && f.packet.type === 'change'
+      && f.packet.body.operation === 'create' && f.packet.body.object.id === sent.id);
+    assert.ok(replayed && replayed.seq > replay.seq, 'the message was replayed on the new socket');
+    const counters = bob.frames(bobSince).filter((f) => f.socket === replay.socket && f.direction === 'in').map((f) => f.packet.counter);
+    assert.deepEqual(counters, counters.map((_, i) => i), 'the new connection counts from 0 without gaps');
+  });
+
+  it('the SDKs logged no errors and threw none', () => world.assertNoSdkErrors());
 });
