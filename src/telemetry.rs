@@ -60,6 +60,11 @@ pub fn current_request_id() -> Option<String> {
 }
 
 /// Middleware: a root span per request, the request ID, and one log line per response.
+///
+/// The log names the matched route pattern (`/sessions/{token}`), never the raw path: some
+/// paths carry credentials (a session token to delete, a content URL's secret). Middleware
+/// further in must answer errors as responses (`ServiceRequest::error_response`), so that they
+/// are rendered inside this request's scope and carry its ID.
 pub async fn trace_requests(
     face: &'static str,
     req: ServiceRequest,
@@ -76,7 +81,7 @@ pub async fn trace_requests(
         "request",
         face,
         method = %req.method(),
-        path = %req.path(),
+        route = tracing::field::Empty,
         request_id = %request_id,
         status = tracing::field::Empty,
     );
@@ -89,6 +94,8 @@ pub async fn trace_requests(
         Ok(mut response) => {
             let status = response.status();
             span.record("status", status.as_u16());
+            let route = response.request().match_pattern();
+            span.record("route", route.as_deref().unwrap_or("(unmatched)"));
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert(REQUEST_ID, value);
             }
@@ -101,6 +108,7 @@ pub async fn trace_requests(
             Ok(response)
         }
         Err(err) => {
+            // Faces render their own errors into responses; this is actix's own failure.
             tracing::error!(error = %err, "request failed");
             Err(err)
         }

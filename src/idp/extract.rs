@@ -215,9 +215,19 @@ fn state_of(req: &ServiceRequest) -> Result<web::Data<IdpState>, IdpError> {
 /// Middleware: resolves the bearer session token or answers 401.
 pub async fn require_session(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = state_of(&req)?;
+    match session_of(&req).await {
+        Ok(session) => {
+            req.extensions_mut().insert(session);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(e) => Ok(req.error_response(e).map_into_right_body()),
+    }
+}
+
+async fn session_of(req: &ServiceRequest) -> Result<SessionUser, IdpError> {
+    let state = state_of(req)?;
     let token = bearer_token(req.request()).ok_or(IdpError::Unauthenticated(
         "send the session token from POST /sessions as Authorization: Bearer <token>",
     ))?;
@@ -225,22 +235,29 @@ pub async fn require_session(
     let user = state
         .store
         .find_session_user(&token_hash, crate::clock::unix_now())
-        .await
-        .map_err(IdpError::from)?
+        .await?
         .ok_or(IdpError::Unauthenticated(
             "the session token is unknown, expired or revoked; log in again with POST /sessions",
         ))?;
-    req.extensions_mut()
-        .insert(SessionUser { user, token_hash });
-    next.call(req).await
+    Ok(SessionUser { user, token_hash })
 }
 
 /// Middleware: checks the bearer admin token (stored only as a hash) or answers 401.
 pub async fn require_admin(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = state_of(&req)?;
+    match admin_of(&req).await {
+        Ok(admin) => {
+            req.extensions_mut().insert(admin);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(e) => Ok(req.error_response(e).map_into_right_body()),
+    }
+}
+
+async fn admin_of(req: &ServiceRequest) -> Result<Admin, IdpError> {
+    let state = state_of(req)?;
     let token = bearer_token(req.request()).ok_or(IdpError::Unauthenticated(
         "send an admin token (layer-idp admin-tokens create) as Authorization: Bearer <token>",
     ))?;
@@ -248,15 +265,13 @@ pub async fn require_admin(
     let admin = state
         .store
         .use_admin_token(&hash, crate::clock::unix_now())
-        .await
-        .map_err(IdpError::from)?
+        .await?
         .ok_or(IdpError::Unauthenticated(
             "the admin token is unknown or revoked",
         ))?;
-    req.extensions_mut().insert(Admin {
+    Ok(Admin {
         token_name: admin.name,
-    });
-    next.call(req).await
+    })
 }
 
 /// Handlers behind the middleware take the principal as an argument.

@@ -334,5 +334,12 @@ async fn a_stranger_with_a_bad_body_learns_only_that_they_must_log_in() {
             .await
             .unwrap();
         assert_eq!(response.status(), 401, "{method} {path}");
+        let header_id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_token");
+        assert_eq!(body["request_id"], header_id.as_str(), "{method} {path}");
     }
 }
