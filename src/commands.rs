@@ -2,7 +2,7 @@
 //! the log.
 
 use std::io::{BufRead, IsTerminal};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use crate::idp::keys::{self, KeyOrigin};
 use crate::idp::password::PasswordHasher;
 use crate::idp::sessions;
 use crate::idp::tokens::TokenIssuer;
-use crate::startup::{Application, load_keys, open_store};
+use crate::startup::{Application, load_keys, open_store, worker_count};
 use crate::store::{Store, StoreError};
 
 pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
@@ -34,7 +34,7 @@ pub async fn mock_layer(settings: &Settings) -> anyhow::Result<()> {
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8090)));
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("could not listen on {addr} (set --listen)"))?;
-    let workers = settings.http.workers.unwrap_or(2);
+    let workers = worker_count(settings);
     let running = crate::mock_layer::start(&settings.mock_layer, None, listener, workers).await?;
     running.server.await?;
     Ok(())
@@ -263,13 +263,7 @@ pub async fn admin_tokens(settings: &Settings, command: AdminTokensCommand) -> a
 /// `GET /healthz` on a running server; succeeds only on 200.
 pub async fn healthcheck(addr: SocketAddr) -> anyhow::Result<()> {
     // A server listening on every interface is checked on loopback.
-    let addr = match addr.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => {
-            SocketAddr::from((Ipv4Addr::LOCALHOST, addr.port()))
-        }
-        ip if ip.is_unspecified() => SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port())),
-        _ => addr,
-    };
+    let addr = crate::net::reachable(addr);
     let url = format!("http://{addr}/healthz");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))

@@ -21,6 +21,7 @@
 //! - [`cli`] / [`commands`] — the command line and what each command does.
 //! - [`telemetry`] — logging, request IDs, tracing into the blocking pool.
 //! - [`clock`] — Unix time and RFC 3339.
+//! - [`net`] — the address a listener is reached on.
 
 #![forbid(unsafe_code)]
 
@@ -31,6 +32,7 @@ pub mod config;
 pub mod domain;
 pub mod idp;
 pub mod mock_layer;
+pub mod net;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

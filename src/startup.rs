@@ -62,7 +62,7 @@ impl Application {
             max_body_bytes: settings.http.max_body_bytes,
         };
         let idp_addr = listener.local_addr()?;
-        let workers = settings.http.workers.unwrap_or_else(default_workers);
+        let workers = worker_count(settings);
         let idp_server = idp::serve(state, listener, workers)?;
         report_start(&keys, idp_addr, settings);
         let mock_layer = match settings.mock_layer.listen {
@@ -166,10 +166,13 @@ fn local_provider(keys: &KeyRing) -> LocalProvider {
     }
 }
 
-fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(2)
+/// HTTP worker threads per server: `http.workers`, else one per CPU.
+pub fn worker_count(settings: &Settings) -> usize {
+    settings.http.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2)
+    })
 }
 
 /// Opens the configured database and applies its migrations.
