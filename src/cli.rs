@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::mock_layer::AppId;
+
 /// layer-idp: an identity provider that answers Layer's authentication challenges with signed
 /// identity tokens, with a local Layer emulator for end-to-end tests.
 ///
@@ -64,8 +66,8 @@ pub struct ServeArgs {
     pub mock_layer_listen: Option<SocketAddr>,
     /// An app the emulator serves (layer:///apps/staging/<uuid> or …/production/<uuid>);
     /// repeat for several [default: one new staging app, printed at start].
-    #[arg(long = "mock-layer-app-id", value_name = "APP_ID")]
-    pub mock_layer_app_ids: Vec<String>,
+    #[arg(long = "mock-layer-app-id", value_name = "APP_ID", value_parser = AppId::parse)]
+    pub mock_layer_app_ids: Vec<AppId>,
 }
 
 #[derive(Debug, Args)]
@@ -73,9 +75,15 @@ pub struct MockLayerArgs {
     /// Address to listen on [default: mock_layer.listen, else 127.0.0.1:8090].
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
-    /// An app to serve; repeat for several [default: one new staging app].
-    #[arg(long = "app-id", value_name = "APP_ID")]
-    pub app_ids: Vec<String>,
+    /// An app to serve; repeat for several [default: one new staging app]. Also accepted as
+    /// --mock-layer-app-id, the name `serve` gives it.
+    #[arg(
+        long = "app-id",
+        visible_alias = "mock-layer-app-id",
+        value_name = "APP_ID",
+        value_parser = AppId::parse
+    )]
+    pub app_ids: Vec<AppId>,
     /// The Layer provider ID whose identity tokens are trusted (their `iss`).
     #[arg(long, value_name = "PROVIDER_ID")]
     pub provider_id: Option<String>,
@@ -88,8 +96,8 @@ pub struct MockLayerArgs {
     pub jwks_url: Option<String>,
     /// Restrict a key to an app: APP_ID=KEY_ID; repeatable. Keys never named here are valid
     /// for every app served.
-    #[arg(long = "app-key", value_name = "APP_ID=KEY_ID", value_parser = parse_pair)]
-    pub app_keys: Vec<(String, String)>,
+    #[arg(long = "app-key", value_name = "APP_ID=KEY_ID", value_parser = parse_app_key)]
+    pub app_keys: Vec<(AppId, String)>,
 }
 
 /// `NAME=VALUE`, split at the last `=` (Layer IDs contain none, file paths rarely).
@@ -100,6 +108,12 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!("{s:?} is not NAME=VALUE")),
     }
+}
+
+/// `APP_ID=KEY_ID`, the app ID parsed.
+fn parse_app_key(s: &str) -> Result<(AppId, String), String> {
+    let (app, key) = parse_pair(s)?;
+    Ok((AppId::parse(&app)?, key))
 }
 
 impl Command {

@@ -183,6 +183,8 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
+use crate::mock_layer::AppId;
+
 /// The Layer emulator: a local Layer server for end-to-end tests. `layer-idp serve` starts
 /// it next to the identity provider when `listen` is set (`--mock-layer-listen`);
 /// `layer-idp mock-layer` runs it alone.
@@ -196,7 +198,8 @@ pub struct MockLayerSettings {
     pub public_url: Option<String>,
     /// The apps served (`layer:///apps/staging/<uuid>` or `…/production/<uuid>`); default:
     /// one new staging app, printed at start.
-    pub app_ids: Vec<String>,
+    #[serde(deserialize_with = "deserialize_app_ids")]
+    pub app_ids: Vec<AppId>,
     /// The Layer provider whose identity tokens are trusted. With `serve` it is the
     /// identity provider's own and may be left unset.
     pub provider_id: Option<String>,
@@ -208,7 +211,8 @@ pub struct MockLayerSettings {
     /// Which apps a key may sign for: app ID → key IDs. A key not listed here is valid for
     /// every app served; a listed key only for its apps (a token from another app's key is
     /// the staging/production mix-up, refused with a message naming both).
-    pub app_keys: BTreeMap<String, Vec<String>>,
+    #[serde(deserialize_with = "deserialize_app_keys")]
+    pub app_keys: BTreeMap<AppId, Vec<String>>,
     /// Lifetime of an emulator session token.
     pub session_ttl_secs: u64,
     /// Lifetime of a nonce (Layer: ten minutes).
@@ -277,40 +281,15 @@ impl MockLayerSettings {
         if !flags.app_keys.is_empty() {
             self.app_keys.clear();
             for (app, key) in &flags.app_keys {
-                self.app_keys
-                    .entry(app.clone())
-                    .or_default()
-                    .push(key.clone());
+                self.app_keys.entry(*app).or_default().push(key.clone());
             }
         }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
-        let is_app_id = |id: &str| {
-            id.strip_prefix("layer:///apps/")
-                .and_then(|rest| rest.split_once('/'))
-                .is_some_and(|(env, uuid)| {
-                    matches!(env, "staging" | "production")
-                        && uuid.len() == 36
-                        && uuid::Uuid::try_parse(uuid).is_ok()
-                })
-        };
-        for id in &self.app_ids {
-            if !is_app_id(id) {
-                return invalid(format!(
-                    "mock_layer.app_ids: {id:?} is not a Layer app ID; use \
-                     layer:///apps/staging/<uuid> or layer:///apps/production/<uuid> \
-                     (--mock-layer-app-id, or --app-id with mock-layer)"
-                ));
-            }
-        }
+        // App IDs were parsed on the way in, so `contains` compares apps, not spellings.
         for (app, keys) in &self.app_keys {
-            if !is_app_id(app) {
-                return invalid(format!(
-                    "mock_layer.app_keys: {app:?} is not a Layer app ID (--app-key APP_ID=KEY_ID)"
-                ));
-            }
             if !self.app_ids.contains(app) {
                 return invalid(format!(
                     "mock_layer.app_keys names {app}, which is not among the apps served; \
@@ -369,6 +348,40 @@ impl MockLayerSettings {
         }
         Ok(())
     }
+}
+
+/// What to say about a malformed app ID in the configuration.
+const APP_ID_HINT: &str = "use layer:///apps/staging/<uuid> or layer:///apps/production/<uuid> \
+                           (--mock-layer-app-id, or --app-id with mock-layer)";
+
+/// `mock_layer.app_ids`, parsed once; a malformed one names the flags that set it.
+fn deserialize_app_ids<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<AppId>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|id| {
+            AppId::parse(id).map_err(|e| {
+                serde::de::Error::custom(format!("mock_layer.app_ids: {e}; {APP_ID_HINT}"))
+            })
+        })
+        .collect()
+}
+
+/// `mock_layer.app_keys`, keyed by parsed app IDs (two spellings of one app merge).
+fn deserialize_app_keys<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<AppId, Vec<String>>, D::Error> {
+    let mut parsed: BTreeMap<AppId, Vec<String>> = BTreeMap::new();
+    for (app, keys) in BTreeMap::<String, Vec<String>>::deserialize(deserializer)? {
+        let app = AppId::parse(&app).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "mock_layer.app_keys: {e} (--app-key APP_ID=KEY_ID)"
+            ))
+        })?;
+        parsed.entry(app).or_default().extend(keys);
+    }
+    Ok(parsed)
 }
 
 /// A database URL whose `Debug` and `Display` hide the password.
@@ -441,12 +454,12 @@ pub struct Overrides {
 #[derive(Debug, Default, Clone)]
 pub struct MockLayerOverrides {
     pub listen: Option<SocketAddr>,
-    pub app_ids: Vec<String>,
+    pub app_ids: Vec<AppId>,
     pub provider_id: Option<String>,
     pub jwks_url: Option<String>,
     pub keys: Vec<MockLayerKeySettings>,
     /// `(app ID, key ID)` pairs from `--app-key APP_ID=KEY_ID`.
-    pub app_keys: Vec<(String, String)>,
+    pub app_keys: Vec<(AppId, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -837,6 +850,19 @@ app_ids = ["layer:///apps/staging/11111111-1111-4111-8111-111111111111"]
             err.to_string().contains("not among the apps served"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn emulator_app_ids_are_compared_as_apps_not_as_spellings() {
+        let file = r#"
+[mock_layer]
+app_ids = ["layer:///apps/staging/aaaaaaaa-1111-4111-8111-111111111111"]
+[mock_layer.app_keys]
+"layer:///apps/staging/AAAAAAAA-1111-4111-8111-111111111111" = ["layer:///keys/k"]
+"#;
+        let settings = load(Some(file), &[]).unwrap();
+        let served = settings.mock_layer.app_ids[0];
+        assert_eq!(settings.mock_layer.app_keys[&served], ["layer:///keys/k"]);
     }
 
     #[test]

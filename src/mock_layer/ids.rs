@@ -7,6 +7,7 @@
 //! random bytes, because the SDK puts the session token unencoded into a query string.
 
 use std::fmt;
+use std::str::FromStr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -60,6 +61,39 @@ impl AppId {
             environment: Environment::Staging,
             uuid: Uuid::new_v4(),
         }
+    }
+}
+
+impl FromStr for AppId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// As its string form, so configuration files and flags hold app IDs, parsed once.
+impl serde::Serialize for AppId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AppId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = AppId;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a Layer app ID (layer:///apps/staging/<uuid> or layer:///apps/production/<uuid>)")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<AppId, E> {
+                AppId::parse(s).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 
@@ -164,6 +198,12 @@ mod tests {
         assert_eq!(app.to_string(), id);
         assert!(AppId::parse("layer:///apps/dev/4f6e0c84-0a0d-11e5-9d4b-0242ac110002").is_err());
         assert!(AppId::parse("layer:///apps/staging/nope").is_err());
+        let upper = "layer:///apps/production/4F6E0C84-0A0D-11E5-9D4B-0242AC110002";
+        assert_eq!(
+            AppId::parse(upper).unwrap(),
+            app,
+            "one app, however its UUID is cased"
+        );
     }
 
     #[test]

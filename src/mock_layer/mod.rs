@@ -75,11 +75,10 @@ impl MockLayer {
         local: Option<LocalProvider>,
         public_addr: SocketAddr,
     ) -> anyhow::Result<Self> {
-        let mut apps = Vec::new();
-        for id in &settings.app_ids {
-            let app = AppId::parse(id).map_err(anyhow::Error::msg)?;
-            if !apps.contains(&app) {
-                apps.push(app);
+        let mut apps: Vec<AppId> = Vec::new();
+        for app in &settings.app_ids {
+            if !apps.contains(app) {
+                apps.push(*app);
             }
         }
         if apps.is_empty() {
@@ -92,15 +91,8 @@ impl MockLayer {
         }
         let base: Arc<str> = match &settings.public_url {
             Some(url) => url.trim_end_matches('/').into(),
-            None => {
-                let host = match public_addr.ip() {
-                    ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
-                    ip if ip.is_unspecified() => "[::1]".to_owned(),
-                    std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-                    std::net::IpAddr::V4(ip) => ip.to_string(),
-                };
-                format!("http://{host}:{}", public_addr.port()).into()
-            }
+            // `SocketAddr`'s `Display` brackets IPv6 hosts, as a URL needs.
+            None => format!("http://{}", crate::net::reachable(public_addr)).into(),
         };
         let limits = Limits {
             max_participants: settings.max_participants,
@@ -203,8 +195,7 @@ fn build_trust(
         );
     }
     let mut app_keys: HashMap<String, BTreeSet<AppId>> = HashMap::new();
-    for (app, kids) in &settings.app_keys {
-        let app = AppId::parse(app).map_err(anyhow::Error::msg)?;
+    for (&app, kids) in &settings.app_keys {
         if !apps.contains(&app) {
             anyhow::bail!("mock_layer.app_keys names {app}, which is not served");
         }

@@ -40,6 +40,10 @@ fn trusted(id: &str, pair: &KeyPair) -> TrustedKey {
     }
 }
 
+pub fn app_id(s: &str) -> mock_layer::AppId {
+    mock_layer::AppId::parse(s).unwrap()
+}
+
 pub fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
@@ -92,12 +96,12 @@ pub async fn spawn_emulator() -> Emulator {
 
 pub async fn spawn_with(configure: impl FnOnce(&mut MockLayerSettings)) -> Emulator {
     let mut settings = MockLayerSettings {
-        app_ids: vec![STAGING.to_owned(), PRODUCTION.to_owned()],
+        app_ids: vec![app_id(STAGING), app_id(PRODUCTION)],
         ..MockLayerSettings::default()
     };
     settings
         .app_keys
-        .insert(PRODUCTION.to_owned(), vec![OTHER_KID.to_owned()]);
+        .insert(app_id(PRODUCTION), vec![OTHER_KID.to_owned()]);
     configure(&mut settings);
     let (first, second) = keys();
     let local = LocalProvider {

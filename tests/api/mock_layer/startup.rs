@@ -75,7 +75,8 @@ fn alone_it_logs_its_real_address_and_apps_as_json() {
             "127.0.0.1:0",
             "--app-id",
             STAGING,
-            "--app-id",
+            // `serve`'s name for the flag works here too.
+            "--mock-layer-app-id",
             PRODUCTION,
         ])
         .args(["--provider-id", PROVIDER, "--key"])
