@@ -145,9 +145,15 @@ pub fn parse_object_id(kind: Kind, s: &str) -> Option<Uuid> {
     parse_uuid(s.strip_prefix(kind.prefix()).unwrap_or(s))
 }
 
-/// What the SDK's `strictEncodeURI` leaves alone: `A-Z a-z 0-9 - _ .` (it is
-/// `encodeURIComponent` with `! ~ ' ( )` escaped as well; `*` is escaped here too).
-const USER_ID_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+/// What the SDK's `strictEncodeURI` leaves alone: `A-Z a-z 0-9 - _ . *`. It is
+/// `encodeURIComponent` (which also spares `! ~ ' ( )`) with `! ~ ' ( )` escaped after all —
+/// but not `*`, so `*` stays literal here too, or an identity ID the emulator hands out
+/// would differ from the one the SDK builds for the same user.
+const USER_ID_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'*');
 
 /// `layer:///identities/<user id>` with the user ID percent-encoded as the SDK does.
 pub fn identity_id(user_id: &str) -> String {
@@ -208,12 +214,20 @@ mod tests {
 
     #[test]
     fn identity_ids_round_trip_like_the_sdk_encodes_them() {
-        let id = identity_id("fred.flinstone@x.com/(1)");
-        assert_eq!(id, "layer:///identities/fred.flinstone%40x.com%2F%281%29");
-        assert_eq!(
-            user_id_from_identity(&id).as_deref(),
-            Some("fred.flinstone@x.com/(1)")
-        );
+        // What `strictEncodeURI` in layer-websdk's client-utils.js makes of the same IDs.
+        let cases = [
+            (
+                "fred.flinstone@x.com/(1)",
+                "fred.flinstone%40x.com%2F%281%29",
+            ),
+            ("a*b!c~d'e", "a*b%21c%7Ed%27e"),
+            ("é ü", "%C3%A9%20%C3%BC"),
+        ];
+        for (user, encoded) in cases {
+            let id = identity_id(user);
+            assert_eq!(id, format!("layer:///identities/{encoded}"), "{user}");
+            assert_eq!(user_id_from_identity(&id).as_deref(), Some(user), "{user}");
+        }
         assert_eq!(user_id_from_identity("bob").as_deref(), Some("bob"));
         assert_eq!(user_id_from_identity("layer:///conversations/x"), None);
         assert_eq!(user_id_from_identity(""), None);

@@ -506,6 +506,19 @@ async fn user_ids_with_reserved_characters_round_trip() {
         body["id"],
         "layer:///identities/fred.flinstone%40x.com%2Fa%20b"
     );
+    // `*` is one of the characters the SDK's strictEncodeURI leaves as it is.
+    let star: Value = emulator
+        .get("/identities/star*user%21", &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(star["user_id"], "star*user!");
+    assert_eq!(star["id"], "layer:///identities/star*user%21");
+    assert_eq!(
+        star["url"],
+        format!("{}/identities/star*user%21", emulator.url)
+    );
 }
 
 #[tokio::test]
