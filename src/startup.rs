@@ -1,6 +1,8 @@
-//! Assembles the running service: binds listeners first (tests ask for port 0 and read the
-//! real port back), opens the store and applies migrations, loads keys, then starts each face
-//! on its own listener. This is the only module that knows both faces.
+//! Assembles the running service: binds every listener first (tests ask for port 0 and read
+//! the real port back), loads keys, opens the store and applies migrations, builds the
+//! emulator's state (its key files, its JWKS fetch), and only then starts each face on its
+//! own listener — so a bad setting for either face stops the start before anything answers.
+//! This is the only module that knows both faces.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use crate::idp::keys::{KeyOrigin, KeyRing};
 use crate::idp::password::PasswordHasher;
 use crate::idp::tokens::TokenIssuer;
 use crate::idp::{self, IdpState};
-use crate::mock_layer::{self, LocalProvider, TrustedKey};
+use crate::mock_layer::{self, LocalProvider, MockLayer, TrustedKey};
 use crate::store::{self, Store};
 
 /// How often expired sessions and nonce records are deleted.
@@ -43,6 +45,12 @@ impl Application {
         settings: &Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
+        let mock_layer_listener = match settings.mock_layer.listen {
+            None => None,
+            Some(addr) => Some(TcpListener::bind(addr).with_context(|| {
+                format!("could not listen on {addr} (set --mock-layer-listen)")
+            })?),
+        };
         let keys = Arc::new(load_keys(settings).await?);
         let store = open_store(settings).await?;
         let hasher = {
@@ -61,20 +69,24 @@ impl Application {
             session_ttl_secs: i64::try_from(settings.sessions.ttl_secs).unwrap_or(i64::MAX),
             max_body_bytes: settings.http.max_body_bytes,
         };
+        let emulator = match mock_layer_listener {
+            None => None,
+            Some(listener) => {
+                let addr = listener.local_addr()?;
+                let local = local_provider(&keys);
+                let state = MockLayer::build(&settings.mock_layer, Some(local), addr).await?;
+                Some((state, listener))
+            }
+        };
+        // Everything that can fail on a setting has run. (An actix `Server` serves only once
+        // it is polled, in `run_until_stopped`; one dropped on an error never served.)
         let idp_addr = listener.local_addr()?;
         let workers = worker_count(settings);
         let idp_server = idp::serve(state, listener, workers)?;
         report_start(&keys, idp_addr, settings);
-        let mock_layer = match settings.mock_layer.listen {
-            None => None,
-            Some(addr) => {
-                let listener = TcpListener::bind(addr).with_context(|| {
-                    format!("could not listen on {addr} (set --mock-layer-listen)")
-                })?;
-                let local = local_provider(&keys);
-                Some(mock_layer::start(&settings.mock_layer, Some(local), listener, workers).await?)
-            }
-        };
+        let mock_layer = emulator
+            .map(|(state, listener)| mock_layer::run(state, listener, workers))
+            .transpose()?;
         Ok(Self {
             idp_addr,
             idp_server,

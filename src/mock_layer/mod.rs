@@ -213,8 +213,7 @@ pub struct Running {
     pub state: web::Data<MockLayer>,
 }
 
-/// Builds the emulator and starts serving it on an already-bound listener; logs
-/// `Layer emulator listening` with the real address and the apps.
+/// Builds the emulator and starts serving it on an already-bound listener (see [`run`]).
 pub async fn start(
     settings: &MockLayerSettings,
     local: Option<LocalProvider>,
@@ -222,7 +221,15 @@ pub async fn start(
     workers: usize,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
-    let state = web::Data::new(MockLayer::build(settings, local, addr).await?);
+    let state = MockLayer::build(settings, local, addr).await?;
+    run(state, listener, workers)
+}
+
+/// Starts serving an emulator built for this listener's address; logs
+/// `Layer emulator listening` with the real address and the apps.
+pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let state = web::Data::new(state);
     let server = serve(state.clone(), listener, workers)
         .with_context(|| format!("could not serve the Layer emulator on {addr}"))?;
     let apps = state

@@ -126,3 +126,34 @@ fn alone_without_keys_it_says_what_to_give() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_bad_emulator_setting_stops_serve_before_either_face_reports_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    // Passes validation; only reading the key file shows it is not there.
+    let config = dir.path().join("layer-idp.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mock_layer]\nlisten = \"127.0.0.1:0\"\n[[mock_layer.keys]]\nid = \"{KID}\"\n\
+             public_key_file = \"missing.public.pem\"\n"
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_layer-idp"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .env("LAYER_IDP_LOG__FORMAT", "json")
+        .env("LAYER_IDP_PASSWORDS__ARGON2_MEMORY_KIB", "64")
+        .env("LAYER_IDP_PASSWORDS__ARGON2_ITERATIONS", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("missing.public.pem"), "{stderr}");
+    // Scripts wait for these lines: neither may appear for a start that fails.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains("listening"), "{stdout}");
+}
