@@ -23,6 +23,14 @@ const MAX_PARTS: usize = 64;
 /// MIME types with attributes (`…;role=root;parent-node-id=…`) stay well below this.
 const MAX_MIME_TYPE_BYTES: usize = 512;
 
+/// Bounds on a conversation's metadata. Layer documented none; these leave any real use
+/// room while keeping every metadata object shallow (no recursion on it can run deep) and
+/// small (one test cannot fill the emulator's memory through it).
+pub const MAX_METADATA_DEPTH: usize = 16;
+pub const MAX_METADATA_KEY_BYTES: usize = 256;
+pub const MAX_METADATA_VALUE_BYTES: usize = 4 * 1024;
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
 #[derive(Debug)]
 pub struct NewConversation {
     pub uuid: Option<Uuid>,
@@ -102,13 +110,62 @@ fn participants(value: &Value) -> Result<Vec<String>, LayerError> {
         .collect()
 }
 
-/// Metadata is an object of strings and nested objects (Layer's rule).
-fn metadata_value(value: &Value) -> bool {
+/// Metadata is an object of strings and nested objects (Layer's rule), within the
+/// emulator's bounds: at most [`MAX_METADATA_DEPTH`] levels (`levels_above` of them already
+/// used by a patch's path), keys of at most [`MAX_METADATA_KEY_BYTES`], strings of at most
+/// [`MAX_METADATA_VALUE_BYTES`]. The reason names the first rule broken.
+fn check_metadata_value(value: &Value, levels_above: usize) -> Result<(), String> {
     match value {
-        Value::String(_) => true,
-        Value::Object(o) => o.values().all(metadata_value),
-        _ => false,
+        Value::String(s) if s.len() > MAX_METADATA_VALUE_BYTES => Err(format!(
+            "metadata values are at most {MAX_METADATA_VALUE_BYTES} bytes; one is {}",
+            s.len()
+        )),
+        Value::String(_) => Ok(()),
+        Value::Object(o) => {
+            if !o.is_empty() && levels_above >= MAX_METADATA_DEPTH {
+                return Err(format!(
+                    "metadata nests at most {MAX_METADATA_DEPTH} levels deep"
+                ));
+            }
+            for (key, value) in o {
+                check_metadata_key(key)?;
+                check_metadata_value(value, levels_above + 1)?;
+            }
+            Ok(())
+        }
+        _ => Err("metadata values are strings or objects".to_owned()),
     }
+}
+
+fn check_metadata_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        Err("metadata keys are not empty".to_owned())
+    } else if key.len() > MAX_METADATA_KEY_BYTES {
+        Err(format!(
+            "metadata keys are at most {MAX_METADATA_KEY_BYTES} bytes; one is {}",
+            key.len()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whole metadata, as a conversation holds it: bounded as above and, serialised, at most
+/// [`MAX_METADATA_BYTES`].
+pub fn check_metadata(metadata: &Map<String, Value>) -> Result<(), LayerError> {
+    let invalid = |msg: String| LayerError::invalid_property("metadata", msg);
+    for (key, value) in metadata {
+        check_metadata_key(key).map_err(invalid)?;
+        check_metadata_value(value, 1).map_err(invalid)?;
+    }
+    let size = serde_json::to_vec(metadata).map_or(usize::MAX, |v| v.len());
+    if size > MAX_METADATA_BYTES {
+        return Err(invalid(format!(
+            "a conversation's metadata is at most {MAX_METADATA_BYTES} bytes as JSON; this \
+             would be {size}"
+        )));
+    }
+    Ok(())
 }
 
 pub fn new_conversation(body: &Value) -> Result<NewConversation, LayerError> {
@@ -141,7 +198,10 @@ pub fn new_conversation(body: &Value) -> Result<NewConversation, LayerError> {
     };
     let metadata = match body.get("metadata") {
         None | Some(Value::Null) => None,
-        Some(Value::Object(m)) if m.values().all(metadata_value) => Some(m.clone()),
+        Some(Value::Object(m)) => {
+            check_metadata(m)?;
+            Some(m.clone())
+        }
         Some(_) => {
             return Err(LayerError::invalid_property(
                 "metadata",
@@ -345,7 +405,12 @@ fn patch_op(index: usize, value: &Value) -> Result<PatchOp, LayerError> {
     }
     let path = match property.strip_prefix("metadata") {
         Some("") => Vec::new(),
-        Some(rest) if rest.starts_with('.') => split_patch_path(&rest[1..]),
+        Some(rest) if rest.starts_with('.') => split_patch_path(&rest[1..]).ok_or_else(|| {
+            invalid(
+                "metadata",
+                format!("operation {index}: metadata paths have at most {MAX_METADATA_DEPTH} keys"),
+            )
+        })?,
         _ => {
             return Err(invalid(
                 "property",
@@ -356,21 +421,17 @@ fn patch_op(index: usize, value: &Value) -> Result<PatchOp, LayerError> {
             ));
         }
     };
-    if path.iter().any(String::is_empty) {
-        return Err(invalid(
-            "metadata",
-            format!("operation {index}: {property:?} has an empty key"),
-        ));
+    let op_error = |msg: String| invalid("metadata", format!("operation {index}: {msg}"));
+    for key in &path {
+        check_metadata_key(key).map_err(op_error)?;
     }
     match operation {
         "set" => {
             let value = op.get("value").cloned().unwrap_or(Value::Null);
-            if path.is_empty() && !value.is_object() || !metadata_value(&value) {
-                return Err(invalid(
-                    "metadata",
-                    format!("operation {index}: metadata values are strings or objects"),
-                ));
+            if path.is_empty() && !value.is_object() {
+                return Err(op_error("metadata is an object".to_owned()));
             }
+            check_metadata_value(&value, path.len()).map_err(op_error)?;
             if path.is_empty() {
                 // Replacing the whole object is a delete of every key plus sets.
                 return Ok(PatchOp::SetMetadata(Vec::new(), value));
@@ -385,8 +446,10 @@ fn patch_op(index: usize, value: &Value) -> Result<PatchOp, LayerError> {
     }
 }
 
-/// Splits `a.b\.c` into `["a", "b.c"]`.
-fn split_patch_path(path: &str) -> Vec<String> {
+/// Splits `a.b\.c` into `["a", "b.c"]`; `None` past [`MAX_METADATA_DEPTH`] keys, found
+/// without splitting the rest (a path of 100 000 keys would otherwise become as deep an
+/// object, and dropping or serialising it would overflow the stack).
+fn split_patch_path(path: &str) -> Option<Vec<String>> {
     let mut parts = vec![String::new()];
     let mut chars = path.chars();
     while let Some(c) = chars.next() {
@@ -398,6 +461,7 @@ fn split_patch_path(path: &str) -> Vec<String> {
                     last.push(next);
                 }
             }
+            '.' if parts.len() == MAX_METADATA_DEPTH => return None,
             '.' => parts.push(String::new()),
             c => {
                 if let Some(last) = parts.last_mut() {
@@ -406,7 +470,7 @@ fn split_patch_path(path: &str) -> Vec<String> {
             }
         }
     }
-    parts
+    Some(parts)
 }
 
 pub fn receipt(body: &Value) -> Result<ReceiptKind, LayerError> {
@@ -472,8 +536,40 @@ mod tests {
     }
 
     #[test]
+    fn metadata_paths_and_values_stay_shallow() {
+        let at_limit = vec!["k"; MAX_METADATA_DEPTH].join(".");
+        assert_eq!(
+            split_patch_path(&at_limit).unwrap().len(),
+            MAX_METADATA_DEPTH
+        );
+        assert!(split_patch_path(&format!("{at_limit}.k")).is_none());
+        // Deep in the path or deep in the value, it is the same depth.
+        let set = |property: String, value: Value| {
+            conversation_patch(&json!([{"operation": "set", "property": property, "value": value}]))
+        };
+        assert!(set(format!("metadata.{at_limit}"), json!("v")).is_ok());
+        assert!(set(format!("metadata.{at_limit}"), json!({"x": "v"})).is_err());
+        let err = set(format!("metadata.{at_limit}.k"), json!("v")).unwrap_err();
+        assert_eq!(err.data["property"], "metadata");
+        assert!(
+            set(
+                "metadata.k".into(),
+                json!("v".repeat(MAX_METADATA_VALUE_BYTES + 1))
+            )
+            .is_err()
+        );
+        assert!(
+            set(
+                format!("metadata.{}", "k".repeat(MAX_METADATA_KEY_BYTES + 1)),
+                json!("v")
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn escaped_dots_stay_inside_a_metadata_key() {
-        assert_eq!(split_patch_path(r"a.b\.c"), ["a", "b.c"]);
+        assert_eq!(split_patch_path(r"a.b\.c").unwrap(), ["a", "b.c"]);
         let ops = conversation_patch(
             &json!([{"operation": "set", "property": "metadata.a.b", "value": "42"}]),
         )

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::error::{ErrorKind, LayerError};
 use super::identity_token::Profile;
 use super::ids::{AppId, Kind, identity_id, object_id, random_token};
-use super::input::{NewConversation, NewMessage, NewPart, PatchOp, ReceiptKind};
+use super::input::{NewConversation, NewMessage, NewPart, PatchOp, ReceiptKind, check_metadata};
 
 /// How many changes per app `Event.replay` can reach back over.
 const REPLAY_LOG_SIZE: usize = 10_000;
@@ -548,6 +548,7 @@ impl World {
                 PatchOp::DeleteMetadata(path) => delete_path(&mut after.metadata, path),
             }
         }
+        check_metadata(&after.metadata)?;
         if after.participants.len() > self.limits.max_participants {
             return Err(LayerError::invalid_property(
                 "participants",

@@ -214,3 +214,70 @@ impl SendBinary
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn deep_or_large_metadata_is_refused_and_changes_nothing() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    let path = path_of(&c);
+    let patch = |property: String, value: Value| {
+        emulator.send(
+            Method::PATCH,
+            &path,
+            &alice,
+            Some(json!([{"operation": "set", "property": property, "value": value}])),
+        )
+    };
+    let metadata = || async {
+        let c: Value = emulator.get(&path, &alice).await.json().await.unwrap();
+        c["metadata"].clone()
+    };
+    // One request with a path 100 000 keys deep once overflowed the stack of the process.
+    let deep = format!("metadata.{}a", "a.".repeat(100_000));
+    let response = patch(deep, json!("x")).await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["id"], "invalid_property");
+    assert_eq!(body["data"]["property"], "metadata");
+    // Sixteen levels are fine, seventeen are not, however they are spread.
+    let sixteen = vec!["k"; 16].join(".");
+    assert_eq!(
+        patch(format!("metadata.{sixteen}"), json!("v"))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        patch(format!("metadata.{sixteen}.k"), json!("v"))
+            .await
+            .status(),
+        422
+    );
+    assert_eq!(
+        patch(format!("metadata.{sixteen}"), json!({"k": "v"}))
+            .await
+            .status(),
+        422
+    );
+    let created = emulator
+        .post(
+            "/conversations",
+            &alice,
+            json!({"participants": ["bob"], "metadata": (0..17).fold(json!("v"), |v, _| json!({"k": v}))}),
+        )
+        .await;
+    assert_eq!(created.status(), 422);
+    // At most 16 KiB of metadata per conversation.
+    assert_eq!(patch("metadata".into(), json!({})).await.status(), 204);
+    for i in 0..4 {
+        let response = patch(format!("metadata.v{i}"), json!("x".repeat(4000))).await;
+        assert_eq!(response.status(), 204, "value {i}");
+    }
+    let before = metadata().await;
+    let over = patch("metadata.v4".into(), json!("x".repeat(4000))).await;
+    assert_eq!(over.status(), 422);
+    assert_layer_error(&over.json().await.unwrap());
+    assert_eq!(metadata().await, before, "a refused patch changes nothing");
+    assert_eq!(before.as_object().unwrap().len(), 4);
+}
