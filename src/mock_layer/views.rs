@@ -130,11 +130,7 @@ impl World {
             .iter()
             .map(|(user, status)| (identity_id(user), status.as_str().into()))
             .collect();
-        let is_unread = message.sender != viewer
-            && message
-                .recipient_status
-                .get(viewer)
-                .is_some_and(|s| *s != super::world::Status::Read);
+        let is_unread = message.is_unread_for(viewer);
         let mut view = json!({
             "id": id,
             "url": url,

@@ -174,6 +174,18 @@ impl Message {
     pub fn id(&self) -> String {
         object_id(Kind::Messages, &self.uuid)
     }
+
+    /// Whether `viewer` has yet to read it — the one rule behind both `is_unread` and
+    /// `unread_message_count`. A viewer without a status counts as having read it, as the
+    /// SDK reads a missing `is_unread`; participants always have one (see
+    /// [`World::patch_conversation`]).
+    pub fn is_unread_for(&self, viewer: &str) -> bool {
+        self.sender != viewer
+            && self
+                .recipient_status
+                .get(viewer)
+                .is_some_and(|status| *status != Status::Read)
+    }
 }
 
 /// Rich content: uploaded with a secret URL, served with another.
@@ -412,7 +424,7 @@ impl World {
 
     pub fn unread_count(&self, conversation: &Conversation, viewer: &str) -> usize {
         self.visible_messages(conversation, viewer)
-            .filter(|m| m.sender != viewer && m.recipient_status.get(viewer) != Some(&Status::Read))
+            .filter(|m| m.is_unread_for(viewer))
             .count()
     }
 
@@ -574,6 +586,19 @@ impl World {
         for user in &added {
             self.ensure_identity(user);
             after.former.remove(user);
+        }
+        // Layer's `recipient_status` names every participant. Someone who joins (or comes
+        // back) finds what was said while they were not there already read: it is history,
+        // not news, and the senders' read status does not fall back from ALL because of it.
+        for uuid in &after.messages {
+            if let Some(message) = self.messages.get_mut(uuid) {
+                for user in &added {
+                    message
+                        .recipient_status
+                        .entry(user.clone())
+                        .or_insert(Status::Read);
+                }
+            }
         }
         for user in &removed {
             after.former.insert(user.clone());
@@ -907,9 +932,9 @@ impl World {
             ReceiptKind::Delivery => Status::Delivered,
             ReceiptKind::Read => Status::Read,
         };
-        let current = message.recipient_status.get(caller).copied();
-        let Some(current) = current else {
-            // Joined after it was sent: Layer keeps no status for them; nothing to record.
+        let Some(current) = message.recipient_status.get(caller).copied() else {
+            // Only a participant can get here, and participants have a status for every
+            // message they can see; without one it counts as read, so there is nothing to raise.
             return Ok(());
         };
         if wanted <= current {

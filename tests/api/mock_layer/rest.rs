@@ -565,3 +565,80 @@ async fn browsers_get_cors_headers_naming_their_origin() {
     assert!(exposed.contains("layer-count"), "{exposed}");
     assert_eq!(list.headers()["content-type"], "application/json");
 }
+
+#[tokio::test]
+async fn a_participant_added_later_counts_only_what_came_after_and_can_read_it_all() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let carol = emulator.login("carol").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    let path = path_of(&c);
+    emulator.message(&alice, &c, "before carol").await;
+    emulator.message(&alice, &c, "still before carol").await;
+    let participants = |operation: &str| {
+        emulator.send(
+            Method::PATCH,
+            &path,
+            &alice,
+            Some(json!([{"operation": operation, "property": "participants", "id": "layer:///identities/carol"}])),
+        )
+    };
+    // What carol's SDK reads: the count and the flags must agree, message by message.
+    let carol_sees = || async {
+        let conversation: Value = emulator.get(&path, &carol).await.json().await.unwrap();
+        let messages: Vec<Value> = emulator
+            .get(&format!("{path}/messages"), &carol)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let unread = messages.iter().filter(|m| m["is_unread"] == true).count();
+        assert_eq!(
+            conversation["unread_message_count"], unread,
+            "unread_message_count and is_unread disagree: {messages:?}"
+        );
+        (unread, messages)
+    };
+    assert_eq!(participants("add").await.status(), 204);
+    let (unread, messages) = carol_sees().await;
+    assert_eq!(unread, 0, "history from before she joined is not news");
+    assert!(
+        messages
+            .iter()
+            .all(|m| m["recipient_status"]["layer:///identities/carol"] == "read"),
+        "every participant has a status: {messages:?}"
+    );
+    let m3 = emulator.message(&alice, &c, "welcome, carol").await;
+    assert_eq!(carol_sees().await.0, 1);
+    let read = emulator
+        .post(
+            &format!("{}/receipts", path_of(&m3)),
+            &carol,
+            json!({"type": "read"}),
+        )
+        .await;
+    assert_eq!(read.status(), 204);
+    assert_eq!(carol_sees().await.0, 0, "her read receipt counts");
+
+    // Removed, a message goes by without her, and she is added again.
+    emulator.message(&alice, &c, "unread when she leaves").await;
+    assert_eq!(participants("remove").await.status(), 204);
+    emulator.message(&alice, &c, "while carol was away").await;
+    assert_eq!(participants("add").await.status(), 204);
+    assert_eq!(
+        carol_sees().await.0,
+        1,
+        "only what she missed as a participant"
+    );
+    emulator.message(&alice, &c, "welcome back").await;
+    assert_eq!(carol_sees().await.0, 2);
+    let mark = emulator
+        .post(
+            &format!("{path}/mark_all_read"),
+            &carol,
+            json!({"position": null}),
+        )
+        .await;
+    assert_eq!(mark.status(), 204);
+    assert_eq!(carol_sees().await.0, 0, "mark_all_read reaches zero");
+}

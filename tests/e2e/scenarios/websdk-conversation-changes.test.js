@@ -49,6 +49,7 @@ describe('layer-websdk 3.4.18: conversation changes and logout', { timeout: 1200
     await alice.call('addParticipants', { conversationId, userIds: [carol.userId] });
     const added = await carol.waitFor('conversation-added', (d) => d.conversation.id === conversationId, { since: carolSince, what: 'the conversation at carol' });
     assert.deepEqual(added.conversation.participants, [alice.userId, bob.userId, carol.userId].sort());
+    assert.equal(added.conversation.unreadCount, 0, 'what was said before she joined is not news to her');
     await bob.waitFor('conversation-changed', (d) => d.conversation.id === conversationId && d.conversation.participants.includes(carol.userId),
       { since: bobSince, what: 'carol among the participants at bob' });
 
@@ -60,8 +61,14 @@ describe('layer-websdk 3.4.18: conversation changes and logout', { timeout: 1200
     await bob.call('markRead', { id: sent.id });
     const some = await alice.waitForMessage(sent.id, (m) => m.readStatus === 'SOME', { what: 'readStatus SOME after one of two readers' });
     assert.equal(some.recipientStatus[`layer:///identities/${carol.userId}`] !== 'read', true);
+    const carolRead = carol.mark();
     await carol.call('markRead', { id: sent.id });
     await alice.waitForMessage(sent.id, (m) => m.readStatus === 'ALL', { what: 'readStatus ALL after both readers' });
+    // The server's count for her, pushed after her receipt, reaches zero.
+    const setsUnreadToZero = (packet) => packet.type === 'change' && packet.body.object.id === conversationId
+      && Array.isArray(packet.body.data) && packet.body.data.some((op) => op.property === 'unread_message_count' && op.value === 0);
+    await carol.waitFor('wire', (w) => w.kind === 'ws-in' && setsUnreadToZero(JSON.parse(w.frame)),
+      { since: carolRead, what: 'unread_message_count 0 pushed to carol' });
 
     const bobSince2 = bob.mark();
     await alice.call('removeParticipants', { conversationId, userIds: [carol.userId] });
