@@ -14,8 +14,11 @@ use uuid::Uuid;
 use super::error::LayerError;
 use super::ids::{Kind, parse_object_id, user_id_from_identity};
 
-/// Layer's limit for a part's body; larger parts go through rich content.
-pub const MAX_INLINE_BODY_BYTES: usize = 2048;
+/// Layer's limit for an inline part; larger parts go through rich content. Both SDKs
+/// decide with `body.length <= 2048` (websdk `MessagePart`, XDK `message-part.js` `_send`):
+/// UTF-16 code units for text, so that is what a textual body is measured in; a `base64`
+/// body is measured in decoded bytes (the SDKs check the Blob's size there).
+pub const MAX_INLINE_BODY: usize = 2048;
 
 /// More parts than this in one message is not a message.
 const MAX_PARTS: usize = 64;
@@ -326,22 +329,29 @@ fn new_part(index: usize, value: &Value) -> Result<NewPart, LayerError> {
         }
         (None, None) => return Err(invalid(format!("parts[{index}] needs a body or content"))),
         (None, Some(_)) => 0,
-        (Some(b), None) => {
-            let size = if encoding.is_some() {
-                STANDARD
-                    .decode(b)
-                    .map_err(|_| invalid(format!("parts[{index}].body is not valid base64")))?
-                    .len()
-            } else {
-                b.len()
-            };
-            if size > MAX_INLINE_BODY_BYTES {
+        (Some(b), None) if encoding.is_some() => {
+            let size = STANDARD
+                .decode(b)
+                .map_err(|_| invalid(format!("parts[{index}].body is not valid base64")))?
+                .len();
+            if size > MAX_INLINE_BODY {
                 return Err(invalid(format!(
-                    "parts[{index}].body is {size} bytes; inline bodies are at most \
-                     {MAX_INLINE_BODY_BYTES} (send larger parts as rich content: POST /content)"
+                    "parts[{index}].body decodes to {size} bytes; inline bodies are at most \
+                     {MAX_INLINE_BODY} (send larger parts as rich content: POST /content)"
                 )));
             }
             size
+        }
+        (Some(b), None) => {
+            let length = b.encode_utf16().count();
+            if length > MAX_INLINE_BODY {
+                return Err(invalid(format!(
+                    "parts[{index}].body is {length} UTF-16 code units long; inline text is at \
+                     most {MAX_INLINE_BODY} (send longer parts as rich content: POST /content)"
+                )));
+            }
+            // The size reported is the body's, in bytes.
+            b.len()
         }
     };
     Ok(NewPart {
@@ -520,17 +530,30 @@ mod tests {
         assert_eq!(ok.parts[0].size, 2);
         let no_slash = new_message(&json!({"parts": [{"mime_type": "text", "body": "hi"}]}));
         assert_eq!(no_slash.unwrap_err().data["property"], "parts");
-        let big = "x".repeat(MAX_INLINE_BODY_BYTES + 1);
-        assert!(
-            new_message(&json!({"parts": [{"mime_type": "text/plain", "body": big}]})).is_err()
+        let text = |body: String| {
+            new_message(&json!({"parts": [{"mime_type": "text/plain", "body": body}]}))
+        };
+        assert!(text("x".repeat(MAX_INLINE_BODY + 1)).is_err());
+        // Counted as the SDKs count (`body.length`): 2048 é are 4096 bytes but 2048 units,
+        // and an emoji outside the BMP is two units.
+        assert_eq!(
+            text("é".repeat(MAX_INLINE_BODY)).unwrap().parts[0].size,
+            4096
         );
-        let b64 = STANDARD.encode(vec![0u8; MAX_INLINE_BODY_BYTES]);
+        assert!(text("é".repeat(MAX_INLINE_BODY + 1)).is_err());
+        assert!(text("😀".repeat(MAX_INLINE_BODY / 2)).is_ok());
+        assert!(text(format!("{}x", "😀".repeat(MAX_INLINE_BODY / 2))).is_err());
+        let b64 = STANDARD.encode(vec![0u8; MAX_INLINE_BODY]);
         let at_limit = new_message(
             &json!({"parts": [{"mime_type": "a/b", "body": b64, "encoding": "base64"}]}),
         );
-        assert_eq!(
-            at_limit.unwrap().parts[0].size,
-            MAX_INLINE_BODY_BYTES as u64
+        assert_eq!(at_limit.unwrap().parts[0].size, MAX_INLINE_BODY as u64);
+        let b64 = STANDARD.encode(vec![0u8; MAX_INLINE_BODY + 1]);
+        assert!(
+            new_message(
+                &json!({"parts": [{"mime_type": "a/b", "body": b64, "encoding": "base64"}]})
+            )
+            .is_err()
         );
         assert!(new_message(&json!({"parts": []})).is_err());
     }

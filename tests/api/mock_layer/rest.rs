@@ -380,6 +380,23 @@ async fn message_rules_and_notifications_are_kept() {
         )
         .await;
     assert_eq!(at_limit.status(), 201);
+    // The limit is in UTF-16 code units, as the SDKs measure `body.length`.
+    let non_ascii = emulator
+        .post(
+            &path,
+            &alice,
+            json!({"parts": [{"mime_type": "text/plain", "body": "é".repeat(2048)}]}),
+        )
+        .await;
+    assert_eq!(non_ascii.status(), 201);
+    let over = emulator
+        .post(
+            &path,
+            &alice,
+            json!({"parts": [{"mime_type": "text/plain", "body": "é".repeat(2049)}]}),
+        )
+        .await;
+    assert_eq!(over.status(), 422);
     let with_push = emulator
         .post(
             &path,

@@ -193,5 +193,24 @@ describe('layer-websdk 3.4.18: two users message each other', { timeout: 120000 
     assert.equal(Buffer.from(gotBinary.base64, 'base64').equals(binary), true, 'binary content byte-identical');
   });
 
+  it('5b. 2048 characters of non-ASCII text go inline, as the SDK measures them', async () => {
+    need(conversationId, 'scenario 2 (conversation)');
+    // body.length counts UTF-16 code units: 2048 here, though the text is 5 120 bytes of UTF-8.
+    const text = '\u00e9\u0436\u4e2d\ud83d\ude00'.repeat(409) + '\u00e9\u0436\u4e2d';
+    assert.equal(text.length, 2048);
+    assert.ok(Buffer.byteLength(text) > 4096);
+    const bobSince = bob.mark();
+    const aliceSince = alice.mark();
+    const sent = await alice.call('sendMessage', { conversationId, parts: [{ mimeType: 'text/plain', body: text }] });
+    const create = alice.frames(aliceSince).find((f) => f.direction === 'out' && f.packet.body && f.packet.body.method === 'Message.create');
+    assert.ok(create, 'alice sent Message.create');
+    assert.equal(create.packet.body.data.parts[0].body, text, 'the SDK sent the text inline, not as rich content');
+    const response = alice.frames(aliceSince).find((f) => f.direction === 'in' && f.packet.type === 'response'
+      && f.packet.body.request_id === create.packet.body.request_id);
+    assert.equal(response.packet.body.success, true, `the emulator accepted it: ${JSON.stringify(response.packet.body.data)}`);
+    const received = await bob.waitFor('message-added', (d) => d.message.id === sent.id, { since: bobSince, what: `message ${sent.id} at bob` });
+    assert.equal(received.message.parts[0].body, text);
+  });
+
   it('the SDKs logged no errors and threw none', () => world.assertNoSdkErrors());
 });
