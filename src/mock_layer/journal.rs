@@ -1,9 +1,11 @@
 //! The request journal behind `GET /_mock/requests`: what the emulator received, newest last.
 //!
 //! Tests assert on it the way one asserts on a mock mail server's inbox. It records the
-//! method, the path, the query with every credential replaced by `[redacted]` (the WebSocket
-//! upgrade carries the session token in its query), the status, and who was calling — never
-//! a header value, never a body, so no session or identity token is ever stored in clear.
+//! method, the path, the query, the status, and who was calling — never a header value,
+//! never a body. Credentials that travel in URLs are replaced by `[redacted]`: the session
+//! token in `DELETE /sessions/{token}` and in the WebSocket upgrade's query, and the secrets
+//! that make up the rich-content upload and download URLs. So no session token, identity
+//! token or content secret is ever stored in clear.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -21,6 +23,11 @@ use super::world::{iso_ms, wall_clock_ms};
 
 /// Query parameters whose values are credentials.
 const SECRET_PARAMS: &[&str] = &["session_token", "token", "identity_token", "nonce"];
+
+/// Route segments whose values are credentials (see `rest::configure`).
+const SECRET_SEGMENTS: &[&str] = &["{token}", "{secret}"];
+
+const REDACTED: &str = "[redacted]";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
@@ -96,6 +103,27 @@ impl Journal {
     }
 }
 
+/// The path with the segments that carry credentials redacted, found by the route it matched
+/// (`/sessions/{token}` → `/sessions/[redacted]`). Unmatched paths are kept: no route reads
+/// a credential from them.
+pub fn redact_path(path: &str, route: Option<&str>) -> String {
+    let Some(route) = route.filter(|r| SECRET_SEGMENTS.iter().any(|s| r.contains(s))) else {
+        return path.to_owned();
+    };
+    // These routes have no tail patterns: a match has one path segment per route segment.
+    path.split('/')
+        .zip(route.split('/'))
+        .map(|(segment, pattern)| {
+            if SECRET_SEGMENTS.contains(&pattern) {
+                REDACTED
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// The query string with credentials redacted; `None` when there is none.
 pub fn redact_query(query: &str) -> Option<String> {
     if query.is_empty() {
@@ -103,7 +131,7 @@ pub fn redact_query(query: &str) -> Option<String> {
     }
     let redacted = url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| {
         let value = if SECRET_PARAMS.contains(&k.as_ref()) {
-            "[redacted]".into()
+            REDACTED.into()
         } else {
             v
         };
@@ -122,14 +150,15 @@ pub async fn record_requests(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let method = req.method().to_string();
-    let path = req.path().to_owned();
     let query = redact_query(req.query_string());
     let journal = req.app_data::<web::Data<MockLayer>>().cloned();
     let response = next.call(req).await?;
+    let request = response.request();
+    let path = redact_path(request.path(), request.match_pattern().as_deref());
     if let Some(emulator) = journal
         && !path.starts_with("/_mock/")
     {
-        let caller = response.request().extensions().get::<Caller>().cloned();
+        let caller = request.extensions().get::<Caller>().cloned();
         emulator.journal.record(Entry {
             at: iso_ms(wall_clock_ms()),
             transport: "http",
@@ -154,5 +183,35 @@ mod tests {
         assert!(!q.contains("s3cr3t"), "{q}");
         assert!(q.contains("client-id=abc"), "{q}");
         assert_eq!(redact_query(""), None);
+    }
+
+    #[test]
+    fn credentials_in_paths_are_redacted_by_route() {
+        let cases = [
+            (
+                "/sessions/s3cr3t",
+                Some("/sessions/{token}"),
+                "/sessions/[redacted]",
+            ),
+            (
+                "/content-upload/s3cr3t",
+                Some("/content-upload/{secret}"),
+                "/content-upload/[redacted]",
+            ),
+            (
+                "/content-download/s3cr3t",
+                Some("/content-download/{secret}"),
+                "/content-download/[redacted]",
+            ),
+            (
+                "/conversations/c1",
+                Some("/conversations/{uuid}"),
+                "/conversations/c1",
+            ),
+            ("/nowhere/x", None, "/nowhere/x"),
+        ];
+        for (path, route, recorded) in cases {
+            assert_eq!(redact_path(path, route), recorded, "{path}");
+        }
     }
 }

@@ -1,15 +1,60 @@
 //! The `/_mock/` test controls.
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::helpers::*;
 
 #[tokio::test]
-async fn the_journal_records_requests_without_any_token() {
+async fn the_journal_records_requests_without_any_token_or_content_secret() {
     let emulator = spawn_emulator().await;
     let alice = emulator.login("alice").await;
     let _ws = emulator.ws(&alice).await;
     emulator.get("/conversations?page_size=5", &alice).await;
+    // Rich content: the upload and download URLs are bearer secrets.
+    let content: Value = emulator
+        .http
+        .post(format!("{}/content", emulator.url))
+        .header("authorization", auth(&alice))
+        .header("upload-content-type", "text/plain")
+        .header("upload-content-length", "3")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let upload = content["upload_url"].as_str().unwrap().to_owned();
+    assert!(
+        emulator
+            .http
+            .put(&upload)
+            .body("abc")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    // `layer:///content/<uuid>` is refreshed at `/content/<uuid>`.
+    let refresh_path = content["id"].as_str().unwrap()["layer://".len()..].to_owned();
+    let refreshed: Value = emulator
+        .get(&refresh_path, &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let download = refreshed["download_url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        emulator.http.get(&download).send().await.unwrap().status(),
+        200
+    );
+    // Logout names the session token in the path.
+    let logout = emulator
+        .send(Method::DELETE, &format!("/sessions/{alice}"), &alice, None)
+        .await;
+    assert_eq!(logout.status(), 204);
+
     let response = emulator
         .http
         .get(format!("{}/_mock/requests", emulator.url))
@@ -19,12 +64,16 @@ async fn the_journal_records_requests_without_any_token() {
     let text = response.text().await.unwrap();
     assert!(
         !text.contains(&alice),
-        "a session token leaked into the journal"
+        "a session token leaked into the journal: {text}"
     );
     assert!(
         !text.contains("eyJ"),
         "an identity token leaked into the journal"
     );
+    for url in [&upload, &download] {
+        let secret = url.rsplit('/').next().unwrap();
+        assert!(!text.contains(secret), "a content secret leaked: {text}");
+    }
     let entries: Vec<Value> = serde_json::from_str(&text).unwrap();
     let paths: Vec<&str> = entries
         .iter()
@@ -32,7 +81,17 @@ async fn the_journal_records_requests_without_any_token() {
         .collect();
     assert_eq!(
         paths,
-        ["/nonces", "/sessions", "/websocket/", "/conversations"],
+        [
+            "/nonces",
+            "/sessions",
+            "/websocket/",
+            "/conversations",
+            "/content",
+            "/content-upload/[redacted]",
+            &refresh_path,
+            "/content-download/[redacted]",
+            "/sessions/[redacted]",
+        ],
         "newest last"
     );
     assert_eq!(
@@ -41,6 +100,8 @@ async fn the_journal_records_requests_without_any_token() {
     );
     assert_eq!(entries[3]["user_id"], "alice");
     assert_eq!(entries[3]["status"], 200);
+    assert_eq!(entries[8]["method"], "DELETE");
+    assert_eq!(entries[8]["status"], 204);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Starting the emulator: alone from the binary (the log line scripts parse), and next to
 //! the identity provider, whose keys it trusts without configuration.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
 use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
@@ -60,14 +60,20 @@ async fn in_one_process_the_emulator_trusts_the_identity_provider_s_keys() {
     assert_eq!(response.status(), 201);
 }
 
-#[test]
-fn alone_it_logs_its_real_address_and_apps_as_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("k.public.pem");
+/// Writes the public half of the tests' first key pair as a PEM file in `dir`.
+fn write_public_key(dir: &std::path::Path) -> std::path::PathBuf {
+    let key_file = dir.join("k.public.pem");
     let (pair, _) = keys();
     let spki: PublicKeyX509Der<'static> = pair.public_key().as_der().unwrap();
     let pem = pem::encode(&pem::Pem::new("PUBLIC KEY", spki.as_ref().to_vec()));
     std::fs::write(&key_file, pem).unwrap();
+    key_file
+}
+
+#[test]
+fn alone_it_logs_its_real_address_and_apps_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = write_public_key(dir.path());
     let mut child = Command::new(env!("CARGO_BIN_EXE_layer-idp"))
         .args([
             "mock-layer",
@@ -156,4 +162,84 @@ fn a_bad_emulator_setting_stops_serve_before_either_face_reports_listening() {
     // Scripts wait for these lines: neither may appear for a start that fails.
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!stdout.contains("listening"), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_session_token_never_reaches_the_logs_not_even_at_logout() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = write_public_key(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_layer-idp"))
+        .args(["mock-layer", "--listen", "127.0.0.1:0", "--app-id", STAGING])
+        .args(["--provider-id", PROVIDER, "--key"])
+        .arg(format!("{KID}={}", key_file.display()))
+        .current_dir(dir.path())
+        .env("LAYER_IDP_LOG__FORMAT", "json")
+        // Everything the emulator and its libraries say, not only what an operator sees.
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut logged = String::new();
+    let listen = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "no start-up line:\n{logged}"
+        );
+        logged.push_str(&line);
+        let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if parsed["message"] == "Layer emulator listening" {
+            break parsed["listen"].as_str().unwrap().to_owned();
+        }
+    };
+    let emulator = Emulator {
+        url: format!("http://{listen}"),
+        app: STAGING.to_owned(),
+        http: reqwest::Client::new(),
+    };
+    let session = emulator.login("alice").await;
+    let mut ws = emulator.ws(&session).await;
+    let (subscribed, _) = ws.request("Presence.subscribe", None, Value::Null).await;
+    assert_eq!(subscribed["body"]["success"], true);
+    assert_eq!(emulator.get("/conversations", &session).await.status(), 200);
+    let logout = emulator
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/sessions/{session}"),
+            &session,
+            None,
+        )
+        .await;
+    assert_eq!(logout.status(), 204);
+    assert_eq!(
+        ws.closed_with().await,
+        Some(1000),
+        "logout closes the session's socket"
+    );
+    assert_eq!(emulator.get("/conversations", &session).await.status(), 401);
+
+    let _ = child.kill();
+    let _ = child.wait();
+    stdout.read_to_string(&mut logged).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        logged.contains("/sessions/{token}"),
+        "the logout was logged by its route:\n{logged}"
+    );
+    assert!(
+        !logged.contains(&session),
+        "the session token is in stdout:\n{logged}"
+    );
+    assert!(
+        !stderr.contains(&session),
+        "the session token is in stderr:\n{stderr}"
+    );
 }
