@@ -1,13 +1,20 @@
 //! Nonces and sessions, and the [`Caller`] every authenticated request resolves to.
 //!
 //! Nonces are not bound to an app (`POST /nonces` names none); sessions are: a session token
-//! is good for the one app it was issued for. Both live in one `std::sync::Mutex` that is
-//! never held across an `.await`. Tokens are random URL-safe strings (256 bits for sessions)
-//! and are never logged; the request journal redacts them too.
+//! is good for the one app it was issued for. Each table has its own `std::sync::Mutex`,
+//! never held across an `.await`: every authenticated request looks its session up, and
+//! every refused one mints a nonce, so neither should wait for the other. Tokens are random
+//! URL-safe strings (256 bits for sessions) and are never logged; the request journal
+//! redacts them too.
+//!
+//! Both tables are bounded and cheap to keep so: every entry of one table lives equally long
+//! (one TTL each), so issuing order is expiry order, and a queue in that order lets expired
+//! entries be dropped from its front, and the oldest evicted at the cap, in O(1) amortised
+//! per new entry — never a scan of the whole table under the lock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::{Ready, ready};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
@@ -25,8 +32,12 @@ const NONCE_BYTES: usize = 20;
 const SESSION_BYTES: usize = 32;
 
 /// Outstanding nonces beyond this make the oldest expire early, so a loop of
-/// `POST /nonces` cannot grow memory without bound.
+/// `POST /nonces` (which needs no session) cannot grow memory without bound.
 const MAX_NONCES: usize = 100_000;
+
+/// Live sessions beyond this end the oldest early (its sockets close). Each one needed a
+/// valid identity token, so only a test that logs in in a loop gets near it.
+const MAX_SESSIONS: usize = 100_000;
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -35,68 +46,117 @@ pub struct Session {
     pub expires_ms: i64,
 }
 
-#[derive(Default)]
-struct Tables {
-    /// Nonce → when it expires (ms).
-    nonces: HashMap<String, i64>,
-    sessions: HashMap<String, Session>,
+/// Entries by key, and the keys in expiry order. The queue may still hold keys already
+/// taken out of the map (a consumed nonce, a deleted session); they are skipped when they
+/// reach the front, and they count towards the cap, which bounds the queue as well.
+struct ExpiringTable<V> {
+    entries: HashMap<String, V>,
+    by_expiry: VecDeque<(i64, String)>,
+    cap: usize,
+}
+
+impl<V> ExpiringTable<V> {
+    fn new(cap: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            by_expiry: VecDeque::new(),
+            cap,
+        }
+    }
+
+    /// Adds an entry that expires after every entry already there; returns the live entries
+    /// evicted early to stay within the cap.
+    fn insert(&mut self, key: String, expires_ms: i64, value: V, now: i64) -> Vec<(String, V)> {
+        while self
+            .by_expiry
+            .front()
+            .is_some_and(|(expires, _)| *expires <= now)
+        {
+            if let Some((_, key)) = self.by_expiry.pop_front() {
+                self.entries.remove(&key);
+            }
+        }
+        let mut evicted = Vec::new();
+        while self.by_expiry.len() >= self.cap {
+            let Some((_, key)) = self.by_expiry.pop_front() else {
+                break;
+            };
+            if let Some(value) = self.entries.remove(&key) {
+                evicted.push((key, value));
+            }
+        }
+        self.by_expiry.push_back((expires_ms, key.clone()));
+        self.entries.insert(key, value);
+        evicted
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.by_expiry.clear();
+    }
 }
 
 /// The emulator's nonces and sessions.
 pub struct Sessions {
-    tables: Mutex<Tables>,
+    /// Nonce → when it expires (ms).
+    nonces: Mutex<ExpiringTable<i64>>,
+    sessions: Mutex<ExpiringTable<Session>>,
     nonce_ttl_ms: i64,
     session_ttl_ms: i64,
 }
 
+/// A panic while holding one of these locks leaves plain maps behind; keep serving.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Sessions {
     pub fn new(nonce_ttl_secs: u64, session_ttl_secs: u64) -> Self {
+        Self::with_caps(nonce_ttl_secs, session_ttl_secs, MAX_NONCES, MAX_SESSIONS)
+    }
+
+    fn with_caps(
+        nonce_ttl_secs: u64,
+        session_ttl_secs: u64,
+        max_nonces: usize,
+        max_sessions: usize,
+    ) -> Self {
         let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         Self {
-            tables: Mutex::new(Tables::default()),
+            nonces: Mutex::new(ExpiringTable::new(max_nonces)),
+            sessions: Mutex::new(ExpiringTable::new(max_sessions)),
             nonce_ttl_ms: ms(nonce_ttl_secs),
             session_ttl_ms: ms(session_ttl_secs),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
-        // A panic while holding this lock leaves plain maps behind; keep serving.
-        self.tables
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A new nonce, good for one session within the nonce lifetime.
     pub fn issue_nonce(&self) -> String {
         let nonce = random_token(NONCE_BYTES);
         let now = wall_clock_ms();
-        let mut tables = self.lock();
-        if tables.nonces.len() >= MAX_NONCES {
-            tables.nonces.retain(|_, expires| *expires > now);
-            if tables.nonces.len() >= MAX_NONCES
-                && let Some(oldest) = tables
-                    .nonces
-                    .iter()
-                    .min_by_key(|(_, expires)| **expires)
-                    .map(|(n, _)| n.clone())
-            {
-                tables.nonces.remove(&oldest);
-            }
-        }
-        tables.nonces.insert(nonce.clone(), now + self.nonce_ttl_ms);
+        let expires = now.saturating_add(self.nonce_ttl_ms);
+        lock(&self.nonces).insert(nonce.clone(), expires, expires, now);
         nonce
     }
 
     /// Consumes a nonce; false if it was never issued, already used, or expired.
     pub fn consume_nonce(&self, nonce: &str) -> bool {
         let now = wall_clock_ms();
-        self.lock()
-            .nonces
+        lock(&self.nonces)
+            .entries
             .remove(nonce)
             .is_some_and(|expires| expires > now)
     }
 
-    pub fn create_session(&self, app: AppId, user_id: String) -> (String, Session) {
+    /// A new session; also the sessions ended early to make room, whose sockets the caller
+    /// must close.
+    pub fn create_session(
+        &self,
+        app: AppId,
+        user_id: String,
+    ) -> (String, Session, Vec<(String, Session)>) {
         let token = random_token(SESSION_BYTES);
         let now = wall_clock_ms();
         let session = Session {
@@ -104,31 +164,30 @@ impl Sessions {
             user_id,
             expires_ms: now.saturating_add(self.session_ttl_ms),
         };
-        let mut tables = self.lock();
-        tables.sessions.retain(|_, s| s.expires_ms > now);
-        tables.sessions.insert(token.clone(), session.clone());
-        (token, session)
+        let evicted =
+            lock(&self.sessions).insert(token.clone(), session.expires_ms, session.clone(), now);
+        (token, session, evicted)
     }
 
     /// The live session for a token.
     pub fn find(&self, token: &str) -> Option<Session> {
         let now = wall_clock_ms();
-        self.lock()
-            .sessions
+        lock(&self.sessions)
+            .entries
             .get(token)
             .filter(|s| s.expires_ms > now)
             .cloned()
     }
 
     pub fn delete(&self, token: &str) -> Option<Session> {
-        self.lock().sessions.remove(token)
+        lock(&self.sessions).entries.remove(token)
     }
 
     /// Ends every session of a user (in one app, or in all); returns their tokens so their
-    /// sockets can be closed.
+    /// sockets can be closed. A test control: a scan is fine here.
     pub fn end_user_sessions(&self, user_id: &str, app: Option<AppId>) -> Vec<(String, AppId)> {
         let mut ended = Vec::new();
-        self.lock().sessions.retain(|token, s| {
+        lock(&self.sessions).entries.retain(|token, s| {
             let end = s.user_id == user_id && app.is_none_or(|a| a == s.app);
             if end {
                 ended.push((token.clone(), s.app));
@@ -139,10 +198,12 @@ impl Sessions {
     }
 
     pub fn clear(&self, app: Option<AppId>) {
-        let mut tables = self.lock();
         match app {
-            None => *tables = Tables::default(),
-            Some(app) => tables.sessions.retain(|_, s| s.app != app),
+            None => {
+                lock(&self.nonces).clear();
+                lock(&self.sessions).clear();
+            }
+            Some(app) => lock(&self.sessions).entries.retain(|_, s| s.app != app),
         }
     }
 }
@@ -235,5 +296,54 @@ mod tests {
         assert!(sessions.consume_nonce(&nonce));
         assert!(!sessions.consume_nonce(&nonce));
         assert!(!sessions.consume_nonce("never-issued"));
+    }
+
+    #[test]
+    fn at_the_cap_the_oldest_nonce_goes_first() {
+        let sessions = Sessions::with_caps(600, 60, 3, 3);
+        let issued: Vec<String> = (0..5).map(|_| sessions.issue_nonce()).collect();
+        assert!(!sessions.consume_nonce(&issued[0]));
+        assert!(!sessions.consume_nonce(&issued[1]));
+        for nonce in &issued[2..] {
+            assert!(sessions.consume_nonce(nonce));
+        }
+        // Consumed nonces still queued count towards the cap and are dropped first.
+        let fresh: Vec<String> = (0..3).map(|_| sessions.issue_nonce()).collect();
+        assert!(fresh.iter().all(|n| sessions.consume_nonce(n)));
+    }
+
+    #[test]
+    fn at_the_cap_the_oldest_session_ends_and_is_reported() {
+        let sessions = Sessions::with_caps(600, 60, 3, 2);
+        let app = AppId::new_staging();
+        let (first, _, none) = sessions.create_session(app, "a".into());
+        assert!(none.is_empty());
+        let (second, _, _) = sessions.create_session(app, "b".into());
+        assert!(sessions.delete(&second).is_some());
+        let (_, _, evicted) = sessions.create_session(app, "c".into());
+        assert_eq!(
+            evicted.len(),
+            1,
+            "the deleted session's place was freed first"
+        );
+        assert_eq!(evicted[0].0, first);
+        assert!(sessions.find(&first).is_none());
+    }
+
+    #[test]
+    fn minting_nonces_at_the_cap_does_not_scan_the_table() {
+        // With a scan per nonce at the cap (the old way), these 20 000 nonces cost
+        // 20 000 × 100 000 steps: minutes in a debug build. In expiry order, milliseconds.
+        let sessions = Sessions::new(600, 60);
+        let started = std::time::Instant::now();
+        for _ in 0..MAX_NONCES + 20_000 {
+            sessions.issue_nonce();
+        }
+        assert_eq!(lock(&sessions.nonces).entries.len(), MAX_NONCES);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -82,7 +82,12 @@ pub async fn post_sessions(
     emulator
         .world(app)?
         .apply_profile(&verified.user_id, verified.profile);
-    let (session_token, _) = emulator.sessions.create_session(app, verified.user_id);
+    let (session_token, _, evicted) = emulator.sessions.create_session(app, verified.user_id);
+    for (token, session) in evicted {
+        emulator
+            .world(session.app)?
+            .close_sockets(&session.user_id, Some(&token));
+    }
     Ok(json(
         StatusCode::CREATED,
         &json!({ "session_token": session_token }),
