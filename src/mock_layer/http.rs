@@ -2,17 +2,33 @@
 //!
 //! - CORS: the SDKs run in browsers on another origin, with credentials and custom headers,
 //!   so every answer names the caller's `Origin` (never `*`, which credentials forbid) and
-//!   exposes `Layer-Count` (a query's total size) to scripts.
+//!   exposes `Layer-Count` (a query's total size) to scripts. The headers allowed are the
+//!   ones the SDKs send (§B.0 item 7); a preflight asking for another is refused with
+//!   Layer's JSON error, like every other refusal, not actix-cors's plain text.
 //! - The XDK 4.0 treats only `https://` URLs as absolute and prefixes `http://` ones with
 //!   the API base: `GET /http://127.0.0.1:PORT/identities/alice`. The prefix is stripped
 //!   here, before routing, so every route works with either form.
 
-use actix_cors::Cors;
-use actix_web::body::MessageBody;
+use actix_cors::{Cors, CorsError};
+use actix_web::ResponseError;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Uri;
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
+
+use super::error::LayerError;
+
+/// The methods of the Client API.
+const ALLOWED_METHODS: [Method; 7] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::HEAD,
+    Method::OPTIONS,
+];
 
 /// The headers the SDKs send cross-origin.
 const ALLOWED_HEADERS: [&str; 10] = [
@@ -33,15 +49,7 @@ pub fn cors() -> Cors {
         // With credentials, actix-cors echoes the request's Origin rather than `*`.
         .allow_any_origin()
         .supports_credentials()
-        .allowed_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-            Method::HEAD,
-            Method::OPTIONS,
-        ])
+        .allowed_methods(ALLOWED_METHODS)
         .allowed_headers(ALLOWED_HEADERS)
         .expose_headers([
             header::HeaderName::from_static("layer-count"),
@@ -49,6 +57,32 @@ pub fn cors() -> Cors {
             header::LOCATION,
         ])
         .max_age(3600)
+}
+
+/// Middleware around [`cors`]: its refusals (a header or method not allowed, a malformed
+/// `Origin`) become Layer's `400 invalid_request`, so every answer the emulator gives has
+/// Layer's shape.
+pub async fn cors_errors_as_layer_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = next.call(req).await?;
+    let Some(refusal) = response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<CorsError>())
+        .map(ToString::to_string)
+    else {
+        return Ok(response.map_into_boxed_body());
+    };
+    let methods: Vec<&str> = ALLOWED_METHODS.iter().map(Method::as_str).collect();
+    let error = LayerError::invalid_request(format!(
+        "CORS: {refusal}; this emulator allows the methods {} and the headers {}",
+        methods.join(", "),
+        ALLOWED_HEADERS.join(", ")
+    ));
+    let (req, _) = response.into_parts();
+    Ok(ServiceResponse::new(req, error.error_response()).map_into_boxed_body())
 }
 
 /// Middleware: `/http://host:port/rest` → `/rest` (also `https://`).

@@ -262,9 +262,11 @@ pub fn serve(
         App::new()
             // The last `wrap` sees the request first: the XDK's `/http://host:port` prefix
             // is stripped before anything looks at the path; then tracing, CORS (whose
-            // preflight answers never reach the journal), and the journal.
+            // preflight answers never reach the journal, and whose refusals are turned into
+            // Layer errors), and the journal.
             .wrap(middleware::from_fn(journal::record_requests))
             .wrap(http::cors())
+            .wrap(middleware::from_fn(http::cors_errors_as_layer_errors))
             .wrap(middleware::from_fn(|req, next| {
                 crate::telemetry::trace_requests("mock_layer", req, next)
             }))

@@ -562,6 +562,67 @@ async fn browsers_get_cors_headers_naming_their_origin() {
         preflight.headers()["access-control-allow-credentials"],
         "true"
     );
+    let allowed = |name: &str| {
+        preflight.headers()[name]
+            .to_str()
+            .unwrap()
+            .to_lowercase()
+            .split(',')
+            .map(|h| h.trim().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let methods = allowed("access-control-allow-methods");
+    for method in ["get", "post", "put", "patch", "delete", "head", "options"] {
+        assert!(
+            methods.iter().any(|m| m == method),
+            "{method} in {methods:?}"
+        );
+    }
+    // Every header the SDKs send, the rich-content upload's included (§B.0 item 7).
+    let headers = allowed("access-control-allow-headers");
+    for header in [
+        "accept",
+        "authorization",
+        "content-type",
+        "client-id",
+        "layer-xdk-version",
+        "upload-content-type",
+        "upload-content-length",
+        "upload-origin",
+        "if-none-match",
+    ] {
+        assert!(
+            headers.iter().any(|h| h == header),
+            "{header} in {headers:?}"
+        );
+    }
+    // A header the SDKs never send is refused, in Layer's shape.
+    let refused = emulator
+        .http
+        .request(Method::OPTIONS, format!("{}/conversations", emulator.url))
+        .header("origin", "http://app.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, x-made-up")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["id"], "invalid_request");
+    assert_eq!(body["code"], 10);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("upload-content-type"),
+        "{body}"
+    );
     let alice = emulator.login("alice").await;
     let list = emulator
         .http
