@@ -8,6 +8,9 @@
 //! - The XDK 4.0 treats only `https://` URLs as absolute and prefixes `http://` ones with
 //!   the API base: `GET /http://127.0.0.1:PORT/identities/alice`. The prefix is stripped
 //!   here, before routing, so every route works with either form.
+//! - actix decodes a path's percent-escapes lossily (`%FF` becomes U+FFFD), which would make
+//!   `GET /identities/%FF` provision a user the client never named. A path that is not valid
+//!   percent-encoded UTF-8 is refused here, before routing, with Layer's `400 invalid_request`.
 
 use actix_cors::{Cors, CorsError};
 use actix_web::ResponseError;
@@ -16,6 +19,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Uri;
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
+use percent_encoding::percent_decode_str;
 
 use super::error::LayerError;
 
@@ -85,6 +89,32 @@ pub async fn cors_errors_as_layer_errors(
     Ok(ServiceResponse::new(req, error.error_response()).map_into_boxed_body())
 }
 
+/// Middleware: refuses a path whose percent-escapes are malformed or do not decode to UTF-8.
+pub async fn reject_undecodable_paths(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if decodes_strictly(req.uri().path()) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let error = LayerError::invalid_request(
+        "the path is not valid percent-encoded UTF-8 (every % needs two hex digits, and the \
+         bytes they make must be UTF-8)",
+    );
+    Ok(req.error_response(error).map_into_boxed_body())
+}
+
+fn decodes_strictly(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let well_formed = bytes.iter().enumerate().all(|(i, b)| {
+        *b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    well_formed && percent_decode_str(path).decode_utf8().is_ok()
+}
+
 /// Middleware: `/http://host:port/rest` → `/rest` (also `https://`).
 pub async fn strip_absolute_url_prefix(
     mut req: ServiceRequest,
@@ -114,6 +144,27 @@ fn stripped_uri(uri: &Uri) -> Option<Uri> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_must_be_percent_encoded_utf8() {
+        for ok in [
+            "/identities/alice",
+            "/identities/a%40b%2Fc",
+            "/identities/%C3%A9",
+            "/",
+        ] {
+            assert!(decodes_strictly(ok), "{ok}");
+        }
+        for bad in [
+            "/identities/%FF",
+            "/identities/%C3",
+            "/identities/%G1",
+            "/x%",
+            "/x%4",
+        ] {
+            assert!(!decodes_strictly(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn the_xdk_prefix_is_stripped_and_the_query_kept() {

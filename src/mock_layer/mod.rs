@@ -263,7 +263,9 @@ pub fn serve(
             // The last `wrap` sees the request first: the XDK's `/http://host:port` prefix
             // is stripped before anything looks at the path; then tracing, CORS (whose
             // preflight answers never reach the journal, and whose refusals are turned into
-            // Layer errors), and the journal.
+            // Layer errors), the journal, and the refusal of undecodable paths, which the
+            // journal records like any other answer.
+            .wrap(middleware::from_fn(http::reject_undecodable_paths))
             .wrap(middleware::from_fn(journal::record_requests))
             .wrap(http::cors())
             .wrap(middleware::from_fn(http::cors_errors_as_layer_errors))

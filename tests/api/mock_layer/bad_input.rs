@@ -117,6 +117,10 @@ async fn unknown_paths_methods_and_ids_get_layer_errors() {
             "not_found",
         ),
         (Method::GET, "/content-download/nope", 404, "not_found"),
+        // Never decoded lossily into a user named U+FFFD.
+        (Method::GET, "/identities/%FF", 400, "invalid_request"),
+        (Method::GET, "/identities/%C3", 400, "invalid_request"),
+        (Method::GET, "/identities/a%G1", 400, "invalid_request"),
         (
             Method::DELETE,
             "/messages/00000000-0000-4000-8000-000000000000?mode=bogus",
