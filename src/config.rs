@@ -227,6 +227,14 @@ pub struct MockLayerSettings {
     pub max_frame_bytes: usize,
     /// How many requests `GET /_mock/requests` keeps (oldest dropped first).
     pub request_log_size: usize,
+    /// What `Event.replay` can reach back over, per user: changes kept…
+    pub replay_entries_per_user: usize,
+    /// …and their bytes (as JSON). A replay from further back fails, as it cannot be
+    /// complete; the SDK then reloads with queries.
+    pub replay_bytes_per_user: usize,
+    /// Bytes of replayable changes kept for a whole app; past it, the largest logs give up
+    /// their oldest changes first.
+    pub replay_bytes_per_app: usize,
 }
 
 impl Default for MockLayerSettings {
@@ -246,6 +254,9 @@ impl Default for MockLayerSettings {
             max_content_bytes: 16 * 1024 * 1024,
             max_frame_bytes: 256 * 1024,
             request_log_size: 1000,
+            replay_entries_per_user: 10_000,
+            replay_bytes_per_user: 4 * 1024 * 1024,
+            replay_bytes_per_app: 64 * 1024 * 1024,
         }
     }
 }
@@ -330,6 +341,9 @@ impl MockLayerSettings {
             ("max_participants", self.max_participants),
             ("max_content_bytes", self.max_content_bytes),
             ("request_log_size", self.request_log_size),
+            ("replay_entries_per_user", self.replay_entries_per_user),
+            ("replay_bytes_per_user", self.replay_bytes_per_user),
+            ("replay_bytes_per_app", self.replay_bytes_per_app),
         ];
         for (name, value) in positive {
             if value == 0 {

@@ -11,10 +11,12 @@
 //! - `websocket.rs` — the socket: handshake, counters, requests, fan-out, closing.
 //! - `control.rs` — `/_mock/…`, the test controls (never on Layer's own paths).
 //! - `world.rs` / `views.rs` / `input.rs` — the state, its wire shapes, request parsing.
+//! - `change_log.rs` — what `Event.replay` re-sends, per user and bounded.
 //! - `auth.rs` / `identity_token.rs` / `trust.rs` — nonces, sessions, token validation, keys.
 //! - `journal.rs` — the request log; `http.rs` — CORS and the XDK's path quirk.
 
 mod auth;
+mod change_log;
 mod control;
 pub mod error;
 mod http;
@@ -43,6 +45,7 @@ pub use trust::TrustedKey;
 
 use crate::config::MockLayerSettings;
 use auth::Sessions;
+use change_log::ReplayLimits;
 use journal::Journal;
 use trust::Trust;
 use world::{Limits, World};
@@ -96,6 +99,11 @@ impl MockLayer {
         };
         let limits = Limits {
             max_participants: settings.max_participants,
+            replay: ReplayLimits {
+                entries_per_user: settings.replay_entries_per_user,
+                bytes_per_user: settings.replay_bytes_per_user,
+                bytes_per_app: settings.replay_bytes_per_app,
+            },
         };
         Ok(Self {
             apps: apps

@@ -18,16 +18,16 @@ use std::time::Duration;
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
-use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 
 use super::MockLayer;
 use super::auth::{Caller, session_token_from_header};
+use super::change_log::Outbound;
 use super::error::LayerError;
 use super::ids::{Kind, parse_object_id, user_id_from_identity};
 use super::input;
-use super::world::{Outbound, PresenceStatus, SocketHandle, iso_ms, parse_iso_ms, wall_clock_ms};
+use super::world::{PresenceStatus, SocketHandle, iso_ms, parse_iso_ms, wall_clock_ms};
 
 /// Subprotocols: the WebSDK speaks `layer-2.0`, the XDK `layer-3.0`. The chosen one is echoed,
 /// without which browsers and the npm `websocket` client refuse the connection.
@@ -68,7 +68,7 @@ pub async fn get_websocket(
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let kill = Arc::new(Notify::new());
     let id = emulator.next_socket_id();
-    emulator.world(caller.app)?.add_socket(
+    let opened_ms = emulator.world(caller.app)?.add_socket(
         &caller.user_id,
         SocketHandle {
             id,
@@ -83,6 +83,7 @@ pub async fn get_websocket(
         caller,
         id,
         counter: 0,
+        last_ms: opened_ms,
     };
     let span = tracing::info_span!("websocket", socket = id);
     actix_web::rt::spawn(tracing::Instrument::instrument(
@@ -98,16 +99,12 @@ struct Connection {
     id: u64,
     /// The counter of the next packet this socket sends.
     counter: u64,
-}
-
-/// The server → client envelope, members in the order Layer sent them.
-#[derive(Serialize)]
-struct Packet<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    counter: u64,
-    timestamp: String,
-    body: &'a Value,
+    /// The `timestamp` of the last change this socket delivered (at first, when it opened).
+    /// Responses carry it too: a response is written straight to the socket, possibly
+    /// before changes already queued for it, and with a later time the client would replay
+    /// from after those changes if the socket died before it got them. Changes reach the
+    /// queue in the order of the world's clock, so from this time on nothing is missed.
+    last_ms: i64,
 }
 
 /// Why the socket is closing, when it is this side's decision.
@@ -138,8 +135,8 @@ impl Connection {
                 () = kill.notified() => break close(CloseCode::Normal, "the session ended or the test disconnected this user"),
                 () = &mut expiry => break close(CloseCode::Policy, "the session expired"),
                 item = rx.recv() => match item {
-                    Some(Outbound::Packet { kind, body }) => {
-                        if self.send(&mut ws, kind.as_str(), &body).await.is_err() {
+                    Some(packet) => {
+                        if self.send_packet(&mut ws, &packet).await.is_err() {
                             break None;
                         }
                     }
@@ -181,19 +178,40 @@ impl Connection {
         tracing::debug!("socket closed");
     }
 
-    async fn send(
+    /// A change, signal or operation, stamped with the time the world gave it.
+    async fn send_packet(
+        &mut self,
+        ws: &mut actix_ws::Session,
+        packet: &Outbound,
+    ) -> Result<(), actix_ws::Closed> {
+        self.last_ms = self.last_ms.max(packet.at_ms);
+        self.write(ws, packet.kind.as_str(), packet.at_ms, &packet.body)
+            .await
+    }
+
+    async fn send_response(
+        &mut self,
+        ws: &mut actix_ws::Session,
+        body: &Value,
+    ) -> Result<(), actix_ws::Closed> {
+        let body = serde_json::to_string(body).unwrap_or_default();
+        self.write(ws, "response", self.last_ms, &body).await
+    }
+
+    /// The envelope, members in the order Layer sent them, around a body that is JSON text
+    /// already (serialised once by the world for every socket it goes to).
+    async fn write(
         &mut self,
         ws: &mut actix_ws::Session,
         kind: &str,
-        body: &Value,
+        at_ms: i64,
+        body: &str,
     ) -> Result<(), actix_ws::Closed> {
-        let packet = Packet {
-            kind,
-            counter: self.counter,
-            timestamp: iso_ms(wall_clock_ms()),
-            body,
-        };
-        let text = serde_json::to_string(&packet).unwrap_or_default();
+        let text = format!(
+            r#"{{"type":"{kind}","counter":{},"timestamp":"{}","body":{body}}}"#,
+            self.counter,
+            iso_ms(at_ms)
+        );
         self.counter += 1;
         ws.text(text).await
     }
@@ -271,7 +289,7 @@ impl Connection {
                 json!({"request_id": request_id, "method": method, "success": false, "data": error.body()})
             }
         };
-        self.send(ws, "response", &response).await
+        self.send_response(ws, &response).await
     }
 
     fn presence_update(&self, data: &Value) -> Result<Value, LayerError> {
@@ -325,8 +343,11 @@ impl Connection {
         Ok(json!({ "changes": changes }))
     }
 
-    /// Re-sends, as fresh `change`/`operation` packets, everything logged for this user since
-    /// `from_timestamp`; the response follows them.
+    /// Re-sends, as `change`/`operation` packets with new counters and their original
+    /// timestamps, everything logged for this user since `from_timestamp`; the response
+    /// follows them. If the log no longer reaches back that far the replay fails rather than
+    /// answer with part of the history: the SDK then goes on with the live socket, and the
+    /// app reloads what it shows with queries.
     async fn replay_changes(
         &mut self,
         ws: &mut actix_ws::Session,
@@ -346,8 +367,23 @@ impl Connection {
             Ok(world) => world.replay(&self.caller.user_id, from_ms),
             Err(e) => return Ok(Err(e)),
         };
-        for (kind, body) in missed {
-            self.send(ws, kind.as_str(), &body).await?;
+        let missed = match missed {
+            Ok(missed) => missed,
+            Err(incomplete) => {
+                return Ok(Err(LayerError::invalid_property(
+                    "from_timestamp",
+                    format!(
+                        "changes from {} are no longer all kept for you (the emulator keeps \
+                         mock_layer.replay_entries_per_user / replay_bytes_per_user per user); \
+                         replays from after {} are complete. Reload with queries instead.",
+                        iso_ms(from_ms),
+                        iso_ms(incomplete.dropped_through_ms)
+                    ),
+                )));
+            }
+        };
+        for packet in &missed {
+            self.send_packet(ws, packet).await?;
         }
         Ok(Ok(json!({})))
     }

@@ -1,14 +1,16 @@
 //! The emulated Layer world of one app: identities, conversations, messages, rich content,
-//! the open WebSockets, and the log of changes that `Event.replay` re-sends.
+//! the open WebSockets, and the log of changes that `Event.replay` re-sends
+//! (`change_log.rs`).
 //!
-//! Each app has its own [`World`] behind its own `std::sync::Mutex` (see [`super::AppWorld`]):
+//! Each app has its own [`World`] behind its own `std::sync::Mutex` (see [`super::MockLayer`]):
 //! staging and production never see each other's objects. The lock is never held across an
 //! `.await` — every operation here is synchronous and short — so a std mutex is both enough
 //! and cheaper than an async one. Fan-out happens *inside* the lock with `try_send` on each
 //! socket's bounded channel, which never waits: a socket whose channel is full is too slow to
 //! keep up and is closed (its client reconnects and replays), so it cannot hold anyone else
 //! back. Doing the fan-out under the lock keeps every socket's view of the order of changes
-//! the same as the log's.
+//! the same as the log's, and the world's clock ([`World::now_ms`], which never goes back)
+//! stamps each change as it is logged, so every queue is in timestamp order.
 //!
 //! Operations return the caller's view and push what the other participants must see, the
 //! way Layer does (§C.3, §C.4, §D of the protocol notes). Serialisation lives in `views.rs`;
@@ -22,13 +24,11 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
+use super::change_log::{ChangeLog, Incomplete, Outbound, PacketKind, ReplayLimits};
 use super::error::{ErrorKind, LayerError};
 use super::identity_token::Profile;
 use super::ids::{AppId, Kind, identity_id, object_id, random_token};
 use super::input::{NewConversation, NewMessage, NewPart, PatchOp, ReceiptKind, check_metadata};
-
-/// How many changes per app `Event.replay` can reach back over.
-const REPLAY_LOG_SIZE: usize = 10_000;
 
 /// How many pushes the emulator keeps for `GET /_mock/notifications`, per app.
 const NOTIFICATION_LOG_SIZE: usize = 1_000;
@@ -202,30 +202,6 @@ pub struct Content {
     pub attached_to: Option<Uuid>,
 }
 
-/// The kinds of packet the server sends besides responses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PacketKind {
-    Change,
-    Signal,
-    Operation,
-}
-
-impl PacketKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PacketKind::Change => "change",
-            PacketKind::Signal => "signal",
-            PacketKind::Operation => "operation",
-        }
-    }
-}
-
-/// What a socket's task is told to do.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    Packet { kind: PacketKind, body: Arc<Value> },
-}
-
 /// One open WebSocket, as the world sees it.
 #[derive(Debug)]
 pub struct SocketHandle {
@@ -235,15 +211,6 @@ pub struct SocketHandle {
     pub tx: mpsc::Sender<Outbound>,
     /// Woken to make the socket close itself.
     pub kill: Arc<Notify>,
-}
-
-/// A change or operation kept for `Event.replay`.
-#[derive(Debug)]
-struct Logged {
-    at_ms: i64,
-    user: String,
-    kind: PacketKind,
-    body: Arc<Value>,
 }
 
 /// A push notification the emulator would have sent.
@@ -261,6 +228,7 @@ pub struct Notification {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_participants: usize,
+    pub replay: ReplayLimits,
 }
 
 pub struct World {
@@ -275,7 +243,7 @@ pub struct World {
     /// Followed users, per follower (`PUT /following/users/{id}`).
     pub following: HashMap<String, BTreeSet<String>>,
     pub sockets: HashMap<String, Vec<SocketHandle>>,
-    log: VecDeque<Logged>,
+    log: ChangeLog,
     pub notifications: VecDeque<Notification>,
     /// The latest timestamp handed out: time never goes backwards within a world, so
     /// `Event.replay` from a packet's timestamp never misses a later change.
@@ -294,7 +262,7 @@ impl World {
             content: HashMap::new(),
             following: HashMap::new(),
             sockets: HashMap::new(),
-            log: VecDeque::new(),
+            log: ChangeLog::new(limits.replay),
             notifications: VecDeque::new(),
             last_ms: 0,
         }
@@ -1138,32 +1106,33 @@ impl World {
         action: &str,
     ) -> Result<(), LayerError> {
         let conversation = self.conversation_for(caller, uuid)?.clone();
-        let body = Arc::new(json!({
-            "type": "typing_indicator",
-            "object": self.object_ref("Conversation", &conversation.id()),
-            "data": {"sender": self.identity_basic(caller), "action": action},
-        }));
+        let signal = Outbound {
+            kind: PacketKind::Signal,
+            at_ms: self.now_ms(),
+            body: json_text(&json!({
+                "type": "typing_indicator",
+                "object": self.object_ref("Conversation", &conversation.id()),
+                "data": {"sender": self.identity_basic(caller), "action": action},
+            })),
+        };
         for user in conversation.participants.iter().filter(|u| *u != caller) {
-            self.send(
-                user,
-                Outbound::Packet {
-                    kind: PacketKind::Signal,
-                    body: body.clone(),
-                },
-            );
+            self.send(user, &signal);
         }
         Ok(())
     }
 
     // ----- sockets and the change log -----
 
-    pub fn add_socket(&mut self, user: &str, handle: SocketHandle) {
+    /// Registers a socket; returns the world time it opened at, the `timestamp` of the
+    /// packets it sends before any change reaches it.
+    pub fn add_socket(&mut self, user: &str, handle: SocketHandle) -> i64 {
         let now = self.now_ms();
         self.ensure_identity(user).last_seen_ms = Some(now);
         self.sockets
             .entry(user.to_owned())
             .or_default()
             .push(handle);
+        now
     }
 
     pub fn remove_socket(&mut self, user: &str, id: u64) {
@@ -1198,29 +1167,26 @@ impl World {
         closed
     }
 
-    /// Logs a change for replay and pushes it to the user's sockets.
+    /// Logs a change for replay and pushes it to the user's sockets, stamped with the
+    /// world's time: the packet's `timestamp` is the time it is logged at, so "replay from
+    /// the last timestamp I saw" includes everything that came after it, by construction.
     fn emit(&mut self, user: &str, kind: PacketKind, body: Value) {
-        let body = Arc::new(body);
-        let at_ms = self.now_ms();
-        self.log.push_back(Logged {
-            at_ms,
-            user: user.to_owned(),
+        let packet = Outbound {
             kind,
-            body: body.clone(),
-        });
-        while self.log.len() > REPLAY_LOG_SIZE {
-            self.log.pop_front();
-        }
-        self.send(user, Outbound::Packet { kind, body });
+            at_ms: self.now_ms(),
+            body: json_text(&body),
+        };
+        self.send(user, &packet);
+        self.log.record(user, packet);
     }
 
     /// Hands a packet to each of the user's sockets without waiting. A socket whose queue is
     /// full is closed: it is too far behind, and its client will replay what it missed.
-    fn send(&mut self, user: &str, item: Outbound) {
+    fn send(&mut self, user: &str, packet: &Outbound) {
         let Some(handles) = self.sockets.get_mut(user) else {
             return;
         };
-        handles.retain(|h| match h.tx.try_send(item.clone()) {
+        handles.retain(|h| match h.tx.try_send(packet.clone()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(
@@ -1237,14 +1203,16 @@ impl World {
         }
     }
 
-    /// The changes and operations logged for `user` at or after `from_ms`, oldest first.
-    pub fn replay(&self, user: &str, from_ms: i64) -> Vec<(PacketKind, Arc<Value>)> {
-        self.log
-            .iter()
-            .filter(|l| l.user == user && l.at_ms >= from_ms)
-            .map(|l| (l.kind, l.body.clone()))
-            .collect()
+    /// The changes and operations logged for `user` at or after `from_ms`, oldest first, or
+    /// why that history is no longer complete.
+    pub fn replay(&self, user: &str, from_ms: i64) -> Result<Vec<Outbound>, Incomplete> {
+        self.log.since(user, from_ms)
     }
+}
+
+/// A body as the JSON text that goes on the wire (serialising a `Value` cannot fail).
+fn json_text(body: &Value) -> Arc<str> {
+    serde_json::to_string(body).unwrap_or_default().into()
 }
 
 /// The three deletion modes of Layer's Client API.

@@ -174,49 +174,182 @@ async fn a_message_to_a_conversation_the_caller_is_not_in_is_not_found() {
     assert_eq!(response["body"]["data"]["id"], "not_found");
 }
 
+/// The `(operation, object type, object id)` of change packets.
+fn changes(packets: &[Value]) -> Vec<(String, String, String)> {
+    packets
+        .iter()
+        .filter(|p| p["type"] == "change")
+        .map(|p| {
+            let body = &p["body"];
+            (
+                body["operation"].as_str().unwrap().to_owned(),
+                body["object"]["type"].as_str().unwrap().to_owned(),
+                body["object"]["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn event_replay_resends_what_a_closed_socket_missed() {
+async fn event_replay_resends_what_a_closed_socket_missed_and_nothing_older() {
     let emulator = spawn_emulator().await;
     let alice = emulator.login("alice").await;
     let bob = emulator.login("bob").await;
     let mut bob_ws = emulator.ws(&bob).await;
-    let (first, _) = bob_ws
-        .request("Presence.subscribe", None, Value::Null)
-        .await;
-    let last_seen = first["timestamp"].as_str().unwrap().to_owned();
-    drop(bob_ws);
+    // Seen live: the conversation's create, then (a moment later) a first message.
     let c = emulator.conversation(&alice, &["bob"]).await;
-    emulator.message(&alice, &c, "while you were away").await;
+    let created = bob_ws.recv().await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let m1 = emulator.message(&alice, &c, "seen live").await;
+    let live = bob_ws.drain(QUIET).await;
+    assert_eq!(changes(&live).len(), 2, "{live:?}");
+    let last_seen = live.last().unwrap()["timestamp"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(created["timestamp"].as_str().unwrap() < last_seen.as_str());
+    drop(bob_ws);
+    let m2 = emulator.message(&alice, &c, "while you were away").await;
+
     let mut bob_ws = emulator.ws(&bob).await;
     let (response, replayed) = bob_ws
         .request("Event.replay", None, json!({"from_timestamp": last_seen}))
         .await;
     assert_eq!(response["body"]["success"], true);
-    let kinds: Vec<(&str, &str)> = replayed
-        .iter()
-        .map(|p| {
-            (
-                p["body"]["operation"].as_str().unwrap(),
-                p["body"]["object"]["type"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        kinds,
-        [
-            ("create", "Conversation"),
-            ("create", "Message"),
-            ("update", "Conversation")
-        ]
-    );
     assert_eq!(
         replayed[0]["counter"], 0,
         "a new connection counts from zero"
+    );
+    let ids: Vec<String> = changes(&replayed)
+        .into_iter()
+        .map(|(_, _, id)| id)
+        .collect();
+    assert!(
+        ids.contains(&m2["id"].as_str().unwrap().to_owned()),
+        "{ids:?}"
+    );
+    assert!(
+        !changes(&replayed)
+            .iter()
+            .any(|(operation, kind, _)| operation == "create" && kind == "Conversation"),
+        "the conversation's create came before from_timestamp: {replayed:?}"
+    );
+    assert!(
+        replayed
+            .iter()
+            .all(|p| p["timestamp"].as_str().unwrap() >= last_seen.as_str()),
+        "nothing older than from_timestamp: {replayed:?}"
+    );
+    // The change at exactly from_timestamp is replayed too: "from" includes it.
+    assert!(
+        ids.contains(&m1["id"].as_str().unwrap().to_owned()),
+        "{ids:?}"
     );
     let (bad, _) = bob_ws
         .request("Event.replay", None, json!({"from_timestamp": "yesterday"}))
         .await;
     assert_eq!(bad["body"]["success"], false);
+}
+
+#[tokio::test]
+async fn replayed_changes_carry_the_timestamps_they_were_pushed_with() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    let mut phone = emulator.ws(&bob).await;
+    let mut laptop = emulator.ws(&bob).await;
+    let (subscribed, _) = laptop
+        .request("Presence.subscribe", None, Value::Null)
+        .await;
+    let from = subscribed["timestamp"].as_str().unwrap().to_owned();
+    drop(laptop);
+    emulator.message(&alice, &c, "one").await;
+    let live = phone.drain(QUIET).await;
+    // The laptop replays later; its packets carry the times the phone saw them with.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut laptop = emulator.ws(&bob).await;
+    let (_, replayed) = laptop
+        .request("Event.replay", None, json!({"from_timestamp": from}))
+        .await;
+    let stamps = |packets: &[Value]| -> Vec<(String, String)> {
+        packets
+            .iter()
+            .map(|p| {
+                (
+                    p["body"].to_string(),
+                    p["timestamp"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(stamps(&replayed), stamps(&live));
+}
+
+#[tokio::test]
+async fn a_response_is_never_stamped_later_than_the_changes_its_socket_delivered() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let mut ws = emulator.ws(&bob).await;
+    emulator.conversation(&alice, &["bob"]).await;
+    let change = ws.recv().await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // A replay from the last timestamp seen must cover whatever was still queued: so a
+    // response carries the time of the last change delivered, not the time it was written.
+    let (response, _) = ws.request("Counter.read", None, Value::Null).await;
+    assert_eq!(response["timestamp"], change["timestamp"]);
+}
+
+#[tokio::test]
+async fn a_replay_reaching_past_what_is_kept_fails_instead_of_answering_in_part() {
+    let emulator = spawn_with(|s| s.replay_entries_per_user = 6).await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let carol = emulator.login("carol").await;
+    let quiet = emulator.conversation(&alice, &["carol"]).await;
+    let mut carol_ws = emulator.ws(&carol).await;
+    let (first, _) = carol_ws
+        .request("Presence.subscribe", None, Value::Null)
+        .await;
+    let carol_from = first["timestamp"].as_str().unwrap().to_owned();
+    drop(carol_ws);
+    emulator.message(&alice, &quiet, "for carol").await;
+
+    let mut bob_ws = emulator.ws(&bob).await;
+    let (first, _) = bob_ws
+        .request("Presence.subscribe", None, Value::Null)
+        .await;
+    let bob_from = first["timestamp"].as_str().unwrap().to_owned();
+    drop(bob_ws);
+    // A busy conversation: 1 create and 2 changes per message for bob, 6 kept.
+    let busy = emulator.conversation(&alice, &["bob"]).await;
+    for i in 0..5 {
+        emulator.message(&alice, &busy, &format!("busy {i}")).await;
+    }
+    let mut bob_ws = emulator.ws(&bob).await;
+    let (response, replayed) = bob_ws
+        .request("Event.replay", None, json!({"from_timestamp": bob_from}))
+        .await;
+    assert!(replayed.is_empty(), "nothing partial: {replayed:?}");
+    assert_eq!(response["body"]["success"], false);
+    assert_eq!(response["body"]["data"]["id"], "invalid_property");
+    assert_eq!(
+        response["body"]["data"]["data"]["property"],
+        "from_timestamp"
+    );
+    // The socket goes on: live changes still arrive.
+    emulator
+        .message(&alice, &busy, "after the failed replay")
+        .await;
+    assert_eq!(changes(&bob_ws.drain(QUIET).await).len(), 2);
+    // Carol's history was not pushed out by bob's busy conversation.
+    let mut carol_ws = emulator.ws(&carol).await;
+    let (response, replayed) = carol_ws
+        .request("Event.replay", None, json!({"from_timestamp": carol_from}))
+        .await;
+    assert_eq!(response["body"]["success"], true);
+    assert_eq!(changes(&replayed).len(), 2, "{replayed:?}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 'use strict';
 // layer-websdk 3.4.18: a receiver whose socket dropped gets what it missed through
-// Event.replay when the SDK reconnects on its own.
+// Event.replay when the SDK reconnects on its own — and, when the emulator no longer keeps
+// all of it, a failed replay that the client survives.
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -79,6 +80,59 @@ describe('layer-websdk 3.4.18: reconnect and Event.replay', { timeout: 90000 }, 
     const log = await mock.requests(world.server);
     const text = JSON.stringify(log);
     assert.ok(text.includes('Event.replay'), 'GET /_mock/requests records the Event.replay request');
+  });
+
+  it('the SDKs logged no errors and threw none', () => world.assertNoSdkErrors());
+});
+
+describe('layer-websdk 3.4.18: a replay that reaches past what the emulator keeps', { timeout: 90000 }, () => {
+  const world = new World();
+  let alice;
+  let bob;
+  let conversationId;
+
+  before(async () => {
+    // Six changes per user: one message is three (create, conversation update, receipt).
+    await world.start({ env: { LAYER_IDP_MOCK_LAYER__REPLAY_ENTRIES_PER_USER: '6' } });
+    ({ alice, bob, conversationId } = await pairWithConversation(world));
+  });
+
+  after(() => world.cleanup());
+
+  it('6b. the replay fails rather than answer in part; live changes keep coming and queries load what was missed', async () => {
+    const bobSince = bob.mark();
+    const socketsBefore = new Set(bob.wire().filter((w) => w.kind === 'ws-open').map((w) => w.socket));
+    bob.pause();
+    const missed = [];
+    try {
+      await mock.disconnect(world.server, bob.userId);
+      for (let i = 0; i < 5; i++) {
+        missed.push(await alice.call('sendMessage', { conversationId, parts: [{ mimeType: 'text/plain', body: `missed ${i}` }] }));
+      }
+    } finally {
+      bob.resume();
+    }
+    const replay = await bob.waitFor('wire', (w) => w.kind === 'ws-out' && !socketsBefore.has(w.socket)
+      && JSON.parse(w.frame).body.method === 'Event.replay', { since: bobSince, timeout: 25000, what: 'bob\'s Event.replay on a new socket' });
+    const requestId = JSON.parse(replay.frame).body.request_id;
+    const response = await bob.waitFor('wire', (w) => w.kind === 'ws-in' && w.socket === replay.socket
+      && JSON.parse(w.frame).type === 'response' && JSON.parse(w.frame).body.request_id === requestId,
+    { since: bobSince, what: 'the response to Event.replay' });
+    const body = JSON.parse(response.frame).body;
+    assert.equal(body.success, false, 'not a partial history presented as complete');
+    assert.equal(body.data.id, 'invalid_property');
+    assert.equal(body.data.data.property, 'from_timestamp');
+    const replayedCreates = bob.frames(bobSince).filter((f) => f.socket === replay.socket && f.direction === 'in'
+      && f.packet.type === 'change' && f.packet.body.operation === 'create');
+    assert.deepEqual(replayedCreates, [], 'nothing was replayed');
+
+    // The socket stays: the next message arrives live.
+    const live = await alice.call('sendMessage', { conversationId, parts: [{ mimeType: 'text/plain', body: 'after the failed replay' }] });
+    await bob.waitFor('message-added', (d) => d.message.id === live.id, { since: bobSince, what: 'a live message after the failed replay' });
+    // And what the replay could not give, a query loads.
+    const loaded = await bob.call('query', { model: 'messages', conversationId });
+    const ids = loaded.data.map((m) => m.id);
+    for (const m of [...missed, live]) assert.ok(ids.includes(m.id), `${m.id} in bob's query`);
   });
 
   it('the SDKs logged no errors and threw none', () => world.assertNoSdkErrors());
