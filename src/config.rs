@@ -225,6 +225,12 @@ pub struct MockLayerSettings {
     pub max_content_bytes: usize,
     /// Largest WebSocket message, in bytes.
     pub max_frame_bytes: usize,
+    /// Open WebSockets per session (one per tab or device sharing it)…
+    pub max_sockets_per_session: usize,
+    /// …and per user; a socket past either is closed at once with code 1008 and the reason.
+    pub max_sockets_per_user: usize,
+    /// How long a socket may wait for its client to read before it is closed, in ms.
+    pub socket_send_timeout_ms: u64,
     /// How many requests `GET /_mock/requests` keeps (oldest dropped first).
     pub request_log_size: usize,
     /// What `Event.replay` can reach back over, per user: changes kept…
@@ -253,6 +259,9 @@ impl Default for MockLayerSettings {
             max_body_bytes: 256 * 1024,
             max_content_bytes: 16 * 1024 * 1024,
             max_frame_bytes: 256 * 1024,
+            max_sockets_per_session: 8,
+            max_sockets_per_user: 32,
+            socket_send_timeout_ms: 10_000,
             request_log_size: 1000,
             replay_entries_per_user: 10_000,
             replay_bytes_per_user: 4 * 1024 * 1024,
@@ -341,6 +350,12 @@ impl MockLayerSettings {
             ("max_participants", self.max_participants),
             ("max_content_bytes", self.max_content_bytes),
             ("request_log_size", self.request_log_size),
+            ("max_sockets_per_session", self.max_sockets_per_session),
+            ("max_sockets_per_user", self.max_sockets_per_user),
+            (
+                "socket_send_timeout_ms",
+                self.socket_send_timeout_ms as usize,
+            ),
             ("replay_entries_per_user", self.replay_entries_per_user),
             ("replay_bytes_per_user", self.replay_bytes_per_user),
             ("replay_bytes_per_app", self.replay_bytes_per_app),

@@ -99,6 +99,8 @@ impl MockLayer {
         };
         let limits = Limits {
             max_participants: settings.max_participants,
+            max_sockets_per_session: settings.max_sockets_per_session,
+            max_sockets_per_user: settings.max_sockets_per_user,
             replay: ReplayLimits {
                 entries_per_user: settings.replay_entries_per_user,
                 bytes_per_user: settings.replay_bytes_per_user,

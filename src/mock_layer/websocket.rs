@@ -12,14 +12,23 @@
 //! unknown type is ignored, a request that breaks a rule gets a failed response with Layer's
 //! error, a binary frame or a frame over the size limit closes only this socket, with a
 //! close code that says why.
+//!
+//! Nor does a bad client. Sockets are capped per session and per user (a socket past a cap
+//! is closed at once, code 1008, with the reason). Every write is bounded: it races the
+//! socket's kill switch and its session's expiry, and gives up after
+//! `socket_send_timeout_ms`, so a client that stops reading cannot pin the task, and
+//! logout, expiry and the test controls close its socket as promptly as any other. (The TCP
+//! connection of a client that reads nothing at all may outlive the task until the kernel
+//! gives up on it; it no longer holds anything of the emulator's.)
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
 use serde_json::{Value, json};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{mpsc, watch};
 
 use super::MockLayer;
 use super::auth::{Caller, session_token_from_header};
@@ -35,6 +44,9 @@ const PROTOCOLS: [&str; 2] = ["layer-2.0", "layer-3.0"];
 
 /// Packets waiting for a socket; a socket this far behind is closed (see `World::send`).
 const QUEUE_DEPTH: usize = 1024;
+
+/// How long the close frame may take to go out; a client that does not read gets none.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `GET /…?session_token=…` with `Upgrade: websocket`, on any path.
 pub async fn get_websocket(
@@ -66,17 +78,31 @@ pub async fn get_websocket(
         .aggregate_continuations()
         .max_continuation_size(max_frame);
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-    let kill = Arc::new(Notify::new());
+    let (kill, killed) = watch::channel(false);
     let id = emulator.next_socket_id();
-    let opened_ms = emulator.world(caller.app)?.add_socket(
+    let span = tracing::info_span!("websocket", socket = id);
+    let registered = emulator.world(caller.app)?.add_socket(
         &caller.user_id,
         SocketHandle {
             id,
             session: token,
             tx,
-            kill: kill.clone(),
+            kill,
         },
     );
+    let opened_ms = match registered {
+        Ok(opened_ms) => opened_ms,
+        Err(too_many) => {
+            // The handshake is answered, so the client learns why in the close frame
+            // rather than retrying a refused upgrade blind.
+            tracing::info!(parent: &span, reason = %too_many, "socket refused");
+            actix_web::rt::spawn(async move {
+                let reason = close(CloseCode::Policy, &too_many);
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(reason)).await;
+            });
+            return Ok(response);
+        }
+    };
     let lifetime_ms = u64::try_from(session.expires_ms - wall_clock_ms()).unwrap_or(0);
     let connection = Connection {
         emulator: emulator.clone(),
@@ -84,10 +110,14 @@ pub async fn get_websocket(
         id,
         counter: 0,
         last_ms: opened_ms,
+        stop: Stop {
+            killed,
+            expiry: Box::pin(tokio::time::sleep(Duration::from_millis(lifetime_ms))),
+        },
+        send_timeout: Duration::from_millis(emulator.settings().socket_send_timeout_ms),
     };
-    let span = tracing::info_span!("websocket", socket = id);
     actix_web::rt::spawn(tracing::Instrument::instrument(
-        connection.run(ws, stream, rx, kill, Duration::from_millis(lifetime_ms)),
+        connection.run(ws, stream, rx),
         span,
     ));
     Ok(response)
@@ -105,16 +135,46 @@ struct Connection {
     /// from after those changes if the socket died before it got them. Changes reach the
     /// queue in the order of the world's clock, so from this time on nothing is missed.
     last_ms: i64,
+    stop: Stop,
+    /// How long one frame may wait for the client to make room for it.
+    send_timeout: Duration,
 }
 
-/// Why the socket is closing, when it is this side's decision.
+/// What ends a socket from outside: the world killing it (logout, session ended, a test
+/// control, a queue it let fill up), or its session's expiry.
+struct Stop {
+    killed: watch::Receiver<bool>,
+    expiry: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Stop {
+    /// Resolves when the socket must close, with the reason.
+    async fn stopped(&mut self) -> CloseReason {
+        tokio::select! {
+            biased;
+            // A dropped sender means the world forgot this socket: stop all the same.
+            _ = self.killed.wait_for(|killed| *killed) => reason(
+                CloseCode::Normal,
+                "the session ended, or this socket was closed by the emulator",
+            ),
+            () = &mut self.expiry => reason(CloseCode::Policy, "the session expired"),
+        }
+    }
+}
+
+/// Why the socket is closing: `Some` with a reason for the close frame, `None` when the
+/// connection is already gone.
 type Close = Option<CloseReason>;
 
-fn close(code: CloseCode, description: &str) -> Close {
-    Some(CloseReason {
+fn reason(code: CloseCode, description: &str) -> CloseReason {
+    CloseReason {
         code,
         description: Some(description.to_owned()),
-    })
+    }
+}
+
+fn close(code: CloseCode, description: &str) -> Close {
+    Some(reason(code, description))
 }
 
 impl Connection {
@@ -123,59 +183,70 @@ impl Connection {
         mut ws: actix_ws::Session,
         mut stream: AggregatedMessageStream,
         mut rx: mpsc::Receiver<Outbound>,
-        kill: Arc<Notify>,
-        lifetime: Duration,
     ) {
         tracing::debug!(user = %self.caller.user_id, "socket open");
-        let expiry = tokio::time::sleep(lifetime);
-        tokio::pin!(expiry);
         let reason: Close = loop {
-            tokio::select! {
+            let step = tokio::select! {
                 biased;
-                () = kill.notified() => break close(CloseCode::Normal, "the session ended or the test disconnected this user"),
-                () = &mut expiry => break close(CloseCode::Policy, "the session expired"),
+                reason = self.stop.stopped() => Err(Some(reason)),
                 item = rx.recv() => match item {
-                    Some(packet) => {
-                        if self.send_packet(&mut ws, &packet).await.is_err() {
-                            break None;
-                        }
-                    }
-                    None => break None,
+                    Some(packet) => self.send_packet(&mut ws, &packet).await,
+                    None => Err(None),
                 },
                 message = stream.recv() => match message {
-                    Some(Ok(AggregatedMessage::Text(text))) => {
-                        if self.handle_text(&mut ws, &text).await.is_err() {
-                            break None;
-                        }
-                    }
+                    Some(Ok(AggregatedMessage::Text(text))) => self.handle_text(&mut ws, &text).await,
                     Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        if ws.pong(&bytes).await.is_err() {
-                            break None;
-                        }
+                        let pong = ws.pong(&bytes);
+                        self.bounded(pong).await
                     }
-                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
                     Some(Ok(AggregatedMessage::Binary(_))) => {
-                        break close(CloseCode::Unsupported, "Layer packets are JSON text frames");
+                        Err(close(CloseCode::Unsupported, "Layer packets are JSON text frames"))
                     }
-                    Some(Ok(AggregatedMessage::Close(_))) | None => break close(CloseCode::Normal, "bye"),
+                    Some(Ok(AggregatedMessage::Close(_))) | None => Err(close(CloseCode::Normal, "bye")),
                     Some(Err(ProtocolError::Overflow)) => {
                         let limit = self.emulator.settings().max_frame_bytes;
-                        break close(CloseCode::Size, &format!("messages are at most {limit} bytes"));
+                        Err(close(CloseCode::Size, &format!("messages are at most {limit} bytes")))
                     }
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "WebSocket protocol error");
-                        break close(CloseCode::Protocol, "WebSocket protocol error");
+                        Err(close(CloseCode::Protocol, "WebSocket protocol error"))
                     }
                 },
+            };
+            if let Err(reason) = step {
+                break reason;
             }
         };
         // The world forgets the socket before the close frame goes out, so nothing more is
-        // queued for it.
+        // queued for it. The close frame gets a moment to go out; a client that stopped
+        // reading does not get it, and the task ends regardless.
         if let Ok(mut world) = self.emulator.world(self.caller.app) {
             world.remove_socket(&self.caller.user_id, self.id);
         }
-        let _ = ws.close(reason).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(reason)).await;
         tracing::debug!("socket closed");
+    }
+
+    /// Waits for a write, but never forever: actix-ws holds 32 frames, so a client that stops
+    /// reading would otherwise pin this task, deaf to its kill switch and its session's
+    /// expiry. The write races both, and gives up after `send_timeout`.
+    async fn bounded(
+        &mut self,
+        write: impl Future<Output = Result<(), actix_ws::Closed>>,
+    ) -> Result<(), Close> {
+        tokio::select! {
+            biased;
+            reason = self.stop.stopped() => Err(Some(reason)),
+            written = tokio::time::timeout(self.send_timeout, write) => match written {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(actix_ws::Closed)) => Err(None),
+                Err(_) => {
+                    tracing::info!(timeout = ?self.send_timeout, "closing a WebSocket whose client stopped reading");
+                    Err(close(CloseCode::Policy, "the client stopped reading"))
+                }
+            },
+        }
     }
 
     /// A change, signal or operation, stamped with the time the world gave it.
@@ -183,7 +254,7 @@ impl Connection {
         &mut self,
         ws: &mut actix_ws::Session,
         packet: &Outbound,
-    ) -> Result<(), actix_ws::Closed> {
+    ) -> Result<(), Close> {
         self.last_ms = self.last_ms.max(packet.at_ms);
         self.write(ws, packet.kind.as_str(), packet.at_ms, &packet.body)
             .await
@@ -193,7 +264,7 @@ impl Connection {
         &mut self,
         ws: &mut actix_ws::Session,
         body: &Value,
-    ) -> Result<(), actix_ws::Closed> {
+    ) -> Result<(), Close> {
         let body = serde_json::to_string(body).unwrap_or_default();
         self.write(ws, "response", self.last_ms, &body).await
     }
@@ -206,21 +277,18 @@ impl Connection {
         kind: &str,
         at_ms: i64,
         body: &str,
-    ) -> Result<(), actix_ws::Closed> {
+    ) -> Result<(), Close> {
         let text = format!(
             r#"{{"type":"{kind}","counter":{},"timestamp":"{}","body":{body}}}"#,
             self.counter,
             iso_ms(at_ms)
         );
         self.counter += 1;
-        ws.text(text).await
+        let write = ws.text(text);
+        self.bounded(write).await
     }
 
-    async fn handle_text(
-        &mut self,
-        ws: &mut actix_ws::Session,
-        text: &str,
-    ) -> Result<(), actix_ws::Closed> {
+    async fn handle_text(&mut self, ws: &mut actix_ws::Session, text: &str) -> Result<(), Close> {
         let Ok(Value::Object(packet)) = serde_json::from_str::<Value>(text) else {
             tracing::debug!("ignoring a frame that is not a JSON object");
             return Ok(());
@@ -243,7 +311,7 @@ impl Connection {
         &mut self,
         ws: &mut actix_ws::Session,
         body: &Value,
-    ) -> Result<(), actix_ws::Closed> {
+    ) -> Result<(), Close> {
         let method = body
             .get("method")
             .and_then(Value::as_str)
@@ -352,7 +420,7 @@ impl Connection {
         &mut self,
         ws: &mut actix_ws::Session,
         data: &Value,
-    ) -> Result<Result<Value, LayerError>, actix_ws::Closed> {
+    ) -> Result<Result<Value, LayerError>, Close> {
         let Some(from_ms) = data
             .get("from_timestamp")
             .and_then(Value::as_str)

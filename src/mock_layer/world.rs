@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use super::change_log::{ChangeLog, Incomplete, Outbound, PacketKind, ReplayLimits};
@@ -209,8 +209,15 @@ pub struct SocketHandle {
     /// The session it was opened with, so ending a session closes its sockets.
     pub session: String,
     pub tx: mpsc::Sender<Outbound>,
-    /// Woken to make the socket close itself.
-    pub kill: Arc<Notify>,
+    /// Set to make the socket close itself (a state, not an event: a socket busy when it is
+    /// set still sees it).
+    pub kill: watch::Sender<bool>,
+}
+
+impl SocketHandle {
+    pub fn kill(&self) {
+        self.kill.send_replace(true);
+    }
 }
 
 /// A push notification the emulator would have sent.
@@ -228,6 +235,8 @@ pub struct Notification {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_participants: usize,
+    pub max_sockets_per_session: usize,
+    pub max_sockets_per_user: usize,
     pub replay: ReplayLimits,
 }
 
@@ -272,7 +281,7 @@ impl World {
     pub fn reset(&mut self) {
         for handles in self.sockets.values() {
             for handle in handles {
-                handle.kill.notify_one();
+                handle.kill();
             }
         }
         *self = World::new(self.app, self.base.clone(), self.limits);
@@ -1124,15 +1133,31 @@ impl World {
     // ----- sockets and the change log -----
 
     /// Registers a socket; returns the world time it opened at, the `timestamp` of the
-    /// packets it sends before any change reaches it.
-    pub fn add_socket(&mut self, user: &str, handle: SocketHandle) -> i64 {
+    /// packets it sends before any change reaches it — or, past the caps on sockets per
+    /// session and per user, why it may not open.
+    pub fn add_socket(&mut self, user: &str, handle: SocketHandle) -> Result<i64, String> {
+        let open = self.sockets.get(user).map_or(&[][..], Vec::as_slice);
+        let of_session = open.iter().filter(|h| h.session == handle.session).count();
+        if of_session >= self.limits.max_sockets_per_session {
+            return Err(format!(
+                "this session has {of_session} sockets open already, the most allowed \
+                 (mock_layer.max_sockets_per_session)"
+            ));
+        }
+        if open.len() >= self.limits.max_sockets_per_user {
+            return Err(format!(
+                "this user has {} sockets open already, the most allowed \
+                 (mock_layer.max_sockets_per_user)",
+                open.len()
+            ));
+        }
         let now = self.now_ms();
         self.ensure_identity(user).last_seen_ms = Some(now);
         self.sockets
             .entry(user.to_owned())
             .or_default()
             .push(handle);
-        now
+        Ok(now)
     }
 
     pub fn remove_socket(&mut self, user: &str, id: u64) {
@@ -1155,7 +1180,7 @@ impl World {
             handles.retain(|h| {
                 let close = session.is_none_or(|s| s == h.session);
                 if close {
-                    h.kill.notify_one();
+                    h.kill();
                     closed += 1;
                 }
                 !close
@@ -1189,13 +1214,16 @@ impl World {
         handles.retain(|h| match h.tx.try_send(packet.clone()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
+                // Killed, not forgotten: its task forgets it on the way out (`remove_socket`),
+                // like any socket that closes, so this fan-out never cascades into others.
                 tracing::warn!(
                     socket = h.id,
                     "closing a WebSocket that fell too far behind"
                 );
-                h.kill.notify_one();
-                false
+                h.kill();
+                true
             }
+            // Its task is gone without saying so (it always does); forget it quietly.
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         });
         if handles.is_empty() {

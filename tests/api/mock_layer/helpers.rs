@@ -222,7 +222,11 @@ impl Emulator {
         self.ws_with_protocol(session, "layer-2.0").await
     }
 
-    pub async fn ws_with_protocol(&self, session: &str, protocol: &str) -> Ws {
+    fn ws_request(
+        &self,
+        session: &str,
+        protocol: &str,
+    ) -> tokio_tungstenite::tungstenite::handshake::client::Request {
         let url = format!(
             "{}/websocket/?session_token={session}&client-id=test",
             self.url.replace("http://", "ws://")
@@ -231,6 +235,31 @@ impl Emulator {
         request
             .headers_mut()
             .insert("sec-websocket-protocol", protocol.parse().unwrap());
+        request
+    }
+
+    /// A socket whose TCP receive buffer is a few KiB: once the test stops reading it, the
+    /// emulator's writes back up after little traffic, as with a client that froze.
+    pub async fn ws_with_small_receive_buffer(&self, session: &str) -> Ws {
+        let addr: std::net::SocketAddr = self.url.trim_start_matches("http://").parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let tcp = socket.connect(addr).await.unwrap();
+        let request = self.ws_request(session, "layer-2.0");
+        let tcp = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+        let (stream, response) = tokio_tungstenite::client_async(request, tcp).await.unwrap();
+        Ws {
+            stream,
+            protocol: response
+                .headers()
+                .get("sec-websocket-protocol")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            next_request: 1,
+        }
+    }
+
+    pub async fn ws_with_protocol(&self, session: &str, protocol: &str) -> Ws {
+        let request = self.ws_request(session, protocol);
         let (stream, response) = tokio_tungstenite::connect_async(request).await.unwrap();
         Ws {
             stream,
@@ -322,9 +351,16 @@ impl Ws {
 
     /// Waits for the close frame; its code.
     pub async fn closed_with(&mut self) -> Option<u16> {
+        self.close_frame().await.map(|(code, _)| code)
+    }
+
+    /// Waits for the close frame; its code and reason.
+    pub async fn close_frame(&mut self) -> Option<(u16, String)> {
         loop {
             match self.next_frame(Duration::from_secs(5)).await {
-                Some(Frame::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Some(Frame::Close(frame)) => {
+                    return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                }
                 Some(_) => continue,
                 None => return None,
             }

@@ -429,3 +429,83 @@ async fn mark_all_read_sends_the_operation_packet() {
         "layer:///identities/bob"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_after_the_send_timeout() {
+    let emulator = spawn_with(|s| s.socket_send_timeout_ms = 300).await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    // Bob's client freezes: it never reads again.
+    let _frozen = emulator.ws_with_small_receive_buffer(&bob).await;
+    // Whether the emulator still counts a socket of bob's as open, asked without touching it
+    // (by carol, who is not in the conversation and so not flooded).
+    let carol = emulator.login("carol").await;
+    let mut carol_ws = emulator.ws(&carol).await;
+    let mut bob_status = async || {
+        let (synced, _) = carol_ws
+            .request(
+                "Presence.sync",
+                None,
+                json!({"ids": ["layer:///identities/bob"]}),
+            )
+            .await;
+        synced["body"]["data"]["changes"][0]["data"][0]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(bob_status().await, "available");
+    // Enough to fill the TCP buffers (the kernel may give the sender 4 MiB) and actix-ws's
+    // 32 frames, yet far from the emulator's own queue of 1 024 packets (which would close
+    // the socket anyway): 100 messages of 64 parts of 2 000 bytes, 2 packets each.
+    let path = format!("{}/messages", path_of(&c));
+    let part = json!({"mime_type": "text/plain", "body": "x".repeat(2000)});
+    let body = json!({"parts": vec![part; 64]});
+    for _ in 0..100 {
+        assert_eq!(
+            emulator.post(&path, &alice, body.clone()).await.status(),
+            201
+        );
+    }
+    // The socket's task gave up on the write and closed: bob is offline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while bob_status().await != "offline" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the socket of a client that stopped reading is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn sockets_past_the_caps_per_session_and_per_user_are_closed_with_the_reason() {
+    let emulator = spawn_with(|s| {
+        s.max_sockets_per_session = 2;
+        s.max_sockets_per_user = 3;
+    })
+    .await;
+    let tab = emulator.login("alice").await;
+    let phone = emulator.login("alice").await;
+    let mut first = emulator.ws(&tab).await;
+    let _second = emulator.ws(&tab).await;
+    let mut third = emulator.ws(&tab).await;
+    let (code, reason) = third.close_frame().await.unwrap();
+    assert_eq!(code, 1008);
+    assert!(reason.contains("max_sockets_per_session"), "{reason}");
+    let _fourth = emulator.ws(&phone).await;
+    let mut fifth = emulator.ws(&phone).await;
+    let (code, reason) = fifth.close_frame().await.unwrap();
+    assert_eq!(code, 1008);
+    assert!(reason.contains("max_sockets_per_user"), "{reason}");
+    // The sockets already open are untouched, and a closed one frees its place.
+    let (pong, _) = first.request("Presence.subscribe", None, Value::Null).await;
+    assert_eq!(pong["body"]["success"], true);
+    first.stream.close(None).await.unwrap();
+    assert!(first.close_frame().await.is_some());
+    // The emulator forgot it before it answered the close, so its place is free again.
+    let mut again = emulator.ws(&tab).await;
+    let (pong, _) = again.request("Presence.subscribe", None, Value::Null).await;
+    assert_eq!(pong["body"]["success"], true);
+}
