@@ -45,6 +45,8 @@ pub enum ErrorKind {
     IdInUse,
     /// 400, code 10: the request could not be read (bad JSON, a body too large, …).
     InvalidRequest,
+    /// 429, code 7: one of the emulator's caps on what an app may hold is reached.
+    RateLimitExceeded,
     /// 500, code 100: never expected; logged with its cause.
     InternalServerError,
 }
@@ -64,6 +66,7 @@ impl ErrorKind {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::IdInUse => "id_in_use",
             Self::InvalidRequest => "invalid_request",
+            Self::RateLimitExceeded => "rate_limit_exceeded",
             Self::InternalServerError => "internal_server_error",
         }
     }
@@ -82,6 +85,7 @@ impl ErrorKind {
             Self::MethodNotAllowed => 109,
             Self::IdInUse => 111,
             Self::InvalidRequest => 10,
+            Self::RateLimitExceeded => 7,
             Self::InternalServerError => 100,
         }
     }
@@ -96,6 +100,7 @@ impl ErrorKind {
             Self::Conflict | Self::IdInUse => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             Self::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -138,6 +143,12 @@ impl LayerError {
 
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidRequest, message)
+    }
+
+    /// 429: a cap on what the app may hold is reached. Not a rate, but Layer's closest error,
+    /// and one the SDK does not retry.
+    pub fn rate_limit_exceeded(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::RateLimitExceeded, message)
     }
 
     /// 422 naming the property (`data.property`) that broke a rule.

@@ -12,6 +12,7 @@
 //! - `control.rs` — `/_mock/…`, the test controls (never on Layer's own paths).
 //! - `world.rs` / `views.rs` / `input.rs` — the state, its wire shapes, request parsing.
 //! - `change_log.rs` — what `Event.replay` re-sends, per user and bounded.
+//! - `presence.rs` — who follows whom, and presence pushed to followers.
 //! - `auth.rs` / `identity_token.rs` / `trust.rs` — nonces, sessions, token validation, keys.
 //! - `journal.rs` — the request log; `http.rs` — CORS and the XDK's path quirk.
 
@@ -24,6 +25,7 @@ pub mod identity_token;
 pub mod ids;
 mod input;
 mod journal;
+mod presence;
 mod rest;
 pub mod trust;
 mod views;

@@ -149,19 +149,4 @@ impl World {
         }
         view
     }
-
-    /// Presence as an Identity `update` change body (`Presence.sync`).
-    pub fn presence_change(&self, user: &str) -> Value {
-        let (status, last_seen) = self.effective_presence(user);
-        let mut ops =
-            vec![json!({"operation": "set", "property": "presence.status", "value": status})];
-        if let Some(ms) = last_seen {
-            ops.push(json!({"operation": "set", "property": "presence.last_seen_at", "value": iso_ms(ms)}));
-        }
-        json!({
-            "operation": "update",
-            "object": self.object_ref("Identity", &identity_id(user)),
-            "data": ops,
-        })
-    }
 }

@@ -386,17 +386,25 @@ impl Connection {
         if let Some(status) = status {
             self.emulator
                 .world(self.caller.app)?
-                .set_presence(&self.caller.user_id, status);
+                .set_presence(&self.caller.user_id, status)?;
         }
         Ok(json!({}))
     }
 
-    /// `{"ids": [...]}` → the presence of each; `{"since": …}` → nothing changed that the
-    /// emulator pushes, so an empty list. `changes` is always an array: the SDK iterates it
-    /// unconditionally and stalls its queue otherwise.
+    /// `{"ids": [...]}` → the presence of each; `{"since": …}` → the presence of every
+    /// followed identity whose presence changed since then; neither → every followed one.
+    /// `changes` is always an array: the SDK iterates it unconditionally and stalls its
+    /// queue otherwise.
     fn presence_sync(&self, data: &Value) -> Result<Value, LayerError> {
         let Some(ids) = data.get("ids") else {
-            return Ok(json!({ "changes": [] }));
+            let since_ms = match data.get("since") {
+                None | Some(Value::Null) => i64::MIN,
+                Some(since) => since.as_str().and_then(parse_iso_ms).ok_or_else(|| {
+                    LayerError::invalid_property("since", "since must be an ISO 8601 time")
+                })?,
+            };
+            let world = self.emulator.world(self.caller.app)?;
+            return Ok(json!({ "changes": world.presence_since(&self.caller.user_id, since_ms) }));
         };
         let ids = ids.as_array().ok_or_else(|| {
             LayerError::invalid_property("ids", "ids must be an array of identity IDs")

@@ -108,6 +108,10 @@ pub struct Identity {
     pub presence: PresenceStatus,
     /// When the user last had a socket open or sent something, for `presence.last_seen_at`.
     pub last_seen_ms: Option<i64>,
+    /// When the presence they show last changed (`Presence.sync {since}`).
+    pub presence_changed_ms: i64,
+    /// Identity lists are ordered by creation, newest first.
+    pub created_ms: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -249,8 +253,10 @@ pub struct World {
     pub conversations: HashMap<Uuid, Conversation>,
     pub messages: HashMap<Uuid, Message>,
     pub content: HashMap<Uuid, Content>,
-    /// Followed users, per follower (`PUT /following/users/{id}`).
+    /// Explicitly followed users, per follower (`PUT /following/users/{id}`)…
     pub following: HashMap<String, BTreeSet<String>>,
+    /// …and the same follows per followed user (see `presence.rs`).
+    pub followers: HashMap<String, BTreeSet<String>>,
     pub sockets: HashMap<String, Vec<SocketHandle>>,
     log: ChangeLog,
     pub notifications: VecDeque<Notification>,
@@ -270,6 +276,7 @@ impl World {
             messages: HashMap::new(),
             content: HashMap::new(),
             following: HashMap::new(),
+            followers: HashMap::new(),
             sockets: HashMap::new(),
             log: ChangeLog::new(limits.replay),
             notifications: VecDeque::new(),
@@ -302,20 +309,24 @@ impl World {
 
     /// The identity for a user, created empty if unknown: Layer provisions identities for
     /// any user ID an app mentions, and the SDK destroys participants it cannot load.
-    pub fn ensure_identity(&mut self, user: &str) -> &mut Identity {
-        self.identities
+    pub fn provision(&mut self, user: &str) -> Result<&mut Identity, LayerError> {
+        let now = self.now_ms();
+        Ok(self
+            .identities
             .entry(user.to_owned())
             .or_insert_with(|| Identity {
                 user_id: user.to_owned(),
                 profile: Profile::default(),
                 presence: PresenceStatus::Auto,
                 last_seen_ms: None,
-            })
+                presence_changed_ms: now,
+                created_ms: now,
+            }))
     }
 
     /// Applies an identity token's profile claims (a session creates or updates the user).
-    pub fn apply_profile(&mut self, user: &str, profile: Profile) {
-        let identity = self.ensure_identity(user);
+    pub fn apply_profile(&mut self, user: &str, profile: Profile) -> Result<(), LayerError> {
+        let identity = self.provision(user)?;
         let p = &mut identity.profile;
         let merge = |slot: &mut Option<String>, value: Option<String>| {
             if value.is_some() {
@@ -327,6 +338,7 @@ impl World {
         merge(&mut p.last_name, profile.last_name);
         merge(&mut p.avatar_url, profile.avatar_url);
         merge(&mut p.public_key, profile.public_key);
+        Ok(())
     }
 
     // ----- access rules -----
@@ -462,7 +474,7 @@ impl World {
             }
         }
         for user in &participants {
-            self.ensure_identity(user);
+            self.provision(user)?;
         }
         let now = self.now_ms();
         let uuid = input.uuid.unwrap_or_else(Uuid::new_v4);
@@ -561,7 +573,7 @@ impl World {
             .cloned()
             .collect();
         for user in &added {
-            self.ensure_identity(user);
+            self.provision(user)?;
             after.former.remove(user);
         }
         // Layer's `recipient_status` names every participant. Someone who joins (or comes
@@ -1083,28 +1095,7 @@ impl World {
         format!("{}/content-download/{}", self.base, content.download_secret)
     }
 
-    // ----- presence and typing -----
-
-    pub fn set_presence(&mut self, user: &str, status: PresenceStatus) {
-        let now = self.now_ms();
-        let identity = self.ensure_identity(user);
-        identity.presence = status;
-        identity.last_seen_ms = Some(now);
-    }
-
-    /// The presence a user shows others: what they set, or offline without a socket.
-    pub fn effective_presence(&self, user: &str) -> (&'static str, Option<i64>) {
-        let identity = self.identities.get(user);
-        let online = self.sockets.get(user).is_some_and(|s| !s.is_empty());
-        let status = match identity.map(|i| i.presence) {
-            _ if !online => "offline",
-            Some(PresenceStatus::Away) => "away",
-            Some(PresenceStatus::Busy) => "busy",
-            Some(PresenceStatus::Offline | PresenceStatus::Invisible) => "offline",
-            _ => "available",
-        };
-        (status, identity.and_then(|i| i.last_seen_ms))
-    }
+    // ----- typing (presence lives in presence.rs) -----
 
     /// Relays a typing indicator to the other participants' sockets (not logged: a
     /// replayed "typing" would be a lie).
@@ -1151,16 +1142,22 @@ impl World {
                 open.len()
             ));
         }
+        let before = self.shown_presence(user).0;
         let now = self.now_ms();
-        self.ensure_identity(user).last_seen_ms = Some(now);
+        if let Ok(identity) = self.provision(user) {
+            identity.last_seen_ms = Some(now);
+        }
         self.sockets
             .entry(user.to_owned())
             .or_default()
             .push(handle);
+        self.presence_may_have_changed(user, before);
         Ok(now)
     }
 
+    /// Forgets a socket whose task has ended.
     pub fn remove_socket(&mut self, user: &str, id: u64) {
+        let before = self.shown_presence(user).0;
         let now = self.now_ms();
         if let Some(handles) = self.sockets.get_mut(user) {
             handles.retain(|h| h.id != id);
@@ -1171,10 +1168,12 @@ impl World {
         if let Some(identity) = self.identities.get_mut(user) {
             identity.last_seen_ms = Some(now);
         }
+        self.presence_may_have_changed(user, before);
     }
 
     /// Closes the user's sockets (all of them, or those of one session).
     pub fn close_sockets(&mut self, user: &str, session: Option<&str>) -> usize {
+        let before = self.shown_presence(user).0;
         let mut closed = 0;
         if let Some(handles) = self.sockets.get_mut(user) {
             handles.retain(|h| {
@@ -1189,6 +1188,7 @@ impl World {
                 self.sockets.remove(user);
             }
         }
+        self.presence_may_have_changed(user, before);
         closed
     }
 
@@ -1207,7 +1207,7 @@ impl World {
 
     /// Hands a packet to each of the user's sockets without waiting. A socket whose queue is
     /// full is closed: it is too far behind, and its client will replay what it missed.
-    fn send(&mut self, user: &str, packet: &Outbound) {
+    pub(super) fn send(&mut self, user: &str, packet: &Outbound) {
         let Some(handles) = self.sockets.get_mut(user) else {
             return;
         };

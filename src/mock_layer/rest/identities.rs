@@ -1,5 +1,6 @@
 //! Identities: `GET /identities/{user_id}` (auto-provisioned, as the SDK needs every
-//! participant it learns about to load), the identity list, and following.
+//! participant it learns about to load), the list of the identities the caller follows, and
+//! explicit following (the rules are in `presence.rs`).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -30,11 +31,12 @@ pub async fn get_identity(
 ) -> Result<HttpResponse, LayerError> {
     let user = user_id(&path)?;
     let mut world = emulator.world(caller.app)?;
-    world.ensure_identity(&user);
+    world.provision(&user)?;
     Ok(json(StatusCode::OK, &world.identity_full(&user)))
 }
 
-/// Every identity of the app, by user ID.
+/// The identities the caller follows (participants of their conversations, and explicit
+/// follows), newest first, as Layer listed them.
 pub async fn get_identities(
     caller: Caller,
     emulator: web::Data<MockLayer>,
@@ -42,13 +44,24 @@ pub async fn get_identities(
 ) -> Result<HttpResponse, LayerError> {
     let size = query.page_size(MAX_IDENTITY_PAGE)?;
     let world = emulator.world(caller.app)?;
-    let mut users: Vec<&String> = world.identities.keys().collect();
-    users.sort();
-    let total = users.len();
-    let is_from = |u: &&String, id: &str| user_id_from_identity(id).as_ref() == Some(*u);
-    let items = page(users, query.from_id.as_deref(), is_from, size)
+    let mut followed: Vec<(i64, String)> = world
+        .followed_by(&caller.user_id)
         .into_iter()
-        .map(|u| world.identity_full(u))
+        .map(|user| {
+            let created = world.identities.get(&user).map_or(0, |i| i.created_ms);
+            (created, user)
+        })
+        .collect();
+    // Newest first; the user ID breaks ties so pages never overlap.
+    followed.sort_by(|a, b| b.cmp(a));
+    let total = followed.len();
+    // `from_id` is an identity ID or a bare user ID (Layer's docs allow both).
+    let is_from = |(_, user): &(i64, String), id: &str| {
+        user_id_from_identity(id).as_deref() == Some(user.as_str())
+    };
+    let items = page(followed, query.from_id.as_deref(), is_from, size)
+        .into_iter()
+        .map(|(_, user)| world.identity_full(&user))
         .collect();
     Ok(json_list(items, total))
 }
@@ -59,13 +72,7 @@ pub async fn put_following(
     path: web::Path<String>,
 ) -> Result<HttpResponse, LayerError> {
     let user = user_id(&path)?;
-    let mut world = emulator.world(caller.app)?;
-    world.ensure_identity(&user);
-    world
-        .following
-        .entry(caller.user_id)
-        .or_default()
-        .insert(user);
+    emulator.world(caller.app)?.follow(&caller.user_id, &user)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -75,10 +82,7 @@ pub async fn delete_following(
     path: web::Path<String>,
 ) -> Result<HttpResponse, LayerError> {
     let user = user_id(&path)?;
-    let mut world = emulator.world(caller.app)?;
-    if let Some(followed) = world.following.get_mut(&caller.user_id) {
-        followed.remove(&user);
-    }
+    emulator.world(caller.app)?.unfollow(&caller.user_id, &user);
     tracing::debug!(identity = %identity_id(&user), "unfollowed");
     Ok(HttpResponse::NoContent().finish())
 }

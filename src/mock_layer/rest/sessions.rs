@@ -81,7 +81,7 @@ pub async fn post_sessions(
     }
     emulator
         .world(app)?
-        .apply_profile(&verified.user_id, verified.profile);
+        .apply_profile(&verified.user_id, verified.profile)?;
     let (session_token, _, evicted) = emulator.sessions.create_session(app, verified.user_id);
     for (token, session) in evicted {
         emulator

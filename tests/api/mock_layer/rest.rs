@@ -720,3 +720,63 @@ async fn a_participant_added_later_counts_only_what_came_after_and_can_read_it_a
     assert_eq!(mark.status(), 204);
     assert_eq!(carol_sees().await.0, 0, "mark_all_read reaches zero");
 }
+
+#[tokio::test]
+async fn the_identity_list_holds_the_identities_the_caller_follows_newest_first() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    emulator.login("carol").await;
+    emulator.conversation(&alice, &["bob"]).await;
+    assert_eq!(
+        emulator
+            .send(Method::PUT, "/following/users/dave", &alice, None)
+            .await
+            .status(),
+        204
+    );
+    let list = |session: String, query: &'static str| {
+        let emulator = &emulator;
+        async move {
+            let response = emulator.get(&format!("/identities{query}"), &session).await;
+            assert_eq!(response.status(), 200);
+            let count = response.headers()["layer-count"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body: Vec<Value> = response.json().await.unwrap();
+            assert!(
+                body.iter().all(|i| i["metadata"].is_object()),
+                "full identities"
+            );
+            let users: Vec<String> = body
+                .iter()
+                .map(|i| i["user_id"].as_str().unwrap().to_owned())
+                .collect();
+            (count, users)
+        }
+    };
+    // Not carol (no conversation with her), not alice herself; dave was provisioned last.
+    assert_eq!(
+        list(alice.clone(), "").await,
+        ("2".into(), vec!["dave".into(), "bob".into()])
+    );
+    assert_eq!(list(alice.clone(), "?page_size=1").await.1, ["dave"]);
+    assert_eq!(list(alice.clone(), "?from_id=dave").await.1, ["bob"]);
+    assert_eq!(
+        list(alice.clone(), "?from_id=layer:///identities/dave")
+            .await
+            .1,
+        ["bob"]
+    );
+    assert_eq!(
+        list(bob.clone(), "").await.1,
+        ["alice"],
+        "follows go one way"
+    );
+    let unfollow = emulator
+        .send(Method::DELETE, "/following/users/dave", &alice, None)
+        .await;
+    assert_eq!(unfollow.status(), 204);
+    assert_eq!(list(alice.clone(), "").await.1, ["bob"]);
+}

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::helpers::*;
@@ -401,7 +402,12 @@ async fn typing_indicators_reach_the_others_but_not_the_sender() {
         packet["body"]["data"]["sender"]["id"],
         "layer:///identities/alice"
     );
-    assert!(alice_ws.drain(QUIET).await.is_empty());
+    // Alice hears of bob coming online, but not of her own typing.
+    let at_alice = alice_ws.drain(QUIET).await;
+    assert!(
+        at_alice.iter().all(|p| p["type"] != "signal"),
+        "{at_alice:?}"
+    );
 }
 
 #[tokio::test]
@@ -508,4 +514,137 @@ async fn sockets_past_the_caps_per_session_and_per_user_are_closed_with_the_reas
     let mut again = emulator.ws(&tab).await;
     let (pong, _) = again.request("Presence.subscribe", None, Value::Null).await;
     assert_eq!(pong["body"]["success"], true);
+}
+
+/// The `presence.status` values pushed about `user` in `packets`.
+fn presence_of(user: &str, packets: &[Value]) -> Vec<String> {
+    let id = format!("layer:///identities/{user}");
+    packets
+        .iter()
+        .filter(|p| p["type"] == "change" && p["body"]["object"]["id"] == id.as_str())
+        .map(|p| {
+            let body = &p["body"];
+            assert_eq!(body["operation"], "update");
+            assert_eq!(body["object"]["type"], "Identity");
+            let ops = body["data"].as_array().unwrap();
+            assert!(
+                ops.iter()
+                    .any(|op| op["property"] == "presence.last_seen_at" && op["value"].is_string()),
+                "{body}"
+            );
+            ops.iter()
+                .find(|op| op["property"] == "presence.status")
+                .map(|op| op["value"].as_str().unwrap().to_owned())
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn presence_changes_are_pushed_to_every_follower_and_no_one_else() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let carol = emulator.login("carol").await;
+    let dave = emulator.login("dave").await;
+    // Bob follows alice by sharing a conversation, dave by choice; carol does not.
+    emulator.conversation(&alice, &["bob"]).await;
+    let follow = emulator
+        .send(Method::PUT, "/following/users/alice", &dave, None)
+        .await;
+    assert_eq!(follow.status(), 204);
+    let mut bob_ws = emulator.ws(&bob).await;
+    let mut carol_ws = emulator.ws(&carol).await;
+    let mut dave_ws = emulator.ws(&dave).await;
+
+    let mut alice_ws = emulator.ws(&alice).await;
+    assert_eq!(
+        presence_of("alice", &bob_ws.drain(QUIET).await),
+        ["available"]
+    );
+    assert_eq!(
+        presence_of("alice", &dave_ws.drain(QUIET).await),
+        ["available"]
+    );
+    let busy = json!([{"operation": "set", "property": "status", "value": "busy"}]);
+    alice_ws
+        .request("Presence.update", None, busy.clone())
+        .await;
+    assert_eq!(presence_of("alice", &bob_ws.drain(QUIET).await), ["busy"]);
+    assert_eq!(presence_of("alice", &dave_ws.drain(QUIET).await), ["busy"]);
+    // Nothing changed, nothing pushed; a second socket of hers changes nothing either.
+    alice_ws.request("Presence.update", None, busy).await;
+    let mut alice_tab = emulator.ws(&alice).await;
+    assert!(presence_of("alice", &bob_ws.drain(QUIET).await).is_empty());
+    // Invisible shows as offline.
+    let invisible = json!([{"operation": "set", "property": "status", "value": "invisible"}]);
+    alice_ws.request("Presence.update", None, invisible).await;
+    assert_eq!(
+        presence_of("alice", &bob_ws.drain(QUIET).await),
+        ["offline"]
+    );
+    let auto = json!([{"operation": "set", "property": "status", "value": "auto"}]);
+    alice_ws.request("Presence.update", None, auto).await;
+    assert_eq!(
+        presence_of("alice", &bob_ws.drain(QUIET).await),
+        ["available"]
+    );
+    // Her last socket closing takes her offline.
+    alice_ws.stream.close(None).await.unwrap();
+    assert!(alice_ws.close_frame().await.is_some());
+    assert!(presence_of("alice", &bob_ws.drain(QUIET).await).is_empty());
+    alice_tab.stream.close(None).await.unwrap();
+    assert!(alice_tab.close_frame().await.is_some());
+    assert_eq!(
+        presence_of("alice", &bob_ws.drain(QUIET).await),
+        ["offline"]
+    );
+    assert_eq!(
+        presence_of("alice", &dave_ws.drain(QUIET).await),
+        ["offline", "available", "offline"],
+        "an explicit follower hears it all"
+    );
+    assert!(
+        presence_of("alice", &carol_ws.drain(QUIET).await).is_empty(),
+        "carol does not follow alice"
+    );
+}
+
+#[tokio::test]
+async fn presence_sync_since_returns_what_changed_for_followed_identities() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let carol = emulator.login("carol").await;
+    emulator.conversation(&alice, &["bob"]).await;
+    // A time before alice and carol come online, as a replaying client would hold.
+    let mut probe = emulator.ws(&bob).await;
+    let (before, _) = probe.request("Presence.subscribe", None, Value::Null).await;
+    let since = before["timestamp"].as_str().unwrap().to_owned();
+    drop(probe);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let _alice_ws = emulator.ws(&alice).await;
+    let _carol_ws = emulator.ws(&carol).await;
+
+    let mut bob_ws = emulator.ws(&bob).await;
+    let (synced, _) = bob_ws
+        .request("Presence.sync", None, json!({"since": since}))
+        .await;
+    let changes = synced["body"]["data"]["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "alice only, not carol: {changes:?}");
+    assert_eq!(changes[0]["object"]["id"], "layer:///identities/alice");
+    assert_eq!(changes[0]["data"][0]["value"], "available");
+    let (later, _) = bob_ws
+        .request(
+            "Presence.sync",
+            None,
+            json!({"since": "2999-01-01T00:00:00.000Z"}),
+        )
+        .await;
+    assert_eq!(later["body"]["data"], json!({"changes": []}));
+    let (bad, _) = bob_ws
+        .request("Presence.sync", None, json!({"since": "yesterday"}))
+        .await;
+    assert_eq!(bad["body"]["success"], false);
+    assert_eq!(bad["body"]["data"]["data"]["property"], "since");
 }

@@ -123,12 +123,22 @@ describe('layer-websdk 3.4.18: paging, sorting, notifications, presence', { time
     }
   });
 
-  it('24. a presence change is pushed to the users who see that identity', {
-    todo: 'presence pushes to followers are not emulated yet (docs/mock-layer.md); see E2E-NOTES',
-  }, async () => {
+  it('24. a presence change is pushed to the users who see that identity', async () => {
     const since = bob.mark();
     await alice.call('setStatus', { status: 'busy' });
     await bob.waitFor('identity-changed', (d) => d.userId === alice.userId && d.status === 'busy', { since, timeout: 5000, what: 'alice busy at bob' });
+
+    // Her last socket closing takes her offline; her SDK reconnecting (status auto) brings
+    // her back as available.
+    const dropped = bob.mark();
+    await mock.disconnect(world.server, alice.userId);
+    await bob.waitFor('identity-changed', (d) => d.userId === alice.userId && d.status === 'offline', { since: dropped, what: 'alice offline at bob once her socket closed' });
+    await bob.waitFor('identity-changed', (d) => d.userId === alice.userId && d.status === 'available',
+      { since: dropped, timeout: 25000, what: 'alice available again at bob after her SDK reconnected' });
+    const statuses = bob.events.filter((e) => e.seq >= dropped && e.name === 'identity-changed' && e.data.userId === alice.userId)
+      .map((e) => e.data.status);
+    assert.equal(statuses[0], 'offline', `offline first: ${statuses}`);
+    assert.equal(statuses[statuses.length - 1], 'available', `available last: ${statuses}`);
   });
 
   it('the SDKs logged no errors and threw none', () => world.assertNoSdkErrors());
