@@ -223,6 +223,12 @@ pub struct MockLayerSettings {
     pub max_body_bytes: usize,
     /// Largest rich-content upload, in bytes.
     pub max_content_bytes: usize,
+    /// Rich content one user may hold (uploaded or reserved by `POST /content`)…
+    pub max_content_bytes_per_user: usize,
+    /// …and a whole app.
+    pub max_content_bytes_per_app: usize,
+    /// How long content may wait for a message to use it before it is freed.
+    pub content_upload_ttl_secs: u64,
     /// Largest WebSocket message, in bytes.
     pub max_frame_bytes: usize,
     /// Open WebSockets per session (one per tab or device sharing it)…
@@ -258,6 +264,9 @@ impl Default for MockLayerSettings {
             max_participants: 25,
             max_body_bytes: 256 * 1024,
             max_content_bytes: 16 * 1024 * 1024,
+            max_content_bytes_per_user: 64 * 1024 * 1024,
+            max_content_bytes_per_app: 256 * 1024 * 1024,
+            content_upload_ttl_secs: 3600,
             max_frame_bytes: 256 * 1024,
             max_sockets_per_session: 8,
             max_sockets_per_user: 32,
@@ -349,6 +358,15 @@ impl MockLayerSettings {
             ("nonce_ttl_secs", self.nonce_ttl_secs as usize),
             ("max_participants", self.max_participants),
             ("max_content_bytes", self.max_content_bytes),
+            (
+                "max_content_bytes_per_user",
+                self.max_content_bytes_per_user,
+            ),
+            ("max_content_bytes_per_app", self.max_content_bytes_per_app),
+            (
+                "content_upload_ttl_secs",
+                self.content_upload_ttl_secs as usize,
+            ),
             ("request_log_size", self.request_log_size),
             ("max_sockets_per_session", self.max_sockets_per_session),
             ("max_sockets_per_user", self.max_sockets_per_user),

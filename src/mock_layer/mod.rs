@@ -12,12 +12,14 @@
 //! - `control.rs` — `/_mock/…`, the test controls (never on Layer's own paths).
 //! - `world.rs` / `views.rs` / `input.rs` — the state, its wire shapes, request parsing.
 //! - `change_log.rs` — what `Event.replay` re-sends, per user and bounded.
+//! - `content_store.rs` — rich content, its secret URLs and its caps.
 //! - `presence.rs` — who follows whom, and presence pushed to followers.
 //! - `auth.rs` / `identity_token.rs` / `trust.rs` — nonces, sessions, token validation, keys.
 //! - `journal.rs` — the request log; `http.rs` — CORS and the XDK's path quirk.
 
 mod auth;
 mod change_log;
+mod content_store;
 mod control;
 pub mod error;
 mod http;
@@ -48,6 +50,7 @@ pub use trust::TrustedKey;
 use crate::config::MockLayerSettings;
 use auth::Sessions;
 use change_log::ReplayLimits;
+use content_store::ContentLimits;
 use journal::Journal;
 use trust::Trust;
 use world::{Limits, World};
@@ -101,6 +104,15 @@ impl MockLayer {
         };
         let limits = Limits {
             max_participants: settings.max_participants,
+            content: ContentLimits {
+                max_item_bytes: settings.max_content_bytes as u64,
+                max_bytes_per_user: settings.max_content_bytes_per_user as u64,
+                max_bytes_per_app: settings.max_content_bytes_per_app as u64,
+                unattached_ttl_ms: i64::try_from(
+                    settings.content_upload_ttl_secs.saturating_mul(1000),
+                )
+                .unwrap_or(i64::MAX),
+            },
             max_sockets_per_session: settings.max_sockets_per_session,
             max_sockets_per_user: settings.max_sockets_per_user,
             replay: ReplayLimits {

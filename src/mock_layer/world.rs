@@ -25,9 +25,10 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use super::change_log::{ChangeLog, Incomplete, Outbound, PacketKind, ReplayLimits};
+use super::content_store::{Content, ContentLimits, ContentStore};
 use super::error::{ErrorKind, LayerError};
 use super::identity_token::Profile;
-use super::ids::{AppId, Kind, identity_id, object_id, random_token};
+use super::ids::{AppId, Kind, identity_id, object_id};
 use super::input::{NewConversation, NewMessage, NewPart, PatchOp, ReceiptKind, check_metadata};
 
 /// How many pushes the emulator keeps for `GET /_mock/notifications`, per app.
@@ -192,20 +193,6 @@ impl Message {
     }
 }
 
-/// Rich content: uploaded with a secret URL, served with another.
-#[derive(Debug, Clone)]
-pub struct Content {
-    pub uuid: Uuid,
-    pub owner: String,
-    pub mime_type: String,
-    pub declared_size: Option<u64>,
-    pub bytes: Option<Arc<[u8]>>,
-    pub upload_secret: String,
-    pub download_secret: String,
-    /// The message that uses it; uploads are refused from then on.
-    pub attached_to: Option<Uuid>,
-}
-
 /// One open WebSocket, as the world sees it.
 #[derive(Debug)]
 pub struct SocketHandle {
@@ -239,6 +226,7 @@ pub struct Notification {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_participants: usize,
+    pub content: ContentLimits,
     pub max_sockets_per_session: usize,
     pub max_sockets_per_user: usize,
     pub replay: ReplayLimits,
@@ -252,7 +240,7 @@ pub struct World {
     pub identities: HashMap<String, Identity>,
     pub conversations: HashMap<Uuid, Conversation>,
     pub messages: HashMap<Uuid, Message>,
-    pub content: HashMap<Uuid, Content>,
+    pub content: ContentStore,
     /// Explicitly followed users, per follower (`PUT /following/users/{id}`)…
     pub following: HashMap<String, BTreeSet<String>>,
     /// …and the same follows per followed user (see `presence.rs`).
@@ -274,7 +262,7 @@ impl World {
             identities: HashMap::new(),
             conversations: HashMap::new(),
             messages: HashMap::new(),
-            content: HashMap::new(),
+            content: ContentStore::new(limits.content),
             following: HashMap::new(),
             followers: HashMap::new(),
             sockets: HashMap::new(),
@@ -664,7 +652,7 @@ impl World {
         match mode {
             DeleteMode::AllParticipants => {
                 for message in &conversation.messages {
-                    self.messages.remove(message);
+                    self.forget_message(message);
                 }
                 self.conversations.remove(uuid);
                 let body = json!({"operation": "delete", "object": object, "data": {"mode": "all_participants"}});
@@ -718,10 +706,8 @@ impl World {
         for (index, part) in input.parts.into_iter().enumerate() {
             parts.push(self.accept_part(caller, &message_id, index, part)?);
         }
-        for part in &parts {
-            if let Some(content) = part.content.and_then(|c| self.content.get_mut(&c)) {
-                content.attached_to = Some(uuid);
-            }
+        for content in parts.iter().filter_map(|p| p.content) {
+            self.content.attach(&content, uuid);
         }
         let now = self.now_ms();
         let recipient_status = conversation
@@ -871,6 +857,15 @@ impl World {
         })
     }
 
+    /// Removes a message deleted for everyone, and the rich content it used.
+    fn forget_message(&mut self, uuid: &Uuid) {
+        if let Some(message) = self.messages.remove(uuid) {
+            for content in message.parts.iter().filter_map(|p| p.content) {
+                self.content.remove(&content);
+            }
+        }
+    }
+
     /// `DELETE /messages/{uuid}?mode=…`.
     pub fn delete_message(
         &mut self,
@@ -888,7 +883,7 @@ impl World {
         let object = self.object_ref("Message", &message.id());
         match mode {
             DeleteMode::AllParticipants => {
-                self.messages.remove(uuid);
+                self.forget_message(uuid);
                 if let Some(c) = self.conversations.get_mut(&message.conversation) {
                     c.messages.retain(|m| m != uuid);
                 }
@@ -999,93 +994,47 @@ impl World {
         Ok(())
     }
 
-    // ----- rich content -----
+    // ----- rich content (the store and its caps are in content_store.rs) -----
 
+    /// `POST /content`: the upload URL for content of `declared_size` bytes.
     pub fn create_content(
         &mut self,
         caller: &str,
         mime_type: String,
         declared_size: Option<u64>,
-    ) -> Value {
-        let uuid = Uuid::new_v4();
-        let content = Content {
-            uuid,
-            owner: caller.to_owned(),
-            mime_type,
-            declared_size,
-            bytes: None,
-            upload_secret: random_token(24),
-            download_secret: random_token(24),
-            attached_to: None,
-        };
-        let view = json!({
-            "id": object_id(Kind::Content, &uuid),
+    ) -> Result<Value, LayerError> {
+        let now = self.now_ms();
+        let content = self.content.create(caller, mime_type, declared_size, now)?;
+        Ok(json!({
+            "id": object_id(Kind::Content, &content.uuid),
             "upload_url": format!("{}/content-upload/{}", self.base, content.upload_secret),
             "download_url": null,
             "expiration": null,
-        });
-        self.content.insert(uuid, content);
-        view
-    }
-
-    pub fn upload_content(&mut self, secret: &str, bytes: Vec<u8>) -> Result<(), LayerError> {
-        let content = self
-            .content
-            .values_mut()
-            .find(|c| c.upload_secret == secret)
-            .ok_or_else(|| LayerError::not_found("there is no upload at this URL"))?;
-        if content.attached_to.is_some() {
-            return Err(LayerError::access_denied(
-                "this content belongs to a message already; it cannot be replaced",
-            ));
-        }
-        if let Some(declared) = content.declared_size
-            && declared != bytes.len() as u64
-        {
-            return Err(LayerError::invalid_request(format!(
-                "the upload is {} bytes, but POST /content declared Upload-Content-Length {declared}",
-                bytes.len()
-            )));
-        }
-        content.bytes = Some(bytes.into());
-        Ok(())
-    }
-
-    pub fn download_content(&self, secret: &str) -> Option<(String, Arc<[u8]>)> {
-        let content = self
-            .content
-            .values()
-            .find(|c| c.download_secret == secret)?;
-        Some((content.mime_type.clone(), content.bytes.clone()?))
+        }))
     }
 
     /// `GET /content/{uuid}` (the `refresh_url`): for its owner and for participants of the
     /// conversation whose message carries it.
     pub fn refresh_content(&mut self, caller: &str, uuid: &Uuid) -> Result<Value, LayerError> {
-        let content = self
-            .content
-            .get(uuid)
-            .ok_or_else(|| {
-                LayerError::not_found(format!(
-                    "there is no content {}",
-                    object_id(Kind::Content, uuid)
-                ))
-            })?
-            .clone();
+        let not_found = || {
+            LayerError::not_found(format!(
+                "there is no content {}",
+                object_id(Kind::Content, uuid)
+            ))
+        };
+        let content = self.content.get(uuid).ok_or_else(not_found)?;
         let allowed = content.owner == caller
             || content
                 .attached_to
                 .is_some_and(|m| self.message_for(caller, &m).is_ok());
         if !allowed {
-            return Err(LayerError::not_found(format!(
-                "there is no content {}",
-                object_id(Kind::Content, uuid)
-            )));
+            return Err(not_found());
         }
+        let download_url = content.bytes.as_ref().map(|_| self.download_url(content));
         let expiration = self.now_ms() + DOWNLOAD_URL_LIFETIME_MS;
         Ok(json!({
             "id": object_id(Kind::Content, uuid),
-            "download_url": content.bytes.as_ref().map(|_| self.download_url(&content)),
+            "download_url": download_url,
             "expiration": iso_ms(expiration),
             "upload_url": null,
         }))

@@ -4,10 +4,16 @@
 //!
 //! Upload and download URLs carry their own random secrets, unrelated to the content ID that
 //! every participant sees, because the SDK calls them without authentication (as it would
-//! a signed cloud-storage URL).
+//! a signed cloud-storage URL). So an upload's secret is checked, and its size learnt,
+//! before any of its body is read; a body longer than that is refused unread. Downloads are
+//! served as attachments, never sniffed: the bytes are whatever a user uploaded.
+//! The caps and the expiry of content are in `content_store.rs`.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
+use actix_web::http::header::{
+    CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION,
+    X_CONTENT_TYPE_OPTIONS,
+};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{json, path_uuid};
@@ -58,7 +64,7 @@ pub async fn post_content(
     let view =
         emulator
             .world(caller.app)?
-            .create_content(&caller.user_id, mime_type, declared_size);
+            .create_content(&caller.user_id, mime_type, declared_size)?;
     let mut response = json(StatusCode::CREATED, &view);
     if let Some(Ok(location)) = view["id"].as_str().map(|id| {
         HeaderValue::from_str(&format!(
@@ -72,47 +78,64 @@ pub async fn post_content(
     Ok(response)
 }
 
-/// `PUT {upload_url}`: the bytes, at most `max_content_bytes`.
+/// `PUT {upload_url}`: the bytes — exactly as many as `POST /content` declared.
 pub async fn put_upload(
     emulator: web::Data<MockLayer>,
     secret: web::Path<String>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, LayerError> {
-    let limit = emulator.settings().max_content_bytes;
-    let bytes = payload
-        .to_bytes_limited(limit)
-        .await
-        .map_err(|_| {
-            LayerError::invalid_request(format!(
-                "the upload is larger than the limit of {limit} bytes"
-            ))
-        })?
-        .map_err(|e| LayerError::invalid_request(format!("the upload could not be read: {e}")))?;
-    let mut bytes = Some(bytes.to_vec());
-    let mut result = Err(LayerError::not_found("there is no upload at this URL"));
-    for (_, mut world) in emulator.worlds() {
-        if world.content.values().any(|c| c.upload_secret == *secret)
-            && let Some(bytes) = bytes.take()
-        {
-            result = world.upload_content(&secret, bytes);
+    // Which app's upload it is, and how long it may be, before a byte is read: the URL is
+    // unauthenticated, so a wrong one must cost nothing.
+    let mut target = None;
+    for (app, mut world) in emulator.worlds() {
+        let now = world.now_ms();
+        if let Some(room) = world.content.upload_room(&secret, now)? {
+            target = Some((app, room));
             break;
         }
     }
-    result.map(|()| HttpResponse::Ok().finish())
+    let Some((app, room)) = target else {
+        return Err(LayerError::not_found("there is no upload at this URL"));
+    };
+    let too_long = || {
+        LayerError::invalid_request(format!(
+            "this upload takes at most {room} bytes (its Upload-Content-Length, or \
+             mock_layer.max_content_bytes)"
+        ))
+    };
+    let announced = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > room) {
+        return Err(too_long());
+    }
+    let limit = usize::try_from(room).unwrap_or(usize::MAX);
+    let bytes = payload
+        .to_bytes_limited(limit)
+        .await
+        .map_err(|_| too_long())?
+        .map_err(|e| LayerError::invalid_request(format!("the upload could not be read: {e}")))?;
+    emulator.world(app)?.content.store_upload(&secret, bytes)?;
+    Ok(HttpResponse::Ok().finish())
 }
 
-/// `GET {download_url}`: the bytes with the type they were uploaded as.
+/// `GET {download_url}`: the bytes with the type they were uploaded as, as an attachment.
 pub async fn get_download(
     emulator: web::Data<MockLayer>,
     secret: web::Path<String>,
 ) -> Result<HttpResponse, LayerError> {
     for (_, world) in emulator.worlds() {
-        if let Some((mime_type, bytes)) = world.download_content(&secret) {
-            let content_type = HeaderValue::from_str(&mime_type)
+        if let Some((mime_type, bytes)) = world.content.download(&secret) {
+            let content_type = HeaderValue::from_str(mime_type)
                 .unwrap_or(HeaderValue::from_static("application/octet-stream"));
             return Ok(HttpResponse::Ok()
                 .insert_header((CONTENT_TYPE, content_type))
-                .body(bytes.to_vec()));
+                .insert_header((X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+                .insert_header((CONTENT_DISPOSITION, HeaderValue::from_static("attachment")))
+                .body(bytes));
         }
     }
     Err(LayerError::not_found("there is no content at this URL"))

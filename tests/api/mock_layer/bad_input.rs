@@ -64,6 +64,18 @@ async fn huge_bodies_are_refused_without_reading_them_all() {
     })
     .await;
     let alice = emulator.login("alice").await;
+    // A body announced as 100 MB, of which 16 KiB are sent: the answer comes without the rest.
+    let status = emulator
+        .status_before_the_body_is_sent(
+            &format!(
+                "POST /conversations HTTP/1.1\r\nAuthorization: {}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 100000000",
+                auth(&alice)
+            ),
+            &[b' '; 16 * 1024],
+        )
+        .await;
+    assert_eq!(status, Some(400), "answered before the body was read");
     let huge = format!("{{\"participants\": [\"{}\"]}}", "b".repeat(64 * 1024));
     let response = emulator
         .http
@@ -88,6 +100,59 @@ async fn huge_bodies_are_refused_without_reading_them_all() {
         .await
         .unwrap();
     assert_eq!(declared.status(), 422);
+}
+
+#[tokio::test]
+async fn an_upload_url_is_checked_before_its_body_is_read() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    // No such upload: refused before any of the (announced) 100 MB is read, although the
+    // emulator would take up to 16 MiB for a real one.
+    let unknown = emulator
+        .status_before_the_body_is_sent(
+            "PUT /content-upload/not-a-secret HTTP/1.1\r\nContent-Length: 100000000",
+            &[0; 1024],
+        )
+        .await;
+    assert_eq!(unknown, Some(404));
+    // A real upload declared as 10 bytes: a longer body is refused unread, announced or not.
+    let content: Value = emulator
+        .http
+        .post(format!("{}/content", emulator.url))
+        .header("authorization", auth(&alice))
+        .header("upload-content-type", "text/plain")
+        .header("upload-content-length", "10")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let upload = content["upload_url"].as_str().unwrap();
+    let path = &upload[emulator.url.len()..];
+    let announced = emulator
+        .status_before_the_body_is_sent(
+            &format!("PUT {path} HTTP/1.1\r\nContent-Length: 1000000"),
+            &[0; 1024],
+        )
+        .await;
+    assert_eq!(announced, Some(400));
+    let chunked = emulator
+        .status_before_the_body_is_sent(
+            &format!("PUT {path} HTTP/1.1\r\nTransfer-Encoding: chunked"),
+            format!("400\r\n{}\r\n", "x".repeat(0x400)).as_bytes(),
+        )
+        .await;
+    assert_eq!(chunked, Some(400));
+    // Nothing was stored: the right bytes still go up.
+    let put = emulator
+        .http
+        .put(upload)
+        .body("0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
 }
 
 #[tokio::test]

@@ -272,6 +272,39 @@ impl Emulator {
     }
 }
 
+impl Emulator {
+    /// Sends a request head and only the start of its body over a raw connection, then waits
+    /// up to five seconds for the status line. Only a server that answers without reading
+    /// the whole body answers at all: the rest is never sent.
+    pub async fn status_before_the_body_is_sent(
+        &self,
+        head: &str,
+        body_start: &[u8],
+    ) -> Option<u16> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.url.trim_start_matches("http://");
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!("{}\r\nHost: {addr}\r\n\r\n", head.trim_end());
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        // The server may close its side before taking all of this; that is fine.
+        let _ = tcp.write_all(body_start).await;
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut buf = [0u8; 1024];
+            while !answer.windows(2).any(|w| w == b"\r\n") {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        read.ok()?;
+        let line = String::from_utf8_lossy(&answer);
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+}
+
 /// The REST path of an object, from its absolute `url`.
 pub fn path_of(object: &Value) -> String {
     let url = object["url"].as_str().expect("an object with a url");

@@ -780,3 +780,183 @@ async fn the_identity_list_holds_the_identities_the_caller_follows_newest_first(
     assert_eq!(unfollow.status(), 204);
     assert_eq!(list(alice.clone(), "").await.1, ["bob"]);
 }
+
+/// `POST /content` for `size` bytes; the response.
+async fn reserve_content(emulator: &Emulator, session: &str, size: usize) -> reqwest::Response {
+    emulator
+        .http
+        .post(format!("{}/content", emulator.url))
+        .header("authorization", auth(session))
+        .header("upload-content-type", "application/octet-stream")
+        .header("upload-content-length", size.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Reserves, uploads and sends `size` bytes of content in a message to `conversation`;
+/// the message and the content's download URL.
+async fn send_content(
+    emulator: &Emulator,
+    session: &str,
+    conversation: &Value,
+    size: usize,
+) -> (Value, String) {
+    let content: Value = reserve_content(emulator, session, size)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let upload = content["upload_url"].as_str().unwrap();
+    let put = emulator
+        .http
+        .put(upload)
+        .body(vec![7u8; size])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let message: Value = emulator
+        .post(
+            &format!("{}/messages", path_of(conversation)),
+            session,
+            json!({"parts": [{"mime_type": "application/octet-stream", "content": {"id": content["id"], "size": size}}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let download = message["parts"][0]["content"]["download_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (message, download)
+}
+
+#[tokio::test]
+async fn rich_content_is_capped_per_user_and_per_app_and_freed_with_its_message() {
+    let emulator = spawn_with(|s| {
+        s.max_content_bytes = 8 * 1024;
+        s.max_content_bytes_per_user = 16 * 1024;
+        s.max_content_bytes_per_app = 24 * 1024;
+    })
+    .await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    let (message, download) = send_content(&emulator, &alice, &c, 8 * 1024).await;
+    let fetched = emulator.http.get(&download).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(fetched.headers()["content-disposition"], "attachment");
+    assert_eq!(fetched.bytes().await.unwrap().len(), 8 * 1024);
+    // A reservation counts as soon as it is made, uploaded or not.
+    assert_eq!(
+        reserve_content(&emulator, &alice, 8 * 1024).await.status(),
+        201
+    );
+    let over = reserve_content(&emulator, &alice, 1).await;
+    assert_eq!(over.status(), 429);
+    let body: Value = over.json().await.unwrap();
+    assert_eq!(
+        (body["id"].as_str(), body["code"].as_u64()),
+        (Some("rate_limit_exceeded"), Some(7))
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_content_bytes_per_user"),
+        "{body}"
+    );
+    assert_eq!(
+        reserve_content(&emulator, &bob, 8 * 1024).await.status(),
+        201
+    );
+    let full = reserve_content(&emulator, &bob, 1).await;
+    assert_eq!(full.status(), 429);
+    assert!(
+        full.text()
+            .await
+            .unwrap()
+            .contains("max_content_bytes_per_app")
+    );
+    // Deleting the message for everyone frees its content.
+    let deleted = emulator
+        .send(
+            Method::DELETE,
+            &format!("{}?mode=all_participants", path_of(&message)),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(
+        emulator.http.get(&download).send().await.unwrap().status(),
+        404
+    );
+    // So does deleting the conversation for everyone.
+    let (_, download) = send_content(&emulator, &bob, &c, 8 * 1024).await;
+    let gone = emulator
+        .send(
+            Method::DELETE,
+            &format!("{}?mode=all_participants", path_of(&c)),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(gone.status(), 204);
+    assert_eq!(
+        emulator.http.get(&download).send().await.unwrap().status(),
+        404
+    );
+    assert_eq!(
+        reserve_content(&emulator, &bob, 8 * 1024).await.status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn content_no_message_uses_expires() {
+    let emulator = spawn_with(|s| {
+        s.content_upload_ttl_secs = 1;
+        s.max_content_bytes = 8 * 1024;
+        s.max_content_bytes_per_user = 8 * 1024;
+    })
+    .await;
+    let alice = emulator.login("alice").await;
+    let content: Value = reserve_content(&emulator, &alice, 8 * 1024)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let upload = content["upload_url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        reserve_content(&emulator, &alice, 8 * 1024).await.status(),
+        429
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let put = emulator
+            .http
+            .put(&upload)
+            .body(vec![0u8; 8 * 1024])
+            .send()
+            .await
+            .unwrap();
+        if put.status() == 404 {
+            break;
+        }
+        assert_eq!(put.status(), 200, "uploading never attaches it");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the content never expired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        reserve_content(&emulator, &alice, 8 * 1024).await.status(),
+        201,
+        "its room was freed"
+    );
+}

@@ -1,0 +1,317 @@
+//! Rich content of one app: the bytes, the secrets of their upload and download URLs, and
+//! how much of the emulator's memory they may take.
+//!
+//! Both URLs are bearer secrets the SDK calls without authentication, so the upload can be
+//! looked up — and refused — *before* a byte of its body is read, and is read only up to the
+//! size `POST /content` declared. Secrets are found through maps, not by scanning.
+//!
+//! What content may hold is capped per user and per app (`[mock_layer]`
+//! `max_content_bytes_per_user`, `max_content_bytes_per_app`): an item counts from
+//! `POST /content` on, for the size it declared (or the largest upload allowed, when it
+//! declared none), and at least [`MIN_CHARGE`], so empty reservations cannot pile up
+//! either. Content no message uses expires after `content_upload_ttl_secs`; content whose
+//! message or conversation is deleted for everyone is freed with it.
+
+use std::collections::{HashMap, VecDeque};
+
+use actix_web::web::Bytes;
+use uuid::Uuid;
+
+use super::error::LayerError;
+use super::ids::random_token;
+
+/// What one item counts for at least: its bookkeeping is not free.
+pub const MIN_CHARGE: u64 = 1024;
+
+/// What the configuration allows.
+#[derive(Debug, Clone, Copy)]
+pub struct ContentLimits {
+    /// One upload.
+    pub max_item_bytes: u64,
+    pub max_bytes_per_user: u64,
+    pub max_bytes_per_app: u64,
+    /// How long content may wait for a message to use it.
+    pub unattached_ttl_ms: i64,
+}
+
+/// Rich content: uploaded with a secret URL, served with another.
+#[derive(Debug, Clone)]
+pub struct Content {
+    pub uuid: Uuid,
+    pub owner: String,
+    pub mime_type: String,
+    /// `Upload-Content-Length` from `POST /content`; the upload must be exactly this long.
+    pub declared_size: Option<u64>,
+    pub bytes: Option<Bytes>,
+    pub upload_secret: String,
+    pub download_secret: String,
+    /// The message that uses it; uploads are refused from then on.
+    pub attached_to: Option<Uuid>,
+    /// What it counts for against the caps.
+    charge: u64,
+}
+
+pub struct ContentStore {
+    items: HashMap<Uuid, Content>,
+    by_upload_secret: HashMap<String, Uuid>,
+    by_download_secret: HashMap<String, Uuid>,
+    /// Every item by creation time (creation order): expiry looks at the front only.
+    by_age: VecDeque<(i64, Uuid)>,
+    charged_by_user: HashMap<String, u64>,
+    charged: u64,
+    limits: ContentLimits,
+}
+
+impl ContentStore {
+    pub fn new(limits: ContentLimits) -> Self {
+        Self {
+            items: HashMap::new(),
+            by_upload_secret: HashMap::new(),
+            by_download_secret: HashMap::new(),
+            by_age: VecDeque::new(),
+            charged_by_user: HashMap::new(),
+            charged: 0,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> ContentLimits {
+        self.limits
+    }
+
+    pub fn get(&self, uuid: &Uuid) -> Option<&Content> {
+        self.items.get(uuid)
+    }
+
+    /// `POST /content`: reserves room for the upload within the caps.
+    pub fn create(
+        &mut self,
+        owner: &str,
+        mime_type: String,
+        declared_size: Option<u64>,
+        now_ms: i64,
+    ) -> Result<&Content, LayerError> {
+        self.expire(now_ms);
+        let charge = declared_size
+            .unwrap_or(self.limits.max_item_bytes)
+            .max(MIN_CHARGE);
+        let user_charged = self.charged_by_user.get(owner).copied().unwrap_or(0);
+        if user_charged + charge > self.limits.max_bytes_per_user {
+            return Err(LayerError::rate_limit_exceeded(format!(
+                "{owner} has {user_charged} bytes of rich content here already; with \
+                 {charge} more it would pass mock_layer.max_content_bytes_per_user \
+                 ({}). Content not used by a message expires; deleting a message frees its \
+                 content",
+                self.limits.max_bytes_per_user
+            )));
+        }
+        if self.charged + charge > self.limits.max_bytes_per_app {
+            return Err(LayerError::rate_limit_exceeded(format!(
+                "this app holds {} bytes of rich content already; with {charge} more it would \
+                 pass mock_layer.max_content_bytes_per_app ({})",
+                self.charged, self.limits.max_bytes_per_app
+            )));
+        }
+        let uuid = Uuid::new_v4();
+        let content = Content {
+            uuid,
+            owner: owner.to_owned(),
+            mime_type,
+            declared_size,
+            bytes: None,
+            upload_secret: random_token(24),
+            download_secret: random_token(24),
+            attached_to: None,
+            charge,
+        };
+        self.by_upload_secret
+            .insert(content.upload_secret.clone(), uuid);
+        self.by_download_secret
+            .insert(content.download_secret.clone(), uuid);
+        self.by_age.push_back((now_ms, uuid));
+        *self.charged_by_user.entry(owner.to_owned()).or_default() += charge;
+        self.charged += charge;
+        Ok(self.items.entry(uuid).or_insert(content))
+    }
+
+    /// How many bytes the upload at `secret` may have — asked before its body is read.
+    /// `None` if there is no such upload (or it expired).
+    pub fn upload_room(&mut self, secret: &str, now_ms: i64) -> Result<Option<u64>, LayerError> {
+        self.expire(now_ms);
+        let Some(content) = self
+            .by_upload_secret
+            .get(secret)
+            .and_then(|uuid| self.items.get(uuid))
+        else {
+            return Ok(None);
+        };
+        if content.attached_to.is_some() {
+            return Err(LayerError::access_denied(
+                "this content belongs to a message already; it cannot be replaced",
+            ));
+        }
+        Ok(Some(
+            content.declared_size.unwrap_or(self.limits.max_item_bytes),
+        ))
+    }
+
+    /// `PUT {upload_url}`, once the body is read.
+    pub fn store_upload(&mut self, secret: &str, bytes: Bytes) -> Result<(), LayerError> {
+        let Some(content) = self
+            .by_upload_secret
+            .get(secret)
+            .and_then(|uuid| self.items.get_mut(uuid))
+        else {
+            return Err(LayerError::not_found("there is no upload at this URL"));
+        };
+        if content.attached_to.is_some() {
+            return Err(LayerError::access_denied(
+                "this content belongs to a message already; it cannot be replaced",
+            ));
+        }
+        let size = bytes.len() as u64;
+        match content.declared_size {
+            Some(declared) if declared != size => {
+                return Err(LayerError::invalid_request(format!(
+                    "the upload is {size} bytes, but POST /content declared \
+                     Upload-Content-Length {declared}"
+                )));
+            }
+            Some(_) => {}
+            // Reserved at the largest size allowed; now that the size is known, the rest of
+            // the reservation is given back.
+            None => {
+                let charge = size.max(MIN_CHARGE);
+                let freed = content.charge.saturating_sub(charge);
+                content.charge = charge;
+                self.charged -= freed;
+                if let Some(user) = self.charged_by_user.get_mut(&content.owner) {
+                    *user -= freed;
+                }
+            }
+        }
+        content.bytes = Some(bytes);
+        Ok(())
+    }
+
+    /// `GET {download_url}`: the type and the bytes.
+    pub fn download(&self, secret: &str) -> Option<(&str, Bytes)> {
+        let content = self.items.get(self.by_download_secret.get(secret)?)?;
+        Some((&content.mime_type, content.bytes.clone()?))
+    }
+
+    /// A message uses it from now on: it no longer expires, and cannot be replaced.
+    pub fn attach(&mut self, uuid: &Uuid, message: Uuid) {
+        if let Some(content) = self.items.get_mut(uuid) {
+            content.attached_to = Some(message);
+        }
+    }
+
+    /// Frees an item and its URLs (its message or conversation is gone for everyone).
+    pub fn remove(&mut self, uuid: &Uuid) {
+        let Some(content) = self.items.remove(uuid) else {
+            return;
+        };
+        self.by_upload_secret.remove(&content.upload_secret);
+        self.by_download_secret.remove(&content.download_secret);
+        self.charged -= content.charge;
+        if let Some(user) = self.charged_by_user.get_mut(&content.owner) {
+            *user -= content.charge;
+            if *user == 0 {
+                self.charged_by_user.remove(&content.owner);
+            }
+        }
+        // Its `by_age` entry stays until it reaches the front, where a missing item is
+        // skipped: removing it from the middle of the queue would be a scan.
+    }
+
+    /// Frees content that no message took within its time.
+    fn expire(&mut self, now_ms: i64) {
+        while let Some(&(created_ms, uuid)) = self.by_age.front() {
+            if created_ms + self.limits.unattached_ttl_ms > now_ms {
+                break;
+            }
+            self.by_age.pop_front();
+            if self
+                .items
+                .get(&uuid)
+                .is_some_and(|c| c.attached_to.is_none())
+            {
+                self.remove(&uuid);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> ContentStore {
+        ContentStore::new(ContentLimits {
+            max_item_bytes: 10_000,
+            max_bytes_per_user: 20_000,
+            max_bytes_per_app: 30_000,
+            unattached_ttl_ms: 1_000,
+        })
+    }
+
+    #[test]
+    fn reservations_count_against_the_caps_and_are_given_back() {
+        let mut store = store();
+        let first = store
+            .create("alice", "a/b".into(), Some(10_000), 0)
+            .unwrap()
+            .uuid;
+        let second = store
+            .create("alice", "a/b".into(), Some(10_000), 0)
+            .unwrap()
+            .uuid;
+        let err = store.create("alice", "a/b".into(), Some(1), 0).unwrap_err();
+        assert_eq!(err.kind.id(), "rate_limit_exceeded");
+        store.create("bob", "a/b".into(), Some(10_000), 0).unwrap();
+        assert!(
+            store.create("bob", "a/b".into(), Some(1), 0).is_err(),
+            "the app is full"
+        );
+        store.remove(&first);
+        store.attach(&second, Uuid::new_v4());
+        // Expiry frees only what no message uses.
+        store.create("carol", "a/b".into(), None, 500).unwrap();
+        assert!(store.create("carol", "a/b".into(), None, 500).is_err());
+        store
+            .create("alice", "a/b".into(), Some(9_000), 2_000)
+            .unwrap();
+        assert!(store.get(&second).is_some());
+    }
+
+    #[test]
+    fn an_upload_is_checked_before_its_body_is_read_and_must_match_the_declared_size() {
+        let mut store = store();
+        let content = store.create("alice", "a/b".into(), Some(3), 0).unwrap();
+        let (uuid, upload, download) = (
+            content.uuid,
+            content.upload_secret.clone(),
+            content.download_secret.clone(),
+        );
+        assert_eq!(store.upload_room("nope", 0).unwrap(), None);
+        assert_eq!(store.upload_room(&upload, 0).unwrap(), Some(3));
+        assert!(
+            store
+                .store_upload(&upload, Bytes::from_static(b"ab"))
+                .is_err()
+        );
+        store
+            .store_upload(&upload, Bytes::from_static(b"abc"))
+            .unwrap();
+        assert_eq!(store.download(&download).unwrap().1, "abc");
+        store.attach(&uuid, Uuid::new_v4());
+        assert!(
+            store.upload_room(&upload, 0).is_err(),
+            "attached: not replaceable"
+        );
+        store.remove(&uuid);
+        assert!(store.download(&download).is_none());
+        assert_eq!(store.upload_room(&upload, 0).unwrap(), None);
+    }
+}
