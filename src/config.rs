@@ -219,6 +219,15 @@ pub struct MockLayerSettings {
     pub nonce_ttl_secs: u64,
     /// Most participants in one conversation (Layer: 25).
     pub max_participants: usize,
+    /// What one app may hold — the emulator is a test instrument, but one test must not be
+    /// able to exhaust the process for everyone. Identities, auto-provisioned ones included…
+    pub max_identities: usize,
+    /// …conversations…
+    pub max_conversations: usize,
+    /// …messages…
+    pub max_messages: usize,
+    /// …and the bytes of those messages (parts, notifications, statuses).
+    pub max_message_bytes: usize,
     /// Largest REST request body, in bytes.
     pub max_body_bytes: usize,
     /// Largest rich-content upload, in bytes.
@@ -262,6 +271,10 @@ impl Default for MockLayerSettings {
             session_ttl_secs: 24 * 3600,
             nonce_ttl_secs: 600,
             max_participants: 25,
+            max_identities: 10_000,
+            max_conversations: 10_000,
+            max_messages: 100_000,
+            max_message_bytes: 128 * 1024 * 1024,
             max_body_bytes: 256 * 1024,
             max_content_bytes: 16 * 1024 * 1024,
             max_content_bytes_per_user: 64 * 1024 * 1024,
@@ -357,6 +370,10 @@ impl MockLayerSettings {
             ("session_ttl_secs", self.session_ttl_secs as usize),
             ("nonce_ttl_secs", self.nonce_ttl_secs as usize),
             ("max_participants", self.max_participants),
+            ("max_identities", self.max_identities),
+            ("max_conversations", self.max_conversations),
+            ("max_messages", self.max_messages),
+            ("max_message_bytes", self.max_message_bytes),
             ("max_content_bytes", self.max_content_bytes),
             (
                 "max_content_bytes_per_user",

@@ -104,6 +104,10 @@ impl MockLayer {
         };
         let limits = Limits {
             max_participants: settings.max_participants,
+            max_identities: settings.max_identities,
+            max_conversations: settings.max_conversations,
+            max_messages: settings.max_messages,
+            max_message_bytes: settings.max_message_bytes,
             content: ContentLimits {
                 max_item_bytes: settings.max_content_bytes as u64,
                 max_bytes_per_user: settings.max_content_bytes_per_user as u64,

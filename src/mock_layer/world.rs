@@ -180,6 +180,32 @@ impl Message {
         object_id(Kind::Messages, &self.uuid)
     }
 
+    /// Roughly what it takes in memory, for `max_message_bytes`: its parts, notification and
+    /// statuses (rich content is counted separately).
+    pub fn stored_bytes(&self) -> usize {
+        const OVERHEAD: usize = 64;
+        let parts: usize = self
+            .parts
+            .iter()
+            .map(|p| {
+                OVERHEAD
+                    + p.mime_type.len()
+                    + p.body.as_ref().map_or(0, String::len)
+                    + p.id.as_ref().map_or(0, String::len)
+            })
+            .sum();
+        let statuses: usize = self
+            .recipient_status
+            .keys()
+            .map(|u| OVERHEAD + u.len())
+            .sum();
+        let notification = self
+            .notification
+            .as_ref()
+            .map_or(0, |n| n.to_string().len());
+        OVERHEAD + self.sender.len() + parts + statuses + notification
+    }
+
     /// Whether `viewer` has yet to read it — the one rule behind both `is_unread` and
     /// `unread_message_count`. A viewer without a status counts as having read it, as the
     /// SDK reads a missing `is_unread`; participants always have one (see
@@ -226,6 +252,10 @@ pub struct Notification {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_participants: usize,
+    pub max_identities: usize,
+    pub max_conversations: usize,
+    pub max_messages: usize,
+    pub max_message_bytes: usize,
     pub content: ContentLimits,
     pub max_sockets_per_session: usize,
     pub max_sockets_per_user: usize,
@@ -240,6 +270,8 @@ pub struct World {
     pub identities: HashMap<String, Identity>,
     pub conversations: HashMap<Uuid, Conversation>,
     pub messages: HashMap<Uuid, Message>,
+    /// What the messages take, by [`Message::stored_bytes`].
+    message_bytes: usize,
     pub content: ContentStore,
     /// Explicitly followed users, per follower (`PUT /following/users/{id}`)…
     pub following: HashMap<String, BTreeSet<String>>,
@@ -262,6 +294,7 @@ impl World {
             identities: HashMap::new(),
             conversations: HashMap::new(),
             messages: HashMap::new(),
+            message_bytes: 0,
             content: ContentStore::new(limits.content),
             following: HashMap::new(),
             followers: HashMap::new(),
@@ -297,7 +330,10 @@ impl World {
 
     /// The identity for a user, created empty if unknown: Layer provisions identities for
     /// any user ID an app mentions, and the SDK destroys participants it cannot load.
+    /// Past `max_identities`, 429: a loop of `GET /identities/{x}` could otherwise grow the
+    /// app without bound.
     pub fn provision(&mut self, user: &str) -> Result<&mut Identity, LayerError> {
+        self.room_for_identities([user])?;
         let now = self.now_ms();
         Ok(self
             .identities
@@ -310,6 +346,26 @@ impl World {
                 presence_changed_ms: now,
                 created_ms: now,
             }))
+    }
+
+    /// Whether the identities of `users` that do not exist yet fit under `max_identities` —
+    /// asked before any is made, so a refused request provisions none.
+    fn room_for_identities<'a>(
+        &self,
+        users: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), LayerError> {
+        let new: BTreeSet<&str> = users
+            .into_iter()
+            .filter(|u| !self.identities.contains_key(*u))
+            .collect();
+        if !new.is_empty() && self.identities.len() + new.len() > self.limits.max_identities {
+            return Err(LayerError::rate_limit_exceeded(format!(
+                "this app has {} identities, the most the emulator keeps \
+                 (mock_layer.max_identities)",
+                self.identities.len()
+            )));
+        }
+        Ok(())
     }
 
     /// Applies an identity token's profile claims (a session creates or updates the user).
@@ -461,6 +517,14 @@ impl World {
                 };
             }
         }
+        if self.conversations.len() >= self.limits.max_conversations {
+            return Err(LayerError::rate_limit_exceeded(format!(
+                "this app has {} conversations, the most the emulator keeps \
+                 (mock_layer.max_conversations); delete some",
+                self.conversations.len()
+            )));
+        }
+        self.room_for_identities(participants.iter().map(String::as_str))?;
         for user in &participants {
             self.provision(user)?;
         }
@@ -560,6 +624,7 @@ impl World {
             .filter(|p| !after.is_participant(p))
             .cloned()
             .collect();
+        self.room_for_identities(added.iter().map(String::as_str))?;
         for user in &added {
             self.provision(user)?;
             after.former.remove(user);
@@ -701,13 +766,17 @@ impl World {
             }
             return Err(error);
         }
+        if self.messages.len() >= self.limits.max_messages {
+            return Err(LayerError::rate_limit_exceeded(format!(
+                "this app has {} messages, the most the emulator keeps \
+                 (mock_layer.max_messages); delete some",
+                self.messages.len()
+            )));
+        }
         let message_id = object_id(Kind::Messages, &uuid);
         let mut parts = Vec::with_capacity(input.parts.len());
         for (index, part) in input.parts.into_iter().enumerate() {
             parts.push(self.accept_part(caller, &message_id, index, part)?);
-        }
-        for content in parts.iter().filter_map(|p| p.content) {
-            self.content.attach(&content, uuid);
         }
         let now = self.now_ms();
         let recipient_status = conversation
@@ -735,6 +804,18 @@ impl World {
             notification: input.notification.clone(),
             hidden_for: BTreeSet::new(),
         };
+        let size = message.stored_bytes();
+        if self.message_bytes + size > self.limits.max_message_bytes {
+            return Err(LayerError::rate_limit_exceeded(format!(
+                "this app holds {} bytes of messages; {size} more would pass \
+                 mock_layer.max_message_bytes ({}); delete some",
+                self.message_bytes, self.limits.max_message_bytes
+            )));
+        }
+        for content in message.parts.iter().filter_map(|p| p.content) {
+            self.content.attach(&content, uuid);
+        }
+        self.message_bytes += size;
         self.messages.insert(uuid, message.clone());
         let reappearing: Vec<String> = {
             let Some(c) = self.conversations.get_mut(conversation_uuid) else {
@@ -860,6 +941,7 @@ impl World {
     /// Removes a message deleted for everyone, and the rich content it used.
     fn forget_message(&mut self, uuid: &Uuid) {
         if let Some(message) = self.messages.remove(uuid) {
+            self.message_bytes -= message.stored_bytes();
             for content in message.parts.iter().filter_map(|p| p.content) {
                 self.content.remove(&content);
             }

@@ -350,3 +350,162 @@ async fn deep_or_large_metadata_is_refused_and_changes_nothing() {
     assert_eq!(metadata().await, before, "a refused patch changes nothing");
     assert_eq!(before.as_object().unwrap().len(), 4);
 }
+
+/// `(id, code)` of a refusal.
+async fn refusal(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_layer_error(&body);
+    assert_eq!(body["code"], 7);
+    (status, body["id"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn what_an_app_holds_is_capped_with_layer_errors_that_change_nothing() {
+    let emulator = spawn_with(|s| {
+        s.max_identities = 4;
+        s.max_conversations = 2;
+        s.max_messages = 3;
+    })
+    .await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    // Identities, auto-provisioned ones included: alice, bob, carol, dave.
+    assert_eq!(
+        emulator.get("/identities/carol", &alice).await.status(),
+        200
+    );
+    assert_eq!(emulator.get("/identities/dave", &alice).await.status(), 200);
+    let full = emulator.get("/identities/eve", &alice).await;
+    assert_eq!(refusal(full).await, (429, "rate_limit_exceeded".into()));
+    assert_eq!(
+        emulator.get("/identities/carol", &alice).await.status(),
+        200,
+        "known ones still load"
+    );
+    let with_new = emulator
+        .post(
+            "/conversations",
+            &alice,
+            json!({"participants": ["bob", "eve", "frank"]}),
+        )
+        .await;
+    assert_eq!(refusal(with_new).await.0, 429);
+    // Conversations: two, then refused over REST and over the socket alike.
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    emulator.conversation(&alice, &["carol"]).await;
+    let third = emulator
+        .post("/conversations", &alice, json!({"participants": ["dave"]}))
+        .await;
+    assert_eq!(refusal(third).await.0, 429);
+    let mut ws = emulator.ws(&alice).await;
+    let (response, _) = ws
+        .request(
+            "Conversation.create",
+            None,
+            json!({"participants": ["layer:///identities/dave"]}),
+        )
+        .await;
+    assert_eq!(response["body"]["success"], false);
+    assert_eq!(response["body"]["data"]["id"], "rate_limit_exceeded");
+    let listed: Vec<Value> = emulator
+        .get("/conversations", &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2, "the refused ones were not made");
+    // Messages: three, then refused; deleting one makes room.
+    let first = emulator.message(&alice, &c, "1").await;
+    emulator.message(&bob, &c, "2").await;
+    emulator.message(&alice, &c, "3").await;
+    let fourth = emulator
+        .post(
+            &format!("{}/messages", path_of(&c)),
+            &alice,
+            json!({"parts": [{"mime_type": "text/plain", "body": "4"}]}),
+        )
+        .await;
+    assert_eq!(refusal(fourth).await.0, 429);
+    let count = |c: Value| c["total_message_count"].clone();
+    assert_eq!(
+        count(
+            emulator
+                .get(&path_of(&c), &alice)
+                .await
+                .json()
+                .await
+                .unwrap()
+        ),
+        3
+    );
+    let deleted = emulator
+        .send(
+            Method::DELETE,
+            &format!("{}?mode=all_participants", path_of(&first)),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    emulator.message(&alice, &c, "4").await;
+}
+
+#[tokio::test]
+async fn the_bytes_of_an_app_s_messages_are_capped() {
+    let emulator = spawn_with(|s| s.max_message_bytes = 5_000).await;
+    let alice = emulator.login("alice").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    let text = "x".repeat(2_000);
+    emulator.message(&alice, &c, &text).await;
+    emulator.message(&alice, &c, &text).await;
+    let third = emulator
+        .post(
+            &format!("{}/messages", path_of(&c)),
+            &alice,
+            json!({"parts": [{"mime_type": "text/plain", "body": text}]}),
+        )
+        .await;
+    assert_eq!(refusal(third).await, (429, "rate_limit_exceeded".into()));
+    let conversation: Value = emulator
+        .get(&path_of(&c), &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(conversation["total_message_count"], 2);
+}
+
+#[tokio::test]
+async fn explicit_follows_are_capped_per_user() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    for i in 0..1_000 {
+        let path = format!("/following/users/user{i}");
+        assert_eq!(
+            emulator
+                .send(Method::PUT, &path, &alice, None)
+                .await
+                .status(),
+            204
+        );
+    }
+    let over = emulator
+        .send(Method::PUT, "/following/users/one-more", &alice, None)
+        .await;
+    assert_eq!(refusal(over).await, (429, "rate_limit_exceeded".into()));
+    let again = emulator
+        .send(Method::PUT, "/following/users/user0", &alice, None)
+        .await;
+    assert_eq!(
+        again.status(),
+        204,
+        "following someone followed already adds nothing"
+    );
+    let followed = emulator.get("/identities?page_size=1", &alice).await;
+    assert_eq!(
+        followed.headers()["layer-count"],
+        "1000",
+        "the refused follow was not made"
+    );
+}
