@@ -15,12 +15,38 @@ fn assert_layer_error(body: &Value) {
     }
 }
 
+/// Everything `session`'s user can read: each of their conversations with its messages.
+async fn everything_seen_by(emulator: &Emulator, session: &str) -> Value {
+    let conversations: Vec<Value> = emulator
+        .get("/conversations", session)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for conversation in conversations {
+        let messages: Value = emulator
+            .get(&format!("{}/messages", path_of(&conversation)), session)
+            .await
+            .json()
+            .await
+            .unwrap();
+        seen.push(json!({"conversation": conversation, "messages": messages}));
+    }
+    Value::Array(seen)
+}
+
 #[tokio::test]
 async fn every_body_taking_route_answers_malformed_json_and_wrong_types_with_layer_errors() {
     let emulator = spawn_emulator().await;
     let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
     let c = emulator.conversation(&alice, &["bob"]).await;
     let m = emulator.message(&alice, &c, "x").await;
+    let before = (
+        everything_seen_by(&emulator, &alice).await,
+        everything_seen_by(&emulator, &bob).await,
+    );
     let routes = [
         (Method::POST, "/sessions".to_owned()),
         (Method::POST, "/conversations".to_owned()),
@@ -54,6 +80,11 @@ async fn every_body_taking_route_answers_malformed_json_and_wrong_types_with_lay
             assert_layer_error(&response.json().await.unwrap());
         }
     }
+    let after = (
+        everything_seen_by(&emulator, &alice).await,
+        everything_seen_by(&emulator, &bob).await,
+    );
+    assert_eq!(after, before, "refused requests changed something");
 }
 
 #[tokio::test]
@@ -207,8 +238,12 @@ async fn bad_socket_input_is_survived_or_closes_only_that_socket() {
     let emulator = spawn_with(|s| s.max_frame_bytes = 8 * 1024).await;
     let alice = emulator.login("alice").await;
     let bob = emulator.login("bob").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    emulator.message(&alice, &c, "before the bad input").await;
+    let before = everything_seen_by(&emulator, &alice).await;
     let mut bob_ws = emulator.ws(&bob).await;
     let mut ws = emulator.ws(&alice).await;
+    bob_ws.drain(Duration::from_millis(100)).await;
     // Survived: not JSON, unknown types, no request_id, unknown methods, wrong data types.
     for text in [
         "not json",
@@ -238,6 +273,18 @@ async fn bad_socket_input_is_survived_or_closes_only_that_socket() {
             json!([{"operation": "set", "property": "status", "value": "asleep"}]),
         ),
         ("Presence.sync", None, json!({"ids": "bob"})),
+        // Into the real conversation, but not a message.
+        ("Message.create", c["id"].as_str(), json!({"parts": []})),
+        (
+            "Message.create",
+            c["id"].as_str(),
+            json!({"parts": [{"mime_type": "text/plain", "body": "x", "encoding": "rot13"}]}),
+        ),
+        (
+            "Conversation.create",
+            None,
+            json!({"participants": ["layer:///identities/bob"], "id": c["id"]}),
+        ),
     ];
     for (method, object_id, data) in cases {
         let (response, _) = ws.request(method, object_id, data).await;
@@ -256,16 +303,28 @@ async fn bad_socket_input_is_survived_or_closes_only_that_socket() {
     binary.stream.send_binary_frame().await;
     assert_eq!(binary.closed_with().await, Some(1003));
     // Everyone else is still served.
-    let (pong, _) = bob_ws
+    let (pong, pushed) = bob_ws
         .request("Presence.subscribe", None, Value::Null)
         .await;
     assert_eq!(pong["body"]["success"], true);
     assert_eq!(emulator.get("/conversations", &alice).await.status(), 200);
+    // Bob saw alice's sockets come and go, and nothing else.
+    assert!(
+        pushed
+            .iter()
+            .all(|p| p["body"]["object"]["type"] == "Identity"),
+        "a refused packet pushed something: {pushed:?}"
+    );
     assert!(
         bob_ws
             .next_frame(Duration::from_millis(100))
             .await
             .is_none()
+    );
+    assert_eq!(
+        everything_seen_by(&emulator, &alice).await,
+        before,
+        "refused packets changed something"
     );
 }
 

@@ -93,6 +93,13 @@ describe('@layerhq/web-xdk 4.0.6 core: two users message each other', { timeout:
       const replays = user.frames().filter((f) => f.direction === 'out' && f.packet.body && f.packet.body.method === 'Event.replay');
       assert.equal(replays.length, 0, `${user.name}'s XDK never needed a replay`);
     }
+
+    // The XDK loaded Bob's identity from its http:// url, prefixed with the API base (its
+    // URL quirk, §C.9): the emulator answered that path, not a 404.
+    const prefixed = `${world.server.layerUrl}/${world.server.layerUrl}/identities/${encodeURIComponent(bob.userId)}`;
+    const load = await alice.waitFor('wire', (w) => w.kind === 'http' && w.url === prefixed, { what: `GET ${prefixed}` });
+    assert.equal(load.method, 'GET');
+    assert.equal(load.status, 200);
   });
 
   it('9c. the delivery receipt and then message.isRead = true take the sender to readStatus ALL', async () => {
