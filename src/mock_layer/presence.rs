@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use super::change_log::{Outbound, PacketKind};
 use super::error::LayerError;
 use super::ids::identity_id;
-use super::world::{PresenceStatus, World, iso_ms};
+use super::world::{PresenceStatus, World, iso_ms, json_text};
 
 /// Explicit follows per user. Layer documented no limit; this one keeps a loop of
 /// `PUT /following/users/{id}` from growing memory without bound.
@@ -134,9 +134,7 @@ impl World {
         let change = Outbound {
             kind: PacketKind::Change,
             at_ms: now,
-            body: serde_json::to_string(&self.presence_change(user))
-                .unwrap_or_default()
-                .into(),
+            body: json_text(&self.presence_change(user)),
         };
         for follower in self.followers_of(user) {
             self.send(&follower, &change);

@@ -173,6 +173,9 @@ pub struct Message {
     pub notification: Option<Value>,
     /// Users who deleted it for their devices.
     pub hidden_for: BTreeSet<String>,
+    /// What it counts for against `max_message_bytes`, measured once when it is sent, so
+    /// deleting it gives back exactly that.
+    pub stored_bytes: usize,
 }
 
 impl Message {
@@ -180,9 +183,10 @@ impl Message {
         object_id(Kind::Messages, &self.uuid)
     }
 
-    /// Roughly what it takes in memory, for `max_message_bytes`: its parts, notification and
-    /// statuses (rich content is counted separately).
-    pub fn stored_bytes(&self) -> usize {
+    /// Roughly what it takes in memory: its parts, notification and statuses (rich content
+    /// is counted separately). Statuses added later, for participants who join, are not
+    /// counted; there are at most `max_participants` per join.
+    fn measure(&self) -> usize {
         const OVERHEAD: usize = 64;
         let parts: usize = self
             .parts
@@ -793,7 +797,7 @@ impl World {
                 )
             })
             .collect();
-        let message = Message {
+        let mut message = Message {
             uuid,
             conversation: *conversation_uuid,
             position: conversation.next_position,
@@ -803,8 +807,10 @@ impl World {
             recipient_status,
             notification: input.notification.clone(),
             hidden_for: BTreeSet::new(),
+            stored_bytes: 0,
         };
-        let size = message.stored_bytes();
+        let size = message.measure();
+        message.stored_bytes = size;
         if self.message_bytes + size > self.limits.max_message_bytes {
             return Err(LayerError::rate_limit_exceeded(format!(
                 "this app holds {} bytes of messages; {size} more would pass \
@@ -941,7 +947,7 @@ impl World {
     /// Removes a message deleted for everyone, and the rich content it used.
     fn forget_message(&mut self, uuid: &Uuid) {
         if let Some(message) = self.messages.remove(uuid) {
-            self.message_bytes -= message.stored_bytes();
+            self.message_bytes -= message.stored_bytes;
             for content in message.parts.iter().filter_map(|p| p.content) {
                 self.content.remove(&content);
             }
@@ -1254,7 +1260,8 @@ impl World {
                 h.kill();
                 true
             }
-            // Its task is gone without saying so (it always does); forget it quietly.
+            // Its task has ended. It forgets its socket on the way out, so this only tidies
+            // up after one that could not (a panic).
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         });
         if handles.is_empty() {
@@ -1270,7 +1277,7 @@ impl World {
 }
 
 /// A body as the JSON text that goes on the wire (serialising a `Value` cannot fail).
-fn json_text(body: &Value) -> Arc<str> {
+pub(super) fn json_text(body: &Value) -> Arc<str> {
     serde_json::to_string(body).unwrap_or_default().into()
 }
 

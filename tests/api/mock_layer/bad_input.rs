@@ -516,7 +516,7 @@ async fn the_bytes_of_an_app_s_messages_are_capped() {
     let alice = emulator.login("alice").await;
     let c = emulator.conversation(&alice, &["bob"]).await;
     let text = "x".repeat(2_000);
-    emulator.message(&alice, &c, &text).await;
+    let first = emulator.message(&alice, &c, &text).await;
     emulator.message(&alice, &c, &text).await;
     let third = emulator
         .post(
@@ -533,6 +533,27 @@ async fn the_bytes_of_an_app_s_messages_are_capped() {
         .await
         .unwrap();
     assert_eq!(conversation["total_message_count"], 2);
+    // Someone joining adds statuses to the messages; deleting one still gives back exactly
+    // what it counted for, and makes room.
+    let join = emulator
+        .send(
+            Method::PATCH,
+            &path_of(&c),
+            &alice,
+            Some(json!([{"operation": "add", "property": "participants", "id": "layer:///identities/carol"}])),
+        )
+        .await;
+    assert_eq!(join.status(), 204);
+    let deleted = emulator
+        .send(
+            Method::DELETE,
+            &format!("{}?mode=all_participants", path_of(&first)),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    emulator.message(&alice, &c, &text).await;
 }
 
 #[tokio::test]
