@@ -111,14 +111,16 @@ pub struct Identity {
     pub last_seen_ms: Option<i64>,
     /// When the presence they show last changed (`Presence.sync {since}`).
     pub presence_changed_ms: i64,
-    /// Identity lists are ordered by creation, newest first.
-    pub created_ms: i64,
+    /// Identity lists are ordered by creation, newest first (see [`World::next_seq`]).
+    pub created_seq: u64,
 }
 
 #[derive(Debug, Clone)]
 pub struct Conversation {
     pub uuid: Uuid,
     pub created_ms: i64,
+    /// Where its creation falls among everything the world did (see [`World::next_seq`]).
+    pub created_seq: u64,
     /// User IDs, in the order they joined.
     pub participants: Vec<String>,
     pub distinct: bool,
@@ -167,6 +169,8 @@ pub struct Message {
     pub position: u64,
     pub parts: Vec<Part>,
     pub sent_ms: i64,
+    /// Where its sending falls among everything the world did (see [`World::next_seq`]).
+    pub seq: u64,
     pub sender: String,
     /// Every participant at sending time, by user ID.
     pub recipient_status: BTreeMap<String, Status>,
@@ -287,6 +291,7 @@ pub struct World {
     /// The latest timestamp handed out: time never goes backwards within a world, so
     /// `Event.replay` from a packet's timestamp never misses a later change.
     last_ms: i64,
+    last_seq: u64,
 }
 
 impl World {
@@ -306,6 +311,7 @@ impl World {
             log: ChangeLog::new(limits.replay),
             notifications: VecDeque::new(),
             last_ms: 0,
+            last_seq: 0,
         }
     }
 
@@ -325,6 +331,14 @@ impl World {
         self.last_ms
     }
 
+    /// The next number of the world's event sequence: the order in which things happened,
+    /// even within one millisecond, which is all the clock can tell apart. Lists sorted by
+    /// time sort by it, so two conversations made in the same millisecond never swap places.
+    pub fn next_seq(&mut self) -> u64 {
+        self.last_seq += 1;
+        self.last_seq
+    }
+
     /// Now, for display, without advancing the world's clock.
     pub fn peek_ms(&self) -> i64 {
         self.last_ms.max(wall_clock_ms())
@@ -339,6 +353,7 @@ impl World {
     pub fn provision(&mut self, user: &str) -> Result<&mut Identity, LayerError> {
         self.room_for_identities([user])?;
         let now = self.now_ms();
+        let seq = self.next_seq();
         Ok(self
             .identities
             .entry(user.to_owned())
@@ -348,7 +363,7 @@ impl World {
                 presence: PresenceStatus::Auto,
                 last_seen_ms: None,
                 presence_changed_ms: now,
-                created_ms: now,
+                created_seq: seq,
             }))
     }
 
@@ -537,6 +552,7 @@ impl World {
         let conversation = Conversation {
             uuid,
             created_ms: now,
+            created_seq: self.next_seq(),
             participants,
             distinct: input.distinct,
             metadata: input.metadata.unwrap_or_default(),
@@ -803,6 +819,7 @@ impl World {
             position: conversation.next_position,
             parts,
             sent_ms: now,
+            seq: self.next_seq(),
             sender: caller.to_owned(),
             recipient_status,
             notification: input.notification.clone(),

@@ -37,22 +37,23 @@ pub async fn get_conversations(
         .values()
         .filter(|c| c.is_participant(&caller.user_id) && !c.hidden.contains(&caller.user_id))
         .map(|c| {
+            // The world's event sequence orders by time, ties within a millisecond included.
             let last_sent = world
                 .visible_messages(c, &caller.user_id)
                 .next_back()
-                .map(|m| m.sent_ms);
+                .map(|m| m.seq);
             let key = if by_last_message {
-                last_sent.unwrap_or(c.created_ms)
+                last_sent.unwrap_or(c.created_seq)
             } else {
-                c.created_ms
+                c.created_seq
             };
             (key, c)
         })
         .collect();
-    // Newest first; the UUID breaks ties so pages never overlap.
-    mine.sort_by(|(ka, a), (kb, b)| kb.cmp(ka).then_with(|| b.uuid.cmp(&a.uuid)));
+    // Newest first; keys are unique, so pages never overlap.
+    mine.sort_by(|(ka, _), (kb, _)| kb.cmp(ka));
     let total = mine.len();
-    let is_from = |(_, c): &(i64, &Conversation), id: &str| {
+    let is_from = |(_, c): &(u64, &Conversation), id: &str| {
         parse_object_id(Kind::Conversations, id) == Some(c.uuid)
     };
     let items = page(mine, query.from_id.as_deref(), is_from, size)

@@ -44,19 +44,19 @@ pub async fn get_identities(
 ) -> Result<HttpResponse, LayerError> {
     let size = query.page_size(MAX_IDENTITY_PAGE)?;
     let world = emulator.world(caller.app)?;
-    let mut followed: Vec<(i64, String)> = world
+    let mut followed: Vec<(u64, String)> = world
         .followed_by(&caller.user_id)
         .into_iter()
         .map(|user| {
-            let created = world.identities.get(&user).map_or(0, |i| i.created_ms);
+            let created = world.identities.get(&user).map_or(0, |i| i.created_seq);
             (created, user)
         })
         .collect();
-    // Newest first; the user ID breaks ties so pages never overlap.
+    // Newest first; the user ID breaks ties (if any) so pages never overlap.
     followed.sort_by(|a, b| b.cmp(a));
     let total = followed.len();
     // `from_id` is an identity ID or a bare user ID (Layer's docs allow both).
-    let is_from = |(_, user): &(i64, String), id: &str| {
+    let is_from = |(_, user): &(u64, String), id: &str| {
         user_id_from_identity(id).as_deref() == Some(user.as_str())
     };
     let items = page(followed, query.from_id.as_deref(), is_from, size)
