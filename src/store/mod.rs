@@ -83,6 +83,17 @@ pub struct NewUser<'a> {
 }
 
 #[derive(Debug)]
+pub struct AccountUpdate<'a> {
+    pub id: &'a str,
+    pub email: &'a Email,
+    pub profile: &'a Profile,
+    pub password_hash: Option<&'a str>,
+    /// The session making the change, kept when the password changes.
+    pub keep_session: &'a [u8],
+    pub now: i64,
+}
+
+#[derive(Debug)]
 pub struct NewSession<'a> {
     pub token_hash: &'a [u8],
     pub user_id: &'a str,
@@ -135,14 +146,10 @@ pub trait Store: Send + Sync + 'static {
 
     async fn find_login_by_id(&self, id: &str) -> Result<Option<Login>, StoreError>;
 
-    /// Replaces the e-mail and profile. [`StoreError::Conflict`] when the e-mail is taken.
-    async fn update_profile(
-        &self,
-        id: &str,
-        email: &Email,
-        profile: &Profile,
-        now: i64,
-    ) -> Result<Option<User>, StoreError>;
+    /// Replaces the e-mail and profile and, with a new password hash, the password — ending
+    /// every other session of the account — all in one transaction, so a failure changes
+    /// nothing. [`StoreError::Conflict`] when the e-mail is taken.
+    async fn update_account(&self, update: AccountUpdate<'_>) -> Result<Option<User>, StoreError>;
 
     async fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<(), StoreError>;
 
@@ -173,13 +180,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<User>, StoreError>;
 
     async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError>;
-
-    /// Ends every session of a user except `keep` (the caller's own, on password change).
-    async fn delete_user_sessions(
-        &self,
-        user_id: &str,
-        keep: Option<&[u8]>,
-    ) -> Result<u64, StoreError>;
 
     /// Records a nonce about to be signed, unless it was signed before and has not expired.
     async fn record_signed_nonce(

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use sqlx::{PgPool, SqlitePool};
 
 use super::{
-    AdminToken, Backend, Login, NewSession, NewUser, NonceRecord, Store, StoreError, User,
+    AccountUpdate, AdminToken, Backend, Login, NewSession, NewUser, NonceRecord, Store, StoreError,
+    User,
 };
 use crate::config::DatabaseUrl;
 use crate::domain::{Email, Profile};
@@ -167,31 +168,40 @@ impl Store for SqlStore {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn update_profile(
-        &self,
-        id: &str,
-        email: &Email,
-        profile: &Profile,
-        now: i64,
-    ) -> Result<Option<User>, StoreError> {
-        let sql = concat!(
+    async fn update_account(&self, update: AccountUpdate<'_>) -> Result<Option<User>, StoreError> {
+        let profile_sql = concat!(
             "UPDATE users SET email = $2, email_key = $3, display_name = $4, first_name = $5, \
              last_name = $6, avatar_url = $7, updated_at = $8 \
              WHERE id = $1 RETURNING ",
             user_columns!()
         );
-        let [display_name, first_name, last_name, avatar_url] = profile_columns(profile);
-        Ok(db_run!(self.writer, pool => sqlx::query_as(sql)
-            .bind(id)
-            .bind(email.as_str())
-            .bind(email.key())
-            .bind(display_name)
-            .bind(first_name)
-            .bind(last_name)
-            .bind(avatar_url)
-            .bind(now)
-            .fetch_optional(pool)
-            .await)?)
+        let password_sql = "UPDATE users SET password_hash = $2 WHERE id = $1";
+        let sessions_sql = "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2";
+        let [display_name, first_name, last_name, avatar_url] = profile_columns(update.profile);
+        Ok(db_run!(self.writer, pool => {
+            let mut tx = pool.begin().await?;
+            let user: Option<User> = sqlx::query_as(profile_sql)
+                .bind(update.id)
+                .bind(update.email.as_str())
+                .bind(update.email.key())
+                .bind(display_name)
+                .bind(first_name)
+                .bind(last_name)
+                .bind(avatar_url)
+                .bind(update.now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let (Some(_), Some(hash)) = (&user, update.password_hash) {
+                sqlx::query(password_sql).bind(update.id).bind(hash).execute(&mut *tx).await?;
+                sqlx::query(sessions_sql)
+                    .bind(update.id)
+                    .bind(update.keep_session)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            user
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -296,23 +306,6 @@ impl Store for SqlStore {
         let sql = "DELETE FROM sessions WHERE token_hash = $1";
         let done = db_run!(self.writer, pool => sqlx::query(sql).bind(token_hash).execute(pool).await?.rows_affected());
         Ok(done > 0)
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn delete_user_sessions(
-        &self,
-        user_id: &str,
-        keep: Option<&[u8]>,
-    ) -> Result<u64, StoreError> {
-        let sql = "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2";
-        // No real token hashes to the empty string, so "keep nothing" keeps nothing.
-        let keep = keep.unwrap_or(&[]);
-        Ok(db_run!(self.writer, pool => sqlx::query(sql)
-            .bind(user_id)
-            .bind(keep)
-            .execute(pool)
-            .await?
-            .rows_affected()))
     }
 
     #[tracing::instrument(skip_all)]
