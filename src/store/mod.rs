@@ -101,6 +101,14 @@ pub struct NewSession<'a> {
     pub expires_at: i64,
 }
 
+/// A nonce about to be signed: its SHA-256, for whom, and until when Layer would accept it.
+#[derive(Debug, Clone, Copy)]
+pub struct NonceClaim<'a> {
+    pub nonce_hash: &'a [u8],
+    pub user_id: &'a str,
+    pub expires_at: i64,
+}
+
 /// The outcome of recording that a nonce is about to be signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NonceRecord {
@@ -181,14 +189,13 @@ pub trait Store: Send + Sync + 'static {
 
     async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError>;
 
-    /// Records a nonce about to be signed, unless it was signed before and has not expired.
-    async fn record_signed_nonce(
+    /// Records nonces about to be signed, in one statement; a nonce recorded before (and not
+    /// yet purged) is refused. Returns one record per claim, in order; of two claims of the
+    /// same nonce in one call, the first wins.
+    async fn record_signed_nonces(
         &self,
-        nonce_hash: &[u8],
-        user_id: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<NonceRecord, StoreError>;
+        claims: &[NonceClaim<'_>],
+    ) -> Result<Vec<NonceRecord>, StoreError>;
 
     /// Deletes expired sessions and nonce records. Returns how many rows went.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
