@@ -76,7 +76,8 @@ impl TokenIssuer {
             .await
             .map_err(IdpError::internal)?;
         if let NonceRecord::AlreadySigned { user_id } = record {
-            if user_id != user.id {
+            // The holder is unknown ("") if the record was purged a moment ago.
+            if !user_id.is_empty() && user_id != user.id {
                 tracing::warn!(
                     first_user_id = %user_id,
                     "one nonce was presented for two different users; a nonce may have been relayed"
