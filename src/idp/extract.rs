@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::header;
@@ -217,9 +217,29 @@ pub async fn require_session(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    match session_of(&req).await {
-        Ok(session) => {
-            req.extensions_mut().insert(session);
+    let session = session_of(&req).await;
+    proceed_as(session, req, next).await
+}
+
+/// Middleware: checks the bearer admin token (stored only as a hash) or answers 401.
+pub async fn require_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let admin = admin_of(&req).await;
+    proceed_as(admin, req, next).await
+}
+
+/// Hands the principal to the handler, or answers the error as a response (so it is rendered
+/// inside the request's logging scope, with its request ID).
+async fn proceed_as<P: 'static, B: MessageBody + 'static>(
+    principal: Result<P, IdpError>,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    match principal {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
             Ok(next.call(req).await?.map_into_left_body())
         }
         Err(e) => Ok(req.error_response(e).map_into_right_body()),
@@ -240,20 +260,6 @@ async fn session_of(req: &ServiceRequest) -> Result<SessionUser, IdpError> {
             "the session token is unknown, expired or revoked; log in again with POST /sessions",
         ))?;
     Ok(SessionUser { user, token_hash })
-}
-
-/// Middleware: checks the bearer admin token (stored only as a hash) or answers 401.
-pub async fn require_admin(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    match admin_of(&req).await {
-        Ok(admin) => {
-            req.extensions_mut().insert(admin);
-            Ok(next.call(req).await?.map_into_left_body())
-        }
-        Err(e) => Ok(req.error_response(e).map_into_right_body()),
-    }
 }
 
 async fn admin_of(req: &ServiceRequest) -> Result<Admin, IdpError> {

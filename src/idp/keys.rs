@@ -184,15 +184,20 @@ impl SigningKey {
 
     /// Signs `claims` into a compact JWS with this key's header.
     pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, SignError> {
-        let signer = self.signer.as_ref().ok_or(SignError)?;
         let claims = serde_json::to_vec(claims).map_err(|_| SignError)?;
+        self.sign_json(&claims)
+    }
+
+    /// Signs claims already serialised as JSON.
+    pub fn sign_json(&self, claims: &[u8]) -> Result<String, SignError> {
+        let signer = self.signer.as_ref().ok_or(SignError)?;
         let modulus_len = signer.pair.public_modulus_len();
         let mut token = String::with_capacity(
             signer.encoded_header.len() + claims.len() * 4 / 3 + modulus_len * 4 / 3 + 8,
         );
         token.push_str(&signer.encoded_header);
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&claims, &mut token);
+        URL_SAFE_NO_PAD.encode_string(claims, &mut token);
         let mut signature = vec![0; modulus_len];
         signer
             .pair

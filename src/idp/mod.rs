@@ -7,6 +7,7 @@
 //! - `password.rs` — argon2id on the blocking pool behind a bound.
 //! - `keys.rs` — signing keys, development credentials, JWKS, the RS256 signature.
 //! - `tokens.rs` — identity-token claims and the once-per-nonce rule.
+//! - `nonces.rs` — the signed-nonce ledger, written in batches (group commit).
 //! - `sessions.rs` — opaque app session tokens, stored hashed.
 //! - `extract.rs` — JSON-or-form bodies, bearer tokens, the authenticated caller.
 
@@ -14,6 +15,7 @@ pub mod accounts;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod nonces;
 pub mod password;
 mod routes;
 pub mod sessions;

@@ -83,10 +83,29 @@ pub struct NewUser<'a> {
 }
 
 #[derive(Debug)]
+pub struct AccountUpdate<'a> {
+    pub id: &'a str,
+    pub email: &'a Email,
+    pub profile: &'a Profile,
+    pub password_hash: Option<&'a str>,
+    /// The session making the change, kept when the password changes.
+    pub keep_session: &'a [u8],
+    pub now: i64,
+}
+
+#[derive(Debug)]
 pub struct NewSession<'a> {
     pub token_hash: &'a [u8],
     pub user_id: &'a str,
     pub now: i64,
+    pub expires_at: i64,
+}
+
+/// A nonce about to be signed: its SHA-256, for whom, and until when Layer would accept it.
+#[derive(Debug, Clone, Copy)]
+pub struct NonceClaim<'a> {
+    pub nonce_hash: &'a [u8],
+    pub user_id: &'a str,
     pub expires_at: i64,
 }
 
@@ -135,14 +154,10 @@ pub trait Store: Send + Sync + 'static {
 
     async fn find_login_by_id(&self, id: &str) -> Result<Option<Login>, StoreError>;
 
-    /// Replaces the e-mail and profile. [`StoreError::Conflict`] when the e-mail is taken.
-    async fn update_profile(
-        &self,
-        id: &str,
-        email: &Email,
-        profile: &Profile,
-        now: i64,
-    ) -> Result<Option<User>, StoreError>;
+    /// Replaces the e-mail and profile and, with a new password hash, the password — ending
+    /// every other session of the account — all in one transaction, so a failure changes
+    /// nothing. [`StoreError::Conflict`] when the e-mail is taken.
+    async fn update_account(&self, update: AccountUpdate<'_>) -> Result<Option<User>, StoreError>;
 
     async fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<(), StoreError>;
 
@@ -174,21 +189,13 @@ pub trait Store: Send + Sync + 'static {
 
     async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError>;
 
-    /// Ends every session of a user except `keep` (the caller's own, on password change).
-    async fn delete_user_sessions(
+    /// Records nonces about to be signed, in one statement; a nonce recorded before (and not
+    /// yet purged) is refused. Returns one record per claim, in order; of two claims of the
+    /// same nonce in one call, the first wins.
+    async fn record_signed_nonces(
         &self,
-        user_id: &str,
-        keep: Option<&[u8]>,
-    ) -> Result<u64, StoreError>;
-
-    /// Records a nonce about to be signed, unless it was signed before and has not expired.
-    async fn record_signed_nonce(
-        &self,
-        nonce_hash: &[u8],
-        user_id: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<NonceRecord, StoreError>;
+        claims: &[NonceClaim<'_>],
+    ) -> Result<Vec<NonceRecord>, StoreError>;
 
     /// Deletes expired sessions and nonce records. Returns how many rows went.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use sqlx::{PgPool, SqlitePool};
 
 use super::{
-    AdminToken, Backend, Login, NewSession, NewUser, NonceRecord, Store, StoreError, User,
+    AccountUpdate, AdminToken, Backend, Login, NewSession, NewUser, NonceClaim, NonceRecord, Store,
+    StoreError, User,
 };
 use crate::config::DatabaseUrl;
 use crate::domain::{Email, Profile};
@@ -167,31 +168,40 @@ impl Store for SqlStore {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn update_profile(
-        &self,
-        id: &str,
-        email: &Email,
-        profile: &Profile,
-        now: i64,
-    ) -> Result<Option<User>, StoreError> {
-        let sql = concat!(
+    async fn update_account(&self, update: AccountUpdate<'_>) -> Result<Option<User>, StoreError> {
+        let profile_sql = concat!(
             "UPDATE users SET email = $2, email_key = $3, display_name = $4, first_name = $5, \
              last_name = $6, avatar_url = $7, updated_at = $8 \
              WHERE id = $1 RETURNING ",
             user_columns!()
         );
-        let [display_name, first_name, last_name, avatar_url] = profile_columns(profile);
-        Ok(db_run!(self.writer, pool => sqlx::query_as(sql)
-            .bind(id)
-            .bind(email.as_str())
-            .bind(email.key())
-            .bind(display_name)
-            .bind(first_name)
-            .bind(last_name)
-            .bind(avatar_url)
-            .bind(now)
-            .fetch_optional(pool)
-            .await)?)
+        let password_sql = "UPDATE users SET password_hash = $2 WHERE id = $1";
+        let sessions_sql = "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2";
+        let [display_name, first_name, last_name, avatar_url] = profile_columns(update.profile);
+        Ok(db_run!(self.writer, pool => {
+            let mut tx = pool.begin().await?;
+            let user: Option<User> = sqlx::query_as(profile_sql)
+                .bind(update.id)
+                .bind(update.email.as_str())
+                .bind(update.email.key())
+                .bind(display_name)
+                .bind(first_name)
+                .bind(last_name)
+                .bind(avatar_url)
+                .bind(update.now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let (Some(_), Some(hash)) = (&user, update.password_hash) {
+                sqlx::query(password_sql).bind(update.id).bind(hash).execute(&mut *tx).await?;
+                sqlx::query(sessions_sql)
+                    .bind(update.id)
+                    .bind(update.keep_session)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            user
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -298,56 +308,63 @@ impl Store for SqlStore {
         Ok(done > 0)
     }
 
-    #[tracing::instrument(skip_all)]
-    async fn delete_user_sessions(
+    #[tracing::instrument(skip_all, fields(claims = claims.len()))]
+    async fn record_signed_nonces(
         &self,
-        user_id: &str,
-        keep: Option<&[u8]>,
-    ) -> Result<u64, StoreError> {
-        let sql = "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2";
-        // No real token hashes to the empty string, so "keep nothing" keeps nothing.
-        let keep = keep.unwrap_or(&[]);
-        Ok(db_run!(self.writer, pool => sqlx::query(sql)
-            .bind(user_id)
-            .bind(keep)
-            .execute(pool)
-            .await?
-            .rows_affected()))
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn record_signed_nonce(
-        &self,
-        nonce_hash: &[u8],
-        user_id: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<NonceRecord, StoreError> {
-        // Insert, or take over a record whose lifetime is over; a live record stays untouched
-        // and `RETURNING` yields nothing.
-        let claim = "INSERT INTO signed_nonces (nonce_hash, user_id, expires_at) \
-                     VALUES ($1, $2, $3) \
-                     ON CONFLICT (nonce_hash) DO UPDATE \
-                     SET user_id = excluded.user_id, expires_at = excluded.expires_at \
-                     WHERE signed_nonces.expires_at <= $4 \
-                     RETURNING user_id";
+        claims: &[NonceClaim<'_>],
+    ) -> Result<Vec<NonceRecord>, StoreError> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One multi-row INSERT: one statement, one commit for the whole batch. `RETURNING`
+        // names the nonces that were new; the others were signed before.
         let holder = "SELECT user_id FROM signed_nonces WHERE nonce_hash = $1";
-        Ok(db_run!(self.writer, pool => {
-            let claimed: Option<String> = sqlx::query_scalar(claim)
-                .bind(nonce_hash)
-                .bind(user_id)
-                .bind(expires_at)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?;
-            if claimed.is_some() {
-                NonceRecord::Fresh
-            } else {
-                let holder: Option<String> =
-                    sqlx::query_scalar(holder).bind(nonce_hash).fetch_optional(pool).await?;
-                NonceRecord::AlreadySigned { user_id: holder.unwrap_or_default() }
+        let (inserted, mut holders) = db_run!(self.writer, pool => {
+            let mut tx = pool.begin().await?;
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO signed_nonces (nonce_hash, user_id, expires_at) ",
+            );
+            insert.push_values(claims, |mut row, claim| {
+                row.push_bind(claim.nonce_hash)
+                    .push_bind(claim.user_id)
+                    .push_bind(claim.expires_at);
+            });
+            insert.push(" ON CONFLICT (nonce_hash) DO NOTHING RETURNING nonce_hash");
+            let inserted: Vec<Vec<u8>> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+            let mut holders = Vec::new();
+            if inserted.len() < claims.len() {
+                for claim in claims {
+                    if !inserted.iter().any(|hash| hash == claim.nonce_hash) {
+                        let user: Option<String> = sqlx::query_scalar(holder)
+                            .bind(claim.nonce_hash)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        holders.push((claim.nonce_hash.to_vec(), user.unwrap_or_default()));
+                    }
+                }
             }
-        }))
+            tx.commit().await?;
+            (inserted, holders)
+        });
+        let mut fresh: Vec<&[u8]> = inserted.iter().map(Vec::as_slice).collect();
+        Ok(claims
+            .iter()
+            .map(|claim| {
+                if let Some(i) = fresh.iter().position(|hash| *hash == claim.nonce_hash) {
+                    // The first claim of a nonce inserted in this batch gets it.
+                    fresh.swap_remove(i);
+                    holders.push((claim.nonce_hash.to_vec(), claim.user_id.to_owned()));
+                    NonceRecord::Fresh
+                } else {
+                    let user_id = holders
+                        .iter()
+                        .find(|(hash, _)| hash == claim.nonce_hash)
+                        .map(|(_, user)| user.clone())
+                        .unwrap_or_default();
+                    NonceRecord::AlreadySigned { user_id }
+                }
+            })
+            .collect())
     }
 
     #[tracing::instrument(skip_all)]

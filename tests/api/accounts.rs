@@ -215,3 +215,24 @@ async fn changing_the_email_needs_the_current_password_and_a_free_address() {
     assert_eq!(response.status(), 200);
     app.identity_token("moved@example.com", PASSWORD, "n").await;
 }
+
+#[tokio::test]
+async fn a_refused_profile_change_changes_nothing_not_even_the_password() {
+    let app = spawn_app().await;
+    app.sign_up("taken@example.com", PASSWORD).await;
+    app.sign_up("atomic@example.com", PASSWORD).await;
+    let this_device = app.session_token("atomic@example.com", PASSWORD).await;
+    let other_device = app.session_token("atomic@example.com", PASSWORD).await;
+    let response = app
+        .patch_me(
+            &this_device,
+            &json!({"email": "taken@example.com", "password": "a new passphrase", "current_password": PASSWORD, "display_name": "Changed"}),
+        )
+        .await;
+    assert_eq!(response.status(), 409);
+    let me: Value = app.get_me(&other_device).await.json().await.unwrap();
+    assert_eq!(me["email"], "atomic@example.com");
+    assert_eq!(me["display_name"], Value::Null);
+    app.identity_token("atomic@example.com", PASSWORD, "old-password-still-works")
+        .await;
+}

@@ -156,18 +156,15 @@ fn users_are_added_from_stdin_listed_and_get_tokens_minted_for_debugging() {
         "{listed}"
     );
 
-    let output = run(
-        dir.path(),
-        &[
-            "token",
-            "mint",
-            "--user-id",
-            "cli-user",
-            "--nonce",
-            "abc+/=",
-        ],
-        None,
-    );
+    let mint = [
+        "token",
+        "mint",
+        "--user-id",
+        "cli-user",
+        "--nonce",
+        "abc+/=",
+    ];
+    let output = run(dir.path(), &mint, None);
     assert!(output.status.success(), "{}", stderr(&output));
     let token = stdout(&output).trim().to_owned();
     let claims = jwt_part(&token, 1);
@@ -178,18 +175,7 @@ fn users_are_added_from_stdin_listed_and_get_tokens_minted_for_debugging() {
     let kid = jwt_part(&token, 0)["kid"].as_str().unwrap().to_owned();
     assert!(keys.contains(&format!("{kid}\tactive")), "{keys}");
     // The same nonce is not minted twice.
-    let again = run(
-        dir.path(),
-        &[
-            "token",
-            "mint",
-            "--user-id",
-            "cli-user",
-            "--nonce",
-            "abc+/=",
-        ],
-        None,
-    );
+    let again = run(dir.path(), &mint, None);
     assert!(!again.status.success());
 
     let output = run(dir.path(), &["users", "disable", "cli-user"], None);

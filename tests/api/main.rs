@@ -11,4 +11,5 @@ mod login;
 mod migrations;
 mod mock_layer;
 mod persistence;
+mod store;
 mod tokens;

@@ -302,3 +302,53 @@ async fn a_retired_key_given_only_as_a_public_key_is_published_but_never_signs()
     let jwks = app.get_jwks().await;
     assert_eq!(jwk_for(&jwks, KEY_ID), jwk_for(&jwks_before, KEY_ID));
 }
+
+#[tokio::test]
+async fn concurrent_requests_for_one_nonce_get_exactly_one_token() {
+    let app = spawn_app().await;
+    app.sign_up("race@example.com", "correct horse battery")
+        .await;
+    let session = app
+        .session_token("race@example.com", "correct horse battery")
+        .await;
+    // Mixed with distinct nonces, so the writer batches the duplicates together with others.
+    let requests = (0..24).map(|i| {
+        let nonce = if i % 2 == 0 {
+            "contested".to_owned()
+        } else {
+            format!("distinct-{i}")
+        };
+        let app = &app;
+        let session = session.clone();
+        async move {
+            (
+                nonce.clone(),
+                app.post_identity_tokens(&session, &nonce)
+                    .await
+                    .status()
+                    .as_u16(),
+            )
+        }
+    });
+    let results = futures_util::future::join_all(requests).await;
+    let contested: Vec<u16> = results
+        .iter()
+        .filter(|(n, _)| n == "contested")
+        .map(|(_, s)| *s)
+        .collect();
+    assert_eq!(
+        contested.iter().filter(|s| **s == 200).count(),
+        1,
+        "{contested:?}"
+    );
+    assert_eq!(
+        contested.iter().filter(|s| **s == 409).count(),
+        contested.len() - 1
+    );
+    assert!(
+        results
+            .iter()
+            .filter(|(n, _)| n != "contested")
+            .all(|(_, s)| *s == 200)
+    );
+}

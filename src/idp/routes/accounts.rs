@@ -12,9 +12,9 @@ use crate::idp::IdpState;
 use crate::idp::accounts::{self, NewAccount, ProfileInput};
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Body, SessionUser};
-use crate::store::StoreError;
+use crate::store::{AccountUpdate, StoreError};
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
     email: String,
@@ -44,7 +44,7 @@ pub async fn get_me(caller: SessionUser) -> HttpResponse {
 }
 
 /// `null` and `""` clear a profile field; an absent key leaves it alone.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     email: Option<String>,
@@ -103,12 +103,21 @@ pub async fn patch_me(
             "current_password is only needed with a new email or password".to_owned(),
         ));
     }
-    let now = unix_now();
-    let updated = match state
-        .store
-        .update_profile(&user.id, &email, &profile, now)
-        .await
-    {
+    // Hash before writing anything: a hash can be refused (503 when the pool is saturated),
+    // and then nothing must have changed.
+    let password_hash = match new_password {
+        Some(password) => Some(state.hasher.hash(password).await?),
+        None => None,
+    };
+    let update = AccountUpdate {
+        id: &user.id,
+        email: &email,
+        profile: &profile,
+        password_hash: password_hash.as_deref(),
+        keep_session: &caller.token_hash,
+        now: unix_now(),
+    };
+    let updated = match state.store.update_account(update).await {
         Ok(Some(user)) => user,
         Ok(None) => {
             return Err(IdpError::NotFound(
@@ -123,14 +132,8 @@ pub async fn patch_me(
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(password) = new_password {
-        let hash = state.hasher.hash(password).await?;
-        state.store.set_password_hash(&user.id, &hash, now).await?;
-        let ended = state
-            .store
-            .delete_user_sessions(&user.id, Some(&caller.token_hash))
-            .await?;
-        tracing::info!(user_id = %user.id, other_sessions_ended = ended, "password changed");
+    if password_hash.is_some() {
+        tracing::info!(user_id = %user.id, "password changed; other sessions ended");
     }
     Ok(json(StatusCode::OK, UserView::from(updated)))
 }

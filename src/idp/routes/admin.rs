@@ -61,7 +61,7 @@ pub async fn get_users(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// Keep an existing user's ID (it is their `prn` at Layer); generated when absent.

@@ -19,7 +19,8 @@ use crate::idp::extract::{Body, SessionUser};
 use crate::idp::sessions;
 use crate::store::NewSession;
 
-#[derive(Debug, Deserialize)]
+// Bodies that carry passwords or tokens derive no `Debug`, so they cannot be logged by accident.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     email: String,
@@ -28,7 +29,7 @@ pub struct Credentials {
 
 /// Credentials flat (`{email, password}`, Instastart) or nested (`{user: {email, password}}`,
 /// Rails/Android samples), as JSON or form.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     email: Option<String>,
@@ -100,7 +101,7 @@ pub async fn post_authenticate(
     Ok(json(StatusCode::OK, IdentityTokenBody::new(token)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 struct SessionBody {
     session_token: String,
     token_type: &'static str,

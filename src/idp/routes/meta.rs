@@ -37,8 +37,8 @@ pub async fn get_deployed() -> HttpResponse {
         .body("ok")
 }
 
-/// Every configured public key with its `kid`. Relying parties may cache for a few minutes;
-/// a rotated-in key is published before it signs, so a short cache never misses one.
+/// Every configured public key with its `kid`. Relying parties may cache it for five minutes
+/// and should fetch again when a token names a `kid` they do not know (the emulator does).
 pub async fn get_jwks(state: Data<IdpState>) -> HttpResponse {
     let mut response = json(StatusCode::OK, state.issuer.keys().jwks());
     response.headers_mut().insert(

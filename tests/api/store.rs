@@ -1,0 +1,147 @@
+//! The store's contract, on whichever database the suite runs against (SQLite by default,
+//! PostgreSQL with TEST_DATABASE_URL): the same answers from both.
+
+use layer_idp::domain::{Email, Profile, UserId};
+use layer_idp::store::{NewSession, NewUser, NonceClaim, NonceRecord, StoreError};
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn a_batch_of_nonce_claims_gives_each_nonce_to_its_first_claimant_only() {
+    let app = spawn_app().await;
+    let store = &app.store;
+    // Far in the future: the app's own purge task must not remove these while the test runs.
+    let expires_at = layer_idp::clock::unix_now() + 3_600;
+    let claim = |hash: &'static [u8], user: &'static str| NonceClaim {
+        nonce_hash: hash,
+        user_id: user,
+        expires_at,
+    };
+    let first = store
+        .record_signed_nonces(&[claim(b"n1", "alice")])
+        .await
+        .unwrap();
+    assert_eq!(first, [NonceRecord::Fresh]);
+
+    let batch = [
+        claim(b"n2", "bob"),
+        claim(b"n1", "bob"),
+        claim(b"n2", "carol"),
+        claim(b"n3", "carol"),
+    ];
+    let records = store.record_signed_nonces(&batch).await.unwrap();
+    assert_eq!(
+        records,
+        [
+            NonceRecord::Fresh,
+            NonceRecord::AlreadySigned {
+                user_id: "alice".to_owned()
+            },
+            NonceRecord::AlreadySigned {
+                user_id: "bob".to_owned()
+            },
+            NonceRecord::Fresh,
+        ]
+    );
+    // Expired records are purged; then the nonce is unknown again.
+    assert_eq!(
+        store.purge_expired(expires_at - 1).await.unwrap(),
+        0,
+        "not expired yet"
+    );
+    assert!(store.purge_expired(expires_at).await.unwrap() >= 3);
+    let again = store
+        .record_signed_nonces(&[claim(b"n1", "dave")])
+        .await
+        .unwrap();
+    assert_eq!(again, [NonceRecord::Fresh]);
+    assert!(store.record_signed_nonces(&[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn user_ids_and_case_folded_emails_are_unique_and_told_apart() {
+    let app = spawn_app().await;
+    let store = &app.store;
+    let profile = Profile::default();
+    let id = UserId::parse("u-1").unwrap();
+    let email = Email::parse("Mixed@Example.com").unwrap();
+    let new = |id, email| NewUser {
+        id,
+        email,
+        password_hash: "x",
+        profile: &profile,
+        now: 1,
+    };
+    assert!(store.create_user(new(&id, &email)).await.unwrap().is_some());
+    // Same ID: no row, no error.
+    let other_email = Email::parse("other@example.com").unwrap();
+    assert!(
+        store
+            .create_user(new(&id, &other_email))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Same e-mail in another case: a conflict.
+    let other_id = UserId::parse("u-2").unwrap();
+    let shouted = Email::parse("MIXED@example.COM").unwrap();
+    assert!(matches!(
+        store.create_user(new(&other_id, &shouted)).await,
+        Err(StoreError::Conflict)
+    ));
+    let login = store
+        .find_login(&Email::parse("mixed@example.com").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(login.unwrap().user.id, "u-1");
+}
+
+#[tokio::test]
+async fn sessions_end_at_their_expiry_and_with_their_disabled_user() {
+    let app = spawn_app().await;
+    let store = &app.store;
+    let profile = Profile::default();
+    let id = UserId::parse("s-1").unwrap();
+    let email = Email::parse("s@example.com").unwrap();
+    store
+        .create_user(NewUser {
+            id: &id,
+            email: &email,
+            password_hash: "x",
+            profile: &profile,
+            now: 1,
+        })
+        .await
+        .unwrap();
+    // Real times: the app's purge task runs beside the test.
+    let now = layer_idp::clock::unix_now();
+    store
+        .create_session(NewSession {
+            token_hash: b"t",
+            user_id: "s-1",
+            now,
+            expires_at: now + 600,
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .find_session_user(b"t", now + 599)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .find_session_user(b"t", now + 600)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.set_disabled("s-1", true, now).await.unwrap();
+    assert!(store.find_session_user(b"t", now).await.unwrap().is_none());
+    assert!(
+        !store.delete_session(b"t").await.unwrap(),
+        "disabling ended the session"
+    );
+}
