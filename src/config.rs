@@ -193,8 +193,8 @@ use crate::mock_layer::AppId;
 pub struct MockLayerSettings {
     /// Where the emulator listens; loopback unless told otherwise.
     pub listen: Option<SocketAddr>,
-    /// The base of the absolute `url` fields it hands out [default: `http://<listen>`, with
-    /// an unspecified address shown as 127.0.0.1].
+    /// The base of the absolute `url` fields it hands out (default: `http://<listen>`, with
+    /// an unspecified address shown as 127.0.0.1).
     pub public_url: Option<String>,
     /// The apps served (`layer:///apps/staging/<uuid>` or `…/production/<uuid>`); default:
     /// one new staging app, printed at start.

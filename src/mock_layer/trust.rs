@@ -4,7 +4,7 @@
 //! Keys arrive three ways — handed over by `startup.rs` from the identity provider running in
 //! the same process, read from PEM files, or fetched from a layer-idp's JWKS URL — and are
 //! parsed once into `jsonwebtoken::DecodingKey`s, never per request. An unknown `kid` makes
-//! the emulator refetch the JWKS (if it has one) at most once per [`REFETCH_INTERVAL`], so a
+//! the emulator refetch the JWKS (if it has one) at most once per `REFETCH_INTERVAL`, so a
 //! stream of made-up key IDs cannot turn it into a request amplifier.
 //!
 //! This module must not import the identity provider: what it needs arrives as plain
