@@ -64,7 +64,7 @@ pub struct ServeArgs {
     /// trusts this identity provider's keys.
     #[arg(long, value_name = "ADDR:PORT")]
     pub mock_layer_listen: Option<SocketAddr>,
-    /// An app the emulator serves (layer:///apps/staging/<uuid> or …/production/<uuid>);
+    /// An app the emulator serves (`layer:///apps/staging/UUID` or `…/production/UUID`);
     /// repeat for several [default: one new staging app, printed at start].
     #[arg(long = "mock-layer-app-id", value_name = "APP_ID", value_parser = AppId::parse)]
     pub mock_layer_app_ids: Vec<AppId>,
