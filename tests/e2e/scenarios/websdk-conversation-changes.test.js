@@ -80,6 +80,9 @@ describe('layer-websdk 3.4.18: conversation changes and logout', { timeout: 1200
     const since = bob.mark();
     const sent = await alice.call('sendMessage', { conversationId, parts: [{ mimeType: 'text/plain', body: 'oops' }] });
     await bob.waitFor('message-added', (d) => d.message.id === sent.id, { since });
+    // Bob's SDK sends a delivery receipt for every message it receives; deleting before that
+    // receipt has landed would make it a 404 the SDK logs as an error (as Layer's would).
+    await alice.waitForMessage(sent.id, (m) => m.deliveryStatus === 'ALL', { what: 'the delivery receipt before the delete' });
     await alice.call('deleteMessage', { id: sent.id, mode: 'all_participants' });
     await bob.waitFor('message-removed', (d) => d.id === sent.id, { since, what: 'the deleted message removed at bob' });
     const loaded = await bob.call('query', { model: 'messages', conversationId });
