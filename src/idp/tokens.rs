@@ -18,8 +18,8 @@ use super::error::IdpError;
 use super::keys::KeyRing;
 use super::nonces::NonceLedger;
 use crate::domain::Nonce;
-use crate::telemetry::spawn_blocking_with_tracing;
 use crate::store::{NonceRecord, Store, User};
+use crate::telemetry::spawn_blocking_with_tracing;
 
 /// How long Layer honours a nonce; a signed nonce is remembered at least this long.
 pub const NONCE_LIFETIME_SECS: i64 = 600;
