@@ -14,16 +14,16 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{Ready, ready};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
-use super::MockLayer;
 use super::error::LayerError;
 use super::ids::{AppId, random_token};
 use super::world::wall_clock_ms;
+use super::{MockLayer, lock};
 
 /// Bytes of randomness in a nonce (160 bits, like Layer's 40-hex-digit nonces).
 const NONCE_BYTES: usize = 20;
@@ -103,13 +103,6 @@ pub struct Sessions {
     sessions: Mutex<ExpiringTable<Session>>,
     nonce_ttl_ms: i64,
     session_ttl_ms: i64,
-}
-
-/// A panic while holding one of these locks leaves plain maps behind; keep serving.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Sessions {

@@ -17,9 +17,9 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use serde::Serialize;
 
-use super::MockLayer;
 use super::auth::Caller;
 use super::world::{iso_ms, wall_clock_ms};
+use super::{MockLayer, lock};
 
 /// Query parameters whose values are credentials.
 const SECRET_PARAMS: &[&str] = &["session_token", "token", "identity_token", "nonce"];
@@ -62,10 +62,7 @@ impl Journal {
     }
 
     pub fn record(&self, entry: Entry) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entries = lock(&self.entries);
         entries.push_back(entry);
         while entries.len() > self.capacity {
             entries.pop_front();
@@ -73,19 +70,11 @@ impl Journal {
     }
 
     pub fn entries(&self) -> Vec<Entry> {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .cloned()
-            .collect()
+        lock(&self.entries).iter().cloned().collect()
     }
 
     pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        lock(&self.entries).clear();
     }
 
     /// Records a request packet received on a socket.

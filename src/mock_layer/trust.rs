@@ -19,6 +19,7 @@ use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 
 use super::ids::AppId;
+use super::lock;
 
 /// How long an unknown `kid` waits before it may trigger another JWKS fetch.
 const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
@@ -214,10 +215,7 @@ impl Trust {
             return;
         }
         {
-            let mut last = self
-                .last_fetch
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut last = lock(&self.last_fetch);
             if last.is_some_and(|at| at.elapsed() < REFETCH_INTERVAL) {
                 return;
             }
