@@ -148,14 +148,8 @@ async fn an_upload_url_is_checked_before_its_body_is_read() {
     assert_eq!(unknown, Some(404));
     // A real upload declared as 10 bytes: a longer body is refused unread, announced or not.
     let content: Value = emulator
-        .http
-        .post(format!("{}/content", emulator.url))
-        .header("authorization", auth(&alice))
-        .header("upload-content-type", "text/plain")
-        .header("upload-content-length", "10")
-        .send()
+        .reserve_content(&alice, 10)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -498,14 +492,7 @@ async fn what_an_app_holds_is_capped_with_layer_errors_that_change_nothing() {
         ),
         3
     );
-    let deleted = emulator
-        .send(
-            Method::DELETE,
-            &format!("{}?mode=all_participants", path_of(&first)),
-            &alice,
-            None,
-        )
-        .await;
+    let deleted = emulator.delete_for_everyone(&alice, &first).await;
     assert_eq!(deleted.status(), 204);
     emulator.message(&alice, &c, "4").await;
 }
@@ -544,14 +531,7 @@ async fn the_bytes_of_an_app_s_messages_are_capped() {
         )
         .await;
     assert_eq!(join.status(), 204);
-    let deleted = emulator
-        .send(
-            Method::DELETE,
-            &format!("{}?mode=all_participants", path_of(&first)),
-            &alice,
-            None,
-        )
-        .await;
+    let deleted = emulator.delete_for_everyone(&alice, &first).await;
     assert_eq!(deleted.status(), 204);
     emulator.message(&alice, &c, &text).await;
 }

@@ -13,14 +13,8 @@ async fn the_journal_records_requests_without_any_token_or_content_secret() {
     emulator.get("/conversations?page_size=5", &alice).await;
     // Rich content: the upload and download URLs are bearer secrets.
     let content: Value = emulator
-        .http
-        .post(format!("{}/content", emulator.url))
-        .header("authorization", auth(&alice))
-        .header("upload-content-type", "text/plain")
-        .header("upload-content-length", "3")
-        .send()
+        .reserve_content(&alice, 3)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -287,14 +287,7 @@ async fn deleting_a_conversation_works_in_all_three_modes() {
         "missing_property"
     );
     // all_participants: gone for everyone.
-    let gone = emulator
-        .send(
-            Method::DELETE,
-            &format!("{path}?mode=all_participants"),
-            &alice,
-            None,
-        )
-        .await;
+    let gone = emulator.delete_for_everyone(&alice, &c).await;
     assert_eq!(gone.status(), 204);
     assert_eq!(emulator.get(&path, &alice).await.status(), 404);
 }
@@ -781,19 +774,6 @@ async fn the_identity_list_holds_the_identities_the_caller_follows_newest_first(
     assert_eq!(list(alice.clone(), "").await.1, ["bob"]);
 }
 
-/// `POST /content` for `size` bytes; the response.
-async fn reserve_content(emulator: &Emulator, session: &str, size: usize) -> reqwest::Response {
-    emulator
-        .http
-        .post(format!("{}/content", emulator.url))
-        .header("authorization", auth(session))
-        .header("upload-content-type", "application/octet-stream")
-        .header("upload-content-length", size.to_string())
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Reserves, uploads and sends `size` bytes of content in a message to `conversation`;
 /// the message and the content's download URL.
 async fn send_content(
@@ -802,7 +782,8 @@ async fn send_content(
     conversation: &Value,
     size: usize,
 ) -> (Value, String) {
-    let content: Value = reserve_content(emulator, session, size)
+    let content: Value = emulator
+        .reserve_content(session, size)
         .await
         .json()
         .await
@@ -852,10 +833,10 @@ async fn rich_content_is_capped_per_user_and_per_app_and_freed_with_its_message(
     assert_eq!(fetched.bytes().await.unwrap().len(), 8 * 1024);
     // A reservation counts as soon as it is made, uploaded or not.
     assert_eq!(
-        reserve_content(&emulator, &alice, 8 * 1024).await.status(),
+        emulator.reserve_content(&alice, 8 * 1024).await.status(),
         201
     );
-    let over = reserve_content(&emulator, &alice, 1).await;
+    let over = emulator.reserve_content(&alice, 1).await;
     assert_eq!(over.status(), 429);
     let body: Value = over.json().await.unwrap();
     assert_eq!(
@@ -869,11 +850,8 @@ async fn rich_content_is_capped_per_user_and_per_app_and_freed_with_its_message(
             .contains("max_content_bytes_per_user"),
         "{body}"
     );
-    assert_eq!(
-        reserve_content(&emulator, &bob, 8 * 1024).await.status(),
-        201
-    );
-    let full = reserve_content(&emulator, &bob, 1).await;
+    assert_eq!(emulator.reserve_content(&bob, 8 * 1024).await.status(), 201);
+    let full = emulator.reserve_content(&bob, 1).await;
     assert_eq!(full.status(), 429);
     assert!(
         full.text()
@@ -882,14 +860,7 @@ async fn rich_content_is_capped_per_user_and_per_app_and_freed_with_its_message(
             .contains("max_content_bytes_per_app")
     );
     // Deleting the message for everyone frees its content.
-    let deleted = emulator
-        .send(
-            Method::DELETE,
-            &format!("{}?mode=all_participants", path_of(&message)),
-            &alice,
-            None,
-        )
-        .await;
+    let deleted = emulator.delete_for_everyone(&alice, &message).await;
     assert_eq!(deleted.status(), 204);
     assert_eq!(
         emulator.http.get(&download).send().await.unwrap().status(),
@@ -897,23 +868,13 @@ async fn rich_content_is_capped_per_user_and_per_app_and_freed_with_its_message(
     );
     // So does deleting the conversation for everyone.
     let (_, download) = send_content(&emulator, &bob, &c, 8 * 1024).await;
-    let gone = emulator
-        .send(
-            Method::DELETE,
-            &format!("{}?mode=all_participants", path_of(&c)),
-            &alice,
-            None,
-        )
-        .await;
+    let gone = emulator.delete_for_everyone(&alice, &c).await;
     assert_eq!(gone.status(), 204);
     assert_eq!(
         emulator.http.get(&download).send().await.unwrap().status(),
         404
     );
-    assert_eq!(
-        reserve_content(&emulator, &bob, 8 * 1024).await.status(),
-        201
-    );
+    assert_eq!(emulator.reserve_content(&bob, 8 * 1024).await.status(), 201);
 }
 
 #[tokio::test]
@@ -925,14 +886,15 @@ async fn content_no_message_uses_expires() {
     })
     .await;
     let alice = emulator.login("alice").await;
-    let content: Value = reserve_content(&emulator, &alice, 8 * 1024)
+    let content: Value = emulator
+        .reserve_content(&alice, 8 * 1024)
         .await
         .json()
         .await
         .unwrap();
     let upload = content["upload_url"].as_str().unwrap().to_owned();
     assert_eq!(
-        reserve_content(&emulator, &alice, 8 * 1024).await.status(),
+        emulator.reserve_content(&alice, 8 * 1024).await.status(),
         429
     );
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -955,7 +917,7 @@ async fn content_no_message_uses_expires() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(
-        reserve_content(&emulator, &alice, 8 * 1024).await.status(),
+        emulator.reserve_content(&alice, 8 * 1024).await.status(),
         201,
         "its room was freed"
     );
