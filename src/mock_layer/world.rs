@@ -352,10 +352,15 @@ impl World {
     /// app without bound.
     pub fn provision(&mut self, user: &str) -> Result<&mut Identity, LayerError> {
         self.room_for_identities([user])?;
+        Ok(self.provision_within_room(user))
+    }
+
+    /// [`World::provision`] once [`World::room_for_identities`] said yes for `user`: it cannot
+    /// fail, so an operation that checked first never stops halfway through its changes.
+    fn provision_within_room(&mut self, user: &str) -> &mut Identity {
         let now = self.now_ms();
         let seq = self.next_seq();
-        Ok(self
-            .identities
+        self.identities
             .entry(user.to_owned())
             .or_insert_with(|| Identity {
                 user_id: user.to_owned(),
@@ -364,7 +369,7 @@ impl World {
                 last_seen_ms: None,
                 presence_changed_ms: now,
                 created_seq: seq,
-            }))
+            })
     }
 
     /// Whether the identities of `users` that do not exist yet fit under `max_identities` —
@@ -545,7 +550,7 @@ impl World {
         }
         self.room_for_identities(participants.iter().map(String::as_str))?;
         for user in &participants {
-            self.provision(user)?;
+            self.provision_within_room(user);
         }
         let now = self.now_ms();
         let uuid = input.uuid.unwrap_or_else(Uuid::new_v4);
@@ -646,7 +651,7 @@ impl World {
             .collect();
         self.room_for_identities(added.iter().map(String::as_str))?;
         for user in &added {
-            self.provision(user)?;
+            self.provision_within_room(user);
             after.former.remove(user);
         }
         // Layer's `recipient_status` names every participant. Someone who joins (or comes
@@ -819,7 +824,8 @@ impl World {
             position: conversation.next_position,
             parts,
             sent_ms: now,
-            seq: self.next_seq(),
+            // Numbered once it is certain to be kept.
+            seq: 0,
             sender: caller.to_owned(),
             recipient_status,
             notification: input.notification.clone(),
@@ -828,33 +834,31 @@ impl World {
         };
         let size = message.measure();
         message.stored_bytes = size;
-        if self.message_bytes + size > self.limits.max_message_bytes {
+        if self.message_bytes.saturating_add(size) > self.limits.max_message_bytes {
             return Err(LayerError::rate_limit_exceeded(format!(
                 "this app holds {} bytes of messages; {size} more would pass \
                  mock_layer.max_message_bytes ({}); delete some",
                 self.message_bytes, self.limits.max_message_bytes
             )));
         }
+        // Every check is behind us; from here on nothing fails.
+        message.seq = self.next_seq();
+        let Some(c) = self.conversations.get_mut(conversation_uuid) else {
+            return Err(LayerError::internal("conversation vanished under the lock"));
+        };
+        c.messages.push(uuid);
+        c.next_position += 1;
+        let reappearing: Vec<String> = std::mem::take(&mut c.hidden).into_iter().collect();
+        let conversation = c.clone();
         for content in message.parts.iter().filter_map(|p| p.content) {
             self.content.attach(&content, uuid);
         }
-        self.message_bytes += size;
+        self.message_bytes = self.message_bytes.saturating_add(size);
         self.messages.insert(uuid, message.clone());
-        let reappearing: Vec<String> = {
-            let Some(c) = self.conversations.get_mut(conversation_uuid) else {
-                return Err(LayerError::internal("conversation vanished under the lock"));
-            };
-            c.messages.push(uuid);
-            c.next_position += 1;
-            std::mem::take(&mut c.hidden).into_iter().collect()
-        };
         // A conversation deleted "for my devices" comes back with its next message.
         for user in &reappearing {
             self.push_conversation_create(conversation_uuid, Some(user));
         }
-        let Some(conversation) = self.conversations.get(conversation_uuid).cloned() else {
-            return Err(LayerError::internal("conversation vanished under the lock"));
-        };
         let message_ref = self.object_ref("Message", &message.id());
         let conversation_ref = self.object_ref("Conversation", &conversation.id());
         for user in &conversation.participants {
@@ -964,7 +968,7 @@ impl World {
     /// Removes a message deleted for everyone, and the rich content it used.
     fn forget_message(&mut self, uuid: &Uuid) {
         if let Some(message) = self.messages.remove(uuid) {
-            self.message_bytes -= message.stored_bytes;
+            self.message_bytes = self.message_bytes.saturating_sub(message.stored_bytes);
             for content in message.parts.iter().filter_map(|p| p.content) {
                 self.content.remove(&content);
             }

@@ -230,6 +230,11 @@ impl Emulator {
         self.post_content(session, Some(size)).await
     }
 
+    /// `POST /content` without `Upload-Content-Length`; the response.
+    pub async fn reserve_content_of_unknown_size(&self, session: &str) -> reqwest::Response {
+        self.post_content(session, None).await
+    }
+
     async fn post_content(&self, session: &str, size: Option<usize>) -> reqwest::Response {
         let mut request = self
             .http

@@ -897,8 +897,17 @@ async fn content_no_message_uses_expires() {
         emulator.reserve_content(&alice, 8 * 1024).await.status(),
         429
     );
+    let put = emulator
+        .http
+        .put(&upload)
+        .body(vec![0u8; 8 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200, "uploading never attaches it");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
+        // Refused as uploaded already while the content lives, unknown once it expired.
         let put = emulator
             .http
             .put(&upload)
@@ -909,7 +918,7 @@ async fn content_no_message_uses_expires() {
         if put.status() == 404 {
             break;
         }
-        assert_eq!(put.status(), 200, "uploading never attaches it");
+        assert_eq!(put.status(), 403);
         assert!(
             tokio::time::Instant::now() < deadline,
             "the content never expired"
@@ -921,4 +930,96 @@ async fn content_no_message_uses_expires() {
         201,
         "its room was freed"
     );
+}
+
+#[tokio::test]
+async fn an_upload_url_takes_one_upload_and_its_content_is_freed_exactly() {
+    let emulator = spawn_with(|s| {
+        s.max_content_bytes = 8 * 1024;
+        s.max_content_bytes_per_user = 16 * 1024;
+    })
+    .await;
+    let alice = emulator.login("alice").await;
+    let c = emulator.conversation(&alice, &[]).await;
+    // Undeclared: reserved at the largest upload, then counted for what landed.
+    let content: Value = emulator
+        .reserve_content_of_unknown_size(&alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let upload = content["upload_url"].as_str().unwrap();
+    let put = |body: Vec<u8>| emulator.http.put(upload).body(body).send();
+    assert_eq!(put(vec![1; 100]).await.unwrap().status(), 200);
+    // A second upload to the same URL, larger this time, is refused and changes nothing.
+    let again = put(vec![2; 8 * 1024]).await.unwrap();
+    assert_eq!(again.status(), 403);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["id"], "access_denied");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("uploaded already"),
+        "{body}"
+    );
+    let message = emulator
+        .post(
+            &format!("{}/messages", path_of(&c)),
+            &alice,
+            json!({"parts": [{"mime_type": "application/octet-stream", "content": {"id": content["id"], "size": 100}}]}),
+        )
+        .await;
+    assert_eq!(message.status(), 201);
+    let message: Value = message.json().await.unwrap();
+    let download = message["parts"][0]["content"]["download_url"]
+        .as_str()
+        .unwrap();
+    let fetched = emulator.http.get(download).send().await.unwrap();
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), &[1u8; 100][..]);
+    // Deleting the message gives back exactly what the content counted for: all of it.
+    assert_eq!(
+        emulator
+            .delete_for_everyone(&alice, &message)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(emulator.get(&path_of(&message), &alice).await.status(), 404);
+    let listed: Vec<Value> = emulator
+        .get(&format!("{}/messages", path_of(&c)), &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+    for _ in 0..2 {
+        assert_eq!(
+            emulator.reserve_content(&alice, 8 * 1024).await.status(),
+            201
+        );
+    }
+    assert_eq!(emulator.reserve_content(&alice, 1).await.status(), 429);
+}
+
+#[tokio::test]
+async fn a_huge_content_time_to_live_never_expires_content() {
+    let emulator = spawn_with(|s| s.content_upload_ttl_secs = u64::MAX).await;
+    let alice = emulator.login("alice").await;
+    let first: Value = emulator
+        .reserve_content(&alice, 3)
+        .await
+        .json()
+        .await
+        .unwrap();
+    // The second reservation looks for expired content first.
+    assert_eq!(emulator.reserve_content(&alice, 3).await.status(), 201);
+    let put = emulator
+        .http
+        .put(first["upload_url"].as_str().unwrap())
+        .body("abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
 }
