@@ -465,7 +465,7 @@ impl Connection {
     }
 
     fn create_conversation(&self, data: &Value) -> Result<Value, LayerError> {
-        let new = input::new_conversation(data)?;
+        let new = input::new_conversation(data, self.emulator.settings().max_participants)?;
         let (view, _) = self
             .emulator
             .world(self.caller.app)?

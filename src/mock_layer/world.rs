@@ -17,7 +17,7 @@
 //! reading request bodies into the `New*` inputs lives in `input.rs`. This module knows
 //! nothing about HTTP or WebSocket frames.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -494,12 +494,14 @@ impl World {
         caller: &str,
         input: NewConversation,
     ) -> Result<(Value, bool), LayerError> {
-        let mut participants: Vec<String> = Vec::with_capacity(input.participants.len() + 1);
-        for user in input.participants.into_iter().chain([caller.to_owned()]) {
-            if !participants.contains(&user) {
-                participants.push(user);
-            }
-        }
+        // `input::participants` bounded the list; duplicates go through a set all the same.
+        let mut seen = HashSet::with_capacity(input.participants.len() + 1);
+        let participants: Vec<String> = input
+            .participants
+            .into_iter()
+            .chain([caller.to_owned()])
+            .filter(|user| seen.insert(user.clone()))
+            .collect();
         if participants.len() > self.limits.max_participants {
             return Err(LayerError::invalid_property(
                 "participants",
@@ -601,20 +603,15 @@ impl World {
     ) -> Result<(), LayerError> {
         let before = self.conversation_for(caller, uuid)?.clone();
         let mut after = before.clone();
+        let mut participants = ParticipantEdit::new(&before.participants);
         for op in &ops {
             match op {
-                PatchOp::AddParticipant(user) => {
-                    if !after.is_participant(user) {
-                        after.participants.push(user.clone());
-                    }
-                }
-                PatchOp::RemoveParticipant(user) => after.participants.retain(|p| p != user),
+                PatchOp::AddParticipant(user) => participants.add(user),
+                PatchOp::RemoveParticipant(user) => participants.remove(user),
                 PatchOp::SetParticipants(users) => {
-                    after.participants.clear();
+                    participants.clear();
                     for user in users {
-                        if !after.is_participant(user) {
-                            after.participants.push(user.clone());
-                        }
+                        participants.add(user);
                     }
                 }
                 PatchOp::SetMetadata(path, value) if path.is_empty() => {
@@ -626,6 +623,7 @@ impl World {
                 PatchOp::DeleteMetadata(path) => delete_path(&mut after.metadata, path),
             }
         }
+        after.participants = participants.into_list();
         check_metadata(&after.metadata)?;
         if after.participants.len() > self.limits.max_participants {
             return Err(LayerError::invalid_property(
@@ -1302,6 +1300,54 @@ pub(super) fn json_text(body: &Value) -> Arc<str> {
     serde_json::to_string(body).unwrap_or_default().into()
 }
 
+/// A conversation's participants as a patch rewrites them, each operation O(1): one patch
+/// can carry thousands of operations. Users stay in the order they (last) joined.
+struct ParticipantEdit {
+    /// Every join, in order; a user who left and joined again appears twice.
+    joined: Vec<String>,
+    /// The participants, each with the index of their latest join.
+    current: HashMap<String, usize>,
+}
+
+impl ParticipantEdit {
+    fn new(participants: &[String]) -> Self {
+        let mut edit = Self {
+            joined: Vec::with_capacity(participants.len()),
+            current: HashMap::with_capacity(participants.len()),
+        };
+        for user in participants {
+            edit.add(user);
+        }
+        edit
+    }
+
+    fn add(&mut self, user: &str) {
+        if !self.current.contains_key(user) {
+            self.current.insert(user.to_owned(), self.joined.len());
+            self.joined.push(user.to_owned());
+        }
+    }
+
+    fn remove(&mut self, user: &str) {
+        self.current.remove(user);
+    }
+
+    fn clear(&mut self) {
+        self.joined.clear();
+        self.current.clear();
+    }
+
+    fn into_list(self) -> Vec<String> {
+        let current = self.current;
+        self.joined
+            .into_iter()
+            .enumerate()
+            .filter(|(index, user)| current.get(user) == Some(index))
+            .map(|(_, user)| user)
+            .collect()
+    }
+}
+
 /// The three deletion modes of Layer's Client API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteMode {
@@ -1354,4 +1400,27 @@ fn delete_path(map: &mut Map<String, Value>, path: &[String]) {
         }
     }
     current.remove(last);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_participant_edit_keeps_each_user_once_in_the_order_they_last_joined() {
+        let users = |list: &[&str]| list.iter().map(|u| (*u).to_owned()).collect::<Vec<_>>();
+        let mut edit = ParticipantEdit::new(&users(&["a", "b", "c"]));
+        edit.remove("b");
+        edit.add("d");
+        edit.add("b");
+        edit.add("a");
+        edit.remove("nobody");
+        assert_eq!(edit.into_list(), users(&["a", "c", "d", "b"]));
+        let mut edit = ParticipantEdit::new(&users(&["a", "b"]));
+        edit.clear();
+        edit.add("c");
+        edit.add("a");
+        edit.add("c");
+        assert_eq!(edit.into_list(), users(&["c", "a"]));
+    }
 }

@@ -569,3 +569,47 @@ async fn explicit_follows_are_capped_per_user() {
         "the refused follow was not made"
     );
 }
+
+#[tokio::test]
+async fn a_huge_participant_list_is_refused_promptly() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    // As many distinct user IDs as fit in one body: some 30 000.
+    let users: Vec<String> = (0..30_000).map(|i| i.to_string()).collect();
+    let requests = [
+        (
+            Method::POST,
+            "/conversations".to_owned(),
+            json!({"participants": users}),
+        ),
+        (
+            Method::PATCH,
+            path_of(&c),
+            json!([{"operation": "set", "property": "participants", "value": users}]),
+        ),
+    ];
+    for (method, path, body) in requests {
+        let started = std::time::Instant::now();
+        let response = emulator
+            .send(method.clone(), &path, &alice, Some(body))
+            .await;
+        let elapsed = started.elapsed();
+        assert_eq!(response.status(), 422, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_layer_error(&body);
+        assert_eq!(body["data"]["property"], "participants");
+        // Sorting out duplicates pairwise took seconds here, with the app's lock held.
+        assert!(
+            elapsed < Duration::from_secs(2),
+            "{method} {path}: {elapsed:?}"
+        );
+    }
+    let unchanged: Value = emulator
+        .get(&path_of(&c), &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unchanged["participants"].as_array().unwrap().len(), 2);
+}
