@@ -20,6 +20,11 @@ use super::ids::{Kind, parse_object_id, user_id_from_identity};
 /// body is measured in decoded bytes (the SDKs check the Blob's size there).
 pub const MAX_INLINE_BODY: usize = 2048;
 
+/// The longest `title`, `text` or `sound` of a message's push notification. Pushes outlive
+/// their messages in `GET /_mock/notifications`, so what one keeps is bounded; APNs took
+/// 4 KiB for a whole payload.
+pub const MAX_NOTIFICATION_FIELD_BYTES: usize = 2048;
+
 /// More parts than this in one message is not a message.
 const MAX_PARTS: usize = 64;
 
@@ -259,17 +264,7 @@ pub fn new_message(body: &Value) -> Result<NewMessage, LayerError> {
     };
     let notification = match body.get("notification") {
         None | Some(Value::Null) => None,
-        Some(Value::Object(n)) => {
-            for field in ["title", "text", "sound"] {
-                if n.get(field).is_some_and(|v| !v.is_string() && !v.is_null()) {
-                    return Err(LayerError::invalid_property(
-                        "notification",
-                        format!("notification.{field} must be a string"),
-                    ));
-                }
-            }
-            Some(Value::Object(n.clone()))
-        }
+        Some(Value::Object(n)) => Some(Value::Object(notification(n)?)),
         Some(_) => {
             return Err(LayerError::invalid_property(
                 "notification",
@@ -282,6 +277,37 @@ pub fn new_message(body: &Value) -> Result<NewMessage, LayerError> {
         parts,
         notification,
     })
+}
+
+/// The `title`, `text` and `sound` of a push, each a string of at most
+/// [`MAX_NOTIFICATION_FIELD_BYTES`]; other members are not kept.
+fn notification(given: &Map<String, Value>) -> Result<Map<String, Value>, LayerError> {
+    let mut kept = Map::new();
+    for field in ["title", "text", "sound"] {
+        match given.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s.len() <= MAX_NOTIFICATION_FIELD_BYTES => {
+                kept.insert(field.to_owned(), Value::String(s.clone()));
+            }
+            Some(Value::String(s)) => {
+                return Err(LayerError::invalid_property(
+                    "notification",
+                    format!(
+                        "notification.{field} is {} bytes; at most \
+                         {MAX_NOTIFICATION_FIELD_BYTES}",
+                        s.len()
+                    ),
+                ));
+            }
+            Some(_) => {
+                return Err(LayerError::invalid_property(
+                    "notification",
+                    format!("notification.{field} must be a string"),
+                ));
+            }
+        }
+    }
+    Ok(kept)
 }
 
 fn new_part(index: usize, value: &Value) -> Result<NewPart, LayerError> {

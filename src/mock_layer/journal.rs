@@ -34,7 +34,8 @@ pub struct Entry {
     pub at: String,
     /// `http`, or `websocket` for a request packet on a socket.
     pub transport: &'static str,
-    /// The HTTP method, or the WebSocket request's `method` (`Message.create`, …).
+    /// The HTTP method, or the WebSocket request's `method` (`Message.create`, …; one the
+    /// emulator does not know is `(unknown)`).
     pub method: String,
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,8 +78,9 @@ impl Journal {
         lock(&self.entries).clear();
     }
 
-    /// Records a request packet received on a socket.
-    pub fn record_packet(&self, caller: &Caller, method: &str) {
+    /// Records a request packet received on a socket. The method is one the emulator knows:
+    /// the journal keeps nothing whose size the client chose.
+    pub fn record_packet(&self, caller: &Caller, method: &'static str) {
         self.record(Entry {
             at: iso_ms(wall_clock_ms()),
             transport: "websocket",

@@ -31,7 +31,8 @@ use super::identity_token::Profile;
 use super::ids::{AppId, Kind, identity_id, object_id};
 use super::input::{NewConversation, NewMessage, NewPart, PatchOp, ReceiptKind, check_metadata};
 
-/// How many pushes the emulator keeps for `GET /_mock/notifications`, per app.
+/// How many pushes the emulator keeps for `GET /_mock/notifications`, per app. They outlive
+/// their messages; each keeps only a bounded `title`, `text` and `sound` (see `input.rs`).
 const NOTIFICATION_LOG_SIZE: usize = 1_000;
 
 /// How long a download URL is advertised as valid.
@@ -253,6 +254,7 @@ pub struct Notification {
     pub conversation: String,
     pub sender: String,
     pub recipients: Vec<String>,
+    /// `title`, `text` and `sound`, as `input::new_message` kept them.
     pub notification: Value,
 }
 
