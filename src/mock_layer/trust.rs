@@ -112,7 +112,10 @@ impl Trust {
         jwks_url: Option<String>,
         app_keys: HashMap<String, BTreeSet<AppId>>,
     ) -> anyhow::Result<Self> {
+        // Directly, never through a proxy the environment names: the JWKS is a layer-idp's,
+        // most often on the same host, which a proxy would not reach (or should not see).
         let http = reqwest::Client::builder()
+            .no_proxy()
             .timeout(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
