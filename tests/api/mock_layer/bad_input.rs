@@ -497,22 +497,39 @@ async fn what_an_app_holds_is_capped_with_layer_errors_that_change_nothing() {
     emulator.message(&alice, &c, "4").await;
 }
 
+/// What a `max_message_bytes` refusal says: the bytes the app holds, and the size of the
+/// message refused.
+async fn bytes_refusal(response: reqwest::Response) -> (u64, u64) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (429, Some("rate_limit_exceeded")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap();
+    let numbers: Vec<u64> = message
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 3, "held, refused, the cap: {message}");
+    (numbers[0], numbers[1])
+}
+
 #[tokio::test]
 async fn the_bytes_of_an_app_s_messages_are_capped() {
     let emulator = spawn_with(|s| s.max_message_bytes = 5_000).await;
     let alice = emulator.login("alice").await;
     let c = emulator.conversation(&alice, &["bob"]).await;
     let text = "x".repeat(2_000);
+    let messages = format!("{}/messages", path_of(&c));
+    let body = json!({"parts": [{"mime_type": "text/plain", "body": text}]});
     let first = emulator.message(&alice, &c, &text).await;
     emulator.message(&alice, &c, &text).await;
-    let third = emulator
-        .post(
-            &format!("{}/messages", path_of(&c)),
-            &alice,
-            json!({"parts": [{"mime_type": "text/plain", "body": text}]}),
-        )
-        .await;
-    assert_eq!(refusal(third).await, (429, "rate_limit_exceeded".into()));
+    // Three alike: the app holds two of the size of the third.
+    let (held, size) = bytes_refusal(emulator.post(&messages, &alice, body.clone()).await).await;
+    assert_eq!(held, 2 * size);
     let conversation: Value = emulator
         .get(&path_of(&c), &alice)
         .await
@@ -520,8 +537,8 @@ async fn the_bytes_of_an_app_s_messages_are_capped() {
         .await
         .unwrap();
     assert_eq!(conversation["total_message_count"], 2);
-    // Someone joining adds statuses to the messages; deleting one still gives back exactly
-    // what it counted for, and makes room.
+    // Someone joining adds statuses to the messages, so each new one is larger; deleting an
+    // old one still gives back exactly what it counted for when it was sent.
     let join = emulator
         .send(
             Method::PATCH,
@@ -534,6 +551,9 @@ async fn the_bytes_of_an_app_s_messages_are_capped() {
     let deleted = emulator.delete_for_everyone(&alice, &first).await;
     assert_eq!(deleted.status(), 204);
     emulator.message(&alice, &c, &text).await;
+    let (held_now, larger) = bytes_refusal(emulator.post(&messages, &alice, body).await).await;
+    assert!(larger > size, "{larger} > {size}");
+    assert_eq!(held_now, size + larger, "one old message and one new one");
 }
 
 #[tokio::test]
