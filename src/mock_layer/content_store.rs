@@ -10,7 +10,8 @@
 //! `POST /content` on, for the size it declared (or the largest upload allowed, when it
 //! declared none), and at least [`MIN_CHARGE`], so empty reservations cannot pile up
 //! either. Content no message uses expires after `content_upload_ttl_secs`; content whose
-//! message or conversation is deleted for everyone is freed with it.
+//! message is deleted for everyone, or whose conversation is (or was left by everyone), is
+//! freed with it.
 //!
 //! An upload URL takes one upload: once bytes are stored (or a message uses the content) a
 //! further `PUT` is refused with `403 access_denied`, so what an item counts for is settled

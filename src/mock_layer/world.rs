@@ -676,7 +676,13 @@ impl World {
         if !added.is_empty() || !removed.is_empty() {
             after.distinct = false;
         }
-        self.conversations.insert(*uuid, after.clone());
+        if after.participants.is_empty() {
+            // Everyone left: nobody can see it again, so it goes with its messages and their
+            // content, and the room they took is free (the leavers still hear they left).
+            self.forget_conversation(uuid);
+        } else {
+            self.conversations.insert(*uuid, after.clone());
+        }
 
         let mut wire_ops = Vec::new();
         for user in &added {
@@ -741,10 +747,7 @@ impl World {
         let object = self.object_ref("Conversation", &conversation.id());
         match mode {
             DeleteMode::AllParticipants => {
-                for message in &conversation.messages {
-                    self.forget_message(message);
-                }
-                self.conversations.remove(uuid);
+                self.forget_conversation(uuid);
                 let body = json!({"operation": "delete", "object": object, "data": {"mode": "all_participants"}});
                 for user in &conversation.participants {
                     self.emit(user, PacketKind::Change, body.clone());
@@ -965,7 +968,16 @@ impl World {
         })
     }
 
-    /// Removes a message deleted for everyone, and the rich content it used.
+    /// Removes a conversation nobody can see any more, with its messages and their content.
+    fn forget_conversation(&mut self, uuid: &Uuid) {
+        if let Some(conversation) = self.conversations.remove(uuid) {
+            for message in &conversation.messages {
+                self.forget_message(message);
+            }
+        }
+    }
+
+    /// Removes a message gone for everyone, and the rich content it used.
     fn forget_message(&mut self, uuid: &Uuid) {
         if let Some(message) = self.messages.remove(uuid) {
             self.message_bytes = self.message_bytes.saturating_sub(message.stored_bytes);

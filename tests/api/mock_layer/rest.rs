@@ -1023,3 +1023,62 @@ async fn a_huge_content_time_to_live_never_expires_content() {
         .unwrap();
     assert_eq!(put.status(), 200);
 }
+
+#[tokio::test]
+async fn a_conversation_everyone_left_is_forgotten_and_frees_its_room() {
+    let emulator = spawn_with(|s| {
+        s.max_conversations = 1;
+        s.max_messages = 1;
+        s.max_content_bytes = 8 * 1024;
+        s.max_content_bytes_per_user = 8 * 1024;
+    })
+    .await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    // Alone in it, alice leaves: nobody can see it, or what it held, again.
+    let c = emulator.conversation(&alice, &[]).await;
+    let (message, download) = send_content(&emulator, &alice, &c, 8 * 1024).await;
+    let full = emulator
+        .post("/conversations", &alice, json!({"participants": []}))
+        .await;
+    assert_eq!(full.status(), 429);
+    let leave = emulator
+        .send(
+            Method::DELETE,
+            &format!("{}?mode=my_devices&leave=true", path_of(&c)),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(leave.status(), 204);
+    assert_eq!(emulator.get(&path_of(&c), &alice).await.status(), 404);
+    assert_eq!(emulator.get(&path_of(&message), &alice).await.status(), 404);
+    assert_eq!(
+        emulator.http.get(&download).send().await.unwrap().status(),
+        404
+    );
+    // Its conversation, message and content no longer count.
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    send_content(&emulator, &alice, &c, 8 * 1024).await;
+    // The same when a patch removes everyone; those removed hear they were.
+    let mut bob_ws = emulator.ws(&bob).await;
+    bob_ws.drain(std::time::Duration::from_millis(100)).await;
+    let everyone_out = emulator
+        .send(
+            Method::PATCH,
+            &path_of(&c),
+            &alice,
+            Some(json!([{"operation": "set", "property": "participants", "value": []}])),
+        )
+        .await;
+    assert_eq!(everyone_out.status(), 204);
+    let pushed = bob_ws.drain(std::time::Duration::from_millis(200)).await;
+    assert!(
+        pushed
+            .iter()
+            .any(|p| p["body"]["operation"] == "delete" && p["body"]["object"]["id"] == c["id"]),
+        "{pushed:?}"
+    );
+    assert_eq!(emulator.get(&path_of(&c), &alice).await.status(), 404);
+    emulator.conversation(&bob, &[]).await;
+}
