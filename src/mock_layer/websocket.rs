@@ -124,7 +124,8 @@ pub async fn get_websocket(
             return Ok(response);
         }
     };
-    let lifetime_ms = u64::try_from(session.expires_ms - wall_clock_ms()).unwrap_or(0);
+    let lifetime_ms =
+        u64::try_from(session.expires_ms.saturating_sub(wall_clock_ms())).unwrap_or(0);
     let connection = Connection {
         emulator: emulator.clone(),
         caller,

@@ -1152,7 +1152,7 @@ impl World {
             return Err(not_found());
         }
         let download_url = content.bytes.as_ref().map(|_| self.download_url(content));
-        let expiration = self.now_ms() + DOWNLOAD_URL_LIFETIME_MS;
+        let expiration = self.now_ms().saturating_add(DOWNLOAD_URL_LIFETIME_MS);
         Ok(json!({
             "id": object_id(Kind::Content, uuid),
             "download_url": download_url,
