@@ -177,9 +177,9 @@ impl MockLayer {
 }
 
 /// Locks one of the emulator's mutexes, serving on past a poisoned one. Operations check
-/// what they are asked before they change anything, so a panic under a lock would be a bug
-/// found mid-check rather than a half-made change; refusing every later request because of
-/// it would be worse for a test tool than carrying on.
+/// what they are asked before they change anything and avoid panicking arithmetic, so a
+/// lock is poisoned only by a bug; refusing every later request because of one would be
+/// worse for a test tool than carrying on.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
