@@ -265,7 +265,10 @@ pub async fn healthcheck(addr: SocketAddr) -> anyhow::Result<()> {
     // A server listening on every interface is checked on loopback.
     let addr = crate::net::reachable(addr);
     let url = format!("http://{addr}/healthz");
+    // No proxy: the server is on this host, and a proxy variable in a container's environment
+    // must not make a healthy server look dead.
     let client = reqwest::Client::builder()
+        .no_proxy()
         .timeout(Duration::from_secs(3))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;

@@ -217,7 +217,7 @@ async fn changing_the_email_needs_the_current_password_and_a_free_address() {
 }
 
 #[tokio::test]
-async fn a_refused_profile_change_changes_nothing_not_even_the_password() {
+async fn an_email_change_refused_as_taken_changes_nothing_not_even_the_password() {
     let app = spawn_app().await;
     app.sign_up("taken@example.com", PASSWORD).await;
     app.sign_up("atomic@example.com", PASSWORD).await;

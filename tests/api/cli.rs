@@ -283,6 +283,21 @@ async fn healthcheck_exits_zero_for_a_running_server_and_non_zero_otherwise() {
     .await
     .unwrap();
     assert!(ok.status.success(), "{}", stderr(&ok));
+    // A proxy in the environment (common in containers) must not make it look dead.
+    let behind_proxy = tokio::task::spawn_blocking({
+        let addr = app.addr.to_string();
+        move || {
+            Command::new(BIN)
+                .args(["healthcheck", "--listen", &addr])
+                .env("HTTP_PROXY", "http://127.0.0.1:9")
+                .env("ALL_PROXY", "http://127.0.0.1:9")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(behind_proxy.status.success(), "{}", stderr(&behind_proxy));
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_addr = closed.local_addr().unwrap().to_string();
