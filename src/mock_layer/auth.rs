@@ -10,20 +10,21 @@
 //! Both tables are bounded and cheap to keep so: every entry of one table lives equally long
 //! (one TTL each), so issuing order is expiry order, and a queue in that order lets expired
 //! entries be dropped from its front, and the oldest evicted at the cap, in O(1) amortised
-//! per new entry — never a scan of the whole table under the lock.
+//! per new entry — never a scan of the whole table under the lock. The cap counts live
+//! entries: a consumed nonce or a deleted session frees its place at once.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{Ready, ready};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
-use super::MockLayer;
 use super::error::LayerError;
 use super::ids::{AppId, random_token};
 use super::world::wall_clock_ms;
+use super::{MockLayer, lock};
 
 /// Bytes of randomness in a nonce (160 bits, like Layer's 40-hex-digit nonces).
 const NONCE_BYTES: usize = 20;
@@ -46,9 +47,16 @@ pub struct Session {
     pub expires_ms: i64,
 }
 
-/// Entries by key, and the keys in expiry order. The queue may still hold keys already
-/// taken out of the map (a consumed nonce, a deleted session); they are skipped when they
-/// reach the front, and they count towards the cap, which bounds the queue as well.
+/// Stale keys the queue may hold beyond as many as there are live entries before it is
+/// compacted.
+const COMPACTION_SLACK: usize = 64;
+
+/// Entries by key, and the keys in expiry order. A key taken out of the map before it
+/// expired (a consumed nonce, a deleted session) stays in the queue, skipped when it reaches
+/// the front, until the queue holds more such stale keys than live ones (plus
+/// [`COMPACTION_SLACK`]); then the queue is compacted. So the cap counts live entries only,
+/// the queue stays within twice the cap, and a removal costs O(1) amortised: a compaction
+/// of `n` keys follows at least `n / 2` removals.
 struct ExpiringTable<V> {
     entries: HashMap<String, V>,
     by_expiry: VecDeque<(i64, String)>,
@@ -77,7 +85,7 @@ impl<V> ExpiringTable<V> {
             }
         }
         let mut evicted = Vec::new();
-        while self.by_expiry.len() >= self.cap {
+        while self.entries.len() >= self.cap {
             let Some((_, key)) = self.by_expiry.pop_front() else {
                 break;
             };
@@ -88,6 +96,28 @@ impl<V> ExpiringTable<V> {
         self.by_expiry.push_back((expires_ms, key.clone()));
         self.entries.insert(key, value);
         evicted
+    }
+
+    /// Takes an entry out before it expires.
+    fn remove(&mut self, key: &str) -> Option<V> {
+        let removed = self.entries.remove(key);
+        if removed.is_some() {
+            self.compact_if_stale();
+        }
+        removed
+    }
+
+    /// Keeps the entries for which `keep` says so.
+    fn retain(&mut self, keep: impl FnMut(&String, &mut V) -> bool) {
+        self.entries.retain(keep);
+        self.compact_if_stale();
+    }
+
+    fn compact_if_stale(&mut self) {
+        if self.by_expiry.len() > 2 * self.entries.len() + COMPACTION_SLACK {
+            let entries = &self.entries;
+            self.by_expiry.retain(|(_, key)| entries.contains_key(key));
+        }
     }
 
     fn clear(&mut self) {
@@ -103,13 +133,6 @@ pub struct Sessions {
     sessions: Mutex<ExpiringTable<Session>>,
     nonce_ttl_ms: i64,
     session_ttl_ms: i64,
-}
-
-/// A panic while holding one of these locks leaves plain maps behind; keep serving.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Sessions {
@@ -145,7 +168,6 @@ impl Sessions {
     pub fn consume_nonce(&self, nonce: &str) -> bool {
         let now = wall_clock_ms();
         lock(&self.nonces)
-            .entries
             .remove(nonce)
             .is_some_and(|expires| expires > now)
     }
@@ -180,14 +202,14 @@ impl Sessions {
     }
 
     pub fn delete(&self, token: &str) -> Option<Session> {
-        lock(&self.sessions).entries.remove(token)
+        lock(&self.sessions).remove(token)
     }
 
     /// Ends every session of a user (in one app, or in all); returns their tokens so their
     /// sockets can be closed. A test control: a scan is fine here.
     pub fn end_user_sessions(&self, user_id: &str, app: Option<AppId>) -> Vec<(String, AppId)> {
         let mut ended = Vec::new();
-        lock(&self.sessions).entries.retain(|token, s| {
+        lock(&self.sessions).retain(|token, s| {
             let end = s.user_id == user_id && app.is_none_or(|a| a == s.app);
             if end {
                 ended.push((token.clone(), s.app));
@@ -203,7 +225,7 @@ impl Sessions {
                 lock(&self.nonces).clear();
                 lock(&self.sessions).clear();
             }
-            Some(app) => lock(&self.sessions).entries.retain(|_, s| s.app != app),
+            Some(app) => lock(&self.sessions).retain(|_, s| s.app != app),
         }
     }
 }
@@ -304,12 +326,12 @@ mod tests {
         let issued: Vec<String> = (0..5).map(|_| sessions.issue_nonce()).collect();
         assert!(!sessions.consume_nonce(&issued[0]));
         assert!(!sessions.consume_nonce(&issued[1]));
-        for nonce in &issued[2..] {
+        // A nonce consumed behind an older one frees its place: one more evicts nothing.
+        assert!(sessions.consume_nonce(&issued[3]));
+        let fresh = sessions.issue_nonce();
+        for nonce in [&issued[2], &issued[4], &fresh] {
             assert!(sessions.consume_nonce(nonce));
         }
-        // Consumed nonces still queued count towards the cap and are dropped first.
-        let fresh: Vec<String> = (0..3).map(|_| sessions.issue_nonce()).collect();
-        assert!(fresh.iter().all(|n| sessions.consume_nonce(n)));
     }
 
     #[test]
@@ -320,14 +342,37 @@ mod tests {
         assert!(none.is_empty());
         let (second, _, _) = sessions.create_session(app, "b".into());
         assert!(sessions.delete(&second).is_some());
-        let (_, _, evicted) = sessions.create_session(app, "c".into());
-        assert_eq!(
-            evicted.len(),
-            1,
-            "the deleted session's place was freed first"
+        let (third, _, none) = sessions.create_session(app, "c".into());
+        assert!(
+            none.is_empty(),
+            "the cap counts live sessions: the deleted one's place was free"
         );
+        assert!(sessions.find(&first).is_some());
+        let (_, _, evicted) = sessions.create_session(app, "d".into());
+        assert_eq!(evicted.len(), 1);
         assert_eq!(evicted[0].0, first);
         assert!(sessions.find(&first).is_none());
+        assert!(sessions.find(&third).is_some());
+    }
+
+    #[test]
+    fn keys_taken_out_early_do_not_pile_up_in_the_queue() {
+        let sessions = Sessions::with_caps(600, 60, 10, 10);
+        let app = AppId::new_staging();
+        let (kept, _, _) = sessions.create_session(app, "kept".into());
+        for i in 0..10_000 {
+            assert!(sessions.consume_nonce(&sessions.issue_nonce()));
+            let (token, _, evicted) = sessions.create_session(app, format!("u{i}"));
+            assert!(evicted.is_empty());
+            sessions.delete(&token);
+        }
+        assert!(sessions.find(&kept).is_some());
+        for table_len in [
+            lock(&sessions.nonces).by_expiry.len(),
+            lock(&sessions.sessions).by_expiry.len(),
+        ] {
+            assert!(table_len <= 2 + COMPACTION_SLACK + 1, "{table_len}");
+        }
     }
 
     #[test]

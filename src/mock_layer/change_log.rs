@@ -98,8 +98,8 @@ impl ChangeLog {
     pub fn record(&mut self, user: &str, entry: Outbound) {
         let log = self.users.entry(user.to_owned()).or_default();
         self.by_size.remove(&(log.bytes, user.to_owned()));
-        log.bytes += cost(&entry);
-        self.total_bytes += cost(&entry);
+        log.bytes = log.bytes.saturating_add(cost(&entry));
+        self.total_bytes = self.total_bytes.saturating_add(cost(&entry));
         log.entries.push_back(entry);
         while log.entries.len() > self.limits.entries_per_user
             || log.bytes > self.limits.bytes_per_user
@@ -151,8 +151,8 @@ fn drop_oldest(log: &mut UserLog, total_bytes: &mut usize) -> bool {
     let Some(oldest) = log.entries.pop_front() else {
         return false;
     };
-    log.bytes -= cost(&oldest);
-    *total_bytes -= cost(&oldest);
+    log.bytes = log.bytes.saturating_sub(cost(&oldest));
+    *total_bytes = total_bytes.saturating_sub(cost(&oldest));
     log.dropped_through_ms = Some(oldest.at_ms);
     true
 }

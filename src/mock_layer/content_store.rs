@@ -10,7 +10,14 @@
 //! `POST /content` on, for the size it declared (or the largest upload allowed, when it
 //! declared none), and at least [`MIN_CHARGE`], so empty reservations cannot pile up
 //! either. Content no message uses expires after `content_upload_ttl_secs`; content whose
-//! message or conversation is deleted for everyone is freed with it.
+//! message is deleted for everyone, or whose conversation is (or was left by everyone), is
+//! freed with it.
+//!
+//! An upload URL takes one upload: once bytes are stored (or a message uses the content) a
+//! further `PUT` is refused with `403 access_denied`, so what an item counts for is settled
+//! once — an undeclared upload gives back, when it lands, the part of its reservation it
+//! did not use — and the sums below never need to go up again. They are kept with
+//! saturating arithmetic all the same: a bookkeeping slip must not take a worker down.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -42,6 +49,7 @@ pub struct Content {
     pub mime_type: String,
     /// `Upload-Content-Length` from `POST /content`; the upload must be exactly this long.
     pub declared_size: Option<u64>,
+    /// The upload, once it has landed; there is only one.
     pub bytes: Option<Bytes>,
     pub upload_secret: String,
     pub download_secret: String,
@@ -49,6 +57,24 @@ pub struct Content {
     pub attached_to: Option<Uuid>,
     /// What it counts for against the caps.
     charge: u64,
+}
+
+impl Content {
+    /// Whether an upload may still land: not once a message uses it, nor a second time.
+    fn check_uploadable(&self) -> Result<(), LayerError> {
+        if self.attached_to.is_some() {
+            return Err(LayerError::access_denied(
+                "this content belongs to a message already; it cannot be replaced",
+            ));
+        }
+        if self.bytes.is_some() {
+            return Err(LayerError::access_denied(
+                "this content has been uploaded already; an upload URL takes one upload \
+                 (POST /content for new content)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 pub struct ContentStore {
@@ -96,7 +122,7 @@ impl ContentStore {
             .unwrap_or(self.limits.max_item_bytes)
             .max(MIN_CHARGE);
         let user_charged = self.charged_by_user.get(owner).copied().unwrap_or(0);
-        if user_charged + charge > self.limits.max_bytes_per_user {
+        if user_charged.saturating_add(charge) > self.limits.max_bytes_per_user {
             return Err(LayerError::rate_limit_exceeded(format!(
                 "{owner} has {user_charged} bytes of rich content here already; with \
                  {charge} more it would pass mock_layer.max_content_bytes_per_user \
@@ -105,7 +131,7 @@ impl ContentStore {
                 self.limits.max_bytes_per_user
             )));
         }
-        if self.charged + charge > self.limits.max_bytes_per_app {
+        if self.charged.saturating_add(charge) > self.limits.max_bytes_per_app {
             return Err(LayerError::rate_limit_exceeded(format!(
                 "this app holds {} bytes of rich content already; with {charge} more it would \
                  pass mock_layer.max_content_bytes_per_app ({})",
@@ -129,13 +155,14 @@ impl ContentStore {
         self.by_download_secret
             .insert(content.download_secret.clone(), uuid);
         self.by_age.push_back((now_ms, uuid));
-        *self.charged_by_user.entry(owner.to_owned()).or_default() += charge;
-        self.charged += charge;
+        let user_charged = self.charged_by_user.entry(owner.to_owned()).or_default();
+        *user_charged = user_charged.saturating_add(charge);
+        self.charged = self.charged.saturating_add(charge);
         Ok(self.items.entry(uuid).or_insert(content))
     }
 
     /// How many bytes the upload at `secret` may have — asked before its body is read.
-    /// `None` if there is no such upload (or it expired).
+    /// `None` if there is no such upload (or it expired); an error if it may take none.
     pub fn upload_room(&mut self, secret: &str, now_ms: i64) -> Result<Option<u64>, LayerError> {
         self.expire(now_ms);
         let Some(content) = self
@@ -145,17 +172,14 @@ impl ContentStore {
         else {
             return Ok(None);
         };
-        if content.attached_to.is_some() {
-            return Err(LayerError::access_denied(
-                "this content belongs to a message already; it cannot be replaced",
-            ));
-        }
+        content.check_uploadable()?;
         Ok(Some(
             content.declared_size.unwrap_or(self.limits.max_item_bytes),
         ))
     }
 
-    /// `PUT {upload_url}`, once the body is read.
+    /// `PUT {upload_url}`, once the body is read. Checked again: another upload to the same
+    /// URL may have landed while this body was read.
     pub fn store_upload(&mut self, secret: &str, bytes: Bytes) -> Result<(), LayerError> {
         let Some(content) = self
             .by_upload_secret
@@ -164,11 +188,7 @@ impl ContentStore {
         else {
             return Err(LayerError::not_found("there is no upload at this URL"));
         };
-        if content.attached_to.is_some() {
-            return Err(LayerError::access_denied(
-                "this content belongs to a message already; it cannot be replaced",
-            ));
-        }
+        content.check_uploadable()?;
         let size = bytes.len() as u64;
         match content.declared_size {
             Some(declared) if declared != size => {
@@ -178,15 +198,16 @@ impl ContentStore {
                 )));
             }
             Some(_) => {}
-            // Reserved at the largest size allowed; now that the size is known, the rest of
-            // the reservation is given back.
+            // Reserved at the largest size allowed (and the body was read no further); now
+            // that the size is known, the rest of the reservation is given back. This runs
+            // once per item: a stored upload is never replaced.
             None => {
-                let charge = size.max(MIN_CHARGE);
+                let charge = size.max(MIN_CHARGE).min(content.charge);
                 let freed = content.charge.saturating_sub(charge);
                 content.charge = charge;
-                self.charged -= freed;
+                self.charged = self.charged.saturating_sub(freed);
                 if let Some(user) = self.charged_by_user.get_mut(&content.owner) {
-                    *user -= freed;
+                    *user = user.saturating_sub(freed);
                 }
             }
         }
@@ -214,9 +235,9 @@ impl ContentStore {
         };
         self.by_upload_secret.remove(&content.upload_secret);
         self.by_download_secret.remove(&content.download_secret);
-        self.charged -= content.charge;
+        self.charged = self.charged.saturating_sub(content.charge);
         if let Some(user) = self.charged_by_user.get_mut(&content.owner) {
-            *user -= content.charge;
+            *user = user.saturating_sub(content.charge);
             if *user == 0 {
                 self.charged_by_user.remove(&content.owner);
             }
@@ -228,7 +249,8 @@ impl ContentStore {
     /// Frees content that no message took within its time.
     fn expire(&mut self, now_ms: i64) {
         while let Some(&(created_ms, uuid)) = self.by_age.front() {
-            if created_ms + self.limits.unattached_ttl_ms > now_ms {
+            // Saturating: `content_upload_ttl_secs` may be huge ("never expire").
+            if created_ms.saturating_add(self.limits.unattached_ttl_ms) > now_ms {
                 break;
             }
             self.by_age.pop_front();
@@ -313,5 +335,49 @@ mod tests {
         store.remove(&uuid);
         assert!(store.download(&download).is_none());
         assert_eq!(store.upload_room(&upload, 0).unwrap(), None);
+    }
+
+    #[test]
+    fn an_upload_url_takes_one_upload_and_an_undeclared_one_counts_what_landed() {
+        let mut store = store();
+        let content = store.create("alice", "a/b".into(), None, 0).unwrap();
+        let (uuid, upload) = (content.uuid, content.upload_secret.clone());
+        assert_eq!(store.charged, 10_000, "reserved at the largest upload");
+        store
+            .store_upload(&upload, Bytes::from(vec![0; 2_000]))
+            .unwrap();
+        assert_eq!(store.charged, 2_000);
+        assert_eq!(store.charged_by_user["alice"], 2_000);
+        // Neither the check before the body nor the store after it lets a second one in.
+        let err = store.upload_room(&upload, 0).unwrap_err();
+        assert_eq!(err.kind.id(), "access_denied");
+        let err = store
+            .store_upload(&upload, Bytes::from(vec![0; 9_000]))
+            .unwrap_err();
+        assert_eq!(err.kind.id(), "access_denied");
+        assert_eq!(
+            store.get(&uuid).unwrap().bytes.as_ref().unwrap().len(),
+            2_000
+        );
+        assert_eq!(store.charged, 2_000, "the refused upload changed nothing");
+        store.remove(&uuid);
+        assert_eq!(store.charged, 0);
+        assert!(store.charged_by_user.is_empty());
+    }
+
+    #[test]
+    fn a_huge_time_to_live_means_never_expiring() {
+        let mut store = ContentStore::new(ContentLimits {
+            unattached_ttl_ms: i64::MAX,
+            ..store().limits()
+        });
+        let first = store
+            .create("alice", "a/b".into(), Some(1), 1_000)
+            .unwrap()
+            .uuid;
+        store
+            .create("alice", "a/b".into(), Some(1), i64::MAX / 2)
+            .unwrap();
+        assert!(store.get(&first).is_some());
     }
 }

@@ -125,12 +125,7 @@ pub async fn post_expire_sessions(
 ) -> Result<HttpResponse, LayerError> {
     let only = filter.app(&emulator)?;
     let ended = emulator.sessions.end_user_sessions(&user, only);
-    let mut closed = 0;
-    for (app, mut world) in emulator.worlds() {
-        if only.is_none_or(|o| o == app) {
-            closed += world.close_sockets(&user, None);
-        }
-    }
+    let closed = close_user_sockets(&emulator, &user, only);
     Ok(json(
         StatusCode::OK,
         &json!({"sessions_ended": ended.len(), "sockets_closed": closed}),
@@ -144,11 +139,15 @@ pub async fn post_disconnect(
     filter: web::Query<AppFilter>,
 ) -> Result<HttpResponse, LayerError> {
     let only = filter.app(&emulator)?;
-    let mut closed = 0;
-    for (app, mut world) in emulator.worlds() {
-        if only.is_none_or(|o| o == app) {
-            closed += world.close_sockets(&user, None);
-        }
-    }
+    let closed = close_user_sockets(&emulator, &user, only);
     Ok(json(StatusCode::OK, &json!({"sockets_closed": closed})))
+}
+
+/// Closes every socket of `user` in one app, or in all; how many.
+fn close_user_sockets(emulator: &MockLayer, user: &str, only: Option<AppId>) -> usize {
+    emulator
+        .worlds()
+        .filter(|(app, _)| only.is_none_or(|o| o == *app))
+        .map(|(_, mut world)| world.close_sockets(user, None))
+        .sum()
 }

@@ -20,6 +20,11 @@ use super::ids::{Kind, parse_object_id, user_id_from_identity};
 /// body is measured in decoded bytes (the SDKs check the Blob's size there).
 pub const MAX_INLINE_BODY: usize = 2048;
 
+/// The longest `title`, `text` or `sound` of a message's push notification. Pushes outlive
+/// their messages in `GET /_mock/notifications`, so what one keeps is bounded; APNs took
+/// 4 KiB for a whole payload.
+pub const MAX_NOTIFICATION_FIELD_BYTES: usize = 2048;
+
 /// More parts than this in one message is not a message.
 const MAX_PARTS: usize = 64;
 
@@ -95,11 +100,21 @@ fn participant(value: &Value) -> Option<String> {
     }
 }
 
-fn participants(value: &Value) -> Result<Vec<String>, LayerError> {
+/// A list of at most `max` participants. A longer one is refused before any of it is read:
+/// one body can name tens of thousands, and nothing a conversation can hold needs more
+/// than `max` (duplicates included).
+fn participants(value: &Value, max: usize) -> Result<Vec<String>, LayerError> {
     let invalid = |msg: String| LayerError::invalid_property("participants", msg);
     let list = value
         .as_array()
         .ok_or_else(|| invalid("participants must be an array of identity IDs".to_owned()))?;
+    if list.len() > max {
+        return Err(invalid(format!(
+            "a conversation has at most {max} participants (mock_layer.max_participants); \
+             this list names {}",
+            list.len()
+        )));
+    }
     list.iter()
         .enumerate()
         .map(|(i, v)| {
@@ -171,7 +186,11 @@ pub fn check_metadata(metadata: &Map<String, Value>) -> Result<(), LayerError> {
     Ok(())
 }
 
-pub fn new_conversation(body: &Value) -> Result<NewConversation, LayerError> {
+/// `Conversation.create` / `POST /conversations`; `max_participants` bounds the list.
+pub fn new_conversation(
+    body: &Value,
+    max_participants: usize,
+) -> Result<NewConversation, LayerError> {
     let body = object(body, "the conversation")?;
     let uuid = match body.get("id") {
         None | Some(Value::Null) => None,
@@ -186,7 +205,7 @@ pub fn new_conversation(body: &Value) -> Result<NewConversation, LayerError> {
         Some(_) => return Err(LayerError::invalid_property("id", "id must be a string")),
     };
     let participants = match body.get("participants") {
-        Some(value) => participants(value)?,
+        Some(value) => participants(value, max_participants)?,
         None => return Err(LayerError::missing_property("participants")),
     };
     let distinct = match body.get("distinct") {
@@ -245,17 +264,7 @@ pub fn new_message(body: &Value) -> Result<NewMessage, LayerError> {
     };
     let notification = match body.get("notification") {
         None | Some(Value::Null) => None,
-        Some(Value::Object(n)) => {
-            for field in ["title", "text", "sound"] {
-                if n.get(field).is_some_and(|v| !v.is_string() && !v.is_null()) {
-                    return Err(LayerError::invalid_property(
-                        "notification",
-                        format!("notification.{field} must be a string"),
-                    ));
-                }
-            }
-            Some(Value::Object(n.clone()))
-        }
+        Some(Value::Object(n)) => Some(Value::Object(notification(n)?)),
         Some(_) => {
             return Err(LayerError::invalid_property(
                 "notification",
@@ -268,6 +277,37 @@ pub fn new_message(body: &Value) -> Result<NewMessage, LayerError> {
         parts,
         notification,
     })
+}
+
+/// The `title`, `text` and `sound` of a push, each a string of at most
+/// [`MAX_NOTIFICATION_FIELD_BYTES`]; other members are not kept.
+fn notification(given: &Map<String, Value>) -> Result<Map<String, Value>, LayerError> {
+    let mut kept = Map::new();
+    for field in ["title", "text", "sound"] {
+        match given.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s.len() <= MAX_NOTIFICATION_FIELD_BYTES => {
+                kept.insert(field.to_owned(), Value::String(s.clone()));
+            }
+            Some(Value::String(s)) => {
+                return Err(LayerError::invalid_property(
+                    "notification",
+                    format!(
+                        "notification.{field} is {} bytes; at most \
+                         {MAX_NOTIFICATION_FIELD_BYTES}",
+                        s.len()
+                    ),
+                ));
+            }
+            Some(_) => {
+                return Err(LayerError::invalid_property(
+                    "notification",
+                    format!("notification.{field} must be a string"),
+                ));
+            }
+        }
+    }
+    Ok(kept)
 }
 
 fn new_part(index: usize, value: &Value) -> Result<NewPart, LayerError> {
@@ -364,18 +404,22 @@ fn new_part(index: usize, value: &Value) -> Result<NewPart, LayerError> {
     })
 }
 
-/// A Layer-Patch array for a conversation (`PATCH {conversation.url}`).
-pub fn conversation_patch(body: &Value) -> Result<Vec<PatchOp>, LayerError> {
+/// A Layer-Patch array for a conversation (`PATCH {conversation.url}`); a `set` of the
+/// participants names at most `max_participants`.
+pub fn conversation_patch(
+    body: &Value,
+    max_participants: usize,
+) -> Result<Vec<PatchOp>, LayerError> {
     let ops = body.as_array().ok_or_else(|| {
         LayerError::invalid_request("a Layer-Patch body is a JSON array of operations")
     })?;
     ops.iter()
         .enumerate()
-        .map(|(i, op)| patch_op(i, op))
+        .map(|(i, op)| patch_op(i, op, max_participants))
         .collect()
 }
 
-fn patch_op(index: usize, value: &Value) -> Result<PatchOp, LayerError> {
+fn patch_op(index: usize, value: &Value, max_participants: usize) -> Result<PatchOp, LayerError> {
     let invalid = |property: &str, msg: String| LayerError::invalid_property(property, msg);
     let op = value.as_object().ok_or_else(|| {
         LayerError::invalid_request(format!("operation {index} must be an object"))
@@ -406,6 +450,7 @@ fn patch_op(index: usize, value: &Value) -> Result<PatchOp, LayerError> {
             "remove" => Ok(PatchOp::RemoveParticipant(target()?)),
             "set" => Ok(PatchOp::SetParticipants(participants(
                 op.get("value").unwrap_or(&Value::Null),
+                max_participants,
             )?)),
             other => Err(invalid(
                 "participants",
@@ -516,11 +561,24 @@ mod tests {
 
     #[test]
     fn participants_may_be_identity_ids_or_user_ids() {
-        let c = new_conversation(&json!({"participants": ["layer:///identities/a%40b", "bob"]}))
-            .unwrap();
+        let c = new_conversation(
+            &json!({"participants": ["layer:///identities/a%40b", "bob"]}),
+            25,
+        )
+        .unwrap();
         assert_eq!(c.participants, ["a@b", "bob"]);
-        assert!(new_conversation(&json!({"participants": [1]})).is_err());
-        assert!(new_conversation(&json!({"participants": "bob"})).is_err());
+        assert!(new_conversation(&json!({"participants": [1]}), 25).is_err());
+        assert!(new_conversation(&json!({"participants": "bob"}), 25).is_err());
+        let err = new_conversation(&json!({"participants": ["a", "a", "a"]}), 2).unwrap_err();
+        assert_eq!(err.data["property"], "participants");
+        let set = |users: Value| {
+            conversation_patch(
+                &json!([{"operation": "set", "property": "participants", "value": users}]),
+                2,
+            )
+        };
+        assert!(set(json!(["a", "b"])).is_ok());
+        assert!(set(json!(["a", "b", "c"])).is_err());
     }
 
     #[test]
@@ -568,7 +626,10 @@ mod tests {
         assert!(split_patch_path(&format!("{at_limit}.k")).is_none());
         // Deep in the path or deep in the value, it is the same depth.
         let set = |property: String, value: Value| {
-            conversation_patch(&json!([{"operation": "set", "property": property, "value": value}]))
+            conversation_patch(
+                &json!([{"operation": "set", "property": property, "value": value}]),
+                25,
+            )
         };
         assert!(set(format!("metadata.{at_limit}"), json!("v")).is_ok());
         assert!(set(format!("metadata.{at_limit}"), json!({"x": "v"})).is_err());
@@ -595,12 +656,14 @@ mod tests {
         assert_eq!(split_patch_path(r"a.b\.c").unwrap(), ["a", "b.c"]);
         let ops = conversation_patch(
             &json!([{"operation": "set", "property": "metadata.a.b", "value": "42"}]),
+            25,
         )
         .unwrap();
         assert!(matches!(&ops[0], PatchOp::SetMetadata(p, v) if p == &["a", "b"] && v == "42"));
         assert!(
             conversation_patch(
-                &json!([{"operation": "set", "property": "distinct", "value": true}])
+                &json!([{"operation": "set", "property": "distinct", "value": true}]),
+                25
             )
             .is_err()
         );

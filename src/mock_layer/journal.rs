@@ -17,9 +17,9 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use serde::Serialize;
 
-use super::MockLayer;
 use super::auth::Caller;
 use super::world::{iso_ms, wall_clock_ms};
+use super::{MockLayer, lock};
 
 /// Query parameters whose values are credentials.
 const SECRET_PARAMS: &[&str] = &["session_token", "token", "identity_token", "nonce"];
@@ -34,7 +34,8 @@ pub struct Entry {
     pub at: String,
     /// `http`, or `websocket` for a request packet on a socket.
     pub transport: &'static str,
-    /// The HTTP method, or the WebSocket request's `method` (`Message.create`, …).
+    /// The HTTP method, or the WebSocket request's `method` (`Message.create`, …; one the
+    /// emulator does not know is `(unknown)`).
     pub method: String,
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,10 +63,7 @@ impl Journal {
     }
 
     pub fn record(&self, entry: Entry) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entries = lock(&self.entries);
         entries.push_back(entry);
         while entries.len() > self.capacity {
             entries.pop_front();
@@ -73,23 +71,16 @@ impl Journal {
     }
 
     pub fn entries(&self) -> Vec<Entry> {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .cloned()
-            .collect()
+        lock(&self.entries).iter().cloned().collect()
     }
 
     pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        lock(&self.entries).clear();
     }
 
-    /// Records a request packet received on a socket.
-    pub fn record_packet(&self, caller: &Caller, method: &str) {
+    /// Records a request packet received on a socket. The method is one the emulator knows:
+    /// the journal keeps nothing whose size the client chose.
+    pub fn record_packet(&self, caller: &Caller, method: &'static str) {
         self.record(Entry {
             at: iso_ms(wall_clock_ms()),
             transport: "websocket",

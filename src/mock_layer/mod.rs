@@ -37,7 +37,7 @@ pub mod world;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
@@ -160,22 +160,11 @@ impl MockLayer {
                 format!("the app {app} is not served by this emulator"),
             )
         })?;
-        // A panic inside an operation could poison the lock; the world is then possibly
-        // half-updated, but refusing every later request would be worse for a test tool.
-        Ok(world
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner))
+        Ok(lock(world))
     }
 
     pub(crate) fn worlds(&self) -> impl Iterator<Item = (AppId, MutexGuard<'_, World>)> {
-        self.apps.iter().map(|(app, world)| {
-            (
-                *app,
-                world
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            )
-        })
+        self.apps.iter().map(|(app, world)| (*app, lock(world)))
     }
 
     pub(crate) fn next_socket_id(&self) -> u64 {
@@ -185,6 +174,14 @@ impl MockLayer {
     pub(crate) fn settings(&self) -> &MockLayerSettings {
         &self.settings
     }
+}
+
+/// Locks one of the emulator's mutexes, serving on past a poisoned one. Operations check
+/// what they are asked before they change anything and avoid panicking arithmetic, so a
+/// lock is poisoned only by a bug; refusing every later request because of one would be
+/// worse for a test tool than carrying on.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn build_trust(

@@ -19,6 +19,7 @@ use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 
 use super::ids::AppId;
+use super::lock;
 
 /// How long an unknown `kid` waits before it may trigger another JWKS fetch.
 const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
@@ -111,7 +112,10 @@ impl Trust {
         jwks_url: Option<String>,
         app_keys: HashMap<String, BTreeSet<AppId>>,
     ) -> anyhow::Result<Self> {
+        // Directly, never through a proxy the environment names: the JWKS is a layer-idp's,
+        // most often on the same host, which a proxy would not reach (or should not see).
         let http = reqwest::Client::builder()
+            .no_proxy()
             .timeout(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
@@ -214,10 +218,7 @@ impl Trust {
             return;
         }
         {
-            let mut last = self
-                .last_fetch
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut last = lock(&self.last_fetch);
             if last.is_some_and(|at| at.elapsed() < REFETCH_INTERVAL) {
                 return;
             }

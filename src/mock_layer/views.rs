@@ -116,7 +116,7 @@ impl World {
                             "id": content_id,
                             "size": part.size,
                             "download_url": self.download_url(content),
-                            "expiration": iso_ms(self.peek_ms() + DOWNLOAD_URL_LIFETIME_MS),
+                            "expiration": iso_ms(self.peek_ms().saturating_add(DOWNLOAD_URL_LIFETIME_MS)),
                             "refresh_url": self.url_of(&content_id),
                         }),
                     );

@@ -42,6 +42,27 @@ use super::world::{PresenceStatus, SocketHandle, iso_ms, parse_iso_ms, wall_cloc
 /// without which browsers and the npm `websocket` client refuse the connection.
 const PROTOCOLS: [&str; 2] = ["layer-2.0", "layer-3.0"];
 
+/// The request methods the emulator answers: all the journal ever records of a method.
+const METHODS: [&str; 7] = [
+    "Presence.subscribe",
+    "Presence.update",
+    "Presence.sync",
+    "Counter.read",
+    "Event.replay",
+    "Conversation.create",
+    "Message.create",
+];
+
+/// What the journal records as the method of a request packet: a method the emulator
+/// knows, else `(unknown)` — never the client's text, which may be a frame long.
+fn journal_method(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|known| **known == method)
+        .copied()
+        .unwrap_or("(unknown)")
+}
+
 /// Packets waiting for a socket; a socket this far behind is closed (see `World::send`).
 const QUEUE_DEPTH: usize = 1024;
 
@@ -103,7 +124,8 @@ pub async fn get_websocket(
             return Ok(response);
         }
     };
-    let lifetime_ms = u64::try_from(session.expires_ms - wall_clock_ms()).unwrap_or(0);
+    let lifetime_ms =
+        u64::try_from(session.expires_ms.saturating_sub(wall_clock_ms())).unwrap_or(0);
     let connection = Connection {
         emulator: emulator.clone(),
         caller,
@@ -328,7 +350,9 @@ impl Connection {
             );
             return Ok(());
         };
-        self.emulator.journal.record_packet(&self.caller, &method);
+        self.emulator
+            .journal
+            .record_packet(&self.caller, journal_method(&method));
         let data = body.get("data").cloned().unwrap_or(Value::Null);
         let result = match method.as_str() {
             "Presence.subscribe" => Ok(json!({})),
@@ -344,9 +368,8 @@ impl Connection {
             "Message.create" => self.create_message(body.get("object_id"), &data),
             "" => Err(LayerError::invalid_request("the request has no method")),
             other => Err(LayerError::invalid_request(format!(
-                "{other:?} is not a method this emulator implements (Presence.subscribe, \
-                 Presence.update, Presence.sync, Counter.read, Event.replay, \
-                 Conversation.create, Message.create)"
+                "{other:?} is not a method this emulator implements ({})",
+                METHODS.join(", ")
             ))),
         };
         let response = match result {
@@ -465,7 +488,7 @@ impl Connection {
     }
 
     fn create_conversation(&self, data: &Value) -> Result<Value, LayerError> {
-        let new = input::new_conversation(data)?;
+        let new = input::new_conversation(data, self.emulator.settings().max_participants)?;
         let (view, _) = self
             .emulator
             .world(self.caller.app)?

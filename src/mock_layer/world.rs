@@ -17,7 +17,7 @@
 //! reading request bodies into the `New*` inputs lives in `input.rs`. This module knows
 //! nothing about HTTP or WebSocket frames.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -31,7 +31,8 @@ use super::identity_token::Profile;
 use super::ids::{AppId, Kind, identity_id, object_id};
 use super::input::{NewConversation, NewMessage, NewPart, PatchOp, ReceiptKind, check_metadata};
 
-/// How many pushes the emulator keeps for `GET /_mock/notifications`, per app.
+/// How many pushes the emulator keeps for `GET /_mock/notifications`, per app. They outlive
+/// their messages; each keeps only a bounded `title`, `text` and `sound` (see `input.rs`).
 const NOTIFICATION_LOG_SIZE: usize = 1_000;
 
 /// How long a download URL is advertised as valid.
@@ -253,6 +254,7 @@ pub struct Notification {
     pub conversation: String,
     pub sender: String,
     pub recipients: Vec<String>,
+    /// `title`, `text` and `sound`, as `input::new_message` kept them.
     pub notification: Value,
 }
 
@@ -352,10 +354,15 @@ impl World {
     /// app without bound.
     pub fn provision(&mut self, user: &str) -> Result<&mut Identity, LayerError> {
         self.room_for_identities([user])?;
+        Ok(self.provision_within_room(user))
+    }
+
+    /// [`World::provision`] once [`World::room_for_identities`] said yes for `user`: it cannot
+    /// fail, so an operation that checked first never stops halfway through its changes.
+    fn provision_within_room(&mut self, user: &str) -> &mut Identity {
         let now = self.now_ms();
         let seq = self.next_seq();
-        Ok(self
-            .identities
+        self.identities
             .entry(user.to_owned())
             .or_insert_with(|| Identity {
                 user_id: user.to_owned(),
@@ -364,7 +371,7 @@ impl World {
                 last_seen_ms: None,
                 presence_changed_ms: now,
                 created_seq: seq,
-            }))
+            })
     }
 
     /// Whether the identities of `users` that do not exist yet fit under `max_identities` —
@@ -489,12 +496,14 @@ impl World {
         caller: &str,
         input: NewConversation,
     ) -> Result<(Value, bool), LayerError> {
-        let mut participants: Vec<String> = Vec::with_capacity(input.participants.len() + 1);
-        for user in input.participants.into_iter().chain([caller.to_owned()]) {
-            if !participants.contains(&user) {
-                participants.push(user);
-            }
-        }
+        // `input::participants` bounded the list; duplicates go through a set all the same.
+        let mut seen = HashSet::with_capacity(input.participants.len() + 1);
+        let participants: Vec<String> = input
+            .participants
+            .into_iter()
+            .chain([caller.to_owned()])
+            .filter(|user| seen.insert(user.clone()))
+            .collect();
         if participants.len() > self.limits.max_participants {
             return Err(LayerError::invalid_property(
                 "participants",
@@ -545,7 +554,7 @@ impl World {
         }
         self.room_for_identities(participants.iter().map(String::as_str))?;
         for user in &participants {
-            self.provision(user)?;
+            self.provision_within_room(user);
         }
         let now = self.now_ms();
         let uuid = input.uuid.unwrap_or_else(Uuid::new_v4);
@@ -596,20 +605,15 @@ impl World {
     ) -> Result<(), LayerError> {
         let before = self.conversation_for(caller, uuid)?.clone();
         let mut after = before.clone();
+        let mut participants = ParticipantEdit::new(&before.participants);
         for op in &ops {
             match op {
-                PatchOp::AddParticipant(user) => {
-                    if !after.is_participant(user) {
-                        after.participants.push(user.clone());
-                    }
-                }
-                PatchOp::RemoveParticipant(user) => after.participants.retain(|p| p != user),
+                PatchOp::AddParticipant(user) => participants.add(user),
+                PatchOp::RemoveParticipant(user) => participants.remove(user),
                 PatchOp::SetParticipants(users) => {
-                    after.participants.clear();
+                    participants.clear();
                     for user in users {
-                        if !after.is_participant(user) {
-                            after.participants.push(user.clone());
-                        }
+                        participants.add(user);
                     }
                 }
                 PatchOp::SetMetadata(path, value) if path.is_empty() => {
@@ -621,6 +625,7 @@ impl World {
                 PatchOp::DeleteMetadata(path) => delete_path(&mut after.metadata, path),
             }
         }
+        after.participants = participants.into_list();
         check_metadata(&after.metadata)?;
         if after.participants.len() > self.limits.max_participants {
             return Err(LayerError::invalid_property(
@@ -646,7 +651,7 @@ impl World {
             .collect();
         self.room_for_identities(added.iter().map(String::as_str))?;
         for user in &added {
-            self.provision(user)?;
+            self.provision_within_room(user);
             after.former.remove(user);
         }
         // Layer's `recipient_status` names every participant. Someone who joins (or comes
@@ -671,7 +676,13 @@ impl World {
         if !added.is_empty() || !removed.is_empty() {
             after.distinct = false;
         }
-        self.conversations.insert(*uuid, after.clone());
+        if after.participants.is_empty() {
+            // Everyone left: nobody can see it again, so it goes with its messages and their
+            // content, and the room they took is free (the leavers still hear they left).
+            self.forget_conversation(uuid);
+        } else {
+            self.conversations.insert(*uuid, after.clone());
+        }
 
         let mut wire_ops = Vec::new();
         for user in &added {
@@ -736,10 +747,7 @@ impl World {
         let object = self.object_ref("Conversation", &conversation.id());
         match mode {
             DeleteMode::AllParticipants => {
-                for message in &conversation.messages {
-                    self.forget_message(message);
-                }
-                self.conversations.remove(uuid);
+                self.forget_conversation(uuid);
                 let body = json!({"operation": "delete", "object": object, "data": {"mode": "all_participants"}});
                 for user in &conversation.participants {
                     self.emit(user, PacketKind::Change, body.clone());
@@ -819,7 +827,8 @@ impl World {
             position: conversation.next_position,
             parts,
             sent_ms: now,
-            seq: self.next_seq(),
+            // Numbered once it is certain to be kept.
+            seq: 0,
             sender: caller.to_owned(),
             recipient_status,
             notification: input.notification.clone(),
@@ -828,33 +837,31 @@ impl World {
         };
         let size = message.measure();
         message.stored_bytes = size;
-        if self.message_bytes + size > self.limits.max_message_bytes {
+        if self.message_bytes.saturating_add(size) > self.limits.max_message_bytes {
             return Err(LayerError::rate_limit_exceeded(format!(
                 "this app holds {} bytes of messages; {size} more would pass \
                  mock_layer.max_message_bytes ({}); delete some",
                 self.message_bytes, self.limits.max_message_bytes
             )));
         }
+        // Every check is behind us; from here on nothing fails.
+        message.seq = self.next_seq();
+        let Some(c) = self.conversations.get_mut(conversation_uuid) else {
+            return Err(LayerError::internal("conversation vanished under the lock"));
+        };
+        c.messages.push(uuid);
+        c.next_position += 1;
+        let reappearing: Vec<String> = std::mem::take(&mut c.hidden).into_iter().collect();
+        let conversation = c.clone();
         for content in message.parts.iter().filter_map(|p| p.content) {
             self.content.attach(&content, uuid);
         }
-        self.message_bytes += size;
+        self.message_bytes = self.message_bytes.saturating_add(size);
         self.messages.insert(uuid, message.clone());
-        let reappearing: Vec<String> = {
-            let Some(c) = self.conversations.get_mut(conversation_uuid) else {
-                return Err(LayerError::internal("conversation vanished under the lock"));
-            };
-            c.messages.push(uuid);
-            c.next_position += 1;
-            std::mem::take(&mut c.hidden).into_iter().collect()
-        };
         // A conversation deleted "for my devices" comes back with its next message.
         for user in &reappearing {
             self.push_conversation_create(conversation_uuid, Some(user));
         }
-        let Some(conversation) = self.conversations.get(conversation_uuid).cloned() else {
-            return Err(LayerError::internal("conversation vanished under the lock"));
-        };
         let message_ref = self.object_ref("Message", &message.id());
         let conversation_ref = self.object_ref("Conversation", &conversation.id());
         for user in &conversation.participants {
@@ -961,10 +968,19 @@ impl World {
         })
     }
 
-    /// Removes a message deleted for everyone, and the rich content it used.
+    /// Removes a conversation nobody can see any more, with its messages and their content.
+    fn forget_conversation(&mut self, uuid: &Uuid) {
+        if let Some(conversation) = self.conversations.remove(uuid) {
+            for message in &conversation.messages {
+                self.forget_message(message);
+            }
+        }
+    }
+
+    /// Removes a message gone for everyone, and the rich content it used.
     fn forget_message(&mut self, uuid: &Uuid) {
         if let Some(message) = self.messages.remove(uuid) {
-            self.message_bytes -= message.stored_bytes;
+            self.message_bytes = self.message_bytes.saturating_sub(message.stored_bytes);
             for content in message.parts.iter().filter_map(|p| p.content) {
                 self.content.remove(&content);
             }
@@ -1136,7 +1152,7 @@ impl World {
             return Err(not_found());
         }
         let download_url = content.bytes.as_ref().map(|_| self.download_url(content));
-        let expiration = self.now_ms() + DOWNLOAD_URL_LIFETIME_MS;
+        let expiration = self.now_ms().saturating_add(DOWNLOAD_URL_LIFETIME_MS);
         Ok(json!({
             "id": object_id(Kind::Content, uuid),
             "download_url": download_url,
@@ -1298,6 +1314,54 @@ pub(super) fn json_text(body: &Value) -> Arc<str> {
     serde_json::to_string(body).unwrap_or_default().into()
 }
 
+/// A conversation's participants as a patch rewrites them, each operation O(1): one patch
+/// can carry thousands of operations. Users stay in the order they (last) joined.
+struct ParticipantEdit {
+    /// Every join, in order; a user who left and joined again appears twice.
+    joined: Vec<String>,
+    /// The participants, each with the index of their latest join.
+    current: HashMap<String, usize>,
+}
+
+impl ParticipantEdit {
+    fn new(participants: &[String]) -> Self {
+        let mut edit = Self {
+            joined: Vec::with_capacity(participants.len()),
+            current: HashMap::with_capacity(participants.len()),
+        };
+        for user in participants {
+            edit.add(user);
+        }
+        edit
+    }
+
+    fn add(&mut self, user: &str) {
+        if !self.current.contains_key(user) {
+            self.current.insert(user.to_owned(), self.joined.len());
+            self.joined.push(user.to_owned());
+        }
+    }
+
+    fn remove(&mut self, user: &str) {
+        self.current.remove(user);
+    }
+
+    fn clear(&mut self) {
+        self.joined.clear();
+        self.current.clear();
+    }
+
+    fn into_list(self) -> Vec<String> {
+        let current = self.current;
+        self.joined
+            .into_iter()
+            .enumerate()
+            .filter(|(index, user)| current.get(user) == Some(index))
+            .map(|(_, user)| user)
+            .collect()
+    }
+}
+
 /// The three deletion modes of Layer's Client API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteMode {
@@ -1350,4 +1414,27 @@ fn delete_path(map: &mut Map<String, Value>, path: &[String]) {
         }
     }
     current.remove(last);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_participant_edit_keeps_each_user_once_in_the_order_they_last_joined() {
+        let users = |list: &[&str]| list.iter().map(|u| (*u).to_owned()).collect::<Vec<_>>();
+        let mut edit = ParticipantEdit::new(&users(&["a", "b", "c"]));
+        edit.remove("b");
+        edit.add("d");
+        edit.add("b");
+        edit.add("a");
+        edit.remove("nobody");
+        assert_eq!(edit.into_list(), users(&["a", "c", "d", "b"]));
+        let mut edit = ParticipantEdit::new(&users(&["a", "b"]));
+        edit.clear();
+        edit.add("c");
+        edit.add("a");
+        edit.add("c");
+        assert_eq!(edit.into_list(), users(&["c", "a"]));
+    }
 }

@@ -78,7 +78,7 @@ pub async fn post_content(
     Ok(response)
 }
 
-/// `PUT {upload_url}`: the bytes — exactly as many as `POST /content` declared.
+/// `PUT {upload_url}`: the bytes — exactly as many as `POST /content` declared, and once.
 pub async fn put_upload(
     emulator: web::Data<MockLayer>,
     secret: web::Path<String>,

@@ -84,7 +84,7 @@ pub async fn post_conversations(
     payload: web::Payload,
 ) -> Result<HttpResponse, LayerError> {
     let body = json_body(payload, emulator.settings().max_body_bytes).await?;
-    let new = input::new_conversation(&body)?;
+    let new = input::new_conversation(&body, emulator.settings().max_participants)?;
     let (view, created) = emulator
         .world(caller.app)?
         .create_conversation(&caller.user_id, new)?;
@@ -111,7 +111,7 @@ pub async fn patch_conversation(
 ) -> Result<HttpResponse, LayerError> {
     let uuid = path_uuid(&path, "conversation")?;
     let body = json_body(payload, emulator.settings().max_body_bytes).await?;
-    let ops = input::conversation_patch(&body)?;
+    let ops = input::conversation_patch(&body, emulator.settings().max_participants)?;
     emulator
         .world(caller.app)?
         .patch_conversation(&caller.user_id, &uuid, ops)?;

@@ -148,14 +148,8 @@ async fn an_upload_url_is_checked_before_its_body_is_read() {
     assert_eq!(unknown, Some(404));
     // A real upload declared as 10 bytes: a longer body is refused unread, announced or not.
     let content: Value = emulator
-        .http
-        .post(format!("{}/content", emulator.url))
-        .header("authorization", auth(&alice))
-        .header("upload-content-type", "text/plain")
-        .header("upload-content-length", "10")
-        .send()
+        .reserve_content(&alice, 10)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -498,16 +492,29 @@ async fn what_an_app_holds_is_capped_with_layer_errors_that_change_nothing() {
         ),
         3
     );
-    let deleted = emulator
-        .send(
-            Method::DELETE,
-            &format!("{}?mode=all_participants", path_of(&first)),
-            &alice,
-            None,
-        )
-        .await;
+    let deleted = emulator.delete_for_everyone(&alice, &first).await;
     assert_eq!(deleted.status(), 204);
     emulator.message(&alice, &c, "4").await;
+}
+
+/// What a `max_message_bytes` refusal says: the bytes the app holds, and the size of the
+/// message refused.
+async fn bytes_refusal(response: reqwest::Response) -> (u64, u64) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (429, Some("rate_limit_exceeded")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap();
+    let numbers: Vec<u64> = message
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 3, "held, refused, the cap: {message}");
+    (numbers[0], numbers[1])
 }
 
 #[tokio::test]
@@ -516,16 +523,13 @@ async fn the_bytes_of_an_app_s_messages_are_capped() {
     let alice = emulator.login("alice").await;
     let c = emulator.conversation(&alice, &["bob"]).await;
     let text = "x".repeat(2_000);
+    let messages = format!("{}/messages", path_of(&c));
+    let body = json!({"parts": [{"mime_type": "text/plain", "body": text}]});
     let first = emulator.message(&alice, &c, &text).await;
     emulator.message(&alice, &c, &text).await;
-    let third = emulator
-        .post(
-            &format!("{}/messages", path_of(&c)),
-            &alice,
-            json!({"parts": [{"mime_type": "text/plain", "body": text}]}),
-        )
-        .await;
-    assert_eq!(refusal(third).await, (429, "rate_limit_exceeded".into()));
+    // Three alike: the app holds two of the size of the third.
+    let (held, size) = bytes_refusal(emulator.post(&messages, &alice, body.clone()).await).await;
+    assert_eq!(held, 2 * size);
     let conversation: Value = emulator
         .get(&path_of(&c), &alice)
         .await
@@ -533,8 +537,8 @@ async fn the_bytes_of_an_app_s_messages_are_capped() {
         .await
         .unwrap();
     assert_eq!(conversation["total_message_count"], 2);
-    // Someone joining adds statuses to the messages; deleting one still gives back exactly
-    // what it counted for, and makes room.
+    // Someone joining adds statuses to the messages, so each new one is larger; deleting an
+    // old one still gives back exactly what it counted for when it was sent.
     let join = emulator
         .send(
             Method::PATCH,
@@ -544,16 +548,12 @@ async fn the_bytes_of_an_app_s_messages_are_capped() {
         )
         .await;
     assert_eq!(join.status(), 204);
-    let deleted = emulator
-        .send(
-            Method::DELETE,
-            &format!("{}?mode=all_participants", path_of(&first)),
-            &alice,
-            None,
-        )
-        .await;
+    let deleted = emulator.delete_for_everyone(&alice, &first).await;
     assert_eq!(deleted.status(), 204);
     emulator.message(&alice, &c, &text).await;
+    let (held_now, larger) = bytes_refusal(emulator.post(&messages, &alice, body).await).await;
+    assert!(larger > size, "{larger} > {size}");
+    assert_eq!(held_now, size + larger, "one old message and one new one");
 }
 
 #[tokio::test]
@@ -588,4 +588,48 @@ async fn explicit_follows_are_capped_per_user() {
         "1000",
         "the refused follow was not made"
     );
+}
+
+#[tokio::test]
+async fn a_huge_participant_list_is_refused_promptly() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    // As many distinct user IDs as fit in one body: some 30 000.
+    let users: Vec<String> = (0..30_000).map(|i| i.to_string()).collect();
+    let requests = [
+        (
+            Method::POST,
+            "/conversations".to_owned(),
+            json!({"participants": users}),
+        ),
+        (
+            Method::PATCH,
+            path_of(&c),
+            json!([{"operation": "set", "property": "participants", "value": users}]),
+        ),
+    ];
+    for (method, path, body) in requests {
+        let started = std::time::Instant::now();
+        let response = emulator
+            .send(method.clone(), &path, &alice, Some(body))
+            .await;
+        let elapsed = started.elapsed();
+        assert_eq!(response.status(), 422, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_layer_error(&body);
+        assert_eq!(body["data"]["property"], "participants");
+        // Sorting out duplicates pairwise took seconds here, with the app's lock held.
+        assert!(
+            elapsed < Duration::from_secs(2),
+            "{method} {path}: {elapsed:?}"
+        );
+    }
+    let unchanged: Value = emulator
+        .get(&path_of(&c), &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unchanged["participants"].as_array().unwrap().len(), 2);
 }

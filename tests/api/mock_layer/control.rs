@@ -13,14 +13,8 @@ async fn the_journal_records_requests_without_any_token_or_content_secret() {
     emulator.get("/conversations?page_size=5", &alice).await;
     // Rich content: the upload and download URLs are bearer secrets.
     let content: Value = emulator
-        .http
-        .post(format!("{}/content", emulator.url))
-        .header("authorization", auth(&alice))
-        .header("upload-content-type", "text/plain")
-        .header("upload-content-length", "3")
-        .send()
+        .reserve_content(&alice, 3)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -217,4 +211,64 @@ async fn disconnect_drops_sockets_but_keeps_the_session() {
     let mut again = emulator.ws(&alice).await;
     let (first, _) = again.request("Presence.subscribe", None, Value::Null).await;
     assert_eq!(first["counter"], 0);
+}
+
+#[tokio::test]
+async fn what_the_logs_keep_of_a_request_is_bounded_by_the_emulator_not_the_client() {
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    let mut ws = emulator.ws(&alice).await;
+    // A method name nearly a frame long: answered, and journaled as a name the emulator knows.
+    let long = "x".repeat(200 * 1024);
+    let (refused, _) = ws.request(&long, None, json!({})).await;
+    assert_eq!(refused["body"]["success"], false);
+    let (known, _) = ws.request("Counter.read", None, json!({})).await;
+    assert_eq!(known["body"]["success"], true);
+    let journal = emulator
+        .http
+        .get(format!("{}/_mock/requests", emulator.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(journal.len() < 4096, "{} bytes", journal.len());
+    let entries: Vec<Value> = serde_json::from_str(&journal).unwrap();
+    let methods: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["transport"] == "websocket")
+        .map(|e| e["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["(unknown)", "Counter.read"]);
+    // A push keeps its title, text and sound, each bounded; nothing else a client adds.
+    let messages = format!("{}/messages", path_of(&c));
+    let send = |notification: Value| {
+        emulator.post(
+            &messages,
+            &alice,
+            json!({"parts": [{"mime_type": "text/plain", "body": "hi"}], "notification": notification}),
+        )
+    };
+    let sent = send(json!({"title": "T", "text": "hi", "sound": "s.aiff", "extra": long})).await;
+    assert_eq!(sent.status(), 201);
+    let message: Value = sent.json().await.unwrap();
+    let kept = json!({"title": "T", "text": "hi", "sound": "s.aiff"});
+    assert_eq!(message["notification"], kept);
+    let too_long = send(json!({"text": "x".repeat(2049)})).await;
+    assert_eq!(too_long.status(), 422);
+    let body: Value = too_long.json().await.unwrap();
+    assert_eq!(body["data"]["property"], "notification");
+    let pushes: Vec<Value> = emulator
+        .http
+        .get(format!("{}/_mock/notifications", emulator.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(pushes[0]["notification"], kept);
 }

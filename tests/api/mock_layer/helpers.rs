@@ -218,6 +218,35 @@ impl Emulator {
         response.json().await.unwrap()
     }
 
+    /// `DELETE {object}?mode=all_participants`: a message or conversation, gone for everyone.
+    pub async fn delete_for_everyone(&self, session: &str, object: &Value) -> reqwest::Response {
+        let path = format!("{}?mode=all_participants", path_of(object));
+        self.send(reqwest::Method::DELETE, &path, session, None)
+            .await
+    }
+
+    /// `POST /content` for `size` bytes of `application/octet-stream`; the response.
+    pub async fn reserve_content(&self, session: &str, size: usize) -> reqwest::Response {
+        self.post_content(session, Some(size)).await
+    }
+
+    /// `POST /content` without `Upload-Content-Length`; the response.
+    pub async fn reserve_content_of_unknown_size(&self, session: &str) -> reqwest::Response {
+        self.post_content(session, None).await
+    }
+
+    async fn post_content(&self, session: &str, size: Option<usize>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/content", self.url))
+            .header("authorization", auth(session))
+            .header("upload-content-type", "application/octet-stream");
+        if let Some(size) = size {
+            request = request.header("upload-content-length", size.to_string());
+        }
+        request.send().await.unwrap()
+    }
+
     pub async fn ws(&self, session: &str) -> Ws {
         self.ws_with_protocol(session, "layer-2.0").await
     }

@@ -287,14 +287,7 @@ async fn deleting_a_conversation_works_in_all_three_modes() {
         "missing_property"
     );
     // all_participants: gone for everyone.
-    let gone = emulator
-        .send(
-            Method::DELETE,
-            &format!("{path}?mode=all_participants"),
-            &alice,
-            None,
-        )
-        .await;
+    let gone = emulator.delete_for_everyone(&alice, &c).await;
     assert_eq!(gone.status(), 204);
     assert_eq!(emulator.get(&path, &alice).await.status(), 404);
 }
@@ -781,19 +774,6 @@ async fn the_identity_list_holds_the_identities_the_caller_follows_newest_first(
     assert_eq!(list(alice.clone(), "").await.1, ["bob"]);
 }
 
-/// `POST /content` for `size` bytes; the response.
-async fn reserve_content(emulator: &Emulator, session: &str, size: usize) -> reqwest::Response {
-    emulator
-        .http
-        .post(format!("{}/content", emulator.url))
-        .header("authorization", auth(session))
-        .header("upload-content-type", "application/octet-stream")
-        .header("upload-content-length", size.to_string())
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Reserves, uploads and sends `size` bytes of content in a message to `conversation`;
 /// the message and the content's download URL.
 async fn send_content(
@@ -802,7 +782,8 @@ async fn send_content(
     conversation: &Value,
     size: usize,
 ) -> (Value, String) {
-    let content: Value = reserve_content(emulator, session, size)
+    let content: Value = emulator
+        .reserve_content(session, size)
         .await
         .json()
         .await
@@ -852,10 +833,10 @@ async fn rich_content_is_capped_per_user_and_per_app_and_freed_with_its_message(
     assert_eq!(fetched.bytes().await.unwrap().len(), 8 * 1024);
     // A reservation counts as soon as it is made, uploaded or not.
     assert_eq!(
-        reserve_content(&emulator, &alice, 8 * 1024).await.status(),
+        emulator.reserve_content(&alice, 8 * 1024).await.status(),
         201
     );
-    let over = reserve_content(&emulator, &alice, 1).await;
+    let over = emulator.reserve_content(&alice, 1).await;
     assert_eq!(over.status(), 429);
     let body: Value = over.json().await.unwrap();
     assert_eq!(
@@ -869,11 +850,8 @@ async fn rich_content_is_capped_per_user_and_per_app_and_freed_with_its_message(
             .contains("max_content_bytes_per_user"),
         "{body}"
     );
-    assert_eq!(
-        reserve_content(&emulator, &bob, 8 * 1024).await.status(),
-        201
-    );
-    let full = reserve_content(&emulator, &bob, 1).await;
+    assert_eq!(emulator.reserve_content(&bob, 8 * 1024).await.status(), 201);
+    let full = emulator.reserve_content(&bob, 1).await;
     assert_eq!(full.status(), 429);
     assert!(
         full.text()
@@ -882,14 +860,7 @@ async fn rich_content_is_capped_per_user_and_per_app_and_freed_with_its_message(
             .contains("max_content_bytes_per_app")
     );
     // Deleting the message for everyone frees its content.
-    let deleted = emulator
-        .send(
-            Method::DELETE,
-            &format!("{}?mode=all_participants", path_of(&message)),
-            &alice,
-            None,
-        )
-        .await;
+    let deleted = emulator.delete_for_everyone(&alice, &message).await;
     assert_eq!(deleted.status(), 204);
     assert_eq!(
         emulator.http.get(&download).send().await.unwrap().status(),
@@ -897,23 +868,13 @@ async fn rich_content_is_capped_per_user_and_per_app_and_freed_with_its_message(
     );
     // So does deleting the conversation for everyone.
     let (_, download) = send_content(&emulator, &bob, &c, 8 * 1024).await;
-    let gone = emulator
-        .send(
-            Method::DELETE,
-            &format!("{}?mode=all_participants", path_of(&c)),
-            &alice,
-            None,
-        )
-        .await;
+    let gone = emulator.delete_for_everyone(&alice, &c).await;
     assert_eq!(gone.status(), 204);
     assert_eq!(
         emulator.http.get(&download).send().await.unwrap().status(),
         404
     );
-    assert_eq!(
-        reserve_content(&emulator, &bob, 8 * 1024).await.status(),
-        201
-    );
+    assert_eq!(emulator.reserve_content(&bob, 8 * 1024).await.status(), 201);
 }
 
 #[tokio::test]
@@ -925,18 +886,28 @@ async fn content_no_message_uses_expires() {
     })
     .await;
     let alice = emulator.login("alice").await;
-    let content: Value = reserve_content(&emulator, &alice, 8 * 1024)
+    let content: Value = emulator
+        .reserve_content(&alice, 8 * 1024)
         .await
         .json()
         .await
         .unwrap();
     let upload = content["upload_url"].as_str().unwrap().to_owned();
     assert_eq!(
-        reserve_content(&emulator, &alice, 8 * 1024).await.status(),
+        emulator.reserve_content(&alice, 8 * 1024).await.status(),
         429
     );
+    let put = emulator
+        .http
+        .put(&upload)
+        .body(vec![0u8; 8 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200, "uploading never attaches it");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
+        // Refused as uploaded already while the content lives, unknown once it expired.
         let put = emulator
             .http
             .put(&upload)
@@ -947,7 +918,7 @@ async fn content_no_message_uses_expires() {
         if put.status() == 404 {
             break;
         }
-        assert_eq!(put.status(), 200, "uploading never attaches it");
+        assert_eq!(put.status(), 403);
         assert!(
             tokio::time::Instant::now() < deadline,
             "the content never expired"
@@ -955,8 +926,159 @@ async fn content_no_message_uses_expires() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(
-        reserve_content(&emulator, &alice, 8 * 1024).await.status(),
+        emulator.reserve_content(&alice, 8 * 1024).await.status(),
         201,
         "its room was freed"
     );
+}
+
+#[tokio::test]
+async fn an_upload_url_takes_one_upload_and_its_content_is_freed_exactly() {
+    let emulator = spawn_with(|s| {
+        s.max_content_bytes = 8 * 1024;
+        s.max_content_bytes_per_user = 16 * 1024;
+    })
+    .await;
+    let alice = emulator.login("alice").await;
+    let c = emulator.conversation(&alice, &[]).await;
+    // Undeclared: reserved at the largest upload, then counted for what landed.
+    let content: Value = emulator
+        .reserve_content_of_unknown_size(&alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let upload = content["upload_url"].as_str().unwrap();
+    let put = |body: Vec<u8>| emulator.http.put(upload).body(body).send();
+    assert_eq!(put(vec![1; 100]).await.unwrap().status(), 200);
+    // A second upload to the same URL, larger this time, is refused and changes nothing.
+    let again = put(vec![2; 8 * 1024]).await.unwrap();
+    assert_eq!(again.status(), 403);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["id"], "access_denied");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("uploaded already"),
+        "{body}"
+    );
+    let message = emulator
+        .post(
+            &format!("{}/messages", path_of(&c)),
+            &alice,
+            json!({"parts": [{"mime_type": "application/octet-stream", "content": {"id": content["id"], "size": 100}}]}),
+        )
+        .await;
+    assert_eq!(message.status(), 201);
+    let message: Value = message.json().await.unwrap();
+    let download = message["parts"][0]["content"]["download_url"]
+        .as_str()
+        .unwrap();
+    let fetched = emulator.http.get(download).send().await.unwrap();
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), &[1u8; 100][..]);
+    // Deleting the message gives back exactly what the content counted for: all of it.
+    assert_eq!(
+        emulator
+            .delete_for_everyone(&alice, &message)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(emulator.get(&path_of(&message), &alice).await.status(), 404);
+    let listed: Vec<Value> = emulator
+        .get(&format!("{}/messages", path_of(&c)), &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+    for _ in 0..2 {
+        assert_eq!(
+            emulator.reserve_content(&alice, 8 * 1024).await.status(),
+            201
+        );
+    }
+    assert_eq!(emulator.reserve_content(&alice, 1).await.status(), 429);
+}
+
+#[tokio::test]
+async fn a_huge_content_time_to_live_never_expires_content() {
+    let emulator = spawn_with(|s| s.content_upload_ttl_secs = u64::MAX).await;
+    let alice = emulator.login("alice").await;
+    let first: Value = emulator
+        .reserve_content(&alice, 3)
+        .await
+        .json()
+        .await
+        .unwrap();
+    // The second reservation looks for expired content first.
+    assert_eq!(emulator.reserve_content(&alice, 3).await.status(), 201);
+    let put = emulator
+        .http
+        .put(first["upload_url"].as_str().unwrap())
+        .body("abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+}
+
+#[tokio::test]
+async fn a_conversation_everyone_left_is_forgotten_and_frees_its_room() {
+    let emulator = spawn_with(|s| {
+        s.max_conversations = 1;
+        s.max_messages = 1;
+        s.max_content_bytes = 8 * 1024;
+        s.max_content_bytes_per_user = 8 * 1024;
+    })
+    .await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    // Alone in it, alice leaves: nobody can see it, or what it held, again.
+    let c = emulator.conversation(&alice, &[]).await;
+    let (message, download) = send_content(&emulator, &alice, &c, 8 * 1024).await;
+    let full = emulator
+        .post("/conversations", &alice, json!({"participants": []}))
+        .await;
+    assert_eq!(full.status(), 429);
+    let leave = emulator
+        .send(
+            Method::DELETE,
+            &format!("{}?mode=my_devices&leave=true", path_of(&c)),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(leave.status(), 204);
+    assert_eq!(emulator.get(&path_of(&c), &alice).await.status(), 404);
+    assert_eq!(emulator.get(&path_of(&message), &alice).await.status(), 404);
+    assert_eq!(
+        emulator.http.get(&download).send().await.unwrap().status(),
+        404
+    );
+    // Its conversation, message and content no longer count.
+    let c = emulator.conversation(&alice, &["bob"]).await;
+    send_content(&emulator, &alice, &c, 8 * 1024).await;
+    // The same when a patch removes everyone; those removed hear they were.
+    let mut bob_ws = emulator.ws(&bob).await;
+    bob_ws.drain(std::time::Duration::from_millis(100)).await;
+    let everyone_out = emulator
+        .send(
+            Method::PATCH,
+            &path_of(&c),
+            &alice,
+            Some(json!([{"operation": "set", "property": "participants", "value": []}])),
+        )
+        .await;
+    assert_eq!(everyone_out.status(), 204);
+    let pushed = bob_ws.drain(std::time::Duration::from_millis(200)).await;
+    assert!(
+        pushed
+            .iter()
+            .any(|p| p["body"]["operation"] == "delete" && p["body"]["object"]["id"] == c["id"]),
+        "{pushed:?}"
+    );
+    assert_eq!(emulator.get(&path_of(&c), &alice).await.status(), 404);
+    emulator.conversation(&bob, &[]).await;
 }

@@ -243,3 +243,89 @@ async fn a_session_token_never_reaches_the_logs_not_even_at_logout() {
         "the session token is in stderr:\n{stderr}"
     );
 }
+
+/// Serves the tests' first public key as a JWKS on 127.0.0.1, for up to `requests`
+/// requests; its URL.
+fn serve_jwks(requests: usize) -> String {
+    use std::io::Write;
+    let components = aws_lc_rs::rsa::PublicKeyComponents::<Vec<u8>>::from(keys().0.public_key());
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let jwks = json!({"keys": [{
+        "kty": "RSA", "alg": "RS256", "use": "sig", "kid": KID,
+        "n": b64(&components.n), "e": b64(&components.e),
+    }]})
+    .to_string();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            while reader.read_line(&mut head).is_ok_and(|n| n > 2) {}
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{jwks}",
+                jwks.len()
+            );
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn alone_it_fetches_a_jwks_directly_whatever_proxy_the_environment_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks_url = serve_jwks(4);
+    // A proxy that is not there: a client that went through it would fetch nothing.
+    let proxy = {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", closed.local_addr().unwrap())
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_layer-idp"))
+        .args(["mock-layer", "--listen", "127.0.0.1:0", "--app-id", STAGING])
+        .args(["--provider-id", PROVIDER, "--jwks-url", &jwks_url])
+        .current_dir(dir.path())
+        .env("LAYER_IDP_LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .envs(["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"].map(|name| (name, &proxy)))
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let listen = BufReader::new(stdout)
+        .lines()
+        .take(20)
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let parsed: Value = serde_json::from_str(&line).ok()?;
+            (parsed["message"] == "Layer emulator listening")
+                .then(|| parsed["listen"].as_str().map(str::to_owned))
+                .flatten()
+        });
+    let Some(listen) = listen else {
+        let _ = child.kill();
+        let mut stderr = String::new();
+        let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+        panic!("the emulator did not start:\n{stderr}");
+    };
+    let emulator = Emulator {
+        url: format!("http://{listen}"),
+        app: STAGING.to_owned(),
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+    };
+    // A token signed with the key the JWKS served opens a session.
+    emulator.login("alice").await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
