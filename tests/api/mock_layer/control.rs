@@ -49,13 +49,7 @@ async fn the_journal_records_requests_without_any_token_or_content_secret() {
         .await;
     assert_eq!(logout.status(), 204);
 
-    let response = emulator
-        .http
-        .get(format!("{}/_mock/requests", emulator.url))
-        .send()
-        .await
-        .unwrap();
-    let text = response.text().await.unwrap();
+    let text = emulator.control("requests").await;
     assert!(
         !text.contains(&alice),
         "a session token leaked into the journal: {text}"
@@ -114,15 +108,7 @@ async fn notifications_list_the_pushes_that_would_have_gone_out() {
         )
         .await;
     emulator.message(&alice, &c, "no push").await;
-    let pushes: Vec<Value> = emulator
-        .http
-        .get(format!("{}/_mock/notifications", emulator.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pushes = emulator.notifications().await;
     assert_eq!(pushes.len(), 1);
     assert_eq!(pushes[0]["title"], "Alice");
     assert_eq!(pushes[0]["sound"], "chime.aiff");
@@ -225,15 +211,7 @@ async fn what_the_logs_keep_of_a_request_is_bounded_by_the_emulator_not_the_clie
     assert_eq!(refused["body"]["success"], false);
     let (known, _) = ws.request("Counter.read", None, json!({})).await;
     assert_eq!(known["body"]["success"], true);
-    let journal = emulator
-        .http
-        .get(format!("{}/_mock/requests", emulator.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let journal = emulator.control("requests").await;
     assert!(journal.len() < 4096, "{} bytes", journal.len());
     let entries: Vec<Value> = serde_json::from_str(&journal).unwrap();
     let methods: Vec<&str> = entries
@@ -260,15 +238,7 @@ async fn what_the_logs_keep_of_a_request_is_bounded_by_the_emulator_not_the_clie
     assert_eq!(too_long.status(), 422);
     let body: Value = too_long.json().await.unwrap();
     assert_eq!(body["data"]["property"], "notification");
-    let pushes: Vec<Value> = emulator
-        .http
-        .get(format!("{}/_mock/notifications", emulator.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pushes = emulator.notifications().await;
     assert_eq!(pushes.len(), 1);
     assert_eq!(pushes[0]["notification"], kept);
 }

@@ -174,6 +174,23 @@ impl Emulator {
             .unwrap()
     }
 
+    /// `GET /_mock/{control}` (the test controls need no session); the body as text.
+    pub async fn control(&self, control: &str) -> String {
+        self.http
+            .get(format!("{}/_mock/{control}", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The pushes the emulator recorded.
+    pub async fn notifications(&self) -> Vec<Value> {
+        serde_json::from_str(&self.control("notifications").await).unwrap()
+    }
+
     pub async fn send(
         &self,
         method: reqwest::Method,
