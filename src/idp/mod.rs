@@ -10,8 +10,10 @@
 //! - `nonces.rs` — the signed-nonce ledger, written in batches (group commit).
 //! - `sessions.rs` — opaque app session tokens, stored hashed.
 //! - `extract.rs` — JSON-or-form bodies, bearer tokens, the authenticated caller.
+//! - `client.rs` — the client address every rule keys on.
 
 pub mod accounts;
+pub mod client;
 pub mod error;
 pub mod extract;
 pub mod keys;
