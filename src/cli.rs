@@ -209,6 +209,10 @@ pub enum TokenCommand {
         user_id: String,
         #[arg(long)]
         nonce: String,
+        /// The Layer app the token is for (layer:///apps/staging/UUID, …/production/UUID, or
+        /// the bare UUID); required when several [[apps]] are configured.
+        #[arg(long, value_name = "APP_ID")]
+        app_id: Option<String>,
     },
 }
 

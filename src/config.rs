@@ -35,6 +35,9 @@ pub struct Settings {
     /// The Layer provider ID (`layer:///providers/<uuid>`), the `iss` of every identity token.
     pub provider_id: Option<String>,
     pub signing: SigningSettings,
+    /// Several Layer apps (`[[apps]]`), each with its own provider ID and keys. Empty: the
+    /// one app of `provider_id` and `[signing]`.
+    pub apps: Vec<AppSettings>,
     pub passwords: PasswordSettings,
     pub sessions: SessionSettings,
     pub http: HttpSettings,
@@ -52,6 +55,7 @@ impl Default for Settings {
             keys_dir: PathBuf::from("keys"),
             provider_id: None,
             signing: SigningSettings::default(),
+            apps: Vec::new(),
             passwords: PasswordSettings::default(),
             sessions: SessionSettings::default(),
             http: HttpSettings::default(),
@@ -101,6 +105,27 @@ pub struct KeySettings {
     pub private_key: Option<SecretString>,
     /// For a retired key whose private half is gone: published, never used to sign.
     pub public_key_file: Option<PathBuf>,
+}
+
+/// One Layer app (`[[apps]]`): Layer registered a provider and its keys per app, so an
+/// identity provider serving a staging and a production app signs each token with the key of
+/// the app that asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSettings {
+    /// `layer:///apps/staging/<uuid>` or `layer:///apps/production/<uuid>`.
+    pub app_id: String,
+    /// The provider ID Layer gave for this app: the `iss` of its tokens.
+    pub provider_id: String,
+    /// The key that signs; may be left out when only one key has a private half.
+    #[serde(default)]
+    pub active_key_id: Option<String>,
+    /// This app's keys, all published in the JWKS.
+    #[serde(default)]
+    pub keys: Vec<KeySettings>,
+    /// Lifetime of this app's tokens [default: `signing.token_lifetime_secs`].
+    #[serde(default)]
+    pub token_lifetime_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -621,6 +646,7 @@ impl Settings {
         }
         self.signing.validate()?;
         self.mock_layer.validate()?;
+        self.validate_apps()?;
         let has_keys = self.signing.has_keys();
         match (&self.provider_id, has_keys) {
             (Some(_), false) => invalid(
@@ -635,6 +661,78 @@ impl Settings {
             ),
             _ => Ok(()),
         }
+    }
+
+    /// `[[apps]]`: each a Layer app ID with a provider and keys of its own, never shared.
+    fn validate_apps(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if self.apps.is_empty() {
+            return Ok(());
+        }
+        if self.provider_id.is_some() || self.signing.has_keys() {
+            return invalid(
+                "[[apps]] is set together with provider_id or [signing] keys: with [[apps]], \
+                 give each app its own provider_id and keys and leave the single-app \
+                 provider_id (LAYER_IDP_PROVIDER_ID) and signing keys unset"
+                    .to_owned(),
+            );
+        }
+        let mut seen_apps = Vec::with_capacity(self.apps.len());
+        let mut seen_keys: Vec<(&str, crate::app_id::AppId)> = Vec::new();
+        for (i, app) in self.apps.iter().enumerate() {
+            let name = format!("apps[{i}]");
+            let app_id = crate::app_id::AppId::parse(&app.app_id).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "{name}.app_id: {e}; copy the app ID from Layer's dashboard"
+                ))
+            })?;
+            if seen_apps.contains(&app_id) {
+                return invalid(format!(
+                    "{name}.app_id: the app {app_id} is configured twice"
+                ));
+            }
+            seen_apps.push(app_id);
+            if !app.provider_id.starts_with("layer:///providers/") {
+                return invalid(format!(
+                    "{name}.provider_id {:?} (app {app_id}) is not a Layer provider ID \
+                     (layer:///providers/<uuid>)",
+                    app.provider_id
+                ));
+            }
+            if let Some(lifetime) = app.token_lifetime_secs
+                && (lifetime == 0 || lifetime > MAX_TOKEN_LIFETIME_SECS)
+            {
+                return invalid(format!(
+                    "{name}.token_lifetime_secs (app {app_id}) is {lifetime}; it must be \
+                     between 1 and {MAX_TOKEN_LIFETIME_SECS}"
+                ));
+            }
+            if app.keys.is_empty() {
+                return invalid(format!(
+                    "{name} (app {app_id}) has no keys: add [[apps.keys]] with the key ID \
+                     Layer gave and its private_key_file"
+                ));
+            }
+            validate_keys(&format!("{name}.keys"), &app.keys)?;
+            for key in &app.keys {
+                if let Some((_, other)) = seen_keys.iter().find(|(id, _)| *id == key.id) {
+                    return invalid(format!(
+                        "{name}.keys: the key {} is also a key of the app {other}; Layer \
+                         registers a key for one app, so each app needs keys of its own",
+                        key.id
+                    ));
+                }
+            }
+            seen_keys.extend(app.keys.iter().map(|k| (k.id.as_str(), app_id)));
+            let Some(active) = app.active_key_id() else {
+                return invalid(format!(
+                    "{name} (app {app_id}) has several keys that can sign: set \
+                     {name}.active_key_id to the one that signs"
+                ));
+            };
+            check_active(&format!("{name}.active_key_id"), &active, &app.keys)?;
+        }
+        Ok(())
     }
 
     /// The database URL to use: the configured one, or the embedded SQLite file.
@@ -701,29 +799,7 @@ impl SigningSettings {
             );
         }
         let keys = self.all_keys();
-        for (i, key) in keys.iter().enumerate() {
-            if key.id.trim().is_empty() {
-                return invalid(format!("signing key #{} has an empty id", i + 1));
-            }
-            if keys[..i].iter().any(|k| k.id == key.id) {
-                return invalid(format!("signing key {} is configured twice", key.id));
-            }
-            let sources = [
-                key.private_key_file.is_some(),
-                key.private_key.is_some(),
-                key.public_key_file.is_some(),
-            ]
-            .iter()
-            .filter(|set| **set)
-            .count();
-            if sources != 1 {
-                return invalid(format!(
-                    "signing key {} needs exactly one of private_key_file, private_key \
-                     (LAYER_IDP_SIGNING__PRIVATE_KEY) or public_key_file",
-                    key.id
-                ));
-            }
-        }
+        validate_keys("signing", &keys)?;
         let Some(active) = self.active_key_id() else {
             return invalid(
                 "several signing keys are configured: set signing.active_key_id \
@@ -731,15 +807,63 @@ impl SigningSettings {
                     .to_owned(),
             );
         };
-        match keys.iter().find(|k| k.id == active) {
-            None => invalid(format!(
-                "signing.active_key_id {active} is not among the configured keys"
-            )),
-            Some(k) if !k.can_sign() => invalid(format!(
-                "signing.active_key_id {active} has only a public key; it cannot sign"
-            )),
-            Some(_) => Ok(()),
+        check_active("signing.active_key_id", &active, &keys)
+    }
+}
+
+impl AppSettings {
+    /// The key that signs: `active_key_id`, else the only key with a private half.
+    pub fn active_key_id(&self) -> Option<String> {
+        if let Some(id) = &self.active_key_id {
+            return Some(id.clone());
         }
+        let mut signing = self.keys.iter().filter(|k| k.can_sign());
+        match (signing.next(), signing.next()) {
+            (Some(only), None) => Some(only.id.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Every key has an ID, is listed once, and has exactly one source.
+fn validate_keys(what: &str, keys: &[KeySettings]) -> Result<(), ConfigError> {
+    let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+    for (i, key) in keys.iter().enumerate() {
+        if key.id.trim().is_empty() {
+            return invalid(format!("{what} key #{} has an empty id", i + 1));
+        }
+        if keys[..i].iter().any(|k| k.id == key.id) {
+            return invalid(format!("{what} key {} is configured twice", key.id));
+        }
+        let sources = [
+            key.private_key_file.is_some(),
+            key.private_key.is_some(),
+            key.public_key_file.is_some(),
+        ]
+        .iter()
+        .filter(|set| **set)
+        .count();
+        if sources != 1 {
+            return invalid(format!(
+                "{what} key {} needs exactly one of private_key_file, private_key \
+                 (LAYER_IDP_SIGNING__PRIVATE_KEY) or public_key_file",
+                key.id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The active key is configured and has a private half.
+fn check_active(setting: &str, active: &str, keys: &[KeySettings]) -> Result<(), ConfigError> {
+    match keys.iter().find(|k| k.id == active) {
+        None => Err(ConfigError::Invalid(format!(
+            "{setting} {active} is not among the configured keys"
+        ))),
+        Some(k) if !k.can_sign() => Err(ConfigError::Invalid(format!(
+            "{setting} {active} has only a public key; it cannot sign"
+        ))),
+        Some(_) => Ok(()),
     }
 }
 
@@ -876,6 +1000,80 @@ private_key_file = "b.pem"
             ok.unwrap().signing.active_key_id().as_deref(),
             Some("layer:///keys/b")
         );
+    }
+
+    const TWO_APPS: &str = r#"
+[[apps]]
+app_id = "layer:///apps/staging/0f0cf8b4-5f5e-4d8e-a1c4-79c5bbd5f3a1"
+provider_id = "layer:///providers/s"
+[[apps.keys]]
+id = "layer:///keys/s"
+private_key_file = "s.pem"
+[[apps]]
+app_id = "layer:///apps/production/9d2f1a77-65a1-4c0c-8e0b-3f5f2a1b6c90"
+provider_id = "layer:///providers/p"
+token_lifetime_secs = 60
+[[apps.keys]]
+id = "layer:///keys/p"
+private_key_file = "p.pem"
+"#;
+
+    #[test]
+    fn apps_are_read_from_the_file_each_with_its_keys() {
+        let settings = load(Some(TWO_APPS), &[]).unwrap();
+        assert_eq!(settings.apps.len(), 2);
+        assert_eq!(settings.apps[1].token_lifetime_secs, Some(60));
+        assert_eq!(
+            settings.apps[0].active_key_id().as_deref(),
+            Some("layer:///keys/s")
+        );
+    }
+
+    #[test]
+    fn invalid_app_combinations_stop_the_start_naming_the_setting() {
+        let cases = [
+            (
+                TWO_APPS.replace("layer:///keys/p", "layer:///keys/s"),
+                "apps[1].keys: the key layer:///keys/s is also a key of the app \
+                 layer:///apps/staging/",
+            ),
+            (
+                TWO_APPS.replace("layer:///apps/production/", "layer:///apps/prod/"),
+                "apps[1].app_id",
+            ),
+            (
+                TWO_APPS.replace(
+                    "layer:///apps/production/9d2f1a77-65a1-4c0c-8e0b-3f5f2a1b6c90",
+                    "layer:///apps/staging/0F0CF8B4-5f5e-4d8e-a1c4-79c5bbd5f3a1",
+                ),
+                "configured twice",
+            ),
+            (
+                TWO_APPS.replace(
+                    "private_key_file = \"p.pem\"",
+                    "public_key_file = \"p.pem\"",
+                ),
+                "apps[1] (app layer:///apps/production/9d2f1a77-65a1-4c0c-8e0b-3f5f2a1b6c90) has several keys",
+            ),
+            (
+                TWO_APPS.replace("token_lifetime_secs = 60", "token_lifetime_secs = 900"),
+                "apps[1].token_lifetime_secs",
+            ),
+            (
+                format!(
+                    "{TWO_APPS}\n[[apps]]\napp_id = \"layer:///apps/staging/11111111-2222-4333-8444-555555555555\"\nprovider_id = \"layer:///providers/x\"\nactive_key_id = \"layer:///keys/none\"\n[[apps.keys]]\nid = \"layer:///keys/x\"\nprivate_key_file = \"x.pem\"\n"
+                ),
+                "apps[2].active_key_id layer:///keys/none is not among",
+            ),
+            (
+                format!("provider_id = \"layer:///providers/old\"\n{TWO_APPS}"),
+                "[[apps]] is set together with provider_id",
+            ),
+        ];
+        for (file, expected) in cases {
+            let err = load(Some(&file), &[]).unwrap_err();
+            assert!(err.contains(expected), "expected {expected:?} in {err}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //!   WebSocket) that the real Layer JavaScript SDKs run against; off unless asked for.
 //! - [`store`] — persistence behind the [`store::Store`] trait; SQLite or PostgreSQL, one code
 //!   path.
+//! - [`app_id`] — Layer app IDs (staging and production), shared by both faces.
 //! - [`domain`] — parsed values (user IDs, e-mails, passwords, nonces, profile fields).
 //! - [`config`] — the settings tree: defaults, TOML file, environment, flags.
 //! - [`cli`] / [`commands`] — the command line and what each command does.
@@ -25,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod app_id;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -13,6 +13,7 @@ use anyhow::Context;
 
 use crate::clock::unix_now;
 use crate::config::{Settings, display_path};
+use crate::idp::apps::Apps;
 use crate::idp::keys::{KeyOrigin, KeyRing};
 use crate::idp::password::PasswordHasher;
 use crate::idp::tokens::TokenIssuer;
@@ -27,7 +28,7 @@ pub struct Application {
     idp_addr: SocketAddr,
     idp_server: Server,
     store: Arc<dyn Store>,
-    keys: Arc<KeyRing>,
+    apps: Arc<Apps>,
     /// The Layer emulator, when `mock_layer.listen` is set.
     mock_layer: Option<mock_layer::Running>,
 }
@@ -51,17 +52,13 @@ impl Application {
                 format!("could not listen on {addr} (set --mock-layer-listen)")
             })?),
         };
-        let keys = Arc::new(load_keys(settings).await?);
+        let apps = Arc::new(load_keys(settings).await?);
         let store = open_store(settings).await?;
         let hasher = {
             let passwords = settings.passwords.clone();
             tokio::task::spawn_blocking(move || PasswordHasher::new(&passwords)).await??
         };
-        let issuer = TokenIssuer::new(
-            keys.clone(),
-            store.clone(),
-            settings.signing.token_lifetime_secs,
-        );
+        let issuer = TokenIssuer::new(apps.clone(), store.clone());
         let state = IdpState {
             store: store.clone(),
             hasher,
@@ -73,7 +70,7 @@ impl Application {
             None => None,
             Some(listener) => {
                 let addr = listener.local_addr()?;
-                let local = local_provider(&keys);
+                let local = local_provider(apps.primary(), &apps);
                 let state = MockLayer::build(&settings.mock_layer, Some(local), addr).await?;
                 Some((state, listener))
             }
@@ -83,7 +80,7 @@ impl Application {
         let idp_addr = listener.local_addr()?;
         let workers = worker_count(settings);
         let idp_server = idp::serve(state, listener, workers)?;
-        report_start(&keys, idp_addr, settings);
+        report_start(&apps, idp_addr, settings);
         let mock_layer = emulator
             .map(|(state, listener)| mock_layer::run(state, listener, workers))
             .transpose()?;
@@ -91,7 +88,7 @@ impl Application {
             idp_addr,
             idp_server,
             store,
-            keys,
+            apps,
             mock_layer,
         })
     }
@@ -113,8 +110,14 @@ impl Application {
             .unwrap_or_default()
     }
 
+    /// The first (in a single-app configuration, the only) app's keys.
     pub fn keys(&self) -> &Arc<KeyRing> {
-        &self.keys
+        self.apps.primary()
+    }
+
+    /// Every app's keys.
+    pub fn apps(&self) -> &Arc<Apps> {
+        &self.apps
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -163,12 +166,13 @@ impl Application {
 
 /// The identity provider's provider ID and public keys, as the emulator's own types: the
 /// emulator then trusts this provider's identity tokens without configuration.
-fn local_provider(keys: &KeyRing) -> LocalProvider {
+fn local_provider(primary: &KeyRing, apps: &Apps) -> LocalProvider {
     LocalProvider {
-        provider_id: keys.provider_id().to_owned(),
-        keys: keys
-            .keys()
+        provider_id: primary.provider_id().to_owned(),
+        keys: apps
+            .rings()
             .iter()
+            .flat_map(|ring| ring.keys())
             .map(|key| TrustedKey {
                 id: key.id().to_owned(),
                 n: key.public().n().to_vec(),
@@ -200,33 +204,37 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-/// Loads (or, in development, generates) the signing keys off the async workers.
-pub async fn load_keys(settings: &Settings) -> anyhow::Result<KeyRing> {
+/// Loads (or, in development, generates) every app's signing keys off the async workers.
+pub async fn load_keys(settings: &Settings) -> anyhow::Result<Apps> {
     let settings = settings.clone();
-    let keys = tokio::task::spawn_blocking(move || KeyRing::load(&settings))
+    let keys = tokio::task::spawn_blocking(move || Apps::load(&settings, &[]))
         .await?
         .context("could not load the signing keys")?;
     Ok(keys)
 }
 
-fn report_start(keys: &KeyRing, addr: SocketAddr, settings: &Settings) {
+fn report_start(apps: &Apps, addr: SocketAddr, settings: &Settings) {
     let database = settings.effective_database_url();
-    tracing::info!(
-        listen = %addr,
-        database = %database,
-        provider_id = keys.provider_id(),
-        active_key_id = keys.active().id(),
-        published_keys = keys.keys().len(),
-        "identity provider listening"
-    );
-    if let KeyOrigin::Development { dir } = keys.origin() {
-        tracing::warn!(
-            keys_dir = %display_path(dir),
+    tracing::info!(listen = %addr, database = %database, "identity provider listening");
+    for keys in apps.rings() {
+        let app_id = keys.app_id().map(|a| a.to_string());
+        tracing::info!(
+            app_id = app_id.as_deref().unwrap_or("(any)"),
             provider_id = keys.provider_id(),
-            key_id = keys.active().id(),
-            "DEVELOPMENT CREDENTIALS: no signing key is configured, so a development key pair \
-             and made-up Layer provider and key IDs are in use. Real Layer will not accept \
-             these tokens; configure provider_id and signing keys for production (README)."
+            active_key_id = keys.active().id(),
+            published_keys = keys.keys().len(),
+            "signing identity tokens"
         );
+        if let KeyOrigin::Development { dir } = keys.origin() {
+            tracing::warn!(
+                keys_dir = %display_path(dir),
+                provider_id = keys.provider_id(),
+                key_id = keys.active().id(),
+                "DEVELOPMENT CREDENTIALS: no signing key is configured, so a development key \
+                 pair and made-up Layer provider and key IDs are in use. Real Layer will not \
+                 accept these tokens; configure provider_id and signing keys for production \
+                 (README)."
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@
 //!
 //! - `routes/` — HTTP handlers, thin: parse, call a domain operation, render.
 //! - `password.rs` — argon2id on the blocking pool behind a bound.
+//! - `apps.rs` — the Layer apps signed for, and which one a request names.
 //! - `keys.rs` — signing keys, development credentials, JWKS, the RS256 signature.
 //! - `tokens.rs` — identity-token claims and the once-per-nonce rule.
 //! - `nonces.rs` — the signed-nonce ledger, written in batches (group commit).
@@ -13,6 +14,7 @@
 //! - `client.rs` — the client address every rule keys on.
 
 pub mod accounts;
+pub mod apps;
 pub mod client;
 pub mod error;
 pub mod extract;

@@ -63,7 +63,7 @@ fn openssl_public_key(jwk: &Value, dir: &Path) -> std::path::PathBuf {
 }
 
 /// True if `openssl dgst -sha256 -verify` accepts the token's signature.
-fn openssl_verifies(token: &str, jwk: &Value) -> bool {
+pub(crate) fn openssl_verifies(token: &str, jwk: &Value) -> bool {
     let dir = tempfile::tempdir().unwrap();
     let pem = openssl_public_key(jwk, dir.path());
     let (signing_input, signature) = token.rsplit_once('.').unwrap();
@@ -82,7 +82,7 @@ fn openssl_verifies(token: &str, jwk: &Value) -> bool {
     output.status.success() && String::from_utf8_lossy(&output.stdout).contains("Verified OK")
 }
 
-fn jwk_for<'a>(jwks: &'a Value, kid: &str) -> &'a Value {
+pub(crate) fn jwk_for<'a>(jwks: &'a Value, kid: &str) -> &'a Value {
     jwks["keys"]
         .as_array()
         .unwrap()
