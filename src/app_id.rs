@@ -64,6 +64,28 @@ impl AppId {
         let uuid = parse_uuid(uuid).ok_or_else(|| format!("{s:?} does not end in a UUID"))?;
         Ok(Self { environment, uuid })
     }
+
+    /// A new staging app (the emulator's default).
+    pub fn new_staging() -> Self {
+        Self {
+            environment: Environment::Staging,
+            uuid: Uuid::new_v4(),
+        }
+    }
+}
+
+/// As its string form, so configuration files and flags hold app IDs, parsed once.
+impl serde::Serialize for AppId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AppId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        AppId::parse(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 impl FromStr for AppId {

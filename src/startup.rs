@@ -18,7 +18,7 @@ use crate::idp::keys::{KeyOrigin, KeyRing};
 use crate::idp::password::PasswordHasher;
 use crate::idp::tokens::TokenIssuer;
 use crate::idp::{self, IdpState};
-use crate::mock_layer::{self, LocalProvider, MockLayer, TrustedKey};
+use crate::mock_layer::{self, LocalApp, LocalProvider, MockLayer, TrustedKey};
 use crate::store::{self, Store};
 
 /// How often expired sessions and nonce records are deleted.
@@ -166,8 +166,21 @@ impl Application {
 
 /// The identity provider's provider ID and public keys, as the emulator's own types: the
 /// emulator then trusts this provider's identity tokens without configuration.
+/// Each app the identity provider signs for by name is the emulator's app with that ID, with
+/// that app's provider and keys only.
 fn local_provider(primary: &KeyRing, apps: &Apps) -> LocalProvider {
     LocalProvider {
+        apps: apps
+            .rings()
+            .iter()
+            .filter_map(|ring| {
+                Some(LocalApp {
+                    app_id: ring.app_id()?,
+                    provider_id: ring.provider_id().to_owned(),
+                    key_ids: ring.keys().iter().map(|k| k.id().to_owned()).collect(),
+                })
+            })
+            .collect(),
         provider_id: primary.provider_id().to_owned(),
         keys: apps
             .rings()
@@ -205,9 +218,21 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// Loads (or, in development, generates) every app's signing keys off the async workers.
+/// With no keys configured and the emulator serving several apps, development credentials
+/// are made per app, so the emulator in this process can tell the apps' keys apart as Layer
+/// did.
 pub async fn load_keys(settings: &Settings) -> anyhow::Result<Apps> {
     let settings = settings.clone();
-    let keys = tokio::task::spawn_blocking(move || Apps::load(&settings, &[]))
+    let development_apps = match settings.mock_layer.listen {
+        Some(_) => {
+            let mut apps = settings.mock_layer.app_ids.clone();
+            apps.sort();
+            apps.dedup();
+            apps
+        }
+        None => Vec::new(),
+    };
+    let keys = tokio::task::spawn_blocking(move || Apps::load(&settings, &development_apps))
         .await?
         .context("could not load the signing keys")?;
     Ok(keys)

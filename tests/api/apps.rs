@@ -321,3 +321,229 @@ fn the_command_line_lists_keys_per_app_and_mints_for_the_app_named() {
     assert_eq!(jwt_part(token.trim(), 1)["iss"], PRODUCTION_PROVIDER);
     assert_eq!(jwt_part(token.trim(), 0)["kid"], SECOND_KEY_ID);
 }
+
+/// A nonce from the emulator at `url`.
+async fn emulator_nonce(http: &reqwest::Client, url: &str) -> String {
+    let body: Value = http
+        .post(format!("{url}/nonces"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["nonce"].as_str().unwrap().to_owned()
+}
+
+/// `POST /sessions` at the emulator: the token presented for `app_id`.
+async fn emulator_session(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    app_id: &str,
+) -> Response {
+    http.post(format!("{url}/sessions"))
+        .json(&json!({"identity_token": token, "app_id": app_id}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The emulator's refusal of a token: Layer's 422 on `identity_token`, its message.
+async fn emulator_refusal(response: Response) -> String {
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["id"], "invalid_property", "{body}");
+    assert_eq!(body["data"]["property"], "identity_token", "{body}");
+    body["message"].as_str().unwrap().to_owned()
+}
+
+/// A real login at the identity provider for `app_id`, answering a nonce of the emulator.
+async fn login_for(app: &TestApp, emulator: &str, app_id: &str) -> String {
+    let nonce = emulator_nonce(&app.client, emulator).await;
+    token_of(authenticate(app, Some(app_id), &nonce).await).await
+}
+
+#[tokio::test]
+async fn with_no_keys_and_several_emulator_apps_each_app_gets_its_own_key_and_provider() {
+    use layer_idp::config::MockLayerSettings;
+    let app = spawn_app_with(|settings| {
+        settings.provider_id = None;
+        settings.signing.keys.clear();
+        settings.mock_layer = MockLayerSettings {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            app_ids: vec![STAGING.parse().unwrap(), PRODUCTION.parse().unwrap()],
+            ..MockLayerSettings::default()
+        };
+    })
+    .await;
+    app.sign_up(EMAIL, PASSWORD).await;
+    let emulator = format!("http://{}", app.mock_layer_addr.unwrap());
+
+    // Two development keys, each published with its app and persisted in a folder of its own.
+    let jwks = app.get_jwks().await;
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{jwks}");
+    let providers: Vec<&Value> = keys.iter().map(|k| &k["layer_provider_id"]).collect();
+    assert_ne!(providers[0], providers[1], "one provider per app");
+    for (key, app_id) in keys.iter().zip([STAGING, PRODUCTION]) {
+        assert_eq!(key["layer_app_id"], app_id);
+        let (_, uuid) = app_id.rsplit_once('/').unwrap();
+        let env = if app_id.contains("staging") {
+            "staging"
+        } else {
+            "production"
+        };
+        let ids = app
+            .keys_dir()
+            .join(format!("{env}-{uuid}/development.json"));
+        let ids: Value = serde_json::from_slice(&std::fs::read(&ids).unwrap()).unwrap();
+        assert_eq!(ids["key_id"], key["kid"]);
+    }
+
+    // Each app's token opens a session in its own app…
+    let staging = login_for(&app, &emulator, STAGING).await;
+    assert_eq!(
+        emulator_session(&app.client, &emulator, &staging, STAGING)
+            .await
+            .status(),
+        201
+    );
+    let production = login_for(&app, &emulator, PRODUCTION).await;
+    assert_eq!(
+        emulator_session(&app.client, &emulator, &production, PRODUCTION)
+            .await
+            .status(),
+        201
+    );
+    // …and a staging token handed to the production app is the classic mix-up, named.
+    let staging = login_for(&app, &emulator, STAGING).await;
+    let message =
+        emulator_refusal(emulator_session(&app.client, &emulator, &staging, PRODUCTION).await)
+            .await;
+    assert!(message.contains(STAGING), "{message}");
+    assert!(message.contains(PRODUCTION), "{message}");
+    assert!(message.contains("mix-up"), "{message}");
+
+    // The identity provider knows the apps too: a near miss is named before any token exists.
+    let near = "layer:///apps/production/3c71a0e2-8d4b-4f6a-9e15-b27c4d9a6aaa";
+    let description = app_id_refusal(authenticate(&app, Some(near), "n-near").await).await;
+    assert!(
+        description.contains(&format!(
+            "this is not the production app: it differs from the production app {PRODUCTION} \
+             in 3 characters"
+        )),
+        "{description}"
+    );
+}
+
+#[tokio::test]
+async fn alone_with_a_jwks_url_the_emulator_learns_each_key_s_app_and_provider() {
+    use layer_idp::config::MockLayerSettings;
+    let app = spawn_two_apps().await;
+    let settings = MockLayerSettings {
+        app_ids: vec![STAGING.parse().unwrap(), PRODUCTION.parse().unwrap()],
+        jwks_url: Some(app.url("/.well-known/jwks.json")),
+        ..MockLayerSettings::default()
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let running = layer_idp::mock_layer::start(&settings, None, listener, 1)
+        .await
+        .unwrap();
+    let emulator = format!("http://{}", running.addr);
+    tokio::spawn(running.server);
+
+    let apps: Value = app
+        .client
+        .get(format!("{emulator}/_mock/apps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(apps["app_providers"][STAGING], STAGING_PROVIDER, "{apps}");
+    assert_eq!(
+        apps["app_providers"][PRODUCTION], PRODUCTION_PROVIDER,
+        "{apps}"
+    );
+
+    for app_id in [STAGING, PRODUCTION] {
+        let token = login_for(&app, &emulator, app_id).await;
+        assert_eq!(
+            emulator_session(&app.client, &emulator, &token, app_id)
+                .await
+                .status(),
+            201,
+            "{app_id}"
+        );
+    }
+    let production = login_for(&app, &emulator, PRODUCTION).await;
+    let message =
+        emulator_refusal(emulator_session(&app.client, &emulator, &production, STAGING).await)
+            .await;
+    assert!(message.contains(STAGING), "{message}");
+    assert!(message.contains(PRODUCTION), "{message}");
+}
+
+#[tokio::test]
+async fn alone_an_app_s_own_provider_can_be_given_by_flag() {
+    // Without a JWKS: the keys by file, their apps and providers by the explicit settings.
+    use layer_idp::config::{MockLayerKeySettings, MockLayerSettings};
+    let app = spawn_two_apps().await;
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = app.get_jwks().await;
+    let mut keys = Vec::new();
+    for kid in [KEY_ID, SECOND_KEY_ID] {
+        let pem = crate::tokens::openssl_public_key(jwk_for(&jwks, kid), dir.path());
+        let file = dir.path().join(format!("{}.pem", keys.len()));
+        std::fs::rename(pem, &file).unwrap();
+        keys.push(MockLayerKeySettings {
+            id: kid.to_owned(),
+            public_key_file: file,
+        });
+    }
+    let staging = STAGING.parse().unwrap();
+    let production = PRODUCTION.parse().unwrap();
+    let mut settings = MockLayerSettings {
+        app_ids: vec![staging, production],
+        provider_id: Some(STAGING_PROVIDER.to_owned()),
+        keys,
+        ..MockLayerSettings::default()
+    };
+    settings
+        .app_keys
+        .insert(production, vec![SECOND_KEY_ID.to_owned()]);
+    settings.app_keys.insert(staging, vec![KEY_ID.to_owned()]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let without_provider = layer_idp::mock_layer::start(&settings, None, listener, 1)
+        .await
+        .unwrap();
+    let emulator = format!("http://{}", without_provider.addr);
+    tokio::spawn(without_provider.server);
+    // Production's tokens name production's provider, which this emulator was not told.
+    let token = login_for(&app, &emulator, PRODUCTION).await;
+    let message =
+        emulator_refusal(emulator_session(&app.client, &emulator, &token, PRODUCTION).await).await;
+    assert!(message.contains(PRODUCTION_PROVIDER), "{message}");
+
+    settings
+        .app_providers
+        .insert(production, PRODUCTION_PROVIDER.to_owned());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let running = layer_idp::mock_layer::start(&settings, None, listener, 1)
+        .await
+        .unwrap();
+    let emulator = format!("http://{}", running.addr);
+    tokio::spawn(running.server);
+    for app_id in [STAGING, PRODUCTION] {
+        let token = login_for(&app, &emulator, app_id).await;
+        assert_eq!(
+            emulator_session(&app.client, &emulator, &token, app_id)
+                .await
+                .status(),
+            201,
+            "{app_id}"
+        );
+    }
+}

@@ -15,7 +15,7 @@ use crate::helpers::{
 
 /// Builds a PEM public key from a JWK's `n` and `e` with `openssl asn1parse -genconf` (an
 /// RSAPublicKey SEQUENCE) and `openssl rsa`, so no code of ours touches the key.
-fn openssl_public_key(jwk: &Value, dir: &Path) -> std::path::PathBuf {
+pub(crate) fn openssl_public_key(jwk: &Value, dir: &Path) -> std::path::PathBuf {
     let hex = |field: &str| -> String {
         URL_SAFE_NO_PAD
             .decode(jwk[field].as_str().unwrap())
