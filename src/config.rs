@@ -562,9 +562,14 @@ fn validate_keys(what: &str, keys: &[KeySettings]) -> Result<(), ConfigError> {
         .filter(|set| **set)
         .count();
         if sources != 1 {
+            let env = if what == "signing" {
+                " (LAYER_IDP_SIGNING__PRIVATE_KEY)"
+            } else {
+                ""
+            };
             return invalid(format!(
-                "{what} key {} needs exactly one of private_key_file, private_key \
-                 (LAYER_IDP_SIGNING__PRIVATE_KEY) or public_key_file",
+                "{what} key {} needs exactly one of private_key_file, private_key{env} or \
+                 public_key_file",
                 key.id
             ));
         }

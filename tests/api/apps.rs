@@ -547,3 +547,38 @@ async fn alone_an_app_s_own_provider_can_be_given_by_flag() {
         );
     }
 }
+
+#[tokio::test]
+async fn alone_with_a_single_app_idp_s_jwks_the_provider_id_is_learned_too() {
+    use layer_idp::config::MockLayerSettings;
+    let app = spawn_app().await;
+    app.sign_up(EMAIL, PASSWORD).await;
+    let settings = MockLayerSettings {
+        app_ids: vec![STAGING.parse().unwrap()],
+        jwks_url: Some(app.url("/.well-known/jwks.json")),
+        ..MockLayerSettings::default()
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let running = layer_idp::mock_layer::start(&settings, None, listener, 1)
+        .await
+        .unwrap();
+    let emulator = format!("http://{}", running.addr);
+    tokio::spawn(running.server);
+    let apps: Value = app
+        .client
+        .get(format!("{emulator}/_mock/apps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(apps["provider_id"], PROVIDER_ID, "{apps}");
+    let token = login_for(&app, &emulator, STAGING).await;
+    assert_eq!(
+        emulator_session(&app.client, &emulator, &token, STAGING)
+            .await
+            .status(),
+        201
+    );
+}
