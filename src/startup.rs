@@ -240,16 +240,26 @@ pub async fn load_keys(settings: &Settings) -> anyhow::Result<Apps> {
 
 fn report_start(apps: &Apps, addr: SocketAddr, settings: &Settings) {
     let database = settings.effective_database_url();
-    tracing::info!(listen = %addr, database = %database, "identity provider listening");
+    let primary = apps.primary();
+    tracing::info!(
+        listen = %addr,
+        database = %database,
+        provider_id = primary.provider_id(),
+        active_key_id = primary.active().id(),
+        published_keys = apps.rings().iter().map(|r| r.keys().len()).sum::<usize>(),
+        apps = apps.rings().len(),
+        "identity provider listening"
+    );
     for keys in apps.rings() {
-        let app_id = keys.app_id().map(|a| a.to_string());
-        tracing::info!(
-            app_id = app_id.as_deref().unwrap_or("(any)"),
-            provider_id = keys.provider_id(),
-            active_key_id = keys.active().id(),
-            published_keys = keys.keys().len(),
-            "signing identity tokens"
-        );
+        if let Some(app_id) = keys.app_id() {
+            tracing::info!(
+                app_id = %app_id,
+                provider_id = keys.provider_id(),
+                active_key_id = keys.active().id(),
+                published_keys = keys.keys().len(),
+                "signing identity tokens for an app"
+            );
+        }
         if let KeyOrigin::Development { dir } = keys.origin() {
             tracing::warn!(
                 keys_dir = %display_path(dir),
