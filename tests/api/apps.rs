@@ -435,6 +435,10 @@ async fn with_no_keys_and_several_emulator_apps_each_app_gets_its_own_key_and_pr
         )),
         "{description}"
     );
+
+    // The development keys are kept: a restart signs with the same ones.
+    let app = app.restart().await;
+    assert_eq!(app.get_jwks().await, jwks);
 }
 
 #[tokio::test]
