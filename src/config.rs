@@ -20,6 +20,12 @@ use serde::{Deserialize, Serialize};
 /// outlives it buys nothing and widens the window in which a leaked token is useful.
 pub const MAX_TOKEN_LIFETIME_SECS: u64 = 300;
 
+/// The longest an app session may last: one year. A session token is a bearer credential that
+/// outlives password changes on other devices only until it expires; a bound keeps a
+/// misconfigured lifetime (an extra zero, `u64::MAX`) from turning it into a permanent one, and
+/// keeps `now + ttl` far from any integer overflow in the store.
+pub const MAX_SESSION_TTL_SECS: u64 = 365 * 24 * 3600;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -610,8 +616,12 @@ impl Settings {
         if p.max_concurrent_hashes == 0 {
             return invalid("passwords.max_concurrent_hashes must be at least 1".to_owned());
         }
-        if self.sessions.ttl_secs == 0 {
-            return invalid("sessions.ttl_secs must be at least 1".to_owned());
+        let ttl = self.sessions.ttl_secs;
+        if ttl == 0 || ttl > MAX_SESSION_TTL_SECS {
+            return invalid(format!(
+                "sessions.ttl_secs is {ttl}; it must be between 1 and {MAX_SESSION_TTL_SECS} \
+                 (one year; set LAYER_IDP_SESSIONS__TTL_SECS)"
+            ));
         }
         if self.http.max_body_bytes < 1024 {
             return invalid("http.max_body_bytes must be at least 1024".to_owned());
@@ -853,6 +863,21 @@ mod tests {
     fn a_token_lifetime_beyond_the_nonce_lifetime_is_refused() {
         let err = load(None, &[("LAYER_IDP_SIGNING__TOKEN_LIFETIME_SECS", "3600")]).unwrap_err();
         assert!(err.contains("token_lifetime_secs"), "{err}");
+    }
+
+    #[test]
+    fn a_session_lifetime_beyond_a_year_is_refused_and_named() {
+        let year = MAX_SESSION_TTL_SECS.to_string();
+        let settings = load(None, &[("LAYER_IDP_SESSIONS__TTL_SECS", &year)]).unwrap();
+        assert_eq!(settings.sessions.ttl_secs, MAX_SESSION_TTL_SECS);
+        let over = (MAX_SESSION_TTL_SECS + 1).to_string();
+        let err = load(None, &[("LAYER_IDP_SESSIONS__TTL_SECS", &over)]).unwrap_err();
+        assert!(err.contains("sessions.ttl_secs"), "{err}");
+        assert!(err.contains("LAYER_IDP_SESSIONS__TTL_SECS"), "{err}");
+        let err = load(Some("[sessions]\nttl_secs = 9223372036854775807\n"), &[]).unwrap_err();
+        assert!(err.contains("sessions.ttl_secs"), "{err}");
+        let err = load(None, &[("LAYER_IDP_SESSIONS__TTL_SECS", "0")]).unwrap_err();
+        assert!(err.contains("sessions.ttl_secs"), "{err}");
     }
 
     #[test]
