@@ -341,3 +341,120 @@ async fn an_admin_token_from_the_command_line_opens_the_admin_api() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["total"], 0);
 }
+
+/// A password the database URL carries; PostgreSQL's `trust` authentication (the test server)
+/// ignores it, so the commands below really connect with it.
+const URL_PASSWORD: &str = "pw-that-must-not-be-shown";
+
+#[test]
+fn a_database_that_cannot_be_opened_is_named_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        format!("postgres://idp:{URL_PASSWORD}@127.0.0.1:1/idp"),
+        format!("postgres://idp@127.0.0.1:1/idp?password={URL_PASSWORD}"),
+    ] {
+        let output = run(dir.path(), &["--database-url", &url, "migrate"], None);
+        assert!(!output.status.success());
+        let (out, err) = (stdout(&output), stderr(&output));
+        assert!(
+            err.contains("could not open the database postgres://idp"),
+            "{err}"
+        );
+        assert!(err.contains("***"), "{err}");
+        assert!(
+            !err.contains(URL_PASSWORD) && !out.contains(URL_PASSWORD),
+            "{err}"
+        );
+    }
+}
+
+/// The test database's URL with [`URL_PASSWORD`] in it, on PostgreSQL only (SQLite has none).
+fn postgres_url_with_password(app: &crate::helpers::TestApp) -> Option<String> {
+    let url = app.settings.effective_database_url();
+    if !url.is_postgres() {
+        return None;
+    }
+    let mut url = url::Url::parse(url.expose()).unwrap();
+    if url.password().is_none() {
+        url.set_password(Some(URL_PASSWORD)).unwrap();
+    }
+    Some(url.to_string())
+}
+
+#[tokio::test]
+async fn the_start_log_and_the_migrate_command_hide_the_database_password() {
+    let app = spawn_app().await;
+    let Some(url) = postgres_url_with_password(&app) else {
+        return; // nothing to hide on SQLite
+    };
+    let password = url::Url::parse(&url)
+        .unwrap()
+        .password()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = tokio::task::spawn_blocking({
+        let (dir, url) = (dir.path().to_path_buf(), url.clone());
+        move || run(&dir, &["--database-url", &url, "migrate"], None)
+    })
+    .await
+    .unwrap();
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    let printed = stdout(&migrate);
+    assert!(
+        printed.contains("migrations applied to postgres://"),
+        "{printed}"
+    );
+    assert!(!printed.contains(&password), "{printed}");
+
+    let log = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || start_log_of_serve(&dir, &url)
+    })
+    .await
+    .unwrap();
+    let start = log
+        .lines()
+        .find(|line| line.contains("identity provider listening"))
+        .unwrap_or_else(|| panic!("no start line in {log}"));
+    assert!(start.contains("\"database\":\"postgres://"), "{start}");
+    assert!(start.contains("***"), "{start}");
+    assert!(!log.contains(&password), "{log}");
+}
+
+/// Runs `serve` until it logs that it listens (or exits), stops it, and returns its log.
+fn start_log_of_serve(dir: &Path, database_url: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "--database-url",
+            database_url,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LAYER_IDP_LOG__FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        if lines.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        log.push_str(&line);
+        if line.contains("identity provider listening") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    log.push_str(&String::from_utf8_lossy(&output.stderr));
+    log
+}
