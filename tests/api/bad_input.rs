@@ -45,6 +45,13 @@ fn classes(valid: &Value, all_optional: bool) -> Vec<Case> {
     wrong_type[&first_key] = json!(12345);
     let mut missing = valid.clone();
     missing.as_object_mut().unwrap().remove(&first_key);
+    // The first key once more, with another value, in front of the valid body.
+    let repeated = format!(
+        "{{{}: {}, {}",
+        Value::from(first_key.clone()),
+        json!(12345),
+        &valid.to_string()[1..]
+    );
     let mut absurd = valid.clone();
     absurd[&first_key] = json!("x".repeat(60_000));
     let mut cases = vec![
@@ -105,6 +112,7 @@ fn classes(valid: &Value, all_optional: bool) -> Vec<Case> {
             400,
             "invalid_request",
         ),
+        case("repeated key", JSON, repeated, 400, "invalid_request"),
         case(
             "missing field",
             JSON,
@@ -341,5 +349,42 @@ async fn a_stranger_with_a_bad_body_learns_only_that_they_must_log_in() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], "invalid_token");
         assert_eq!(body["request_id"], header_id.as_str(), "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_json_key_is_refused_at_any_depth_rather_than_read_last_wins() {
+    let app = spawn_app().await;
+    app.sign_up("first@example.com", PASSWORD).await;
+    app.sign_up("second@example.com", PASSWORD).await;
+    let bodies = [
+        (
+            format!(
+                r#"{{"email": "first@example.com", "email": "second@example.com", "password": "{PASSWORD}"}}"#
+            ),
+            r#""email""#,
+        ),
+        (
+            format!(
+                r#"{{"user": {{"email": "first@example.com", "password": "{PASSWORD}", "email": "second@example.com"}}}}"#
+            ),
+            r#""user.email""#,
+        ),
+    ];
+    for (body, key) in bodies {
+        let response = app
+            .client
+            .post(app.url("/sessions"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], "invalid_request", "{error}");
+        let description = error["error_description"].as_str().unwrap();
+        assert!(description.contains(key), "{description}");
+        assert!(error["request_id"].is_string(), "{error}");
     }
 }
