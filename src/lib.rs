@@ -22,6 +22,8 @@
 //! - [`telemetry`] — logging, request IDs, tracing into the blocking pool.
 //! - [`clock`] — Unix time and RFC 3339.
 //! - [`net`] — the address a listener is reached on.
+//! - [`http_server`] — serving a face over HTTP/1.1, with its own error for requests the HTTP
+//!   parser refuses.
 
 #![forbid(unsafe_code)]
 
@@ -30,6 +32,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod domain;
+pub mod http_server;
 pub mod idp;
 pub mod mock_layer;
 pub mod net;

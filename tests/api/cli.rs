@@ -424,37 +424,99 @@ async fn the_start_log_and_the_migrate_command_hide_the_database_password() {
 
 /// Runs `serve` until it logs that it listens (or exits), stops it, and returns its log.
 fn start_log_of_serve(dir: &Path, database_url: &str) -> String {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .args([
-            "--database-url",
-            database_url,
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("LAYER_IDP_LOG__FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut log = String::new();
-    let mut lines = BufReader::new(child.stdout.take().unwrap());
-    loop {
-        let mut line = String::new();
-        if lines.read_line(&mut line).unwrap() == 0 {
-            break;
+    let mut serving = Serving::start(dir, &["--database-url", database_url]);
+    serving.stop()
+}
+
+/// `layer-idp serve` on a free port, logging JSON lines, read up to its start line.
+struct Serving {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    log: String,
+    /// Where it listens, from the start line.
+    addr: Option<std::net::SocketAddr>,
+}
+
+impl Serving {
+    fn start(dir: &Path, global_args: &[&str]) -> Serving {
+        use std::io::BufRead;
+        let mut child = Command::new(BIN)
+            .current_dir(dir)
+            .args(global_args)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("LAYER_IDP_LOG__FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut log = String::new();
+        let mut addr = None;
+        loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            log.push_str(&line);
+            if line.contains("identity provider listening") {
+                let start: Value = serde_json::from_str(&line).unwrap();
+                addr = start["listen"].as_str().and_then(|a| a.parse().ok());
+                break;
+            }
         }
-        log.push_str(&line);
-        if line.contains("identity provider listening") {
-            break;
+        Serving {
+            child,
+            stdout,
+            log,
+            addr,
         }
     }
-    let _ = child.kill();
-    let output = child.wait_with_output().unwrap();
-    log.push_str(&String::from_utf8_lossy(&output.stderr));
-    log
+
+    /// Stops the server and returns everything it logged (stdout and stderr).
+    fn stop(&mut self) -> String {
+        use std::io::Read;
+        let _ = self.child.kill();
+        let _ = self.stdout.read_to_string(&mut self.log);
+        let _ = self.child.wait();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut self.log);
+        }
+        std::mem::take(&mut self.log)
+    }
+}
+
+#[test]
+fn a_request_the_http_parser_refuses_is_logged_at_info_not_error() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut serving = Serving::start(dir.path(), &[]);
+    let addr = serving.addr.unwrap_or_else(|| panic!("{}", serving.stop()));
+    for request in [
+        &b"NOT HTTP AT ALL\r\n\r\n"[..],
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",
+    ] {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(request).unwrap();
+        // Until the server closes the connection: it logs the dispatch error before that.
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(
+            answer.contains("\"error\":\"malformed_request\""),
+            "{answer}"
+        );
+    }
+    let log = serving.stop();
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("request refused by the HTTP parser"))
+        .collect();
+    assert_eq!(refused.len(), 2, "{log}");
+    assert!(
+        refused.iter().all(|l| l.contains("\"level\":\"INFO\"")),
+        "{log}"
+    );
+    assert!(!log.contains("\"level\":\"ERROR\""), "{log}");
 }
