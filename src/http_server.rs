@@ -130,7 +130,7 @@ impl<T: AsyncWrite + Unpin> Refusals<T> {
             face = self.face,
             status = status.as_u16(),
             request_id = %request_id,
-            peer = ?self.peer,
+            peer = self.peer.map(|p| p.to_string()),
             "request refused by the HTTP parser before routing"
         );
         let body = (self.render)(status, &request_id);
