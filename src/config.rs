@@ -19,6 +19,12 @@ use serde::{Deserialize, Serialize};
 /// outlives it buys nothing and widens the window in which a leaked token is useful.
 pub const MAX_TOKEN_LIFETIME_SECS: u64 = 300;
 
+/// The longest an app session may last: one year. A session token is a bearer credential that
+/// outlives password changes on other devices only until it expires; a bound keeps a
+/// misconfigured lifetime (an extra zero, `u64::MAX`) from turning it into a permanent one, and
+/// keeps `now + ttl` far from any integer overflow in the store.
+pub const MAX_SESSION_TTL_SECS: u64 = 365 * 24 * 3600;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -204,9 +210,44 @@ pub use crate::mock_layer::settings::{
 };
 
 /// A database URL whose `Debug` and `Display` hide the password.
+///
+/// PostgreSQL URLs carry a password in the user information (`user:pw@host`) or as a query
+/// parameter (`?password=pw`, any spelling that percent-decodes to it); both are shown as
+/// `***`. A URL that does not parse at all is shown as its scheme only: where its password
+/// would be cannot be known, so nothing of it is shown.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DatabaseUrl(String);
+
+/// Query parameters whose value is a secret. sqlx reads `password`; `sslpassword` (libpq's
+/// passphrase of an encrypted client key) is refused by [`DatabaseUrl::check_parameters`] but
+/// must not be shown by the message that refuses it either.
+const SECRET_PARAMETERS: [&str; 2] = ["password", "sslpassword"];
+
+/// The connection parameters the PostgreSQL driver (sqlx) reads from the query string. It
+/// logs any other parameter *with its value* ("ignoring unrecognized connect parameter"),
+/// which would put a misspelt `pasword=` or libpq's `sslpassword=` in the log.
+const POSTGRES_PARAMETERS: [&str; 19] = [
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+    "options[…]",
+];
 
 impl DatabaseUrl {
     pub fn new(url: impl Into<String>) -> Self {
@@ -225,13 +266,70 @@ impl DatabaseUrl {
         self.0.starts_with("sqlite:")
     }
 
-    fn redacted(&self) -> String {
-        match url::Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                url.to_string()
+    /// Refuses a PostgreSQL query parameter the driver would not use (and would log with its
+    /// value). The message names the parameter, never its value.
+    fn check_parameters(&self) -> Result<(), String> {
+        if !self.is_postgres() {
+            return Ok(());
+        }
+        let Ok(url) = url::Url::parse(&self.0) else {
+            return Ok(()); // the driver reports the syntax error, without the URL
+        };
+        for (key, _) in url.query_pairs() {
+            let known = POSTGRES_PARAMETERS.contains(&&*key)
+                || (key.starts_with("options[") && key.ends_with(']'));
+            if !known {
+                return Err(format!(
+                    "database_url has the query parameter {key:?}, which the PostgreSQL driver \
+                     does not support (it reads {}); remove it from DATABASE_URL",
+                    POSTGRES_PARAMETERS.join(", ")
+                ));
             }
-            _ => self.0.clone(),
+        }
+        Ok(())
+    }
+
+    fn redacted(&self) -> String {
+        let Ok(mut url) = url::Url::parse(&self.0) else {
+            if self.is_sqlite() {
+                return self.0.clone(); // a file path; SQLite has no password
+            }
+            let scheme = self.0.split_once(':').map_or("", |(scheme, _)| scheme);
+            let scheme = if scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+')
+            {
+                scheme
+            } else {
+                ""
+            };
+            return format!("{scheme}:<unparsable URL, hidden>");
+        };
+        let mut changed = false;
+        if url.password().is_some() {
+            let _ = url.set_password(Some("***"));
+            changed = true;
+        }
+        let is_secret = |key: &str| {
+            SECRET_PARAMETERS
+                .iter()
+                .any(|secret| key.eq_ignore_ascii_case(secret))
+        };
+        if url.query_pairs().any(|(key, _)| is_secret(&key)) {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(key, value)| {
+                    let value = if is_secret(&key) { "***".into() } else { value };
+                    (key.into_owned(), value.into_owned())
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+            changed = true;
+        }
+        if changed {
+            url.to_string()
+        } else {
+            self.0.clone()
         }
     }
 }
@@ -265,7 +363,7 @@ fn serialize_redacted<S: serde::Serializer>(
 pub struct Overrides {
     pub config_file: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     pub mock_layer: MockLayerOverrides,
 }
 
@@ -320,6 +418,9 @@ impl Settings {
                  (set DATABASE_URL or LAYER_IDP_DATABASE_URL)"
             ));
         }
+        if let Some(url) = &self.database_url {
+            url.check_parameters().or_else(invalid)?;
+        }
         let lifetime = self.signing.token_lifetime_secs;
         if lifetime == 0 || lifetime > MAX_TOKEN_LIFETIME_SECS {
             return invalid(format!(
@@ -353,8 +454,12 @@ impl Settings {
         if p.max_concurrent_hashes == 0 {
             return invalid("passwords.max_concurrent_hashes must be at least 1".to_owned());
         }
-        if self.sessions.ttl_secs == 0 {
-            return invalid("sessions.ttl_secs must be at least 1".to_owned());
+        let ttl = self.sessions.ttl_secs;
+        if ttl == 0 || ttl > MAX_SESSION_TTL_SECS {
+            return invalid(format!(
+                "sessions.ttl_secs is {ttl}; it must be between 1 and {MAX_SESSION_TTL_SECS} \
+                 (one year; set LAYER_IDP_SESSIONS__TTL_SECS)"
+            ));
         }
         if self.http.max_body_bytes < 1024 {
             return invalid("http.max_body_bytes must be at least 1024".to_owned());
@@ -664,7 +769,7 @@ mod tests {
             jail.set_env("DATABASE_URL", "postgres://env/db");
             let overrides = Overrides {
                 listen: Some("127.0.0.1:9100".parse().unwrap()),
-                database_url: Some("sqlite://flag.db".to_owned()),
+                database_url: Some(DatabaseUrl::new("sqlite://flag.db")),
                 ..Overrides::default()
             };
             result = Some(Settings::load(&overrides).unwrap());
@@ -700,6 +805,21 @@ mod tests {
     fn a_token_lifetime_beyond_the_nonce_lifetime_is_refused() {
         let err = load(None, &[("LAYER_IDP_SIGNING__TOKEN_LIFETIME_SECS", "3600")]).unwrap_err();
         assert!(err.contains("token_lifetime_secs"), "{err}");
+    }
+
+    #[test]
+    fn a_session_lifetime_beyond_a_year_is_refused_and_named() {
+        let year = MAX_SESSION_TTL_SECS.to_string();
+        let settings = load(None, &[("LAYER_IDP_SESSIONS__TTL_SECS", &year)]).unwrap();
+        assert_eq!(settings.sessions.ttl_secs, MAX_SESSION_TTL_SECS);
+        let over = (MAX_SESSION_TTL_SECS + 1).to_string();
+        let err = load(None, &[("LAYER_IDP_SESSIONS__TTL_SECS", &over)]).unwrap_err();
+        assert!(err.contains("sessions.ttl_secs"), "{err}");
+        assert!(err.contains("LAYER_IDP_SESSIONS__TTL_SECS"), "{err}");
+        let err = load(Some("[sessions]\nttl_secs = 9223372036854775807\n"), &[]).unwrap_err();
+        assert!(err.contains("sessions.ttl_secs"), "{err}");
+        let err = load(None, &[("LAYER_IDP_SESSIONS__TTL_SECS", "0")]).unwrap_err();
+        assert!(err.contains("sessions.ttl_secs"), "{err}");
     }
 
     #[test]
@@ -848,6 +968,86 @@ app_ids = ["layer:///apps/staging/aaaaaaaa-1111-4111-8111-111111111111"]
         let settings = load(Some(file), &[]).unwrap();
         let served = settings.mock_layer.app_ids[0];
         assert_eq!(settings.mock_layer.app_keys[&served], ["layer:///keys/k"]);
+    }
+
+    /// Display and Debug of `url`, which must not contain `secret`.
+    fn assert_hidden(url: &str, secret: &str) -> String {
+        let url = DatabaseUrl::new(url);
+        let (shown, debug) = (url.to_string(), format!("{url:?}"));
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(!debug.contains(secret), "{debug}");
+        shown
+    }
+
+    #[test]
+    fn a_password_in_the_user_information_is_hidden() {
+        let shown = assert_hidden("postgres://idp:hunter2@db.internal:5433/idp", "hunter2");
+        assert_eq!(shown, "postgres://idp:***@db.internal:5433/idp");
+        // Percent-encoded, and with characters that must be encoded (an unencoded `@`).
+        assert_hidden("postgresql://idp:p%40ss%2Fw0rd@db/idp", "p%40ss");
+        assert_hidden("postgres://idp:p@ss@db/idp", "p@ss");
+        assert_hidden("postgres://idp:p@ss@db/idp", "ss@");
+    }
+
+    #[test]
+    fn a_password_in_the_query_string_is_hidden_in_any_spelling() {
+        let shown = assert_hidden(
+            "postgres://idp@db/idp?sslmode=verify-full&password=hunter2",
+            "hunter2",
+        );
+        assert_eq!(
+            shown,
+            "postgres://idp@db/idp?sslmode=verify-full&password=***"
+        );
+        assert_hidden("postgres://db/idp?pass%77ord=hunter2", "hunter2");
+        assert_hidden("postgres://db/idp?PASSWORD=hunter2", "hunter2");
+        assert_hidden("postgres://db/idp?password=hun%74er2", "hun%74er2");
+        assert_hidden("postgres://db/idp?sslpassword=hunter2&user=x", "hunter2");
+        assert_hidden("postgres://u:one@db/idp?password=two", "one");
+        assert_hidden("postgres://u:one@db/idp?password=two", "two");
+    }
+
+    #[test]
+    fn a_url_that_does_not_parse_is_hidden_whole() {
+        // The authority ends at the first `/`: the port would be `pa`, which is no port.
+        let shown = assert_hidden("postgres://idp:pa/ss@db/idp", "pa/ss");
+        assert!(shown.starts_with("postgres:"), "{shown}");
+        assert!(!shown.contains("db"), "{shown}");
+    }
+
+    #[test]
+    fn urls_without_a_password_are_shown_unchanged() {
+        for url in [
+            "sqlite://data/layer-idp.db",
+            "sqlite:///var/lib/layer idp/x.db",
+            "postgres://idp@db.internal/idp?sslmode=verify-full",
+        ] {
+            assert_eq!(DatabaseUrl::new(url).to_string(), url);
+        }
+    }
+
+    #[test]
+    fn a_postgres_parameter_the_driver_ignores_is_refused_without_its_value() {
+        for url in [
+            "postgres://db/idp?sslpassword=hunter2",
+            "postgres://db/idp?pasword=hunter2",
+        ] {
+            let err = load(None, &[("DATABASE_URL", url)]).unwrap_err();
+            assert!(
+                err.contains("database_url has the query parameter"),
+                "{err}"
+            );
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let ok = "postgres://db/idp?sslmode=require&password=x&options[search_path]=idp";
+        assert!(load(None, &[("DATABASE_URL", ok)]).is_ok());
+    }
+
+    #[test]
+    fn a_refused_database_url_is_named_without_its_password() {
+        let err = load(None, &[("DATABASE_URL", "mysql://u:hunter2@db/idp")]).unwrap_err();
+        assert!(err.contains("neither sqlite"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

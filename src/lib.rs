@@ -23,6 +23,8 @@
 //! - [`telemetry`] — logging, request IDs, tracing into the blocking pool.
 //! - [`clock`] — Unix time and RFC 3339 (seconds for the provider, milliseconds for the emulator).
 //! - [`net`] — the address a listener is reached on.
+//! - [`http_server`] — serving a face over HTTP/1.1, with its own error for requests the HTTP
+//!   parser refuses.
 
 #![forbid(unsafe_code)]
 
@@ -32,6 +34,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod domain;
+pub mod http_server;
 pub mod idp;
 pub mod mock_layer;
 pub mod net;

@@ -29,7 +29,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, middleware, web};
+use actix_web::{App, middleware, web};
 
 pub use error::IdpError;
 
@@ -50,7 +50,7 @@ pub struct IdpState {
 pub fn serve(state: IdpState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
     let max_body_bytes = state.max_body_bytes;
     let state = web::Data::new(state);
-    let server = HttpServer::new(move || {
+    crate::http_server::serve("idp", listener, workers, error::refusal_body, move || {
         App::new()
             .wrap(middleware::from_fn(|req, next| {
                 crate::telemetry::trace_requests("idp", req, next)
@@ -61,8 +61,4 @@ pub fn serve(state: IdpState, listener: TcpListener, workers: usize) -> std::io:
             .app_data(routes::query_config())
             .configure(routes::configure)
     })
-    .workers(workers)
-    .listen(listener)?
-    .run();
-    Ok(server)
 }
