@@ -156,6 +156,15 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// HTTP worker threads; defaults to the number of CPUs.
     pub workers: Option<usize>,
+    /// Proxies (CIDRs or addresses) whose forwarding header names the client; a request from
+    /// any other peer is the peer's own (`idp/client.rs`).
+    #[serde(
+        deserialize_with = "crate::idp::client::deserialize_networks",
+        serialize_with = "crate::idp::client::serialize_networks"
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header those proxies write: `x-forwarded-for` or `forwarded` (RFC 7239).
+    pub forwarded_header: crate::idp::client::ForwardedHeader,
 }
 
 impl Default for HttpSettings {
@@ -163,6 +172,8 @@ impl Default for HttpSettings {
         Self {
             max_body_bytes: 64 * 1024,
             workers: None,
+            trusted_proxies: Vec::new(),
+            forwarded_header: crate::idp::client::ForwardedHeader::default(),
         }
     }
 }
@@ -927,6 +938,33 @@ app_ids = ["layer:///apps/staging/aaaaaaaa-1111-4111-8111-111111111111"]
         let settings = load(Some(file), &[]).unwrap();
         let served = settings.mock_layer.app_ids[0];
         assert_eq!(settings.mock_layer.app_keys[&served], ["layer:///keys/k"]);
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_from_the_environment_and_a_typo_names_the_setting() {
+        let settings = load(
+            None,
+            &[(
+                "LAYER_IDP_HTTP__TRUSTED_PROXIES",
+                "[\"10.0.0.0/8\", \"192.0.2.7\", \"2001:db8::/32\"]",
+            )],
+        )
+        .unwrap();
+        let nets: Vec<String> = settings
+            .http
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+        let err = load(
+            None,
+            &[("LAYER_IDP_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/40\"]")],
+        )
+        .unwrap_err();
+        assert!(err.contains("http.trusted_proxies"), "{err}");
+        let err = load(Some("[http]\nforwarded_header = \"x-real-ip\"\n"), &[]).unwrap_err();
+        assert!(err.contains("forwarded_header"), "{err}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 
-use crate::clock::unix_now;
+use crate::clock::Clock;
 use crate::config::{Settings, display_path};
 use crate::idp::keys::{KeyOrigin, KeyRing};
 use crate::idp::password::PasswordHasher;
@@ -28,6 +28,7 @@ pub struct Application {
     idp_server: Server,
     store: Arc<dyn Store>,
     keys: Arc<KeyRing>,
+    clock: Clock,
     /// The Layer emulator, when `mock_layer.listen` is set.
     mock_layer: Option<mock_layer::Running>,
 }
@@ -44,6 +45,16 @@ impl Application {
     pub async fn build_with_listener(
         settings: &Settings,
         listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        Self::build_with_listener_and_clock(settings, listener, Clock::system()).await
+    }
+
+    /// Builds the application on an already-bound listener with the given clock: tests pass a
+    /// [`Clock::manual`] to move time for the rules that depend on it.
+    pub async fn build_with_listener_and_clock(
+        settings: &Settings,
+        listener: TcpListener,
+        clock: Clock,
     ) -> anyhow::Result<Self> {
         let mock_layer_listener = match settings.mock_layer.listen {
             None => None,
@@ -63,6 +74,7 @@ impl Application {
             settings.signing.token_lifetime_secs,
         );
         let state = IdpState {
+            clock: clock.clone(),
             store: store.clone(),
             hasher,
             issuer,
@@ -82,7 +94,11 @@ impl Application {
         // it is polled, in `run_until_stopped`; one dropped on an error never served.)
         let idp_addr = listener.local_addr()?;
         let workers = worker_count(settings);
-        let idp_server = idp::serve(state, listener, workers)?;
+        let proxies = idp::client::TrustedProxies {
+            networks: settings.http.trusted_proxies.clone(),
+            header: settings.http.forwarded_header,
+        };
+        let idp_server = idp::serve(state, proxies, listener, workers)?;
         report_start(&keys, idp_addr, settings);
         let mock_layer = emulator
             .map(|(state, listener)| mock_layer::run(state, listener, workers))
@@ -92,6 +108,7 @@ impl Application {
             idp_server,
             store,
             keys,
+            clock,
             mock_layer,
         })
     }
@@ -130,11 +147,12 @@ impl Application {
     /// Serves until a signal or [`ServerHandle::stop`], purging expired records meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.store.clone();
+        let clock = self.clock.clone();
         let purge = async move {
             let mut tick = tokio::time::interval(PURGE_INTERVAL);
             loop {
                 tick.tick().await;
-                match store.purge_expired(unix_now()).await {
+                match store.purge_expired(clock.now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(rows = n, "purged expired sessions and nonces"),
                     Err(e) => tracing::warn!(error = ?e, "purging expired records failed"),

@@ -123,7 +123,7 @@ pub async fn login(state: &IdpState, email: &str, password: &str) -> Result<User
         let hash = state.hasher.hash(password).await?;
         state
             .store
-            .set_password_hash(&login.user.id, &hash, unix_now())
+            .set_password_hash(&login.user.id, &hash, state.clock.now())
             .await?;
         tracing::info!(user_id = %login.user.id, "password re-hashed with the current parameters");
     }

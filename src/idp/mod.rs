@@ -31,12 +31,15 @@ use actix_web::{App, HttpServer, middleware, web};
 
 pub use error::IdpError;
 
+use crate::clock::Clock;
 use crate::store::Store;
 use password::PasswordHasher;
 use tokens::TokenIssuer;
 
 /// Everything a handler needs, shared by all workers.
 pub struct IdpState {
+    /// The time every rule reads (a manual clock in tests).
+    pub clock: Clock,
     pub store: Arc<dyn Store>,
     pub hasher: PasswordHasher,
     pub issuer: TokenIssuer,
@@ -45,15 +48,22 @@ pub struct IdpState {
 }
 
 /// Starts serving the identity provider on an already-bound listener.
-pub fn serve(state: IdpState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+pub fn serve(
+    state: IdpState,
+    proxies: client::TrustedProxies,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<Server> {
     let max_body_bytes = state.max_body_bytes;
     let state = web::Data::new(state);
+    let proxies = web::Data::new(proxies);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(|req, next| {
                 crate::telemetry::trace_requests("idp", req, next)
             }))
             .app_data(state.clone())
+            .app_data(proxies.clone())
             .app_data(web::PayloadConfig::new(max_body_bytes))
             .app_data(routes::path_config())
             .app_data(routes::query_config())

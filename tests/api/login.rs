@@ -323,3 +323,19 @@ async fn authenticate_checks_the_nonce_before_spending_a_hash_and_explains_a_los
             .contains("nonce")
     );
 }
+
+#[tokio::test]
+async fn a_session_token_stops_working_when_the_clock_passes_its_lifetime() {
+    let clock = crate::helpers::manual_clock();
+    let app =
+        crate::helpers::spawn_app_with_clock(clock.clone(), |s| s.sessions.ttl_secs = 600).await;
+    app.sign_up("clock@example.com", "correct horse battery")
+        .await;
+    let session = app
+        .session_token("clock@example.com", "correct horse battery")
+        .await;
+    clock.advance(599);
+    assert_eq!(app.get_me(&session).await.status(), 200);
+    clock.advance(1);
+    assert_eq!(app.get_me(&session).await.status(), 401);
+}

@@ -6,7 +6,6 @@ use actix_web::web::Data;
 use serde::{Deserialize, Deserializer};
 
 use super::{UserView, json};
-use crate::clock::unix_now;
 use crate::domain::{Email, Password};
 use crate::idp::IdpState;
 use crate::idp::accounts::{self, NewAccount, ProfileInput};
@@ -115,7 +114,7 @@ pub async fn patch_me(
         profile: &profile,
         password_hash: password_hash.as_deref(),
         keep_session: &caller.token_hash,
-        now: unix_now(),
+        now: state.clock.now(),
     };
     let updated = match state.store.update_account(update).await {
         Ok(Some(user)) => user,

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{IdentityTokenBody, UserView, json};
 use crate::clock::rfc3339;
-use crate::clock::unix_now;
 use crate::domain::Nonce;
 use crate::idp::IdpState;
 use crate::idp::accounts;
@@ -97,7 +96,7 @@ pub async fn post_authenticate(
     let nonce = request.nonce()?;
     log_app_id(&req, request.app_id.as_deref());
     let user = accounts::login(&state, email, password).await?;
-    let token = state.issuer.issue(&user, &nonce, unix_now()).await?;
+    let token = state.issuer.issue(&user, &nonce, state.clock.now()).await?;
     Ok(json(StatusCode::OK, IdentityTokenBody::new(token)))
 }
 
@@ -127,7 +126,7 @@ pub async fn post_sessions(
     log_app_id(&req, request.app_id.as_deref());
     let user = accounts::login(&state, email, password).await?;
     let (token, token_hash) = sessions::new_token().map_err(IdpError::Internal)?;
-    let now = unix_now();
+    let now = state.clock.now();
     let expires_at = now + state.session_ttl_secs;
     state
         .store
@@ -163,7 +162,10 @@ pub async fn post_identity_tokens(
     Body(request): Body<IdentityTokenRequest>,
 ) -> Result<HttpResponse, IdpError> {
     let nonce = Nonce::parse(&request.nonce)?;
-    let token = state.issuer.issue(&caller.user, &nonce, unix_now()).await?;
+    let token = state
+        .issuer
+        .issue(&caller.user, &nonce, state.clock.now())
+        .await?;
     Ok(json(StatusCode::OK, IdentityTokenBody::new(token)))
 }
 
