@@ -38,6 +38,8 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     pub sessions: SessionSettings,
     pub http: HttpSettings,
+    /// Throttled guessing and sign-ups (`[throttle]`, README "Login defense").
+    pub throttle: crate::idp::throttle::ThrottleSettings,
     pub log: LogSettings,
     /// The Layer emulator (`[mock_layer]`); off unless `mock_layer.listen` is set.
     pub mock_layer: MockLayerSettings,
@@ -55,6 +57,7 @@ impl Default for Settings {
             passwords: PasswordSettings::default(),
             sessions: SessionSettings::default(),
             http: HttpSettings::default(),
+            throttle: crate::idp::throttle::ThrottleSettings::default(),
             log: LogSettings::default(),
             mock_layer: MockLayerSettings::default(),
         }
@@ -631,6 +634,7 @@ impl Settings {
             return invalid("http.workers must be at least 1".to_owned());
         }
         self.signing.validate()?;
+        self.throttle.validate().map_err(ConfigError::Invalid)?;
         self.mock_layer.validate()?;
         let has_keys = self.signing.has_keys();
         match (&self.provider_id, has_keys) {

@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::{Settings, display_path};
 use crate::idp::keys::{KeyOrigin, KeyRing};
 use crate::idp::password::PasswordHasher;
+use crate::idp::throttle::Throttle;
 use crate::idp::tokens::TokenIssuer;
 use crate::idp::{self, IdpState};
 use crate::mock_layer::{self, LocalProvider, MockLayer, TrustedKey};
@@ -29,6 +30,7 @@ pub struct Application {
     store: Arc<dyn Store>,
     keys: Arc<KeyRing>,
     clock: Clock,
+    throttle: Arc<Throttle>,
     /// The Layer emulator, when `mock_layer.listen` is set.
     mock_layer: Option<mock_layer::Running>,
 }
@@ -73,12 +75,20 @@ impl Application {
             store.clone(),
             settings.signing.token_lifetime_secs,
         );
+        let session_ttl_secs = i64::try_from(settings.sessions.ttl_secs).unwrap_or(i64::MAX);
+        let throttle = Arc::new(Throttle::new(
+            store.clone(),
+            clock.clone(),
+            settings.throttle.clone(),
+            session_ttl_secs,
+        ));
         let state = IdpState {
             clock: clock.clone(),
             store: store.clone(),
             hasher,
+            throttle: throttle.clone(),
             issuer,
-            session_ttl_secs: i64::try_from(settings.sessions.ttl_secs).unwrap_or(i64::MAX),
+            session_ttl_secs,
             max_body_bytes: settings.http.max_body_bytes,
         };
         let emulator = match mock_layer_listener {
@@ -109,6 +119,7 @@ impl Application {
             store,
             keys,
             clock,
+            throttle,
             mock_layer,
         })
     }
@@ -148,6 +159,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.store.clone();
         let clock = self.clock.clone();
+        let throttle = self.throttle.clone();
         let purge = async move {
             let mut tick = tokio::time::interval(PURGE_INTERVAL);
             loop {
@@ -156,6 +168,11 @@ impl Application {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(rows = n, "purged expired sessions and nonces"),
                     Err(e) => tracing::warn!(error = ?e, "purging expired records failed"),
+                }
+                match throttle.purge().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "purged login-throttling records"),
+                    Err(e) => tracing::warn!(error = ?e, "purging login-throttling records failed"),
                 }
             }
         };

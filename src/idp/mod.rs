@@ -10,7 +10,8 @@
 //! - `nonces.rs` — the signed-nonce ledger, written in batches (group commit).
 //! - `sessions.rs` — opaque app session tokens, stored hashed.
 //! - `extract.rs` — JSON-or-form bodies, bearer tokens, the authenticated caller.
-//! - `client.rs` — the client address every rule keys on.
+//! - `client.rs` — the client address every rule keys on (trusted proxies).
+//! - `throttle/` — throttled guessing and sign-ups, counted in the database.
 
 pub mod accounts;
 pub mod client;
@@ -21,6 +22,7 @@ pub mod nonces;
 pub mod password;
 mod routes;
 pub mod sessions;
+pub mod throttle;
 pub mod tokens;
 
 use std::net::TcpListener;
@@ -42,6 +44,7 @@ pub struct IdpState {
     pub clock: Clock,
     pub store: Arc<dyn Store>,
     pub hasher: PasswordHasher,
+    pub throttle: Arc<throttle::Throttle>,
     pub issuer: TokenIssuer,
     pub session_ttl_secs: i64,
     pub max_body_bytes: usize,

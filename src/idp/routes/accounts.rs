@@ -9,6 +9,7 @@ use super::{UserView, json};
 use crate::domain::{Email, Password};
 use crate::idp::IdpState;
 use crate::idp::accounts::{self, NewAccount, ProfileInput};
+use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Body, SessionUser};
 use crate::store::{AccountUpdate, StoreError};
@@ -25,6 +26,7 @@ pub struct SignUpRequest {
 /// Signs a user up. The ID is generated and never changes.
 pub async fn post_users(
     state: Data<IdpState>,
+    client: ClientAddr,
     Body(request): Body<SignUpRequest>,
 ) -> Result<HttpResponse, IdpError> {
     let account = NewAccount::parse(
@@ -34,6 +36,8 @@ pub async fn post_users(
         &request.profile,
         state.hasher.policy(),
     )?;
+    // Counted once the request is valid, before the hash it would cost.
+    state.throttle.admit_signup(client).await?;
     let user = accounts::create_account(state.store.as_ref(), &state.hasher, account).await?;
     Ok(json(StatusCode::CREATED, UserView::from(user)))
 }
@@ -67,6 +71,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 /// password; a new password ends every other session of the account.
 pub async fn patch_me(
     state: Data<IdpState>,
+    client: ClientAddr,
     caller: SessionUser,
     Body(patch): Body<ProfilePatch>,
 ) -> Result<HttpResponse, IdpError> {
@@ -96,7 +101,8 @@ pub async fn patch_me(
 
     let email_changes = email.as_str() != user.email;
     if email_changes || new_password.is_some() {
-        accounts::confirm_password(&state, &user.id, patch.current_password.as_deref()).await?;
+        accounts::confirm_password(&state, client, &user, patch.current_password.as_deref())
+            .await?;
     } else if patch.current_password.is_some() {
         return Err(IdpError::InvalidRequest(
             "current_password is only needed with a new email or password".to_owned(),

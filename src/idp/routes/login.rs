@@ -13,6 +13,7 @@ use crate::clock::rfc3339;
 use crate::domain::Nonce;
 use crate::idp::IdpState;
 use crate::idp::accounts;
+use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Body, SessionUser};
 use crate::idp::sessions;
@@ -89,14 +90,19 @@ fn log_app_id(req: &HttpRequest, body: Option<&str>) {
 pub async fn post_authenticate(
     req: HttpRequest,
     state: Data<IdpState>,
+    client: ClientAddr,
     Body(request): Body<LoginRequest>,
 ) -> Result<HttpResponse, IdpError> {
     let (email, password) = request.credentials()?;
     // The nonce is checked before the password so a malformed request costs no hashing.
     let nonce = request.nonce()?;
     log_app_id(&req, request.app_id.as_deref());
-    let user = accounts::login(&state, email, password).await?;
-    let token = state.issuer.issue(&user, &nonce, state.clock.now()).await?;
+    let login = accounts::login(&state, client, email, password).await?;
+    // The login's address rides in the nonce ledger's batch: no write of its own.
+    let token = state
+        .issuer
+        .issue_after_login(&login.user, &nonce, state.clock.now(), &login.success)
+        .await?;
     Ok(json(StatusCode::OK, IdentityTokenBody::new(token)))
 }
 
@@ -114,6 +120,7 @@ struct SessionBody {
 pub async fn post_sessions(
     req: HttpRequest,
     state: Data<IdpState>,
+    client: ClientAddr,
     Body(request): Body<LoginRequest>,
 ) -> Result<HttpResponse, IdpError> {
     let (email, password) = request.credentials()?;
@@ -124,7 +131,8 @@ pub async fn post_sessions(
         ));
     }
     log_app_id(&req, request.app_id.as_deref());
-    let user = accounts::login(&state, email, password).await?;
+    let accounts::LoggedIn { user, success } =
+        accounts::login(&state, client, email, password).await?;
     let (token, token_hash) = sessions::new_token().map_err(IdpError::Internal)?;
     let now = state.clock.now();
     let expires_at = now + state.session_ttl_secs;
@@ -135,6 +143,7 @@ pub async fn post_sessions(
             user_id: &user.id,
             now,
             expires_at,
+            login: Some(success.record()),
         })
         .await?;
     Ok(json(
