@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
-use layer_idp::clock::Clock;
+pub use layer_idp::clock::Clock;
 use layer_idp::config::{DatabaseUrl, KeySettings, Settings};
 use layer_idp::idp::keys::{GeneratedKey, generate_key};
 use layer_idp::startup::Application;

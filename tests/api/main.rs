@@ -12,4 +12,5 @@ mod migrations;
 mod mock_layer;
 mod persistence;
 mod store;
+mod throttle;
 mod tokens;
