@@ -410,9 +410,9 @@ impl Store for SqlStore {
         &self,
         query: ThrottleQuery<'_>,
     ) -> Result<ThrottleState, StoreError> {
-        // From the writer on SQLite: the read-only pool may lag the writer's last commit by
-        // nothing, but a check must see the failure the previous attempt just recorded.
-        throttle::state(&self.writer, query).await
+        // A read sees every commit made before it (WAL on SQLite), and the caller holds the
+        // account's lock until the previous attempt's failure is committed.
+        throttle::state(&self.reader, query).await
     }
 
     #[tracing::instrument(skip_all)]

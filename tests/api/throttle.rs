@@ -603,3 +603,87 @@ async fn throttling_records_leave_once_no_rule_counts_them() {
     let state = store.login_throttle_state(query).await.unwrap();
     assert_eq!((state.pair_failures, state.account_failures), (0, 1));
 }
+
+/// Rows in each table the login flow may write, read straight from the app's database.
+async fn row_counts(app: &TestApp) -> Vec<(&'static str, i64)> {
+    use sqlx::Connection;
+    const TABLES: [&str; 6] = [
+        "users",
+        "sessions",
+        "signed_nonces",
+        "login_failures",
+        "login_successes",
+        "signup_attempts",
+    ];
+    let url = app.settings.effective_database_url();
+    let mut counts = Vec::new();
+    for table in TABLES {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
+        let count: i64 = if url.is_postgres() {
+            let mut conn = sqlx::PgConnection::connect(url.expose()).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(url.expose()).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        };
+        counts.push((table, count));
+    }
+    counts
+}
+
+fn changed(before: &[(&'static str, i64)], after: &[(&'static str, i64)]) -> Vec<String> {
+    before
+        .iter()
+        .zip(after)
+        .filter(|(b, a)| b.1 != a.1)
+        .map(|(b, a)| format!("{} {:+}", b.0, a.1 - b.1))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_successful_login_writes_only_what_it_wrote_before_and_identity_tokens_nothing_new() {
+    let app = spawn_app_with_clock(manual_clock(), |_| {}).await;
+    app.sign_up("quiet@example.com", PASSWORD).await;
+    let a = from(2);
+
+    let before = row_counts(&app).await;
+    let response = authenticate(&app, &a, "quiet@example.com", PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    // The nonce, and in the same batch the address it logged in from.
+    let after = row_counts(&app).await;
+    assert_eq!(
+        changed(&before, &after),
+        ["signed_nonces +1", "login_successes +1"]
+    );
+
+    let session = sessions(&app, &a, "quiet@example.com", PASSWORD).await;
+    let session: Value = session.json().await.unwrap();
+    let token = session["session_token"].as_str().unwrap();
+    // The session row; the address was already recorded (an update in the same transaction).
+    let after_session = row_counts(&app).await;
+    assert_eq!(changed(&after, &after_session), ["sessions +1"]);
+
+    let response = app.post_identity_tokens(token, &nonce()).await;
+    assert_eq!(response.status(), 200);
+    let after_token = row_counts(&app).await;
+    assert_eq!(changed(&after_session, &after_token), ["signed_nonces +1"]);
+
+    // Failures are the only rows a failed attempt adds; the success after them clears them.
+    fail_times(&app, &a, "quiet@example.com", 2).await;
+    let after_failures = row_counts(&app).await;
+    assert_eq!(
+        changed(&after_token, &after_failures),
+        ["login_failures +2"]
+    );
+    assert_eq!(
+        sessions(&app, &a, "quiet@example.com", PASSWORD)
+            .await
+            .status(),
+        201
+    );
+    let cleared = row_counts(&app).await;
+    assert_eq!(
+        changed(&after_failures, &cleared),
+        ["sessions +1", "login_failures -2"]
+    );
+}
