@@ -1,9 +1,10 @@
 //! Time for every rule that depends on it: a [`Clock`] the application holds, and formatting.
 //!
-//! Times are Unix seconds (UTC), stored as integers and shown as RFC 3339. Rules that depend on
-//! time (session expiry, token lifetimes, login throttling, and later e-mail tokens) ask the
-//! application's [`Clock`], never the system directly, so tests can set and advance time
-//! instead of sleeping. The system clock is the only one production uses.
+//! The identity provider stores Unix seconds (UTC) and shows RFC 3339; the Layer emulator
+//! counts milliseconds and shows Layer's `…T20:45:35.820Z` form. The identity provider's rules
+//! that depend on time (session expiry, token lifetimes, login throttling, and later e-mail
+//! tokens) ask the application's [`Clock`], never the system directly, so tests can set and
+//! advance time instead of sleeping. The system clock is the only one production uses.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -85,6 +86,28 @@ pub fn rfc3339(unix: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn wall_clock_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// `2026-11-21T20:45:35.820Z`, the form Layer's timestamps take.
+pub fn iso_ms(ms: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+/// Parses an RFC 3339 timestamp (the SDK's `from_timestamp`, `since`) to milliseconds.
+pub fn parse_iso_ms(s: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 #[cfg(test)]
