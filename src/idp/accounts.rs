@@ -118,9 +118,9 @@ pub struct LoggedIn {
 #[tracing::instrument(skip_all)]
 pub async fn login(
     state: &IdpState,
-    client: ClientAddr,
     email: &str,
     password: &str,
+    client: ClientAddr,
 ) -> Result<LoggedIn, IdpError> {
     let email = Email::parse(email)?;
     let password = Password::candidate(password, state.hasher.policy())?;
@@ -167,9 +167,9 @@ pub async fn login(
 /// under the same throttling rules as a login.
 pub async fn confirm_password(
     state: &IdpState,
-    client: ClientAddr,
     user: &User,
     password: Option<&str>,
+    client: ClientAddr,
 ) -> Result<(), IdpError> {
     let Some(password) = password else {
         return Err(IdpError::InvalidRequest(

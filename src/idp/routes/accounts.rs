@@ -71,8 +71,8 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 /// password; a new password ends every other session of the account.
 pub async fn patch_me(
     state: Data<IdpState>,
-    client: ClientAddr,
     caller: SessionUser,
+    client: ClientAddr,
     Body(patch): Body<ProfilePatch>,
 ) -> Result<HttpResponse, IdpError> {
     let user = caller.user;
@@ -101,7 +101,7 @@ pub async fn patch_me(
 
     let email_changes = email.as_str() != user.email;
     if email_changes || new_password.is_some() {
-        accounts::confirm_password(&state, client, &user, patch.current_password.as_deref())
+        accounts::confirm_password(&state, &user, patch.current_password.as_deref(), client)
             .await?;
     } else if patch.current_password.is_some() {
         return Err(IdpError::InvalidRequest(

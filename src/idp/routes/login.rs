@@ -90,14 +90,13 @@ fn log_app_id(req: &HttpRequest, body: Option<&str>) {
 pub async fn post_authenticate(
     req: HttpRequest,
     state: Data<IdpState>,
-    client: ClientAddr,
     Body(request): Body<LoginRequest>,
 ) -> Result<HttpResponse, IdpError> {
     let (email, password) = request.credentials()?;
     // The nonce is checked before the password so a malformed request costs no hashing.
     let nonce = request.nonce()?;
     log_app_id(&req, request.app_id.as_deref());
-    let login = accounts::login(&state, client, email, password).await?;
+    let login = accounts::login(&state, email, password, ClientAddr::of(&req)).await?;
     // The login's address rides in the nonce ledger's batch: no write of its own.
     let token = state
         .issuer
@@ -120,7 +119,6 @@ struct SessionBody {
 pub async fn post_sessions(
     req: HttpRequest,
     state: Data<IdpState>,
-    client: ClientAddr,
     Body(request): Body<LoginRequest>,
 ) -> Result<HttpResponse, IdpError> {
     let (email, password) = request.credentials()?;
@@ -132,7 +130,7 @@ pub async fn post_sessions(
     }
     log_app_id(&req, request.app_id.as_deref());
     let accounts::LoggedIn { user, success } =
-        accounts::login(&state, client, email, password).await?;
+        accounts::login(&state, email, password, ClientAddr::of(&req)).await?;
     let (token, token_hash) = sessions::new_token().map_err(IdpError::Internal)?;
     let now = state.clock.now();
     let expires_at = now + state.session_ttl_secs;
