@@ -687,3 +687,29 @@ async fn a_successful_login_writes_only_what_it_wrote_before_and_identity_tokens
         ["sessions +1", "login_failures -2"]
     );
 }
+
+#[tokio::test]
+async fn with_forwarded_configured_the_rfc_7239_header_names_the_client_and_x_forwarded_for_does_not()
+ {
+    let app = spawn_app_with_clock(manual_clock(), |s| {
+        s.http.trusted_proxies = vec!["127.0.0.2/32".parse().unwrap()];
+        s.http.forwarded_header = layer_idp::idp::client::ForwardedHeader::Forwarded;
+    })
+    .await;
+    let send = |header: &'static str, value: &'static str| {
+        let request = from(2)
+            .post(app.url("/authenticate"))
+            .header(header, value)
+            .json(&json!({"email": "rfc@example.com", "password": WRONG, "nonce": "n"}));
+        async move { request.send().await.unwrap() }
+    };
+    for _ in 0..5 {
+        let response = send("forwarded", "for=\"198.51.100.1:4711\";proto=https").await;
+        assert_eq!(response.status(), 401);
+    }
+    assert_held(send("forwarded", "for=198.51.100.1").await).await;
+    // X-Forwarded-For is not what the proxies write here: the proxy itself is the client,
+    // which has no failures yet.
+    assert_eq!(send("x-forwarded-for", "198.51.100.1").await.status(), 401);
+    assert_eq!(send("forwarded", "for=198.51.100.2").await.status(), 401);
+}
