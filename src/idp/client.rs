@@ -6,7 +6,10 @@
 //! (`http.forwarded_header`: `X-Forwarded-For` by default, or RFC 7239 `Forwarded`) is read
 //! from the right, skipping every hop that is itself a trusted proxy, and the first hop that is
 //! not is the client. Anything to the left of it was written by the client and proves nothing.
-//! Only this module decides which header to believe; every rule asks [`ClientAddr`].
+//! Exactly one header is read, the one the operator names: a proxy appends to the header it
+//! writes and passes the other through untouched, so reading both would let a client forge the
+//! one its proxy does not write. Only this module decides which header to believe; every rule
+//! asks [`ClientAddr`].
 
 use std::future::{Ready, ready};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
