@@ -46,6 +46,8 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     pub sessions: SessionSettings,
     pub http: HttpSettings,
+    /// Throttled guessing and sign-ups (`[throttle]`, README "Login defense").
+    pub throttle: crate::idp::throttle::ThrottleSettings,
     pub log: LogSettings,
     /// The Layer emulator (`[mock_layer]`); off unless `mock_layer.listen` is set.
     pub mock_layer: MockLayerSettings,
@@ -64,6 +66,7 @@ impl Default for Settings {
             passwords: PasswordSettings::default(),
             sessions: SessionSettings::default(),
             http: HttpSettings::default(),
+            throttle: crate::idp::throttle::ThrottleSettings::default(),
             log: LogSettings::default(),
             mock_layer: MockLayerSettings::default(),
         }
@@ -186,6 +189,15 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// HTTP worker threads; defaults to the number of CPUs.
     pub workers: Option<usize>,
+    /// Proxies (CIDRs or addresses) whose forwarding header names the client; a request from
+    /// any other peer is the peer's own (`idp/client.rs`).
+    #[serde(
+        deserialize_with = "crate::idp::client::deserialize_networks",
+        serialize_with = "crate::idp::client::serialize_networks"
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header those proxies write: `x-forwarded-for` or `forwarded` (RFC 7239).
+    pub forwarded_header: crate::idp::client::ForwardedHeader,
 }
 
 impl Default for HttpSettings {
@@ -193,6 +205,8 @@ impl Default for HttpSettings {
         Self {
             max_body_bytes: 64 * 1024,
             workers: None,
+            trusted_proxies: Vec::new(),
+            forwarded_header: crate::idp::client::ForwardedHeader::default(),
         }
     }
 }
@@ -468,6 +482,7 @@ impl Settings {
             return invalid("http.workers must be at least 1".to_owned());
         }
         self.signing.validate()?;
+        self.throttle.validate().map_err(ConfigError::Invalid)?;
         self.mock_layer.validate().map_err(ConfigError::Invalid)?;
         self.validate_apps()?;
         let has_keys = self.signing.has_keys();
@@ -1048,6 +1063,33 @@ app_ids = ["layer:///apps/staging/aaaaaaaa-1111-4111-8111-111111111111"]
         let err = load(None, &[("DATABASE_URL", "mysql://u:hunter2@db/idp")]).unwrap_err();
         assert!(err.contains("neither sqlite"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_from_the_environment_and_a_typo_names_the_setting() {
+        let settings = load(
+            None,
+            &[(
+                "LAYER_IDP_HTTP__TRUSTED_PROXIES",
+                "[\"10.0.0.0/8\", \"192.0.2.7\", \"2001:db8::/32\"]",
+            )],
+        )
+        .unwrap();
+        let nets: Vec<String> = settings
+            .http
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+        let err = load(
+            None,
+            &[("LAYER_IDP_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/40\"]")],
+        )
+        .unwrap_err();
+        assert!(err.contains("http.trusted_proxies"), "{err}");
+        let err = load(Some("[http]\nforwarded_header = \"x-real-ip\"\n"), &[]).unwrap_err();
+        assert!(err.contains("forwarded_header"), "{err}");
     }
 
     #[test]

@@ -11,11 +11,12 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 
-use crate::clock::unix_now;
+use crate::clock::Clock;
 use crate::config::{Settings, display_path};
 use crate::idp::apps::Apps;
 use crate::idp::keys::{KeyOrigin, KeyRing};
 use crate::idp::password::PasswordHasher;
+use crate::idp::throttle::Throttle;
 use crate::idp::tokens::TokenIssuer;
 use crate::idp::{self, IdpState};
 use crate::mock_layer::{self, LocalApp, LocalProvider, MockLayer, TrustedKey};
@@ -29,6 +30,8 @@ pub struct Application {
     idp_server: Server,
     store: Arc<dyn Store>,
     apps: Arc<Apps>,
+    clock: Clock,
+    throttle: Arc<Throttle>,
     /// The Layer emulator, when `mock_layer.listen` is set.
     mock_layer: Option<mock_layer::Running>,
 }
@@ -46,6 +49,16 @@ impl Application {
         settings: &Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
+        Self::build_with_listener_and_clock(settings, listener, Clock::system()).await
+    }
+
+    /// Builds the application on an already-bound listener with the given clock: tests pass a
+    /// [`Clock::manual`] to move time for the rules that depend on it.
+    pub async fn build_with_listener_and_clock(
+        settings: &Settings,
+        listener: TcpListener,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let mock_layer_listener = match settings.mock_layer.listen {
             None => None,
             Some(addr) => Some(TcpListener::bind(addr).with_context(|| {
@@ -59,11 +72,20 @@ impl Application {
             tokio::task::spawn_blocking(move || PasswordHasher::new(&passwords)).await??
         };
         let issuer = TokenIssuer::new(apps.clone(), store.clone());
+        let session_ttl_secs = i64::try_from(settings.sessions.ttl_secs).unwrap_or(i64::MAX);
+        let throttle = Arc::new(Throttle::new(
+            store.clone(),
+            clock.clone(),
+            settings.throttle.clone(),
+            session_ttl_secs,
+        ));
         let state = IdpState {
+            clock: clock.clone(),
             store: store.clone(),
             hasher,
+            throttle: throttle.clone(),
             issuer,
-            session_ttl_secs: i64::try_from(settings.sessions.ttl_secs).unwrap_or(i64::MAX),
+            session_ttl_secs,
             max_body_bytes: settings.http.max_body_bytes,
         };
         let emulator = match mock_layer_listener {
@@ -79,7 +101,11 @@ impl Application {
         // it is polled, in `run_until_stopped`; one dropped on an error never served.)
         let idp_addr = listener.local_addr()?;
         let workers = worker_count(settings);
-        let idp_server = idp::serve(state, listener, workers)?;
+        let proxies = idp::client::TrustedProxies {
+            networks: settings.http.trusted_proxies.clone(),
+            header: settings.http.forwarded_header,
+        };
+        let idp_server = idp::serve(state, proxies, listener, workers)?;
         report_start(&apps, idp_addr, settings);
         let mock_layer = emulator
             .map(|(state, listener)| mock_layer::run(state, listener, workers))
@@ -89,6 +115,8 @@ impl Application {
             idp_server,
             store,
             apps,
+            clock,
+            throttle,
             mock_layer,
         })
     }
@@ -133,14 +161,21 @@ impl Application {
     /// Serves until a signal or [`ServerHandle::stop`], purging expired records meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.store.clone();
+        let clock = self.clock.clone();
+        let throttle = self.throttle.clone();
         let purge = async move {
             let mut tick = tokio::time::interval(PURGE_INTERVAL);
             loop {
                 tick.tick().await;
-                match store.purge_expired(unix_now()).await {
+                match store.purge_expired(clock.now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(rows = n, "purged expired sessions and nonces"),
                     Err(e) => tracing::warn!(error = ?e, "purging expired records failed"),
+                }
+                match throttle.purge().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "purged login-throttling records"),
+                    Err(e) => tracing::warn!(error = ?e, "purging login-throttling records failed"),
                 }
             }
         };

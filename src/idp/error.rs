@@ -59,6 +59,13 @@ pub enum IdpError {
         code: &'static str,
         description: String,
     },
+    /// 429: a throttling rule holds password attempts for this account or address; nothing was
+    /// checked. The same for a known and an unknown e-mail.
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after_secs: u64 },
+    /// 429: this address has signed up too often lately.
+    #[error("too many sign-ups")]
+    TooManySignups { retry_after_secs: u64 },
     /// 503: too many password hashes queued; the client should retry shortly.
     #[error("busy")]
     Busy,
@@ -104,6 +111,8 @@ impl IdpError {
             IdpError::NotFound(_) => "not_found",
             IdpError::MethodNotAllowed => "method_not_allowed",
             IdpError::Conflict { code, .. } => code,
+            IdpError::TooManyAttempts { .. } => "too_many_attempts",
+            IdpError::TooManySignups { .. } => "too_many_signups",
             IdpError::Busy => "temporarily_unavailable",
             IdpError::Internal(_) => "server_error",
         }
@@ -125,6 +134,13 @@ impl IdpError {
             IdpError::Unauthenticated(d) | IdpError::Forbidden(d) => (*d).to_owned(),
             IdpError::MethodNotAllowed => "this path does not support that method".to_owned(),
             IdpError::Conflict { description, .. } => description.clone(),
+            IdpError::TooManyAttempts { retry_after_secs } => format!(
+                "too many failed password attempts; nothing was checked. Retry in \
+                 {retry_after_secs} seconds"
+            ),
+            IdpError::TooManySignups { retry_after_secs } => {
+                format!("too many sign-ups from this address; retry in {retry_after_secs} seconds")
+            }
             IdpError::Busy => {
                 "too many logins are being processed; retry in a few seconds".to_owned()
             }
@@ -157,6 +173,9 @@ impl ResponseError for IdpError {
             IdpError::NotFound(_) => StatusCode::NOT_FOUND,
             IdpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             IdpError::Conflict { .. } => StatusCode::CONFLICT,
+            IdpError::TooManyAttempts { .. } | IdpError::TooManySignups { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             IdpError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             IdpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -185,6 +204,10 @@ impl ResponseError for IdpError {
             }
             IdpError::Busy => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
+            }
+            IdpError::TooManyAttempts { retry_after_secs }
+            | IdpError::TooManySignups { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
             }
             _ => {}
         }

@@ -354,7 +354,7 @@ async fn session_of(req: &ServiceRequest) -> Result<SessionUser, IdpError> {
     let token_hash = super::sessions::hash_token(token);
     let user = state
         .store
-        .find_session_user(&token_hash, crate::clock::unix_now())
+        .find_session_user(&token_hash, state.clock.now())
         .await?
         .ok_or(IdpError::Unauthenticated(
             "the session token is unknown, expired or revoked; log in again with POST /sessions",

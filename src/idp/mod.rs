@@ -11,7 +11,8 @@
 //! - `nonces.rs` — the signed-nonce ledger, written in batches (group commit).
 //! - `sessions.rs` — opaque app session tokens, stored hashed.
 //! - `extract.rs` — JSON-or-form bodies, bearer tokens, the authenticated caller.
-//! - `client.rs` — the client address every rule keys on.
+//! - `client.rs` — the client address every rule keys on (trusted proxies).
+//! - `throttle/` — throttled guessing and sign-ups, counted in the database.
 
 pub mod accounts;
 pub mod apps;
@@ -23,6 +24,7 @@ pub mod nonces;
 pub mod password;
 mod routes;
 pub mod sessions;
+pub mod throttle;
 pub mod tokens;
 
 use std::net::TcpListener;
@@ -33,29 +35,40 @@ use actix_web::{App, middleware, web};
 
 pub use error::IdpError;
 
+use crate::clock::Clock;
 use crate::store::Store;
 use password::PasswordHasher;
 use tokens::TokenIssuer;
 
 /// Everything a handler needs, shared by all workers.
 pub struct IdpState {
+    /// The time every rule reads (a manual clock in tests).
+    pub clock: Clock,
     pub store: Arc<dyn Store>,
     pub hasher: PasswordHasher,
+    pub throttle: Arc<throttle::Throttle>,
     pub issuer: TokenIssuer,
     pub session_ttl_secs: i64,
     pub max_body_bytes: usize,
 }
 
 /// Starts serving the identity provider on an already-bound listener.
-pub fn serve(state: IdpState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+pub fn serve(
+    state: IdpState,
+    proxies: client::TrustedProxies,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<Server> {
     let max_body_bytes = state.max_body_bytes;
     let state = web::Data::new(state);
+    let proxies = web::Data::new(proxies);
     crate::http_server::serve("idp", listener, workers, error::refusal_body, move || {
         App::new()
             .wrap(middleware::from_fn(|req, next| {
                 crate::telemetry::trace_requests("idp", req, next)
             }))
             .app_data(state.clone())
+            .app_data(proxies.clone())
             .app_data(web::PayloadConfig::new(max_body_bytes))
             .app_data(routes::path_config())
             .app_data(routes::query_config())

@@ -18,6 +18,7 @@ use super::apps::Apps;
 use super::error::IdpError;
 use super::keys::KeyRing;
 use super::nonces::NonceLedger;
+use super::throttle::Success;
 use crate::domain::Nonce;
 use crate::store::{NonceRecord, Store, User};
 use crate::telemetry::spawn_blocking_with_tracing;
@@ -64,13 +65,38 @@ impl TokenIssuer {
 
     /// Signs an identity token for `user` and `nonce` with the active key of the app `keys`
     /// (one of [`Self::apps`]), unless the nonce was signed before.
-    #[tracing::instrument(skip_all, fields(user_id = %user.id, provider_id = keys.provider_id()))]
     pub async fn issue(
         &self,
         user: &User,
         nonce: &Nonce,
         keys: &Arc<KeyRing>,
         now: i64,
+    ) -> Result<String, IdpError> {
+        self.issue_inner(user, nonce, keys, now, None).await
+    }
+
+    /// [`Self::issue`] right after a password login: the ledger's batch also records the
+    /// login's address for the throttling rules, so the login costs no write of its own.
+    pub async fn issue_after_login(
+        &self,
+        user: &User,
+        nonce: &Nonce,
+        keys: &Arc<KeyRing>,
+        now: i64,
+        login: &Success,
+    ) -> Result<String, IdpError> {
+        self.issue_inner(user, nonce, keys, now, Some(login.clone()))
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user.id, provider_id = keys.provider_id()))]
+    async fn issue_inner(
+        &self,
+        user: &User,
+        nonce: &Nonce,
+        keys: &Arc<KeyRing>,
+        now: i64,
+        login: Option<Success>,
     ) -> Result<String, IdpError> {
         let nonce_hash: [u8; 32] =
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, nonce.as_str().as_bytes())
@@ -79,7 +105,7 @@ impl TokenIssuer {
                 .map_err(IdpError::internal)?;
         let record = self
             .ledger
-            .claim(nonce_hash, &user.id, now + NONCE_LIFETIME_SECS)
+            .claim(nonce_hash, &user.id, now + NONCE_LIFETIME_SECS, login)
             .await
             .map_err(IdpError::internal)?;
         if let NonceRecord::AlreadySigned { user_id } = record {

@@ -12,5 +12,7 @@ mod login;
 mod migrations;
 mod mock_layer;
 mod persistence;
+mod replicas;
 mod store;
+mod throttle;
 mod tokens;

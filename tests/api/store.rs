@@ -16,6 +16,7 @@ async fn a_batch_of_nonce_claims_gives_each_nonce_to_its_first_claimant_only() {
         nonce_hash: hash,
         user_id: user,
         expires_at,
+        login: None,
     };
     let first = store
         .record_signed_nonces(&[claim(b"n1", "alice")])
@@ -121,6 +122,7 @@ async fn sessions_end_at_their_expiry_and_with_their_disabled_user() {
             user_id: "s-1",
             now,
             expires_at: now + 600,
+            login: None,
         })
         .await
         .unwrap();

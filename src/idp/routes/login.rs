@@ -12,10 +12,10 @@ use std::sync::Arc;
 use super::{IdentityTokenBody, UserView, json};
 use crate::app_id::ClientAppId;
 use crate::clock::rfc3339;
-use crate::clock::unix_now;
 use crate::domain::{Invalid, Nonce};
 use crate::idp::IdpState;
 use crate::idp::accounts;
+use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Body, SessionUser};
 use crate::idp::keys::KeyRing;
@@ -138,8 +138,12 @@ pub async fn post_authenticate(
     let nonce = request.nonce()?;
     // The app is chosen before the password is checked, so a wrong app ID costs no hashing.
     let keys = choose_app(&req, &state, request.app_id()?)?;
-    let user = accounts::login(&state, email, password).await?;
-    let token = state.issuer.issue(&user, &nonce, keys, unix_now()).await?;
+    let login = accounts::login(&state, email, password, ClientAddr::of(&req)).await?;
+    // The login's address rides in the nonce ledger's batch: no write of its own.
+    let token = state
+        .issuer
+        .issue_after_login(&login.user, &nonce, keys, state.clock.now(), &login.success)
+        .await?;
     Ok(json(StatusCode::OK, IdentityTokenBody::new(token)))
 }
 
@@ -167,9 +171,10 @@ pub async fn post_sessions(
         ));
     }
     log_app_id(&req, request.app_id()?);
-    let user = accounts::login(&state, email, password).await?;
+    let accounts::LoggedIn { user, success } =
+        accounts::login(&state, email, password, ClientAddr::of(&req)).await?;
     let (token, token_hash) = sessions::new_token().map_err(IdpError::Internal)?;
-    let now = unix_now();
+    let now = state.clock.now();
     let expires_at = now + state.session_ttl_secs;
     state
         .store
@@ -178,6 +183,7 @@ pub async fn post_sessions(
             user_id: &user.id,
             now,
             expires_at,
+            login: Some(success.record()),
         })
         .await?;
     Ok(json(
@@ -211,7 +217,7 @@ pub async fn post_identity_tokens(
     let keys = choose_app(&req, &state, request.app_id.as_deref())?;
     let token = state
         .issuer
-        .issue(&caller.user, &nonce, keys, unix_now())
+        .issue(&caller.user, &nonce, keys, state.clock.now())
         .await?;
     Ok(json(StatusCode::OK, IdentityTokenBody::new(token)))
 }
