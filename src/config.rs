@@ -156,6 +156,50 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// HTTP worker threads; defaults to the number of CPUs.
     pub workers: Option<usize>,
+    /// Web origins (`scheme://host[:port]`) whose pages may call the identity provider from a
+    /// browser. In the environment, a comma-separated list.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl HttpSettings {
+    /// The allowed origins, parsed; an invalid entry names the setting.
+    pub fn cors_origins(&self) -> Result<Vec<WebOrigin>, ConfigError> {
+        self.cors_allowed_origins
+            .iter()
+            .map(|raw| {
+                WebOrigin::parse(raw).map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "http.cors_allowed_origins: {e} \
+                         (set LAYER_IDP_HTTP__CORS_ALLOWED_ORIGINS or [http] cors_allowed_origins)"
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// A list, or one string of comma-separated entries (how a list arrives from the
+/// environment).
+fn list_or_comma_separated<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        String(String),
+    }
+    Ok(match ListOrString::deserialize(deserializer)? {
+        ListOrString::List(list) => list,
+        ListOrString::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 impl Default for HttpSettings {
@@ -163,6 +207,7 @@ impl Default for HttpSettings {
         Self {
             max_body_bytes: 64 * 1024,
             workers: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -183,6 +228,7 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
+use crate::idp::cors::WebOrigin;
 use crate::mock_layer::AppId;
 
 /// The Layer emulator: a local Layer server for end-to-end tests. `layer-idp serve` starts
@@ -619,6 +665,7 @@ impl Settings {
         if self.http.workers == Some(0) {
             return invalid("http.workers must be at least 1".to_owned());
         }
+        self.http.cors_origins()?;
         self.signing.validate()?;
         self.mock_layer.validate()?;
         let has_keys = self.signing.has_keys();
@@ -807,6 +854,43 @@ mod tests {
         .unwrap();
         assert_eq!(settings.passwords.min_length, 15);
         assert_eq!(settings.sessions.ttl_secs, 60);
+    }
+
+    #[test]
+    fn cors_origins_come_as_a_list_or_comma_separated_and_bad_ones_name_the_setting() {
+        let settings = load(
+            Some("[http]\ncors_allowed_origins = [\"https://app.example.com\"]\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.http.cors_allowed_origins,
+            ["https://app.example.com"]
+        );
+        let settings = load(
+            None,
+            &[(
+                "LAYER_IDP_HTTP__CORS_ALLOWED_ORIGINS",
+                "https://a.example.com, http://localhost:5173",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.http.cors_allowed_origins,
+            ["https://a.example.com", "http://localhost:5173"]
+        );
+        for bad in [
+            "https://app.example.com/",
+            "https://app.example.com/chat",
+            "https://*.example.com",
+        ] {
+            let error = load(None, &[("LAYER_IDP_HTTP__CORS_ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert!(
+                error.contains("http.cors_allowed_origins")
+                    && error.contains("LAYER_IDP_HTTP__CORS_ALLOWED_ORIGINS"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

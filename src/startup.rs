@@ -13,6 +13,7 @@ use anyhow::Context;
 
 use crate::clock::unix_now;
 use crate::config::{Settings, display_path};
+use crate::idp::cors::CorsPolicy;
 use crate::idp::keys::{KeyOrigin, KeyRing};
 use crate::idp::password::PasswordHasher;
 use crate::idp::tokens::TokenIssuer;
@@ -68,6 +69,11 @@ impl Application {
             issuer,
             session_ttl_secs: i64::try_from(settings.sessions.ttl_secs).unwrap_or(i64::MAX),
             max_body_bytes: settings.http.max_body_bytes,
+            cors: CorsPolicy::new(
+                settings.http.cors_origins()?,
+                // Development credentials: any local web app may call, with no configuration.
+                matches!(keys.origin(), KeyOrigin::Development { .. }),
+            ),
         };
         let emulator = match mock_layer_listener {
             None => None,

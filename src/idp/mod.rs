@@ -11,9 +11,11 @@
 //! - `sessions.rs` — opaque app session tokens, stored hashed.
 //! - `extract.rs` — JSON-or-form bodies, bearer tokens, the authenticated caller.
 //! - `client.rs` — the client address every rule keys on.
+//! - `cors.rs` — which web origins may call it from a browser.
 
 pub mod accounts;
 pub mod client;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod keys;
@@ -42,14 +44,20 @@ pub struct IdpState {
     pub issuer: TokenIssuer,
     pub session_ttl_secs: i64,
     pub max_body_bytes: usize,
+    pub cors: cors::CorsPolicy,
 }
 
 /// Starts serving the identity provider on an already-bound listener.
 pub fn serve(state: IdpState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
     let max_body_bytes = state.max_body_bytes;
+    let cors = state.cors.clone();
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
+            // Outermost last: the request's span and ID, then CORS refusals in the IdP's
+            // format, then CORS itself.
+            .wrap(cors.middleware())
+            .wrap(middleware::from_fn(cors::tidy_cors_answers))
             .wrap(middleware::from_fn(|req, next| {
                 crate::telemetry::trace_requests("idp", req, next)
             }))

@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod bad_input;
 mod cli;
+mod cors;
 mod health;
 mod helpers;
 mod login;
