@@ -4,10 +4,11 @@
 //   node build.js           one build
 //   node build.js --serve   rebuild on every request and serve public/ on
 //                           http://127.0.0.1:5173 (HOST and PORT override)
+const fs = require('node:fs');
 const esbuild = require('esbuild');
 
 const options = {
-  entryPoints: { chat: 'src/chat.js' },
+  entryPoints: { chat: 'src/chat.js', xdk: 'src/xdk.js' },
   bundle: true,
   outdir: 'public/build',
   format: 'iife',
@@ -18,7 +19,14 @@ const options = {
   logLevel: 'info',
 };
 
+// The XDK's theme, copied next to the bundles (it inlines its icons: no external assets).
+function copyTheme() {
+  fs.mkdirSync('public/build', { recursive: true });
+  fs.copyFileSync(require.resolve('@layerhq/web-xdk/themes/layer-basic-blue.css'), 'public/build/layer-basic-blue.css');
+}
+
 async function main() {
+  copyTheme();
   if (!process.argv.includes('--serve')) {
     await esbuild.build(options);
     return;
