@@ -20,7 +20,7 @@
 //! - [`config`] — the settings tree: defaults, TOML file, environment, flags.
 //! - [`cli`] / [`commands`] — the command line and what each command does.
 //! - [`telemetry`] — logging, request IDs, tracing into the blocking pool.
-//! - [`clock`] — Unix time and RFC 3339.
+//! - [`clock`] — Unix time and RFC 3339 (seconds for the provider, milliseconds for the emulator).
 //! - [`net`] — the address a listener is reached on.
 
 #![forbid(unsafe_code)]

@@ -17,7 +17,16 @@ use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::config::LogFormat;
+/// How log lines are written (`log.format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal, human-readable when it is.
+    #[default]
+    Auto,
+    Json,
+    Pretty,
+}
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

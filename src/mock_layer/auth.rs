@@ -23,8 +23,8 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::error::LayerError;
 use super::ids::{AppId, random_token};
-use super::world::wall_clock_ms;
 use super::{MockLayer, lock};
+use crate::clock::wall_clock_ms;
 
 /// Bytes of randomness in a nonce (160 bits, like Layer's 40-hex-digit nonces).
 const NONCE_BYTES: usize = 20;

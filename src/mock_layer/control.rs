@@ -13,7 +13,7 @@ use super::MockLayer;
 use super::error::{ErrorKind, LayerError};
 use super::ids::{AppId, identity_id};
 use super::rest::json;
-use super::world::iso_ms;
+use crate::clock::iso_ms;
 
 pub fn configure(cfg: &mut web::ServiceConfig, resource: fn(&str) -> Resource) {
     cfg.service(resource("/_mock/reset").route(web::post().to(post_reset)))

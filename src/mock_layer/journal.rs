@@ -18,8 +18,8 @@ use actix_web::web;
 use serde::Serialize;
 
 use super::auth::Caller;
-use super::world::{iso_ms, wall_clock_ms};
 use super::{MockLayer, lock};
+use crate::clock::{iso_ms, wall_clock_ms};
 
 /// Query parameters whose values are credentials.
 const SECRET_PARAMS: &[&str] = &["session_token", "token", "identity_token", "nonce"];

@@ -10,7 +10,9 @@
 //! - `rest/` — the Client API's HTTP endpoints, thin: extract, call the world, render.
 //! - `websocket.rs` — the socket: handshake, counters, requests, fan-out, closing.
 //! - `control.rs` — `/_mock/…`, the test controls (never on Layer's own paths).
-//! - `world.rs` / `views.rs` / `input.rs` — the state, its wire shapes, request parsing.
+//! - `world/` / `views.rs` / `input.rs` — the state (split by subject: identities,
+//!   conversations, messages, content, sockets), its wire shapes, request parsing.
+//! - `settings.rs` — `[mock_layer]`: defaults, flag overrides, checks (`config.rs` embeds it).
 //! - `change_log.rs` — what `Event.replay` re-sends, per user and bounded.
 //! - `content_store.rs` — rich content, its secret URLs and its caps.
 //! - `presence.rs` — who follows whom, and presence pushed to followers.
@@ -29,6 +31,7 @@ mod input;
 mod journal;
 mod presence;
 mod rest;
+pub mod settings;
 pub mod trust;
 mod views;
 mod websocket;
@@ -47,11 +50,11 @@ pub use error::LayerError;
 pub use ids::AppId;
 pub use trust::TrustedKey;
 
-use crate::config::MockLayerSettings;
 use auth::Sessions;
 use change_log::ReplayLimits;
 use content_store::ContentLimits;
 use journal::Journal;
+use settings::MockLayerSettings;
 use trust::Trust;
 use world::{Limits, World};
 

@@ -25,7 +25,8 @@ use serde_json::{Value, json};
 use super::change_log::{Outbound, PacketKind};
 use super::error::LayerError;
 use super::ids::identity_id;
-use super::world::{PresenceStatus, World, iso_ms, json_text};
+use super::world::{PresenceStatus, World, json_text};
+use crate::clock::iso_ms;
 
 /// Explicit follows per user. Layer documented no limit; this one keeps a loop of
 /// `PUT /following/users/{id}` from growing memory without bound.

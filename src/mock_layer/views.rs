@@ -10,7 +10,8 @@
 use serde_json::{Value, json};
 
 use super::ids::{Kind, encode_user_id, identity_id, object_id};
-use super::world::{Conversation, DOWNLOAD_URL_LIFETIME_MS, Message, World, iso_ms};
+use super::world::{Conversation, DOWNLOAD_URL_LIFETIME_MS, Message, World};
+use crate::clock::iso_ms;
 
 impl World {
     /// `{"type", "id", "url"}`: the `object` of change packets.

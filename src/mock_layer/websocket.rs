@@ -36,7 +36,8 @@ use super::change_log::Outbound;
 use super::error::LayerError;
 use super::ids::{Kind, parse_object_id, user_id_from_identity};
 use super::input;
-use super::world::{PresenceStatus, SocketHandle, iso_ms, parse_iso_ms, wall_clock_ms};
+use super::world::{PresenceStatus, SocketHandle};
+use crate::clock::{iso_ms, parse_iso_ms, wall_clock_ms};
 
 /// Subprotocols: the WebSDK speaks `layer-2.0`, the XDK `layer-3.0`. The chosen one is echoed,
 /// without which browsers and the npm `websocket` client refuse the connection.

@@ -1,0 +1,439 @@
+//! Messages: sending, parts, receipts, unread counts, deletion, and the push log.
+
+use super::*;
+
+/// A recipient's state for one message; it only ever moves up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Sent,
+    Delivered,
+    Read,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Sent => "sent",
+            Status::Delivered => "delivered",
+            Status::Read => "read",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// The client's part ID (the XDK sends its own), else `<message id>/parts/<index>`.
+    pub id: Option<String>,
+    pub mime_type: String,
+    pub body: Option<String>,
+    pub encoding: Option<String>,
+    pub content: Option<Uuid>,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub uuid: Uuid,
+    pub conversation: Uuid,
+    pub position: u64,
+    pub parts: Vec<Part>,
+    pub sent_ms: i64,
+    /// Where its sending falls among everything the world did (see [`World::next_seq`]).
+    pub seq: u64,
+    pub sender: String,
+    /// Every participant at sending time, by user ID.
+    pub recipient_status: BTreeMap<String, Status>,
+    pub notification: Option<Value>,
+    /// Users who deleted it for their devices.
+    pub hidden_for: BTreeSet<String>,
+    /// What it counts for against `max_message_bytes`, measured once when it is sent, so
+    /// deleting it gives back exactly that.
+    pub stored_bytes: usize,
+}
+
+impl Message {
+    pub fn id(&self) -> String {
+        object_id(Kind::Messages, &self.uuid)
+    }
+
+    /// Roughly what it takes in memory: its parts, notification and statuses (rich content
+    /// is counted separately). Statuses added later, for participants who join, are not
+    /// counted; there are at most `max_participants` per join.
+    fn measure(&self) -> usize {
+        const OVERHEAD: usize = 64;
+        let parts: usize = self
+            .parts
+            .iter()
+            .map(|p| {
+                OVERHEAD
+                    + p.mime_type.len()
+                    + p.body.as_ref().map_or(0, String::len)
+                    + p.id.as_ref().map_or(0, String::len)
+            })
+            .sum();
+        let statuses: usize = self
+            .recipient_status
+            .keys()
+            .map(|u| OVERHEAD + u.len())
+            .sum();
+        let notification = self
+            .notification
+            .as_ref()
+            .map_or(0, |n| n.to_string().len());
+        OVERHEAD + self.sender.len() + parts + statuses + notification
+    }
+
+    /// Whether `viewer` has yet to read it — the one rule behind both `is_unread` and
+    /// `unread_message_count`. A viewer without a status counts as having read it, as the
+    /// SDK reads a missing `is_unread`; participants always have one (see
+    /// [`World::patch_conversation`]).
+    pub fn is_unread_for(&self, viewer: &str) -> bool {
+        self.sender != viewer
+            && self
+                .recipient_status
+                .get(viewer)
+                .is_some_and(|status| *status != Status::Read)
+    }
+}
+
+impl World {
+    /// `Message.create` / `POST /conversations/{uuid}/messages`. Returns the sender's view.
+    pub fn create_message(
+        &mut self,
+        caller: &str,
+        conversation_uuid: &Uuid,
+        input: NewMessage,
+    ) -> Result<Value, LayerError> {
+        let conversation = self.conversation_for(caller, conversation_uuid)?.clone();
+        let uuid = input.uuid.unwrap_or_else(Uuid::new_v4);
+        if let Some(existing) = self.messages.get(&uuid) {
+            let mut error = LayerError::new(
+                ErrorKind::IdInUse,
+                format!("the message ID {} is already in use", existing.id()),
+            );
+            if let Ok(message) = self.message_for(caller, &uuid) {
+                error = error.with_data(self.message_view(message, caller));
+            }
+            return Err(error);
+        }
+        if self.messages.len() >= self.limits.max_messages {
+            return Err(LayerError::rate_limit_exceeded(format!(
+                "this app has {} messages, the most the emulator keeps \
+                 (mock_layer.max_messages); delete some",
+                self.messages.len()
+            )));
+        }
+        let message_id = object_id(Kind::Messages, &uuid);
+        let mut parts = Vec::with_capacity(input.parts.len());
+        for (index, part) in input.parts.into_iter().enumerate() {
+            parts.push(self.accept_part(caller, &message_id, index, part)?);
+        }
+        let now = self.now_ms();
+        let recipient_status = conversation
+            .participants
+            .iter()
+            .map(|p| {
+                (
+                    p.clone(),
+                    if p == caller {
+                        Status::Read
+                    } else {
+                        Status::Sent
+                    },
+                )
+            })
+            .collect();
+        let mut message = Message {
+            uuid,
+            conversation: *conversation_uuid,
+            position: conversation.next_position,
+            parts,
+            sent_ms: now,
+            // Numbered once it is certain to be kept.
+            seq: 0,
+            sender: caller.to_owned(),
+            recipient_status,
+            notification: input.notification.clone(),
+            hidden_for: BTreeSet::new(),
+            stored_bytes: 0,
+        };
+        let size = message.measure();
+        message.stored_bytes = size;
+        if self.message_bytes.saturating_add(size) > self.limits.max_message_bytes {
+            return Err(LayerError::rate_limit_exceeded(format!(
+                "this app holds {} bytes of messages; {size} more would pass \
+                 mock_layer.max_message_bytes ({}); delete some",
+                self.message_bytes, self.limits.max_message_bytes
+            )));
+        }
+        // Every check is behind us; from here on nothing fails.
+        message.seq = self.next_seq();
+        let Some(c) = self.conversations.get_mut(conversation_uuid) else {
+            return Err(LayerError::internal("conversation vanished under the lock"));
+        };
+        c.messages.push(uuid);
+        c.next_position += 1;
+        let reappearing: Vec<String> = std::mem::take(&mut c.hidden).into_iter().collect();
+        let conversation = c.clone();
+        for content in message.parts.iter().filter_map(|p| p.content) {
+            self.content.attach(&content, uuid);
+        }
+        self.message_bytes = self.message_bytes.saturating_add(size);
+        self.messages.insert(uuid, message.clone());
+        // A conversation deleted "for my devices" comes back with its next message.
+        for user in &reappearing {
+            self.push_conversation_create(conversation_uuid, Some(user));
+        }
+        let message_ref = self.object_ref("Message", &message.id());
+        let conversation_ref = self.object_ref("Conversation", &conversation.id());
+        for user in &conversation.participants {
+            let body = json!({
+                "operation": "create",
+                "object": message_ref,
+                "data": self.message_view(&message, user),
+            });
+            self.emit(user, PacketKind::Change, body);
+        }
+        // After the create, so the SDK can resolve `last_message` by id.
+        for user in &conversation.participants {
+            let body = json!({
+                "operation": "update",
+                "object": conversation_ref,
+                "data": [
+                    {"operation": "set", "property": "last_message", "id": message.id()},
+                    {"operation": "set", "property": "unread_message_count", "value": self.unread_count(&conversation, user)},
+                ],
+            });
+            self.emit(user, PacketKind::Change, body);
+        }
+        if let Some(notification) = input.notification {
+            self.notifications.push_back(Notification {
+                at_ms: now,
+                message: message.id(),
+                conversation: conversation.id(),
+                sender: caller.to_owned(),
+                recipients: conversation
+                    .participants
+                    .iter()
+                    .filter(|p| *p != caller)
+                    .cloned()
+                    .collect(),
+                notification,
+            });
+            while self.notifications.len() > NOTIFICATION_LOG_SIZE {
+                self.notifications.pop_front();
+            }
+        }
+        Ok(self.message_view(&message, caller))
+    }
+
+    pub(super) fn accept_part(
+        &self,
+        caller: &str,
+        message_id: &str,
+        index: usize,
+        part: NewPart,
+    ) -> Result<Part, LayerError> {
+        if let Some(id) = &part.id
+            && !id.starts_with(&format!("{message_id}/parts/"))
+        {
+            return Err(LayerError::invalid_property(
+                "parts",
+                format!("parts[{index}].id {id:?} must start with {message_id}/parts/"),
+            ));
+        }
+        let (content, size) = match part.content {
+            None => (None, part.size),
+            Some(content_uuid) => {
+                let content = self
+                    .content
+                    .get(&content_uuid)
+                    .filter(|c| c.owner == caller)
+                    .ok_or_else(|| {
+                        LayerError::invalid_property(
+                            "parts",
+                            format!(
+                                "parts[{index}].content.id {} is not content you created \
+                                 with POST /content",
+                                object_id(Kind::Content, &content_uuid)
+                            ),
+                        )
+                    })?;
+                let Some(bytes) = &content.bytes else {
+                    return Err(LayerError::invalid_property(
+                        "parts",
+                        format!(
+                            "parts[{index}].content {} has not been uploaded yet (PUT its upload_url first)",
+                            object_id(Kind::Content, &content_uuid)
+                        ),
+                    ));
+                };
+                if content.attached_to.is_some() {
+                    return Err(LayerError::invalid_property(
+                        "parts",
+                        format!(
+                            "parts[{index}].content {} already belongs to another message",
+                            object_id(Kind::Content, &content_uuid)
+                        ),
+                    ));
+                }
+                (Some(content_uuid), bytes.len() as u64)
+            }
+        };
+        Ok(Part {
+            id: part.id,
+            mime_type: part.mime_type,
+            body: part.body,
+            encoding: part.encoding,
+            content,
+            size,
+        })
+    }
+
+    /// Removes a conversation nobody can see any more, with its messages and their content.
+    pub(super) fn forget_conversation(&mut self, uuid: &Uuid) {
+        if let Some(conversation) = self.conversations.remove(uuid) {
+            for message in &conversation.messages {
+                self.forget_message(message);
+            }
+        }
+    }
+
+    /// Removes a message gone for everyone, and the rich content it used.
+    pub(super) fn forget_message(&mut self, uuid: &Uuid) {
+        if let Some(message) = self.messages.remove(uuid) {
+            self.message_bytes = self.message_bytes.saturating_sub(message.stored_bytes);
+            for content in message.parts.iter().filter_map(|p| p.content) {
+                self.content.remove(&content);
+            }
+        }
+    }
+
+    /// `DELETE /messages/{uuid}?mode=…`.
+    pub fn delete_message(
+        &mut self,
+        caller: &str,
+        uuid: &Uuid,
+        mode: DeleteMode,
+    ) -> Result<(), LayerError> {
+        let message = self.message_for(caller, uuid)?.clone();
+        let Some(conversation) = self.conversations.get(&message.conversation).cloned() else {
+            return Err(LayerError::not_found(format!(
+                "there is no message {}",
+                message.id()
+            )));
+        };
+        let object = self.object_ref("Message", &message.id());
+        match mode {
+            DeleteMode::AllParticipants => {
+                self.forget_message(uuid);
+                if let Some(c) = self.conversations.get_mut(&message.conversation) {
+                    c.messages.retain(|m| m != uuid);
+                }
+                let body = json!({"operation": "delete", "object": object, "data": {"mode": "all_participants"}});
+                for user in &conversation.participants {
+                    self.emit(user, PacketKind::Change, body.clone());
+                }
+            }
+            DeleteMode::MyDevices { .. } => {
+                if let Some(m) = self.messages.get_mut(uuid) {
+                    m.hidden_for.insert(caller.to_owned());
+                }
+                let body = json!({"operation": "delete", "object": object, "data": {"mode": "my_devices"}});
+                self.emit(caller, PacketKind::Change, body);
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /messages/{uuid}/receipts`: statuses only go up; a change is pushed to every
+    /// participant, and a read also updates the reader's unread count.
+    pub fn post_receipt(
+        &mut self,
+        caller: &str,
+        uuid: &Uuid,
+        kind: ReceiptKind,
+    ) -> Result<(), LayerError> {
+        let message = self.message_for(caller, uuid)?.clone();
+        let wanted = match kind {
+            ReceiptKind::Delivery => Status::Delivered,
+            ReceiptKind::Read => Status::Read,
+        };
+        let Some(current) = message.recipient_status.get(caller).copied() else {
+            // Only a participant can get here, and participants have a status for every
+            // message they can see; without one it counts as read, so there is nothing to raise.
+            return Ok(());
+        };
+        if wanted <= current {
+            return Ok(());
+        }
+        if let Some(m) = self.messages.get_mut(uuid) {
+            m.recipient_status.insert(caller.to_owned(), wanted);
+        }
+        self.push_status_change(&message, caller, wanted);
+        if wanted == Status::Read {
+            self.push_unread_count(&message.conversation, caller);
+        }
+        Ok(())
+    }
+
+    pub(super) fn push_status_change(&mut self, message: &Message, reader: &str, status: Status) {
+        let Some(conversation) = self.conversations.get(&message.conversation).cloned() else {
+            return;
+        };
+        let body = json!({
+            "operation": "update",
+            "object": self.object_ref("Message", &message.id()),
+            "data": [{
+                "operation": "set",
+                "property": format!("recipient_status.{}", escape_patch_key(&identity_id(reader))),
+                "value": status.as_str(),
+            }],
+        });
+        for user in &conversation.participants {
+            self.emit(user, PacketKind::Change, body.clone());
+        }
+    }
+
+    pub(super) fn push_unread_count(&mut self, conversation_uuid: &Uuid, user: &str) {
+        let Some(conversation) = self.conversations.get(conversation_uuid).cloned() else {
+            return;
+        };
+        let body = json!({
+            "operation": "update",
+            "object": self.object_ref("Conversation", &conversation.id()),
+            "data": [{"operation": "set", "property": "unread_message_count", "value": self.unread_count(&conversation, user)}],
+        });
+        self.emit(user, PacketKind::Change, body);
+    }
+
+    /// `POST /conversations/{uuid}/mark_all_read`: every message up to `position` (all if
+    /// `None`) becomes read for the caller.
+    pub fn mark_all_read(
+        &mut self,
+        caller: &str,
+        uuid: &Uuid,
+        position: Option<u64>,
+    ) -> Result<(), LayerError> {
+        let conversation = self.conversation_for(caller, uuid)?.clone();
+        let up_to = position.unwrap_or(conversation.next_position.saturating_sub(1));
+        for message_uuid in &conversation.messages {
+            if let Some(m) = self.messages.get_mut(message_uuid)
+                && m.position <= up_to
+                && let Some(status) = m.recipient_status.get_mut(caller)
+            {
+                *status = Status::Read;
+            }
+        }
+        let body = json!({
+            "method": "Conversation.mark_all_read",
+            "object": self.object_ref("Conversation", &conversation.id()),
+            "data": {"position": up_to, "identity": self.identity_basic(caller)},
+        });
+        for user in &conversation.participants {
+            self.emit(user, PacketKind::Operation, body.clone());
+        }
+        self.push_unread_count(uuid, caller);
+        Ok(())
+    }
+}

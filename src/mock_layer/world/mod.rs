@@ -1,0 +1,168 @@
+//! The emulated Layer world of one app: identities, conversations, messages, rich content,
+//! the open WebSockets, and the log of changes that `Event.replay` re-sends
+//! (`change_log.rs`).
+//!
+//! Each app has its own [`World`] behind its own `std::sync::Mutex` (see [`super::MockLayer`]):
+//! staging and production never see each other's objects. The lock is never held across an
+//! `.await` — every operation here is synchronous and short — so a std mutex is both enough
+//! and cheaper than an async one. Fan-out happens *inside* the lock with `try_send` on each
+//! socket's bounded channel, which never waits: a socket whose channel is full is too slow to
+//! keep up and is closed (its client reconnects and replays), so it cannot hold anyone else
+//! back. Doing the fan-out under the lock keeps every socket's view of the order of changes
+//! the same as the log's, and the world's clock ([`World::now_ms`], which never goes back)
+//! stamps each change as it is logged, so every queue is in timestamp order.
+//!
+//! Operations return the caller's view and push what the other participants must see, the
+//! way Layer does (§C.3, §C.4, §D of the protocol notes). Serialisation lives in `views.rs`;
+//! reading request bodies into the `New*` inputs lives in `input.rs`. This module knows
+//! nothing about HTTP or WebSocket frames.
+
+mod access;
+mod content;
+mod conversations;
+mod identities;
+mod messages;
+mod patch;
+mod sockets;
+
+pub use conversations::Conversation;
+pub use identities::{Identity, PresenceStatus};
+pub use messages::{Message, Part, Status};
+pub use patch::escape_patch_key;
+pub use sockets::SocketHandle;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+use super::change_log::{ChangeLog, Incomplete, Outbound, PacketKind, ReplayLimits};
+use super::content_store::{Content, ContentLimits, ContentStore};
+use super::error::{ErrorKind, LayerError};
+use super::identity_token::Profile;
+use super::ids::{AppId, Kind, identity_id, object_id};
+use super::input::{NewConversation, NewMessage, NewPart, PatchOp, ReceiptKind, check_metadata};
+use crate::clock::{iso_ms, wall_clock_ms};
+use patch::{delete_path, metadata_property, set_path};
+
+/// How many pushes the emulator keeps for `GET /_mock/notifications`, per app. They outlive
+/// their messages; each keeps only a bounded `title`, `text` and `sound` (see `input.rs`).
+const NOTIFICATION_LOG_SIZE: usize = 1_000;
+
+/// How long a download URL is advertised as valid.
+pub const DOWNLOAD_URL_LIFETIME_MS: i64 = 3_600_000;
+
+/// A push notification the emulator would have sent.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub at_ms: i64,
+    pub message: String,
+    pub conversation: String,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    /// `title`, `text` and `sound`, as `input::new_message` kept them.
+    pub notification: Value,
+}
+
+/// Limits that come from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_participants: usize,
+    pub max_identities: usize,
+    pub max_conversations: usize,
+    pub max_messages: usize,
+    pub max_message_bytes: usize,
+    pub content: ContentLimits,
+    pub max_sockets_per_session: usize,
+    pub max_sockets_per_user: usize,
+    pub replay: ReplayLimits,
+}
+
+pub struct World {
+    pub app: AppId,
+    /// The base of every absolute `url` (`http://127.0.0.1:PORT`).
+    pub base: Arc<str>,
+    pub limits: Limits,
+    pub identities: HashMap<String, Identity>,
+    pub conversations: HashMap<Uuid, Conversation>,
+    pub messages: HashMap<Uuid, Message>,
+    /// What the messages take, by [`Message::stored_bytes`].
+    message_bytes: usize,
+    pub content: ContentStore,
+    /// Explicitly followed users, per follower (`PUT /following/users/{id}`)…
+    pub following: HashMap<String, BTreeSet<String>>,
+    /// …and the same follows per followed user (see `presence.rs`).
+    pub followers: HashMap<String, BTreeSet<String>>,
+    pub sockets: HashMap<String, Vec<SocketHandle>>,
+    log: ChangeLog,
+    pub notifications: VecDeque<Notification>,
+    /// The latest timestamp handed out: time never goes backwards within a world, so
+    /// `Event.replay` from a packet's timestamp never misses a later change.
+    last_ms: i64,
+    last_seq: u64,
+}
+
+impl World {
+    pub fn new(app: AppId, base: Arc<str>, limits: Limits) -> Self {
+        Self {
+            app,
+            base,
+            limits,
+            identities: HashMap::new(),
+            conversations: HashMap::new(),
+            messages: HashMap::new(),
+            message_bytes: 0,
+            content: ContentStore::new(limits.content),
+            following: HashMap::new(),
+            followers: HashMap::new(),
+            sockets: HashMap::new(),
+            log: ChangeLog::new(limits.replay),
+            notifications: VecDeque::new(),
+            last_ms: 0,
+            last_seq: 0,
+        }
+    }
+
+    /// Empties the world and closes every socket.
+    pub fn reset(&mut self) {
+        for handles in self.sockets.values() {
+            for handle in handles {
+                handle.kill();
+            }
+        }
+        *self = World::new(self.app, self.base.clone(), self.limits);
+    }
+
+    /// Now, in milliseconds, never earlier than a time already handed out.
+    pub fn now_ms(&mut self) -> i64 {
+        self.last_ms = self.last_ms.max(wall_clock_ms());
+        self.last_ms
+    }
+
+    /// The next number of the world's event sequence: the order in which things happened,
+    /// even within one millisecond, which is all the clock can tell apart. Lists sorted by
+    /// time sort by it, so two conversations made in the same millisecond never swap places.
+    pub fn next_seq(&mut self) -> u64 {
+        self.last_seq += 1;
+        self.last_seq
+    }
+
+    /// Now, for display, without advancing the world's clock.
+    pub fn peek_ms(&self) -> i64 {
+        self.last_ms.max(wall_clock_ms())
+    }
+}
+
+/// A body as the JSON text that goes on the wire (serialising a `Value` cannot fail).
+pub(super) fn json_text(body: &Value) -> Arc<str> {
+    serde_json::to_string(body).unwrap_or_default().into()
+}
+
+/// The three deletion modes of Layer's Client API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteMode {
+    AllParticipants,
+    MyDevices { leave: bool },
+}
