@@ -60,3 +60,41 @@ test('XDK UI: sign-up, text, image, typing, read status, the identity list', asy
     await bob.page.locator('layer-image-message-view').first().waitFor({ timeout: WAIT_MS });
   });
 });
+
+test('XDK UI: a Choice answered by the other person shows the answer on the sender\'s card', async (t) => {
+  const users = [];
+  await withArtifacts(t.name, users, async () => {
+    const ada = await BrowserUser.open(browser, 'ada-choice');
+    const bob = await BrowserUser.open(browser, 'bob-choice');
+    users.push(ada, bob);
+    await signUpOnXdkPage(ada, site.url, server, account('ada'));
+    const bobId = await signUpOnXdkPage(bob, site.url, server, account('bob'));
+    await ada.page.fill('input[name=user_id]', bobId);
+    await ada.page.click('#new-conversation button');
+    await compose(ada, 'A question for you');
+    await bob.page.locator('layer-conversation-item', { hasText: 'Ada' }).first().click({ timeout: WAIT_MS });
+    await bob.waitText('layer-message-list', 'A question for you');
+
+    // A Choice: Ada asks, Bob answers on his card, and Ada sees his answer on hers.
+    await ada.page.fill('#poll input[name=question]', 'Lunch?');
+    await ada.page.fill('#poll input[name=choices]', 'Pizza, Sushi');
+    await ada.page.click('#poll button');
+    const bobsCard = bob.page.locator('layer-choice-message-view', { hasText: 'Lunch?' });
+    await bobsCard.locator('layer-action-button', { hasText: 'Sushi' }).click({ timeout: WAIT_MS });
+    await bobsCard.locator('layer-action-button.layer-action-button-selected', { hasText: 'Sushi' }).waitFor({ timeout: WAIT_MS });
+    const adasCard = ada.page.locator('layer-choice-message-view', { hasText: 'Lunch?' });
+    await adasCard.locator('layer-action-button.layer-action-button-selected', { hasText: 'Sushi' }).waitFor({ timeout: WAIT_MS });
+    assert.equal(await adasCard.locator('layer-action-button.layer-action-button-selected').count(), 1);
+
+    // Bob changes his mind: the summary is updated, not duplicated.
+    await bobsCard.locator('layer-action-button', { hasText: 'Pizza' }).click();
+    await adasCard.locator('layer-action-button.layer-action-button-selected', { hasText: 'Pizza' }).waitFor({ timeout: WAIT_MS });
+    assert.equal(await adasCard.locator('layer-action-button.layer-action-button-selected').count(), 1);
+
+    // A reload loads the message with its summary: the answer is still on Ada's card.
+    await ada.page.reload();
+    await ada.page.locator('layer-conversation-item', { hasText: 'Bob' }).first().click({ timeout: WAIT_MS });
+    const reloaded = ada.page.locator('layer-choice-message-view', { hasText: 'Lunch?' });
+    await reloaded.locator('layer-action-button.layer-action-button-selected', { hasText: 'Pizza' }).waitFor({ timeout: WAIT_MS });
+  });
+});

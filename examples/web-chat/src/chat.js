@@ -172,7 +172,7 @@ function renderConversations() {
 function messagePreview(message) {
   const part = message.parts[0];
   if (!part) return '';
-  return part.mimeType === 'text/plain' ? (part.body || '') : `[${part.mimeType}]`;
+  return part.mimeType.startsWith('image/') ? '[image]' : textOf(part);
 }
 
 function onNewConversation(event) {
@@ -235,7 +235,18 @@ function partView(part) {
     }
     return img;
   }
-  return el('p', { className: 'text' }, typeof part.body === 'string' ? part.body : `[${part.mimeType}]`);
+  return el('p', { className: 'text' }, textOf(part));
+}
+
+/** A part's text: plain text, the XDK's text messages, else its type (e.g. an XDK Choice). */
+function textOf(part) {
+  if (part.mimeType === 'text/plain') return part.body || '';
+  if (part.mimeType.startsWith('application/vnd.layer.text+json')) {
+    try {
+      return JSON.parse(part.body).text;
+    } catch (_) { /* fall through */ }
+  }
+  return `[${part.mimeType.split(';')[0]}]`;
 }
 
 function renderMessages() {

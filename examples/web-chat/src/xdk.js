@@ -101,11 +101,12 @@ function onPoll(event) {
   const answers = form.choices.value.split(',').map((s) => s.trim()).filter(Boolean);
   if (!conversation || !form.question.value.trim() || answers.length < 2) return;
   // A Choice is answered by one person (`enabledFor`): here, the first other participant.
-  const other = conversation.participants.find((identity) => !identity.sessionOwner);
+  const other = conversation.participants.find((identity) => !identity.isMine);
   if (!other) return;
   const ChoiceModel = Layer.Core.Client.getMessageTypeModelClass('ChoiceModel');
   new ChoiceModel({
     enabledFor: other.id,
+    allowReselect: true, // they may change their mind
     label: form.question.value.trim(),
     choices: answers.map((text, i) => ({ id: `choice-${i + 1}`, text })),
   }).send({ conversation });
