@@ -25,7 +25,9 @@ before(async () => {
   unlisted = await serveStatic();
   // Production-like: configured keys (no development loopback rule), one origin listed.
   keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'layer-idp-browser-keys-'));
-  execFileSync(binaryPath(), ['keys', 'generate', '--out-dir', keysDir, '--name', 'prod'], { stdio: 'ignore' });
+  // The binary reads every LAYER_IDP_* variable as a setting (LAYER_IDP_BIN is the suite's).
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LAYER_IDP_')));
+  execFileSync(binaryPath(), ['keys', 'generate', '--out-dir', keysDir, '--name', 'prod'], { stdio: 'ignore', env });
   server = await startServer({
     env: {
       LAYER_IDP_PROVIDER_ID: `layer:///providers/${crypto.randomUUID()}`,
