@@ -4,7 +4,8 @@
 // by playwright-core, one browser context per user, and a record of each page.
 //
 // Each test gets a directory under artifacts/ (git-ignored): a screenshot of every page at
-// the end, and, when the test failed, each page's console and network log.
+// the end, and, when the test failed (or BROWSER_KEEP_LOGS is set), each page's console and
+// network log.
 
 const fs = require('node:fs');
 const http = require('node:http');
@@ -125,7 +126,9 @@ async function withArtifacts(testName, users, fn) {
   }
   for (const user of users) {
     await user.page.screenshot({ path: path.join(dir, `${user.name}.png`), fullPage: true }).catch(() => {});
-    if (failure) fs.writeFileSync(path.join(dir, `${user.name}.log`), user.log.join('\n') + '\n');
+    if (failure || process.env.BROWSER_KEEP_LOGS) {
+      fs.writeFileSync(path.join(dir, `${user.name}.log`), user.log.join('\n') + '\n');
+    }
   }
   if (failure) {
     failure.message += `\n(screenshots and page logs in ${dir})`;
