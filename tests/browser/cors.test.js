@@ -59,7 +59,7 @@ test('a listed origin signs up and logs in; an origin that is not listed is bloc
 
     const refused = chat.account('eve');
     await chat.signUpThroughPage(blocked, unlisted.url, server, refused);
-    await blocked.waitText('#login-error', 'Failed to fetch');
+    await blocked.waitText('#login-error', 'Could not reach layer-idp');
     assert.ok(
       blocked.log.some((line) => /blocked by CORS policy/.test(line) && line.includes(server.idpUrl)),
       'Chromium reports the CORS block in the console',

@@ -5,7 +5,14 @@ async function call(base, path, { method = 'POST', body, session } = {}) {
   const headers = {};
   if (body) headers['content-type'] = 'application/json';
   if (session) headers.authorization = `Bearer ${session}`;
-  const res = await fetch(base + path, { method, headers, body: body && JSON.stringify(body) });
+  let res;
+  try {
+    res = await fetch(base + path, { method, headers, body: body && JSON.stringify(body) });
+  } catch (_) {
+    // The browser tells a page nothing more: layer-idp is down, or it refused this origin.
+    throw new Error(`Could not reach layer-idp at ${base}: is it running, and is this page's origin `
+      + `(${window.location.origin}) allowed? (see [http] cors_allowed_origins)`);
+  }
   if (res.status === 204) return null;
   const json = await res.json();
   if (!res.ok) {
