@@ -145,7 +145,10 @@ impl CorsPolicy {
     }
 }
 
+/// Whether `path` is the admin API's, compared as the router sees it: percent-escapes
+/// decoded (`/%61dmin/users` routes to `/admin/users`).
 fn is_admin(path: &str) -> bool {
+    let path = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
     path == ADMIN_PREFIX || path.starts_with("/admin/")
 }
 
@@ -243,6 +246,7 @@ mod tests {
         assert!(listed.allows("https://app.example.com", "/sessions"));
         assert!(!listed.allows("https://app.example.com", "/admin/users"));
         assert!(!listed.allows("https://app.example.com", "/admin"));
+        assert!(!listed.allows("https://app.example.com", "/%61dmin/users"));
         assert!(!listed.allows("http://localhost:5173", "/sessions"));
         assert!(!listed.allows("https://evil.example.com", "/sessions"));
 
