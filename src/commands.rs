@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::app_id::ClientAppId;
 use crate::cli::{AddUserArgs, AdminTokensCommand, KeysCommand, TokenCommand, UsersCommand};
 use crate::clock::unix_now;
 use crate::config::{Settings, display_path};
@@ -79,26 +80,34 @@ pub async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<(
             Ok(())
         }
         KeysCommand::List => {
-            let ring = load_keys(settings).await?;
-            println!("provider_id: {}", ring.provider_id());
-            if let KeyOrigin::Development { dir } = ring.origin() {
-                println!("(development credentials in {})", display_path(dir));
-            }
-            for key in ring.keys() {
-                let role = if key.id() == ring.active().id() {
-                    "active"
-                } else if key.can_sign() {
-                    "standby"
-                } else {
-                    "published"
-                };
-                println!(
-                    "{}\t{role}\tRSA-{}\tsha256:{}\t{}",
-                    key.id(),
-                    key.public().modulus_bits(),
-                    key.public().fingerprint(),
-                    key.source()
-                );
+            let apps = load_keys(settings).await?;
+            for (i, ring) in apps.rings().iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                if let Some(app_id) = ring.app_id() {
+                    println!("app_id: {app_id}");
+                }
+                println!("provider_id: {}", ring.provider_id());
+                if let KeyOrigin::Development { dir } = ring.origin() {
+                    println!("(development credentials in {})", display_path(dir));
+                }
+                for key in ring.keys() {
+                    let role = if key.id() == ring.active().id() {
+                        "active"
+                    } else if key.can_sign() {
+                        "standby"
+                    } else {
+                        "published"
+                    };
+                    println!(
+                        "{}\t{role}\tRSA-{}\tsha256:{}\t{}",
+                        key.id(),
+                        key.public().modulus_bits(),
+                        key.public().fingerprint(),
+                        key.source()
+                    );
+                }
             }
             Ok(())
         }
@@ -199,9 +208,22 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
-    let TokenCommand::Mint { user_id, nonce } = command;
+    let TokenCommand::Mint {
+        user_id,
+        nonce,
+        app_id,
+    } = command;
     let nonce = Nonce::parse(&nonce)?;
-    let keys = Arc::new(load_keys(settings).await?);
+    let requested = app_id
+        .as_deref()
+        .map(ClientAppId::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--app-id: {e}"))?;
+    let apps = Arc::new(load_keys(settings).await?);
+    let keys = apps
+        .choose(requested.as_ref())
+        .map_err(|e| anyhow::anyhow!("--app-id {}", e.reason))?
+        .clone();
     let store = open_store(settings).await?;
     let user = store
         .find_user(&user_id)
@@ -210,9 +232,9 @@ pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result
     if user.is_disabled() {
         bail!("the user {user_id} is disabled");
     }
-    let issuer = TokenIssuer::new(keys, store, settings.signing.token_lifetime_secs);
+    let issuer = TokenIssuer::new(apps, store);
     let token = issuer
-        .issue(&user, &nonce, unix_now())
+        .issue(&user, &nonce, &keys, unix_now())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{token}");

@@ -13,12 +13,13 @@ use anyhow::Context;
 
 use crate::clock::unix_now;
 use crate::config::{Settings, display_path};
+use crate::idp::apps::Apps;
 use crate::idp::cors::CorsPolicy;
 use crate::idp::keys::{KeyOrigin, KeyRing};
 use crate::idp::password::PasswordHasher;
 use crate::idp::tokens::TokenIssuer;
 use crate::idp::{self, IdpState};
-use crate::mock_layer::{self, LocalProvider, MockLayer, TrustedKey};
+use crate::mock_layer::{self, LocalApp, LocalProvider, MockLayer, TrustedKey};
 use crate::store::{self, Store};
 
 /// How often expired sessions and nonce records are deleted.
@@ -28,7 +29,7 @@ pub struct Application {
     idp_addr: SocketAddr,
     idp_server: Server,
     store: Arc<dyn Store>,
-    keys: Arc<KeyRing>,
+    apps: Arc<Apps>,
     /// The Layer emulator, when `mock_layer.listen` is set.
     mock_layer: Option<mock_layer::Running>,
 }
@@ -52,17 +53,13 @@ impl Application {
                 format!("could not listen on {addr} (set --mock-layer-listen)")
             })?),
         };
-        let keys = Arc::new(load_keys(settings).await?);
+        let apps = Arc::new(load_keys(settings).await?);
         let store = open_store(settings).await?;
         let hasher = {
             let passwords = settings.passwords.clone();
             tokio::task::spawn_blocking(move || PasswordHasher::new(&passwords)).await??
         };
-        let issuer = TokenIssuer::new(
-            keys.clone(),
-            store.clone(),
-            settings.signing.token_lifetime_secs,
-        );
+        let issuer = TokenIssuer::new(apps.clone(), store.clone());
         let state = IdpState {
             store: store.clone(),
             hasher,
@@ -71,15 +68,18 @@ impl Application {
             max_body_bytes: settings.http.max_body_bytes,
             cors: CorsPolicy::new(
                 settings.http.cors_origins()?,
-                // Development credentials: any local web app may call, with no configuration.
-                matches!(keys.origin(), KeyOrigin::Development { .. }),
+                // Development credentials (no key configured for any app): any local web app
+                // may call, with no configuration.
+                apps.rings()
+                    .iter()
+                    .all(|ring| matches!(ring.origin(), KeyOrigin::Development { .. })),
             ),
         };
         let emulator = match mock_layer_listener {
             None => None,
             Some(listener) => {
                 let addr = listener.local_addr()?;
-                let local = local_provider(&keys);
+                let local = local_provider(apps.primary(), &apps);
                 let state = MockLayer::build(&settings.mock_layer, Some(local), addr).await?;
                 Some((state, listener))
             }
@@ -89,7 +89,7 @@ impl Application {
         let idp_addr = listener.local_addr()?;
         let workers = worker_count(settings);
         let idp_server = idp::serve(state, listener, workers)?;
-        report_start(&keys, idp_addr, settings);
+        report_start(&apps, idp_addr, settings);
         let mock_layer = emulator
             .map(|(state, listener)| mock_layer::run(state, listener, workers))
             .transpose()?;
@@ -97,7 +97,7 @@ impl Application {
             idp_addr,
             idp_server,
             store,
-            keys,
+            apps,
             mock_layer,
         })
     }
@@ -119,8 +119,14 @@ impl Application {
             .unwrap_or_default()
     }
 
+    /// The first (in a single-app configuration, the only) app's keys.
     pub fn keys(&self) -> &Arc<KeyRing> {
-        &self.keys
+        self.apps.primary()
+    }
+
+    /// Every app's keys.
+    pub fn apps(&self) -> &Arc<Apps> {
+        &self.apps
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -169,12 +175,26 @@ impl Application {
 
 /// The identity provider's provider ID and public keys, as the emulator's own types: the
 /// emulator then trusts this provider's identity tokens without configuration.
-fn local_provider(keys: &KeyRing) -> LocalProvider {
+/// Each app the identity provider signs for by name is the emulator's app with that ID, with
+/// that app's provider and keys only.
+fn local_provider(primary: &KeyRing, apps: &Apps) -> LocalProvider {
     LocalProvider {
-        provider_id: keys.provider_id().to_owned(),
-        keys: keys
-            .keys()
+        apps: apps
+            .rings()
             .iter()
+            .filter_map(|ring| {
+                Some(LocalApp {
+                    app_id: ring.app_id()?,
+                    provider_id: ring.provider_id().to_owned(),
+                    key_ids: ring.keys().iter().map(|k| k.id().to_owned()).collect(),
+                })
+            })
+            .collect(),
+        provider_id: primary.provider_id().to_owned(),
+        keys: apps
+            .rings()
+            .iter()
+            .flat_map(|ring| ring.keys())
             .map(|key| TrustedKey {
                 id: key.id().to_owned(),
                 n: key.public().n().to_vec(),
@@ -206,33 +226,59 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-/// Loads (or, in development, generates) the signing keys off the async workers.
-pub async fn load_keys(settings: &Settings) -> anyhow::Result<KeyRing> {
+/// Loads (or, in development, generates) every app's signing keys off the async workers.
+/// With no keys configured and the emulator serving several apps, development credentials
+/// are made per app, so the emulator in this process can tell the apps' keys apart as Layer
+/// did.
+pub async fn load_keys(settings: &Settings) -> anyhow::Result<Apps> {
     let settings = settings.clone();
-    let keys = tokio::task::spawn_blocking(move || KeyRing::load(&settings))
+    let development_apps = match settings.mock_layer.listen {
+        Some(_) => {
+            let mut apps = settings.mock_layer.app_ids.clone();
+            apps.sort();
+            apps.dedup();
+            apps
+        }
+        None => Vec::new(),
+    };
+    let keys = tokio::task::spawn_blocking(move || Apps::load(&settings, &development_apps))
         .await?
         .context("could not load the signing keys")?;
     Ok(keys)
 }
 
-fn report_start(keys: &KeyRing, addr: SocketAddr, settings: &Settings) {
+fn report_start(apps: &Apps, addr: SocketAddr, settings: &Settings) {
     let database = settings.effective_database_url();
+    let primary = apps.primary();
     tracing::info!(
         listen = %addr,
         database = %database,
-        provider_id = keys.provider_id(),
-        active_key_id = keys.active().id(),
-        published_keys = keys.keys().len(),
+        provider_id = primary.provider_id(),
+        active_key_id = primary.active().id(),
+        published_keys = apps.rings().iter().map(|r| r.keys().len()).sum::<usize>(),
+        apps = apps.rings().len(),
         "identity provider listening"
     );
-    if let KeyOrigin::Development { dir } = keys.origin() {
-        tracing::warn!(
-            keys_dir = %display_path(dir),
-            provider_id = keys.provider_id(),
-            key_id = keys.active().id(),
-            "DEVELOPMENT CREDENTIALS: no signing key is configured, so a development key pair \
-             and made-up Layer provider and key IDs are in use. Real Layer will not accept \
-             these tokens; configure provider_id and signing keys for production (README)."
-        );
+    for keys in apps.rings() {
+        if let Some(app_id) = keys.app_id() {
+            tracing::info!(
+                app_id = %app_id,
+                provider_id = keys.provider_id(),
+                active_key_id = keys.active().id(),
+                published_keys = keys.keys().len(),
+                "signing identity tokens for an app"
+            );
+        }
+        if let KeyOrigin::Development { dir } = keys.origin() {
+            tracing::warn!(
+                keys_dir = %display_path(dir),
+                provider_id = keys.provider_id(),
+                key_id = keys.active().id(),
+                "DEVELOPMENT CREDENTIALS: no signing key is configured, so a development key \
+                 pair and made-up Layer provider and key IDs are in use. Real Layer will not \
+                 accept these tokens; configure provider_id and signing keys for production \
+                 (README)."
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@
 //!
 //! - `routes/` — HTTP handlers, thin: parse, call a domain operation, render.
 //! - `password.rs` — argon2id on the blocking pool behind a bound.
+//! - `apps.rs` — the Layer apps signed for, and which one a request names.
 //! - `keys.rs` — signing keys, development credentials, JWKS, the RS256 signature.
 //! - `tokens.rs` — identity-token claims and the once-per-nonce rule.
 //! - `nonces.rs` — the signed-nonce ledger, written in batches (group commit).
@@ -14,6 +15,7 @@
 //! - `cors.rs` — which web origins may call it from a browser.
 
 pub mod accounts;
+pub mod apps;
 pub mod client;
 pub mod cors;
 pub mod error;
@@ -29,7 +31,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, middleware, web};
+use actix_web::{App, middleware, web};
 
 pub use error::IdpError;
 
@@ -52,7 +54,7 @@ pub fn serve(state: IdpState, listener: TcpListener, workers: usize) -> std::io:
     let max_body_bytes = state.max_body_bytes;
     let cors = state.cors.clone();
     let state = web::Data::new(state);
-    let server = HttpServer::new(move || {
+    crate::http_server::serve("idp", listener, workers, error::refusal_body, move || {
         App::new()
             // Outermost last: the request's span and ID, then CORS refusals in the IdP's
             // format, then CORS itself.
@@ -67,8 +69,4 @@ pub fn serve(state: IdpState, listener: TcpListener, workers: usize) -> std::io:
             .app_data(routes::query_config())
             .configure(routes::configure)
     })
-    .workers(workers)
-    .listen(listener)?
-    .run();
-    Ok(server)
 }

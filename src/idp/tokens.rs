@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::apps::Apps;
 use super::error::IdpError;
 use super::keys::KeyRing;
 use super::nonces::NonceLedger;
@@ -44,28 +45,33 @@ pub struct IdentityClaims<'a> {
 
 #[derive(Clone)]
 pub struct TokenIssuer {
-    keys: Arc<KeyRing>,
+    apps: Arc<Apps>,
     ledger: NonceLedger,
-    lifetime_secs: i64,
 }
 
 impl TokenIssuer {
     /// Builds the issuer and starts its nonce ledger on the current Tokio runtime.
-    pub fn new(keys: Arc<KeyRing>, store: Arc<dyn Store>, lifetime_secs: u64) -> Self {
+    pub fn new(apps: Arc<Apps>, store: Arc<dyn Store>) -> Self {
         Self {
-            keys,
+            apps,
             ledger: NonceLedger::start(store),
-            lifetime_secs: i64::try_from(lifetime_secs).unwrap_or(i64::MAX),
         }
     }
 
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
+    pub fn apps(&self) -> &Apps {
+        &self.apps
     }
 
-    /// Signs an identity token for `user` and `nonce`, unless the nonce was signed before.
-    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
-    pub async fn issue(&self, user: &User, nonce: &Nonce, now: i64) -> Result<String, IdpError> {
+    /// Signs an identity token for `user` and `nonce` with the active key of the app `keys`
+    /// (one of [`Self::apps`]), unless the nonce was signed before.
+    #[tracing::instrument(skip_all, fields(user_id = %user.id, provider_id = keys.provider_id()))]
+    pub async fn issue(
+        &self,
+        user: &User,
+        nonce: &Nonce,
+        keys: &Arc<KeyRing>,
+        now: i64,
+    ) -> Result<String, IdpError> {
         let nonce_hash: [u8; 32] =
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, nonce.as_str().as_bytes())
                 .as_ref()
@@ -92,10 +98,10 @@ impl TokenIssuer {
             });
         }
         let claims = IdentityClaims {
-            iss: self.keys.provider_id(),
+            iss: keys.provider_id(),
             prn: &user.id,
             iat: now,
-            exp: now + self.lifetime_secs,
+            exp: now.saturating_add(i64::try_from(keys.token_lifetime_secs()).unwrap_or(i64::MAX)),
             nce: nonce.as_str(),
             first_name: user.first_name.as_deref(),
             last_name: user.last_name.as_deref(),
@@ -103,7 +109,7 @@ impl TokenIssuer {
             avatar_url: user.avatar_url.as_deref(),
         };
         let claims = serde_json::to_vec(&claims).map_err(IdpError::internal)?;
-        let keys = self.keys.clone();
+        let keys = keys.clone();
         spawn_blocking_with_tracing(move || keys.active().sign_json(&claims))
             .await
             .map_err(IdpError::internal)?

@@ -111,6 +111,11 @@ pub async fn get_apps(emulator: web::Data<MockLayer>) -> HttpResponse {
         &json!({
             "apps": emulator.app_ids().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "provider_id": emulator.provider_id(),
+            "app_providers": emulator
+                .app_providers()
+                .into_iter()
+                .map(|(app, provider)| (app.to_string(), provider))
+                .collect::<std::collections::BTreeMap<_, _>>(),
             "url": emulator.base_url(),
         }),
     )

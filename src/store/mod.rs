@@ -118,6 +118,9 @@ pub enum NonceRecord {
     AlreadySigned { user_id: String },
 }
 
+/// How stale an admin token's `last_used_at` may get before a use rewrites it, in seconds.
+pub const ADMIN_TOKEN_USE_GRANULARITY: i64 = 60;
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AdminToken {
     pub name: String,
@@ -207,7 +210,8 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<(), StoreError>;
 
-    /// Looks an admin token up by its hash and notes its use.
+    /// Looks an admin token up by its hash and notes its use, to within
+    /// [`ADMIN_TOKEN_USE_GRANULARITY`]. An unknown hash writes nothing.
     async fn use_admin_token(
         &self,
         token_hash: &[u8],

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use sqlx::{PgPool, SqlitePool};
 
 use super::{
-    AccountUpdate, AdminToken, Backend, Login, NewSession, NewUser, NonceClaim, NonceRecord, Store,
-    StoreError, User,
+    ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, Backend, Login, NewSession, NewUser,
+    NonceClaim, NonceRecord, Store, StoreError, User,
 };
 use crate::config::DatabaseUrl;
 use crate::domain::{Email, Profile};
@@ -396,19 +396,40 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    /// A read, so an unknown token — anyone can send one — takes no write lock (on SQLite the
+    /// single write connection every login queues for). `last_used_at` is rewritten only when
+    /// it is [`ADMIN_TOKEN_USE_GRANULARITY`] old: it answers "is this token still in use?",
+    /// which needs no finer grain, and a script calling the admin API in a loop would
+    /// otherwise make a write per call.
     #[tracing::instrument(skip_all)]
     async fn use_admin_token(
         &self,
         token_hash: &[u8],
         now: i64,
     ) -> Result<Option<AdminToken>, StoreError> {
-        let sql = "UPDATE admin_tokens SET last_used_at = $2 WHERE token_hash = $1 \
-                   RETURNING name, created_at, last_used_at";
-        Ok(db_run!(self.writer, pool => sqlx::query_as(sql)
+        let sql = "SELECT name, created_at, last_used_at FROM admin_tokens WHERE token_hash = $1";
+        let found: Option<AdminToken> = db_run!(self.reader, pool => sqlx::query_as(sql)
             .bind(token_hash)
-            .bind(now)
             .fetch_optional(pool)
-            .await)?)
+            .await)?;
+        let Some(mut token) = found else {
+            return Ok(None);
+        };
+        let stale_before = now.saturating_sub(ADMIN_TOKEN_USE_GRANULARITY);
+        if token.last_used_at.is_none_or(|at| at <= stale_before) {
+            // The condition is repeated so that concurrent uses write once.
+            let sql = "UPDATE admin_tokens SET last_used_at = $2 WHERE token_hash = $1 \
+                       AND (last_used_at IS NULL OR last_used_at <= $3)";
+            db_run!(self.writer, pool => sqlx::query(sql)
+                .bind(token_hash)
+                .bind(now)
+                .bind(stale_before)
+                .execute(pool)
+                .await
+                .map(drop))?;
+            token.last_used_at = Some(now);
+        }
+        Ok(Some(token))
     }
 
     async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {

@@ -38,6 +38,8 @@ pub const SECOND_KEY_ID: &str = "layer:///keys/9d2f1a77-65a1-4c0c-8e0b-3f5f2a1b6
 pub struct TestApp {
     pub address: String,
     pub addr: SocketAddr,
+    /// The Layer emulator's address, when the settings start it.
+    pub mock_layer_addr: Option<SocketAddr>,
     pub settings: Settings,
     pub dir: Arc<tempfile::TempDir>,
     pub client: reqwest::Client,
@@ -116,12 +118,14 @@ async fn start(
         .await
         .expect("the application builds");
     let addr = app.idp_addr();
+    let mock_layer_addr = app.mock_layer_addr();
     let handle = app.handle();
     let store = app.store().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://{addr}"),
         addr,
+        mock_layer_addr,
         settings,
         dir,
         client: reqwest::Client::builder()

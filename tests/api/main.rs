@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod apps;
 mod bad_input;
 mod cli;
 mod cors;

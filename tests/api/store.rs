@@ -145,3 +145,38 @@ async fn sessions_end_at_their_expiry_and_with_their_disabled_user() {
         "disabling ended the session"
     );
 }
+
+#[tokio::test]
+async fn an_admin_token_use_is_noted_once_a_minute_and_an_unknown_one_not_at_all() {
+    let app = spawn_app().await;
+    let store = &app.store;
+    let last_used = || async { store.list_admin_tokens().await.unwrap()[0].last_used_at };
+    store
+        .create_admin_token("ops", b"ops-hash", 1_000)
+        .await
+        .unwrap();
+    assert_eq!(last_used().await, None);
+
+    assert!(
+        store
+            .use_admin_token(b"unknown", 1_005)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(last_used().await, None);
+
+    let used = store.use_admin_token(b"ops-hash", 1_010).await.unwrap();
+    assert_eq!(
+        used.map(|t| (t.name, t.last_used_at)),
+        Some(("ops".to_owned(), Some(1_010)))
+    );
+    // Within the minute: not rewritten.
+    let used = store.use_admin_token(b"ops-hash", 1_069).await.unwrap();
+    assert_eq!(used.unwrap().last_used_at, Some(1_010));
+    assert_eq!(last_used().await, Some(1_010));
+    // A minute on: rewritten.
+    let used = store.use_admin_token(b"ops-hash", 1_070).await.unwrap();
+    assert_eq!(used.unwrap().last_used_at, Some(1_070));
+    assert_eq!(last_used().await, Some(1_070));
+}
