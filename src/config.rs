@@ -198,6 +198,50 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The header those proxies write: `x-forwarded-for` or `forwarded` (RFC 7239).
     pub forwarded_header: crate::idp::client::ForwardedHeader,
+    /// Web origins (`scheme://host[:port]`) whose pages may call the identity provider from a
+    /// browser. In the environment, a comma-separated list.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl HttpSettings {
+    /// The allowed origins, parsed; an invalid entry names the setting.
+    pub fn cors_origins(&self) -> Result<Vec<WebOrigin>, ConfigError> {
+        self.cors_allowed_origins
+            .iter()
+            .map(|raw| {
+                WebOrigin::parse(raw).map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "http.cors_allowed_origins: {e} \
+                         (set LAYER_IDP_HTTP__CORS_ALLOWED_ORIGINS or [http] cors_allowed_origins)"
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// A list, or one string of comma-separated entries (how a list arrives from the
+/// environment).
+fn list_or_comma_separated<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        String(String),
+    }
+    Ok(match ListOrString::deserialize(deserializer)? {
+        ListOrString::List(list) => list,
+        ListOrString::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 impl Default for HttpSettings {
@@ -207,6 +251,7 @@ impl Default for HttpSettings {
             workers: None,
             trusted_proxies: Vec::new(),
             forwarded_header: crate::idp::client::ForwardedHeader::default(),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -219,6 +264,7 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
+use crate::idp::cors::WebOrigin;
 pub use crate::mock_layer::settings::{
     MockLayerKeySettings, MockLayerOverrides, MockLayerSettings,
 };
@@ -481,6 +527,7 @@ impl Settings {
         if self.http.workers == Some(0) {
             return invalid("http.workers must be at least 1".to_owned());
         }
+        self.http.cors_origins()?;
         self.signing.validate()?;
         self.throttle.validate().map_err(ConfigError::Invalid)?;
         self.mock_layer.validate().map_err(ConfigError::Invalid)?;
@@ -774,6 +821,43 @@ mod tests {
         .unwrap();
         assert_eq!(settings.passwords.min_length, 15);
         assert_eq!(settings.sessions.ttl_secs, 60);
+    }
+
+    #[test]
+    fn cors_origins_come_as_a_list_or_comma_separated_and_bad_ones_name_the_setting() {
+        let settings = load(
+            Some("[http]\ncors_allowed_origins = [\"https://app.example.com\"]\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.http.cors_allowed_origins,
+            ["https://app.example.com"]
+        );
+        let settings = load(
+            None,
+            &[(
+                "LAYER_IDP_HTTP__CORS_ALLOWED_ORIGINS",
+                "https://a.example.com, http://localhost:5173",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.http.cors_allowed_origins,
+            ["https://a.example.com", "http://localhost:5173"]
+        );
+        for bad in [
+            "https://app.example.com/",
+            "https://app.example.com/chat",
+            "https://*.example.com",
+        ] {
+            let error = load(None, &[("LAYER_IDP_HTTP__CORS_ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert!(
+                error.contains("http.cors_allowed_origins")
+                    && error.contains("LAYER_IDP_HTTP__CORS_ALLOWED_ORIGINS"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use anyhow::Context;
 use crate::clock::Clock;
 use crate::config::{Settings, display_path};
 use crate::idp::apps::Apps;
+use crate::idp::cors::CorsPolicy;
 use crate::idp::keys::{KeyOrigin, KeyRing};
 use crate::idp::password::PasswordHasher;
 use crate::idp::throttle::Throttle;
@@ -87,6 +88,14 @@ impl Application {
             issuer,
             session_ttl_secs,
             max_body_bytes: settings.http.max_body_bytes,
+            cors: CorsPolicy::new(
+                settings.http.cors_origins()?,
+                // Development credentials (no key configured for any app): any local web app
+                // may call, with no configuration.
+                apps.rings()
+                    .iter()
+                    .all(|ring| matches!(ring.origin(), KeyOrigin::Development { .. })),
+            ),
         };
         let emulator = match mock_layer_listener {
             None => None,

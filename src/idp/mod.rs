@@ -13,10 +13,12 @@
 //! - `extract.rs` — JSON-or-form bodies, bearer tokens, the authenticated caller.
 //! - `client.rs` — the client address every rule keys on (trusted proxies).
 //! - `throttle/` — throttled guessing and sign-ups, counted in the database.
+//! - `cors.rs` — which web origins may call it from a browser.
 
 pub mod accounts;
 pub mod apps;
 pub mod client;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod keys;
@@ -50,6 +52,7 @@ pub struct IdpState {
     pub issuer: TokenIssuer,
     pub session_ttl_secs: i64,
     pub max_body_bytes: usize,
+    pub cors: cors::CorsPolicy,
 }
 
 /// Starts serving the identity provider on an already-bound listener.
@@ -60,10 +63,15 @@ pub fn serve(
     workers: usize,
 ) -> std::io::Result<Server> {
     let max_body_bytes = state.max_body_bytes;
+    let cors = state.cors.clone();
     let state = web::Data::new(state);
     let proxies = web::Data::new(proxies);
     crate::http_server::serve("idp", listener, workers, error::refusal_body, move || {
         App::new()
+            // Outermost last: the request's span and ID, then CORS refusals in the IdP's
+            // format, then CORS itself.
+            .wrap(cors.middleware())
+            .wrap(middleware::from_fn(cors::tidy_cors_answers))
             .wrap(middleware::from_fn(|req, next| {
                 crate::telemetry::trace_requests("idp", req, next)
             }))

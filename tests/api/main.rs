@@ -6,6 +6,7 @@ mod admin;
 mod apps;
 mod bad_input;
 mod cli;
+mod cors;
 mod health;
 mod helpers;
 mod login;

@@ -128,6 +128,11 @@ impl World {
         for (index, part) in input.parts.into_iter().enumerate() {
             parts.push(self.accept_part(caller, &message_id, index, part)?);
         }
+        // An answer to another message (XDK response-v2) and initial response states are
+        // read now, so a bad one refuses the message before anything changes.
+        let response = self.parse_response(caller, conversation_uuid, &parts)?;
+        let summaries = self.initial_summaries(&message_id, &parts)?;
+        parts.extend(summaries);
         let now = self.now_ms();
         let recipient_status = conversation
             .participants
@@ -205,6 +210,9 @@ impl World {
                 ],
             });
             self.emit(user, PacketKind::Change, body);
+        }
+        if let Some(response) = response {
+            self.apply_response(caller, response);
         }
         if let Some(notification) = input.notification {
             self.notifications.push_back(Notification {

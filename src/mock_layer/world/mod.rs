@@ -23,6 +23,7 @@ mod conversations;
 mod identities;
 mod messages;
 mod patch;
+mod responses;
 mod sockets;
 
 pub use conversations::Conversation;
@@ -38,7 +39,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use super::change_log::{ChangeLog, Incomplete, Outbound, PacketKind, ReplayLimits};
+use super::change_log::{ChangeLog, ClientApi, Incomplete, Outbound, PacketKind, ReplayLimits};
 use super::content_store::{Content, ContentLimits, ContentStore};
 use super::error::{ErrorKind, LayerError};
 use super::identity_token::Profile;
