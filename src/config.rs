@@ -116,6 +116,11 @@ pub struct PasswordSettings {
     pub max_concurrent_hashes: usize,
     /// How long a login may wait for a hashing slot before it is turned away with 503.
     pub hash_queue_timeout_ms: u64,
+    /// How many hashes one client address (an IPv6 /64) may have waiting in each lane
+    /// (logins, sign-ups); more are turned away with 503 at once.
+    pub hash_queue_per_address: usize,
+    /// How many hashes may wait in all; more are turned away with 503 at once.
+    pub hash_queue_capacity: usize,
 }
 
 impl Default for PasswordSettings {
@@ -130,6 +135,8 @@ impl Default for PasswordSettings {
                 .map(usize::from)
                 .unwrap_or(2),
             hash_queue_timeout_ms: 5_000,
+            hash_queue_per_address: 8,
+            hash_queue_capacity: 1024,
         }
     }
 }
@@ -609,6 +616,13 @@ impl Settings {
         }
         if p.max_concurrent_hashes == 0 {
             return invalid("passwords.max_concurrent_hashes must be at least 1".to_owned());
+        }
+        if p.hash_queue_per_address == 0 || p.hash_queue_capacity < p.hash_queue_per_address {
+            return invalid(format!(
+                "passwords.hash_queue_per_address ({}) must be at least 1 and at most \
+                 passwords.hash_queue_capacity ({})",
+                p.hash_queue_per_address, p.hash_queue_capacity
+            ));
         }
         if self.sessions.ttl_secs == 0 {
             return invalid("sessions.ttl_secs must be at least 1".to_owned());

@@ -4,8 +4,9 @@
 use serde::Deserialize;
 
 use super::IdpState;
+use super::client::ClientAddr;
 use super::error::IdpError;
-use super::password::PasswordHasher;
+use super::password::{HashRequest, PasswordHasher};
 use crate::clock::unix_now;
 use crate::domain::{
     AvatarUrl, Email, Invalid, Password, PasswordPolicy, Profile, ProfileName, UserId,
@@ -74,8 +75,9 @@ pub async fn create_account(
     store: &dyn Store,
     hasher: &PasswordHasher,
     account: NewAccount,
+    request: HashRequest,
 ) -> Result<User, IdpError> {
-    let hash = hasher.hash(account.password).await?;
+    let hash = hasher.hash(account.password, request).await?;
     let created = store
         .create_user(NewUser {
             id: &account.id,
@@ -105,12 +107,21 @@ pub async fn create_account(
 /// Checks an e-mail and password. Every failure — unknown e-mail, wrong password, disabled
 /// account — is the same [`IdpError::LoginFailed`] after the same amount of hashing work.
 #[tracing::instrument(skip_all)]
-pub async fn login(state: &IdpState, email: &str, password: &str) -> Result<User, IdpError> {
+pub async fn login(
+    state: &IdpState,
+    email: &str,
+    password: &str,
+    client: ClientAddr,
+) -> Result<User, IdpError> {
+    let request = HashRequest::login(client);
     let email = Email::parse(email)?;
     let password = Password::candidate(password, state.hasher.policy())?;
     let login = state.store.find_login(&email).await?;
     let stored_hash = login.as_ref().map(|l| l.password_hash.clone());
-    let verification = state.hasher.verify(password.clone(), stored_hash).await?;
+    let verification = state
+        .hasher
+        .verify(password.clone(), stored_hash, request)
+        .await?;
     let Some(login) = login.filter(|_| verification.matches) else {
         tracing::info!("login failed");
         return Err(IdpError::LoginFailed);
@@ -120,7 +131,7 @@ pub async fn login(state: &IdpState, email: &str, password: &str) -> Result<User
         return Err(IdpError::LoginFailed);
     }
     if verification.needs_rehash {
-        let hash = state.hasher.hash(password).await?;
+        let hash = state.hasher.hash(password, request).await?;
         state
             .store
             .set_password_hash(&login.user.id, &hash, unix_now())
@@ -136,6 +147,7 @@ pub async fn confirm_password(
     state: &IdpState,
     user_id: &str,
     password: Option<&str>,
+    client: ClientAddr,
 ) -> Result<(), IdpError> {
     let Some(password) = password else {
         return Err(IdpError::InvalidRequest(
@@ -145,7 +157,12 @@ pub async fn confirm_password(
     let password = Password::candidate(password, state.hasher.policy())?;
     let login = state.store.find_login_by_id(user_id).await?;
     let stored = login.map(|l| l.password_hash);
-    if state.hasher.verify(password, stored).await?.matches {
+    if state
+        .hasher
+        .verify(password, stored, HashRequest::login(client))
+        .await?
+        .matches
+    {
         Ok(())
     } else {
         Err(IdpError::Forbidden("current_password is not correct"))

@@ -14,6 +14,7 @@ use crate::clock::unix_now;
 use crate::domain::Nonce;
 use crate::idp::IdpState;
 use crate::idp::accounts;
+use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Body, SessionUser};
 use crate::idp::sessions;
@@ -96,7 +97,7 @@ pub async fn post_authenticate(
     // The nonce is checked before the password so a malformed request costs no hashing.
     let nonce = request.nonce()?;
     log_app_id(&req, request.app_id.as_deref());
-    let user = accounts::login(&state, email, password).await?;
+    let user = accounts::login(&state, email, password, ClientAddr::of(&req)).await?;
     let token = state.issuer.issue(&user, &nonce, unix_now()).await?;
     Ok(json(StatusCode::OK, IdentityTokenBody::new(token)))
 }
@@ -125,7 +126,7 @@ pub async fn post_sessions(
         ));
     }
     log_app_id(&req, request.app_id.as_deref());
-    let user = accounts::login(&state, email, password).await?;
+    let user = accounts::login(&state, email, password, ClientAddr::of(&req)).await?;
     let (token, token_hash) = sessions::new_token().map_err(IdpError::Internal)?;
     let now = unix_now();
     let expires_at = now + state.session_ttl_secs;
