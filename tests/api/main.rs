@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod bad_input;
 mod cli;
+mod hash_queue;
 mod health;
 mod helpers;
 mod login;
