@@ -9,6 +9,7 @@ mod hash_queue;
 mod health;
 mod helpers;
 mod login;
+mod memory;
 mod migrations;
 mod mock_layer;
 mod persistence;
