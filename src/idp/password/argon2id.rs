@@ -53,7 +53,6 @@ impl Scratch {
         self.blocks = Vec::new();
     }
 
-    #[cfg(test)]
     pub fn is_allocated(&self) -> bool {
         !self.blocks.is_empty()
     }

@@ -164,6 +164,7 @@ impl PasswordHasher {
                 match rejected {
                     Rejected::Full(Refusal::SourceFull) => tracing::warn!(
                         lane = ?request.lane,
+                        source = ?request.source,
                         "this client already has its share of the password hashing queue; \
                          shedding the request"
                     ),

@@ -196,13 +196,22 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// A hashing thread's loop.
+/// A hashing thread's loop. Its buffer is released (outside the lock: unmapping takes a
+/// moment) whenever it has nothing it may run, and before it answers the last job of a burst.
 fn work(shared: &Shared, mut scratch: Scratch) {
     let mut state = shared.lock();
     loop {
         let Some((lane, job)) = state.queue.pop() else {
             if state.closed {
                 return;
+            }
+            if scratch.is_allocated() {
+                // Nothing this thread may run now (the queue is empty, or holds only sign-ups
+                // over their share): no buffer while it sleeps.
+                drop(state);
+                scratch.release();
+                state = shared.lock();
+                continue;
             }
             state = shared
                 .wake
@@ -218,14 +227,17 @@ fn work(shared: &Shared, mut scratch: Scratch) {
             .in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| work(&mut scratch))).ok());
         state = shared.lock();
         state.queue.finished(lane);
-        if state.queue.is_empty() {
+        let idle = state.queue.is_empty();
+        drop(state);
+        if idle {
+            // Released before answering, so when a burst's last answer is out the memory is
+            // back with the system.
             scratch.release();
         }
         if let Some(reply) = reply {
-            // Sending never blocks; doing it under the lock keeps the order "memory released,
-            // then answered" without a second lock round.
             reply();
         }
+        state = shared.lock();
     }
 }
 
