@@ -870,6 +870,28 @@ mod tests {
     }
 
     #[test]
+    fn the_hashing_queue_caps_come_from_the_environment_and_must_be_consistent() {
+        let settings = load(
+            None,
+            &[
+                ("LAYER_IDP_PASSWORDS__HASH_QUEUE_PER_ADDRESS", "3"),
+                ("LAYER_IDP_PASSWORDS__HASH_QUEUE_CAPACITY", "30"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.passwords.hash_queue_per_address, 3);
+        assert_eq!(settings.passwords.hash_queue_capacity, 30);
+        let err = load(
+            None,
+            &[("LAYER_IDP_PASSWORDS__HASH_QUEUE_PER_ADDRESS", "0")],
+        )
+        .unwrap_err();
+        assert!(err.contains("hash_queue_per_address"), "{err}");
+        let err = load(None, &[("LAYER_IDP_PASSWORDS__HASH_QUEUE_CAPACITY", "2")]).unwrap_err();
+        assert!(err.contains("hash_queue_capacity"), "{err}");
+    }
+
+    #[test]
     fn several_signing_keys_need_an_active_one() {
         let file = r#"
 provider_id = "layer:///providers/p"
