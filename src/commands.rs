@@ -15,7 +15,7 @@ use crate::config::{Settings, display_path};
 use crate::domain::{Nonce, PasswordPolicy};
 use crate::idp::accounts::{self, NewAccount, ProfileInput};
 use crate::idp::keys::{self, KeyOrigin};
-use crate::idp::password::PasswordHasher;
+use crate::idp::password::{HashRequest, PasswordHasher};
 use crate::idp::sessions;
 use crate::idp::tokens::TokenIssuer;
 use crate::startup::{Application, load_keys, open_store, worker_count};
@@ -186,7 +186,13 @@ async fn add_user(
         let passwords = settings.passwords.clone();
         tokio::task::spawn_blocking(move || PasswordHasher::new(&passwords)).await??
     };
-    let user = accounts::create_account(store.as_ref(), &hasher, account).await?;
+    let user = accounts::create_account(
+        store.as_ref(),
+        &hasher,
+        account,
+        HashRequest::command_line(),
+    )
+    .await?;
     println!("{}", user.id);
     Ok(())
 }

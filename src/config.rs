@@ -149,6 +149,11 @@ pub struct PasswordSettings {
     pub max_concurrent_hashes: usize,
     /// How long a login may wait for a hashing slot before it is turned away with 503.
     pub hash_queue_timeout_ms: u64,
+    /// How many hashes one client address (an IPv6 /64) may have waiting in each lane
+    /// (logins, sign-ups); more are turned away with 503 at once.
+    pub hash_queue_per_address: usize,
+    /// How many hashes may wait in all; more are turned away with 503 at once.
+    pub hash_queue_capacity: usize,
 }
 
 impl Default for PasswordSettings {
@@ -163,6 +168,8 @@ impl Default for PasswordSettings {
                 .map(usize::from)
                 .unwrap_or(2),
             hash_queue_timeout_ms: 5_000,
+            hash_queue_per_address: 8,
+            hash_queue_capacity: 1024,
         }
     }
 }
@@ -513,6 +520,13 @@ impl Settings {
         }
         if p.max_concurrent_hashes == 0 {
             return invalid("passwords.max_concurrent_hashes must be at least 1".to_owned());
+        }
+        if p.hash_queue_per_address == 0 || p.hash_queue_capacity < p.hash_queue_per_address {
+            return invalid(format!(
+                "passwords.hash_queue_per_address ({}) must be at least 1 and at most \
+                 passwords.hash_queue_capacity ({})",
+                p.hash_queue_per_address, p.hash_queue_capacity
+            ));
         }
         let ttl = self.sessions.ttl_secs;
         if ttl == 0 || ttl > MAX_SESSION_TTL_SECS {
@@ -919,6 +933,28 @@ mod tests {
         assert!(err.contains("sessions.ttl_secs"), "{err}");
         let err = load(None, &[("LAYER_IDP_SESSIONS__TTL_SECS", "0")]).unwrap_err();
         assert!(err.contains("sessions.ttl_secs"), "{err}");
+    }
+
+    #[test]
+    fn the_hashing_queue_caps_come_from_the_environment_and_must_be_consistent() {
+        let settings = load(
+            None,
+            &[
+                ("LAYER_IDP_PASSWORDS__HASH_QUEUE_PER_ADDRESS", "3"),
+                ("LAYER_IDP_PASSWORDS__HASH_QUEUE_CAPACITY", "30"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.passwords.hash_queue_per_address, 3);
+        assert_eq!(settings.passwords.hash_queue_capacity, 30);
+        let err = load(
+            None,
+            &[("LAYER_IDP_PASSWORDS__HASH_QUEUE_PER_ADDRESS", "0")],
+        )
+        .unwrap_err();
+        assert!(err.contains("hash_queue_per_address"), "{err}");
+        let err = load(None, &[("LAYER_IDP_PASSWORDS__HASH_QUEUE_CAPACITY", "2")]).unwrap_err();
+        assert!(err.contains("hash_queue_capacity"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::IdpState;
 use super::client::ClientAddr;
 use super::error::IdpError;
-use super::password::PasswordHasher;
+use super::password::{HashRequest, PasswordHasher};
 use super::throttle::{Purpose, Success};
 use crate::clock::unix_now;
 use crate::domain::{
@@ -76,8 +76,9 @@ pub async fn create_account(
     store: &dyn Store,
     hasher: &PasswordHasher,
     account: NewAccount,
+    request: HashRequest,
 ) -> Result<User, IdpError> {
-    let hash = hasher.hash(account.password).await?;
+    let hash = hasher.hash(account.password, request).await?;
     let created = store
         .create_user(NewUser {
             id: &account.id,
@@ -122,6 +123,7 @@ pub async fn login(
     password: &str,
     client: ClientAddr,
 ) -> Result<LoggedIn, IdpError> {
+    let request = HashRequest::login(client);
     let email = Email::parse(email)?;
     let password = Password::candidate(password, state.hasher.policy())?;
     let attempt = state
@@ -130,7 +132,10 @@ pub async fn login(
         .await?;
     let login = state.store.find_login(&email).await?;
     let stored_hash = login.as_ref().map(|l| l.password_hash.clone());
-    let verification = state.hasher.verify(password.clone(), stored_hash).await?;
+    let verification = state
+        .hasher
+        .verify(password.clone(), stored_hash, request)
+        .await?;
     let Some(login) = login else {
         attempt.failed(None, "unknown e-mail").await?;
         return Err(IdpError::LoginFailed);
@@ -149,7 +154,7 @@ pub async fn login(
     }
     let success = attempt.succeeded().await?;
     if verification.needs_rehash {
-        let hash = state.hasher.hash(password).await?;
+        let hash = state.hasher.hash(password, request).await?;
         state
             .store
             .set_password_hash(&login.user.id, &hash, state.clock.now())
@@ -188,7 +193,12 @@ pub async fn confirm_password(
         .await?;
     let login = state.store.find_login_by_id(&user.id).await?;
     let stored = login.map(|l| l.password_hash);
-    if state.hasher.verify(password, stored).await?.matches {
+    if state
+        .hasher
+        .verify(password, stored, HashRequest::login(client))
+        .await?
+        .matches
+    {
         attempt.succeeded().await?;
         Ok(())
     } else {

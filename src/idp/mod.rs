@@ -4,7 +4,8 @@
 //! never imports the Layer emulator; `startup.rs` is the only place that knows both.
 //!
 //! - `routes/` — HTTP handlers, thin: parse, call a domain operation, render.
-//! - `password.rs` — argon2id on the blocking pool behind a bound.
+//! - `password/` — argon2id on a fixed set of hashing threads with bounded memory, behind a
+//!   fair queue (logins before sign-ups, client addresses in turn).
 //! - `apps.rs` — the Layer apps signed for, and which one a request names.
 //! - `keys.rs` — signing keys, development credentials, JWKS, the RS256 signature.
 //! - `tokens.rs` — identity-token claims and the once-per-nonce rule.

@@ -12,6 +12,7 @@ use crate::idp::accounts::{self, NewAccount, ProfileInput};
 use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Body, SessionUser};
+use crate::idp::password::HashRequest;
 use crate::store::{AccountUpdate, StoreError};
 
 #[derive(Deserialize)]
@@ -38,7 +39,13 @@ pub async fn post_users(
     )?;
     // Counted once the request is valid, before the hash it would cost.
     state.throttle.admit_signup(client).await?;
-    let user = accounts::create_account(state.store.as_ref(), &state.hasher, account).await?;
+    let user = accounts::create_account(
+        state.store.as_ref(),
+        &state.hasher,
+        account,
+        HashRequest::sign_up(client),
+    )
+    .await?;
     Ok(json(StatusCode::CREATED, UserView::from(user)))
 }
 
@@ -111,7 +118,12 @@ pub async fn patch_me(
     // Hash before writing anything: a hash can be refused (503 when the pool is saturated),
     // and then nothing must have changed.
     let password_hash = match new_password {
-        Some(password) => Some(state.hasher.hash(password).await?),
+        Some(password) => Some(
+            state
+                .hasher
+                .hash(password, HashRequest::login(client))
+                .await?,
+        ),
         None => None,
     };
     let update = AccountUpdate {
