@@ -31,6 +31,7 @@ pub struct Application {
     idp_server: Server,
     store: Arc<dyn Store>,
     apps: Arc<Apps>,
+    hasher: PasswordHasher,
     clock: Clock,
     throttle: Arc<Throttle>,
     /// The Layer emulator, when `mock_layer.listen` is set.
@@ -83,7 +84,7 @@ impl Application {
         let state = IdpState {
             clock: clock.clone(),
             store: store.clone(),
-            hasher,
+            hasher: hasher.clone(),
             throttle: throttle.clone(),
             issuer,
             session_ttl_secs,
@@ -124,6 +125,7 @@ impl Application {
             idp_server,
             store,
             apps,
+            hasher,
             clock,
             throttle,
             mock_layer,
@@ -155,6 +157,11 @@ impl Application {
     /// Every app's keys.
     pub fn apps(&self) -> &Arc<Apps> {
         &self.apps
+    }
+
+    /// The password hasher the identity provider uses (its counters, for tests and metrics).
+    pub fn password_hasher(&self) -> &PasswordHasher {
+        &self.hasher
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -45,6 +45,7 @@ pub struct TestApp {
     pub dir: Arc<tempfile::TempDir>,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
+    pub hasher: layer_idp::idp::password::PasswordHasher,
     /// The application's clock: the system's, or a manual one from [`spawn_app_with_clock`].
     pub clock: Clock,
     handle: actix_web::dev::ServerHandle,
@@ -135,6 +136,7 @@ async fn start(
     let mock_layer_addr = app.mock_layer_addr();
     let handle = app.handle();
     let store = app.store().clone();
+    let hasher = app.password_hasher().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://{addr}"),
@@ -147,6 +149,7 @@ async fn start(
             .build()
             .unwrap(),
         store,
+        hasher,
         clock,
         handle,
         postgres,

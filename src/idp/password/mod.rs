@@ -20,6 +20,7 @@ mod pool;
 mod queue;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use argon2::Params;
@@ -74,6 +75,8 @@ pub struct PasswordHasher {
     policy: PasswordPolicy,
     pool: Arc<Pool>,
     dummy_hash: Arc<str>,
+    /// Verifications that ran on a hashing thread (for an account or against the dummy hash).
+    verifications: Arc<AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -113,11 +116,18 @@ impl PasswordHasher {
             },
             pool: Arc::new(pool),
             dummy_hash: dummy_hash.into(),
+            verifications: Arc::new(AtomicU64::new(0)),
         })
     }
 
     pub fn policy(&self) -> PasswordPolicy {
         self.policy
+    }
+
+    /// How many password verifications have run on the hashing threads since start — one per
+    /// login that got past the throttle, known account or not.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     /// Hashes a new password into a PHC string.
@@ -141,8 +151,10 @@ impl PasswordHasher {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let params = self.params.clone();
+        let verifications = self.verifications.clone();
         let verification = self
             .run(request, move |scratch| {
+                verifications.fetch_add(1, Ordering::Relaxed);
                 argon2id::verify(&params, password.expose().as_bytes(), &stored, scratch)
             })
             .await?;
@@ -228,6 +240,18 @@ mod tests {
             .await
             .unwrap();
         assert!(!wrong.matches);
+    }
+
+    #[test]
+    fn the_dummy_hash_is_made_with_the_current_parameters() {
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        assert!(
+            hasher
+                .dummy_hash
+                .starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
+            "{}",
+            hasher.dummy_hash
+        );
     }
 
     #[tokio::test]
