@@ -334,3 +334,27 @@ async fn a_session_token_stops_working_when_the_clock_passes_its_lifetime() {
     clock.advance(1);
     assert_eq!(app.get_me(&session).await.status(), 401);
 }
+
+#[tokio::test]
+async fn answers_carrying_tokens_or_user_records_are_never_cached() {
+    let app = spawn_app().await;
+    app.sign_up("cache@example.com", PASSWORD).await;
+    let response = app
+        .post_authenticate(
+            &json!({"email": "cache@example.com", "password": PASSWORD, "nonce": "c"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let session = app.session_token("cache@example.com", PASSWORD).await;
+    let response = app.post_identity_tokens(&session, "d").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let jwks = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.headers()["cache-control"], "public, max-age=300");
+}

@@ -132,6 +132,11 @@ impl IdentityTokenBody {
     }
 }
 
+/// A JSON answer that no cache keeps: identity tokens, session tokens and user records must
+/// not outlive the response in a browser or proxy cache. (The JWKS, which is public, sets its
+/// own `Cache-Control`.)
 pub fn json<T: Serialize>(status: actix_web::http::StatusCode, body: T) -> HttpResponse {
-    HttpResponse::build(status).json(body)
+    HttpResponse::build(status)
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(body)
 }
