@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// repeat for several [default: one new staging app, printed at start].
     #[arg(long = "mock-layer-app-id", value_name = "APP_ID", value_parser = AppId::parse)]
     pub mock_layer_app_ids: Vec<AppId>,
+    /// The Platform API token (`Authorization: Bearer …`) of every app the emulator serves
+    /// [default: a new random token per app, printed at start and in GET /_mock/apps].
+    #[arg(long, value_name = "TOKEN")]
+    pub mock_layer_platform_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +102,14 @@ pub struct MockLayerArgs {
     /// for every app served.
     #[arg(long = "app-key", value_name = "APP_ID=KEY_ID", value_parser = parse_app_key)]
     pub app_keys: Vec<(AppId, String)>,
+    /// The Platform API token of every app served [default: a new random token per app,
+    /// printed at start and in GET /_mock/apps]. Also accepted as --mock-layer-platform-token.
+    #[arg(
+        long = "platform-token",
+        visible_alias = "mock-layer-platform-token",
+        value_name = "TOKEN"
+    )]
+    pub platform_token: Option<String>,
 }
 
 /// `NAME=VALUE`, split at the last `=` (Layer IDs contain none, file paths rarely).
@@ -124,6 +136,7 @@ impl Command {
             Command::Serve(args) => MockLayerOverrides {
                 listen: args.mock_layer_listen,
                 app_ids: args.mock_layer_app_ids.clone(),
+                platform_token: args.mock_layer_platform_token.clone(),
                 ..MockLayerOverrides::default()
             },
             Command::MockLayer(args) => MockLayerOverrides {
@@ -140,6 +153,7 @@ impl Command {
                     })
                     .collect(),
                 app_keys: args.app_keys.clone(),
+                platform_token: args.platform_token.clone(),
             },
             _ => MockLayerOverrides::default(),
         }

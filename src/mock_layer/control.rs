@@ -110,6 +110,13 @@ pub async fn get_apps(emulator: web::Data<MockLayer>) -> HttpResponse {
         StatusCode::OK,
         &json!({
             "apps": emulator.app_ids().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            // The first app's token (every app's when one is configured), and each app's.
+            "platform_token": emulator.app_ids().first().and_then(|app| emulator.platform_token(*app)),
+            "platform_tokens": emulator
+                .app_ids()
+                .iter()
+                .map(|app| (app.to_string(), serde_json::Value::from(emulator.platform_token(*app).unwrap_or_default())))
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
             "provider_id": emulator.provider_id(),
             "url": emulator.base_url(),
         }),

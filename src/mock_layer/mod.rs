@@ -29,6 +29,7 @@ pub mod identity_token;
 pub mod ids;
 mod input;
 mod journal;
+mod platform;
 mod presence;
 mod rest;
 pub mod settings;
@@ -76,6 +77,8 @@ pub struct MockLayer {
     base: Arc<str>,
     settings: MockLayerSettings,
     next_socket_id: AtomicU64,
+    /// Each app's Platform API token (`Authorization: Bearer …`).
+    platform_tokens: BTreeMap<AppId, String>,
 }
 
 impl MockLayer {
@@ -128,7 +131,18 @@ impl MockLayer {
                 bytes_per_app: settings.replay_bytes_per_app,
             },
         };
+        let platform_tokens = apps
+            .iter()
+            .map(|app| {
+                let token = match &settings.platform_token {
+                    Some(token) => token.0.clone(),
+                    None => ids::random_token(24),
+                };
+                (*app, token)
+            })
+            .collect();
         Ok(Self {
+            platform_tokens,
             apps: apps
                 .into_iter()
                 .map(|app| (app, Mutex::new(World::new(app, base.clone(), limits))))
@@ -176,6 +190,16 @@ impl MockLayer {
 
     pub(crate) fn settings(&self) -> &MockLayerSettings {
         &self.settings
+    }
+
+    /// The app's Platform API token.
+    pub fn platform_token(&self, app: AppId) -> Option<&str> {
+        self.platform_tokens.get(&app).map(String::as_str)
+    }
+
+    /// The served app whose bare UUID is `uuid` (Platform API paths name apps so).
+    pub(crate) fn app_by_uuid(&self, uuid: &uuid::Uuid) -> Option<AppId> {
+        self.apps.keys().find(|app| app.uuid == *uuid).copied()
     }
 }
 
@@ -273,6 +297,17 @@ pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::R
         provider_id = state.provider_id(),
         "Layer emulator listening"
     );
+    // A token the operator configured is theirs already and stays out of the log; a made-up
+    // one is printed, as the app IDs are, so a backend under test can be pointed at it.
+    if state.settings().platform_token.is_none() {
+        for app in state.app_ids() {
+            tracing::info!(
+                app = %app,
+                platform_token = state.platform_token(app).unwrap_or_default(),
+                "Layer emulator Platform API token (Authorization: Bearer …)"
+            );
+        }
+    }
     Ok(Running {
         addr,
         server,
@@ -304,6 +339,7 @@ pub fn serve(
             .app_data(state.clone())
             .app_data(rest::path_config())
             .app_data(rest::query_config())
+            .configure(platform::configure)
             .configure(rest::configure)
     })
     .workers(workers)

@@ -23,12 +23,16 @@ mod conversations;
 mod identities;
 mod messages;
 mod patch;
+mod server;
 mod sockets;
 
 pub use conversations::Conversation;
 pub use identities::{Identity, PresenceStatus};
-pub use messages::{Message, Part, Status};
+pub use messages::{Message, Part, Sender, Status};
 pub use patch::escape_patch_key;
+pub use server::{
+    IDENTITY_FIELDS, IdentityFields, IdentityOp, check_identity_metadata, unknown_user,
+};
 pub use sockets::SocketHandle;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -98,6 +102,13 @@ pub struct World {
     pub sockets: HashMap<String, Vec<SocketHandle>>,
     log: ChangeLog,
     pub notifications: VecDeque<Notification>,
+    /// Per user, whom they block, in the order blocked (Platform API block lists).
+    pub blocks: HashMap<String, Vec<String>>,
+    /// Conversations deleted for everyone, so the Platform API answers 410, not 404
+    /// (bounded: past `max_conversations` of them, newer deletions are 404s).
+    pub deleted_conversations: HashSet<Uuid>,
+    /// Users the Platform API suspended: no new session until unsuspended.
+    pub suspended: BTreeSet<String>,
     /// The latest timestamp handed out: time never goes backwards within a world, so
     /// `Event.replay` from a packet's timestamp never misses a later change.
     last_ms: i64,
@@ -120,6 +131,9 @@ impl World {
             sockets: HashMap::new(),
             log: ChangeLog::new(limits.replay),
             notifications: VecDeque::new(),
+            blocks: HashMap::new(),
+            deleted_conversations: HashSet::new(),
+            suspended: BTreeSet::new(),
             last_ms: 0,
             last_seq: 0,
         }

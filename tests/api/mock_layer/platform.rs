@@ -1,0 +1,839 @@
+//! The Platform API over real HTTP, and what its calls do to SDK sessions and sockets.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::helpers::{Emulator, STAGING, Ws, spawn_emulator, spawn_with};
+
+const APP_UUID: &str = "11111111-1111-4111-8111-111111111111";
+const V1: &str = "application/vnd.layer+json; version=1.0";
+const V2: &str = "application/vnd.layer+json; version=2.0";
+
+/// A Platform API client for the emulator's staging app.
+struct Server<'a> {
+    emulator: &'a Emulator,
+    token: String,
+    accept: &'static str,
+}
+
+impl<'a> Server<'a> {
+    async fn of(emulator: &'a Emulator) -> Server<'a> {
+        let apps: Value = serde_json::from_str(&emulator.control("apps").await).unwrap();
+        Server {
+            emulator,
+            token: apps["platform_tokens"][STAGING]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            accept: V1,
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.emulator
+            .http
+            .request(
+                method,
+                format!("{}/apps/{APP_UUID}{path}", self.emulator.url),
+            )
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("accept", self.accept)
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, String) {
+        let mut request = self.request(method.clone(), path);
+        if let Some(body) = body {
+            let content_type = if method == Method::PATCH {
+                "application/vnd.layer-patch+json"
+            } else {
+                "application/json"
+            };
+            request = request
+                .header("content-type", content_type)
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    async fn json(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (status, text) = self.call(method, path, body).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn conversation(&self, participants: &[&str]) -> Value {
+        let (status, body) = self
+            .json(
+                Method::POST,
+                "/conversations",
+                Some(json!({"participants": participants})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    async fn send(&self, conversation: &Value, sender: Value, text: &str) -> (u16, Value) {
+        let path = format!("/conversations/{}/messages", uuid_of(conversation));
+        let body = json!({"sender": sender, "parts": [{"mime_type": "text/plain", "body": text}]});
+        self.json(Method::POST, &path, Some(body)).await
+    }
+}
+
+fn uuid_of(object: &Value) -> String {
+    object["id"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The next change packet of this kind on the socket, skipping others (presence, etc.);
+/// panics after five seconds without one.
+async fn next_change(ws: &mut Ws, operation: &str, kind: &str) -> Value {
+    loop {
+        let packet = ws.recv().await;
+        let body = &packet["body"];
+        if packet["type"] == "change"
+            && body["operation"] == operation
+            && body["object"]["type"] == kind
+        {
+            return body.clone();
+        }
+    }
+}
+
+fn assert_error(status: u16, body: &Value, want_status: u16, id: &str, code: u64) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["id"], id, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(
+        body["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://"))
+    );
+}
+
+#[tokio::test]
+async fn requests_need_a_served_app_the_app_s_token_and_a_layer_accept_header() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let url = |app: &str| format!("{}/apps/{app}/conversations", emulator.url);
+    let body = json!({"participants": ["a"]}).to_string();
+
+    let unknown = emulator
+        .http
+        .post(url("99999999-9999-4999-8999-999999999999"))
+        .header("authorization", format!("Bearer {}", server.token))
+        .header("accept", V1)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    let status = unknown.status().as_u16();
+    assert_error(
+        status,
+        &unknown.json().await.unwrap(),
+        404,
+        "not_found",
+        102,
+    );
+
+    for authorization in [
+        None,
+        Some("Bearer wrong"),
+        Some("Layer session-token=\"x\""),
+    ] {
+        let mut request = emulator
+            .http
+            .post(url(APP_UUID))
+            .header("accept", V1)
+            .body(body.clone());
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_error(status, &body, 401, "authentication_required", 4);
+        assert_eq!(body["data"], Value::Null, "no nonce: there is no challenge");
+    }
+
+    for accept in [
+        None,
+        Some("application/json"),
+        Some("application/vnd.layer+json"),
+        Some("application/vnd.layer+json; version=4.0"),
+    ] {
+        let mut request = emulator
+            .http
+            .post(url(APP_UUID))
+            .header("authorization", format!("Bearer {}", server.token))
+            .body(body.clone());
+        if let Some(value) = accept {
+            request = request.header("accept", value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_error(status, &body, 406, "invalid_header", 107);
+        assert_eq!(body["data"]["header"], "Accept");
+    }
+
+    // None of the refused requests made anything; a good one does, in every version.
+    for version in ["1.0", "1.1", "2.0", "3.0"] {
+        let response = emulator
+            .http
+            .post(url(APP_UUID))
+            .header("authorization", format!("Bearer {}", server.token))
+            .header(
+                "accept",
+                format!("application/vnd.layer+json; version={version}"),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "version {version}");
+    }
+    let session = emulator.login("a").await;
+    let list: Vec<Value> = emulator
+        .get("/conversations", &session)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 4);
+}
+
+#[tokio::test]
+async fn each_app_has_its_own_token_and_a_configured_one_is_used_as_given() {
+    let emulator = spawn_emulator().await;
+    let apps: Value = serde_json::from_str(&emulator.control("apps").await).unwrap();
+    let staging = apps["platform_tokens"][STAGING].as_str().unwrap();
+    let production = apps["platform_tokens"][super::helpers::PRODUCTION]
+        .as_str()
+        .unwrap();
+    assert_ne!(staging, production);
+    assert!(staging.len() >= 24);
+    assert_eq!(apps["platform_token"], staging, "the first app's token");
+    // The production token does not open the staging app.
+    let response = emulator
+        .http
+        .get(format!("{}/apps/{APP_UUID}/users/x/blocks", emulator.url))
+        .header("authorization", format!("Bearer {production}"))
+        .header("accept", V1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    let configured = spawn_with(|s| {
+        s.platform_token = Some(layer_idp::mock_layer::settings::PlatformToken(
+            "backend-secret".to_owned(),
+        ));
+    })
+    .await;
+    let apps: Value = serde_json::from_str(&configured.control("apps").await).unwrap();
+    assert_eq!(apps["platform_token"], "backend-secret");
+    let server = Server::of(&configured).await;
+    assert_eq!(server.token, "backend-secret");
+    server.conversation(&["a"]).await;
+}
+
+#[tokio::test]
+async fn conversations_are_created_read_patched_and_deleted_and_sdk_sockets_see_it() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let alice = emulator.login("alice").await;
+    let mut alice_ws = emulator.ws(&alice).await;
+
+    let (status, error) = server
+        .json(Method::POST, "/conversations", Some(json!({})))
+        .await;
+    assert_error(status, &error, 422, "missing_property", 104);
+    assert_eq!(error["data"]["property"], "participants");
+
+    let created = server.conversation(&["bob", "alice", "carol"]).await;
+    // 1.x: user IDs, in the order given; nobody added (there is no calling user).
+    assert_eq!(created["participants"], json!(["bob", "alice", "carol"]));
+    assert_eq!(created["distinct"], false);
+    assert!(created["url"].as_str().unwrap().ends_with(&format!(
+        "/apps/{APP_UUID}/conversations/{}",
+        uuid_of(&created)
+    )));
+    // Alice's SDK socket is told, with her Client API view.
+    let create = next_change(&mut alice_ws, "create", "Conversation").await;
+    assert_eq!(create["object"]["id"], created["id"]);
+    assert_eq!(
+        create["data"]["participants"][0]["id"],
+        "layer:///identities/bob"
+    );
+
+    let path = format!("/conversations/{}", uuid_of(&created));
+    let (status, got) = server.json(Method::GET, &path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(got["participants"], created["participants"]);
+
+    // 2.0 shows identities.
+    let v2 = Server {
+        accept: V2,
+        ..Server::of(&emulator).await
+    };
+    let (_, got) = v2.json(Method::GET, &path, None).await;
+    assert_eq!(got["participants"][1]["id"], "layer:///identities/alice");
+    assert_eq!(got["participants"][1]["user_id"], "alice");
+
+    let patch = json!([
+        {"operation": "add", "property": "participants", "value": "dave"},
+        {"operation": "remove", "property": "participants", "value": "carol"},
+        {"operation": "set", "property": "metadata.stage", "value": "open"},
+    ]);
+    let (status, text) = server.call(Method::PATCH, &path, Some(patch)).await;
+    assert_eq!((status, text.as_str()), (204, ""), "204 with an empty body");
+    let update = next_change(&mut alice_ws, "update", "Conversation").await;
+    let ops = update["data"].as_array().unwrap();
+    assert!(
+        ops.iter()
+            .any(|op| op["operation"] == "add" && op["id"] == "layer:///identities/dave")
+    );
+    assert!(ops.iter().any(|op| op["property"] == "metadata.stage"));
+    let (_, got) = server.json(Method::GET, &path, None).await;
+    assert_eq!(got["participants"], json!(["bob", "alice", "dave"]));
+    assert_eq!(got["metadata"], json!({"stage": "open"}));
+
+    // A bad patch changes nothing.
+    let bad = json!([
+        {"operation": "add", "property": "participants", "value": "erin"},
+        {"operation": "set", "property": "metadata.n", "value": 5},
+    ]);
+    let (status, error) = server.json(Method::PATCH, &path, Some(bad)).await;
+    assert_error(status, &error, 422, "invalid_property", 105);
+    let (_, got) = server.json(Method::GET, &path, None).await;
+    assert_eq!(got["participants"], json!(["bob", "alice", "dave"]));
+
+    let (status, text) = server.call(Method::DELETE, &path, None).await;
+    assert_eq!((status, text.as_str()), (204, ""));
+    let delete = next_change(&mut alice_ws, "delete", "Conversation").await;
+    assert_eq!(delete["data"]["mode"], "all_participants");
+    let (status, error) = server.json(Method::GET, &path, None).await;
+    assert_error(status, &error, 410, "object_deleted", 103);
+    let (status, _) = server.call(Method::DELETE, &path, None).await;
+    assert_eq!(status, 204, "deleting again is 204");
+    let unknown = "/conversations/00000000-0000-4000-8000-000000000000";
+    let (status, error) = server.json(Method::GET, unknown, None).await;
+    assert_error(status, &error, 404, "not_found", 102);
+}
+
+#[tokio::test]
+async fn distinct_creates_match_sdk_made_conversations_and_if_none_match_dedupes() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let alice = emulator.login("alice").await;
+    let response = emulator
+        .post(
+            "/conversations",
+            &alice,
+            json!({"participants": ["bob"], "distinct": true, "metadata": {"a": "1"}}),
+        )
+        .await;
+    let from_sdk: Value = response.json().await.unwrap();
+
+    let body = json!({"participants": ["bob", "alice"], "distinct": true});
+    let response = server
+        .request(Method::POST, "/conversations")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let found: Value = response.json().await.unwrap();
+    assert_eq!(found["id"], from_sdk["id"]);
+    assert_eq!(
+        location,
+        format!("/apps/{APP_UUID}/conversations/{}", uuid_of(&found))
+    );
+
+    let conflicting =
+        json!({"participants": ["alice", "bob"], "distinct": true, "metadata": {"a": "2"}});
+    let (status, error) = server
+        .json(Method::POST, "/conversations", Some(conflicting))
+        .await;
+    assert_error(status, &error, 409, "conflict", 108);
+    assert_eq!(error["data"]["id"], from_sdk["id"]);
+
+    let tag = "5bd4e054-c6ad-49df-8a14-ace1594e8468";
+    let body = json!({"participants": ["alice"]}).to_string();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let response = server
+            .request(Method::POST, "/conversations")
+            .header("if-none-match", tag)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        ids.push(response.json::<Value>().await.unwrap()["id"].clone());
+    }
+    assert_eq!(ids[0], format!("layer:///conversations/{tag}"));
+    assert_eq!(ids[0], ids[1], "a repeat returns the first result");
+    let list: Vec<Value> = emulator
+        .get("/conversations", &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 2, "the repeat made nothing");
+
+    let response = server
+        .request(Method::POST, "/conversations")
+        .header("if-none-match", "not-a-uuid")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    assert_error(
+        status,
+        &response.json().await.unwrap(),
+        422,
+        "invalid_property",
+        105,
+    );
+}
+
+#[tokio::test]
+async fn a_message_sent_by_the_server_reaches_every_participant_like_an_sdk_message() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let alice = emulator.login("alice").await;
+    let bob = emulator.login("bob").await;
+    let conversation = server.conversation(&["alice", "bob"]).await;
+    let mut alice_ws = emulator.ws(&alice).await;
+    let mut bob_ws = emulator.ws(&bob).await;
+
+    let (status, sent) = server
+        .send(
+            &conversation,
+            json!({"user_id": "alice"}),
+            "from alice's backend",
+        )
+        .await;
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["sender"], json!({"user_id": "alice", "name": null}));
+    assert_eq!(sent["parts"][0]["body"], "from alice's backend");
+    assert_eq!(
+        sent["recipient_status"],
+        json!({"alice": "read", "bob": "sent"})
+    );
+    // Both sockets get the create, the sender's included: no SDK sent it locally.
+    for ws in [&mut alice_ws, &mut bob_ws] {
+        let create = next_change(ws, "create", "Message").await;
+        assert_eq!(create["object"]["id"], sent["id"]);
+        assert_eq!(create["data"]["sender"]["user_id"], "alice");
+        let update = next_change(ws, "update", "Conversation").await;
+        assert_eq!(update["data"][0]["id"], sent["id"]);
+    }
+
+    let (status, named) = server
+        .send(&conversation, json!({"name": "Admin"}), "system notice")
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(named["sender"], json!({"user_id": null, "name": "Admin"}));
+    assert_eq!(
+        named["recipient_status"],
+        json!({"alice": "sent", "bob": "sent"})
+    );
+    let create = next_change(&mut bob_ws, "create", "Message").await;
+    assert_eq!(create["data"]["sender"]["display_name"], "Admin");
+    assert_eq!(create["data"]["sender"]["id"], Value::Null);
+    assert_eq!(create["data"]["is_unread"], true);
+
+    // The SDK's queries see both, newest first; so does the Platform API.
+    let path = format!("/conversations/{}/messages", uuid_of(&conversation));
+    let listed: Vec<Value> = emulator.get(&path, &bob).await.json().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["id"], named["id"]);
+    assert_eq!(listed[1]["sender"]["user_id"], "alice");
+    let response = server.request(Method::GET, &path).send().await.unwrap();
+    assert_eq!(response.headers()["layer-count"], "2");
+    let platform_list: Vec<Value> = response.json().await.unwrap();
+    assert_eq!(platform_list[0]["id"], named["id"]);
+    assert_eq!(
+        platform_list[0]["position"],
+        Value::Null,
+        "system perspective"
+    );
+
+    // User perspective.
+    let user_path = format!(
+        "/users/bob/conversations/{}/messages",
+        uuid_of(&conversation)
+    );
+    let (status, bobs) = server.json(Method::GET, &user_path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(bobs[0]["is_unread"], true);
+    let (status, one) = server
+        .json(
+            Method::GET,
+            &format!("/users/bob/messages/{}", uuid_of(&sent)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["id"], sent["id"]);
+    let (status, convs) = server
+        .json(Method::GET, "/users/bob/conversations", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(convs[0]["last_message"]["id"], named["id"]);
+    assert_eq!(convs[0]["unread_message_count"], 2);
+
+    // Delete for everyone: 204, the sockets hear it, then 404.
+    let message_path = format!("{path}/{}", uuid_of(&sent));
+    let (status, text) = server.call(Method::DELETE, &message_path, None).await;
+    assert_eq!((status, text.as_str()), (204, ""));
+    let delete = next_change(&mut bob_ws, "delete", "Message").await;
+    assert_eq!(delete["object"]["id"], sent["id"]);
+    let (status, error) = server.json(Method::GET, &message_path, None).await;
+    assert_error(status, &error, 404, "not_found", 102);
+}
+
+#[tokio::test]
+async fn message_sends_that_break_a_rule_change_nothing() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let conversation = server.conversation(&["alice", "bob"]).await;
+    let path = format!("/conversations/{}/messages", uuid_of(&conversation));
+    let part = json!([{"mime_type": "text/plain", "body": "x"}]);
+    let cases = [
+        (json!({"parts": part}), "missing_property", "sender"),
+        (
+            json!({"sender": {"user_id": "alice", "name": "A"}, "parts": part}),
+            "invalid_property",
+            "sender",
+        ),
+        (
+            json!({"sender": {"user_id": "mallory"}, "parts": part}),
+            "invalid_property",
+            "sender.user_id",
+        ),
+        (
+            json!({"sender": {"name": "A"}}),
+            "missing_property",
+            "parts",
+        ),
+        (
+            json!({"sender": {"name": "A"}, "parts": [{"mime_type": "text/plain", "body": "x".repeat(2049)}]}),
+            "invalid_property",
+            "parts",
+        ),
+    ];
+    for (body, id, property) in cases {
+        let (status, error) = server.json(Method::POST, &path, Some(body.clone())).await;
+        assert_eq!(status, 422, "{body}: {error}");
+        assert_eq!(error["id"], id, "{body}");
+        assert_eq!(error["data"]["property"], property, "{body}");
+    }
+    let (status, error) = server
+        .json(
+            Method::POST,
+            "/conversations/00000000-0000-4000-8000-000000000000/messages",
+            Some(json!({"sender": {"name": "A"}, "parts": part})),
+        )
+        .await;
+    assert_error(status, &error, 404, "not_found", 102);
+    let response = server.request(Method::GET, &path).send().await.unwrap();
+    assert_eq!(response.headers()["layer-count"], "0");
+    let (status, error) = server.json(Method::POST, &path, None).await;
+    assert_eq!(status, 400, "{error}");
+}
+
+#[tokio::test]
+async fn identities_are_created_read_patched_replaced_and_deleted_and_followers_hear_it() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    // Bob shares a conversation with Alice, so he follows her identity.
+    server.conversation(&["alice", "bob"]).await;
+    let bob = emulator.login("bob").await;
+    let mut bob_ws = emulator.ws(&bob).await;
+
+    let identity = json!({
+        "display_name": "Alice A.", "first_name": "Alice", "last_name": "Able",
+        "avatar_url": "https://example.invalid/alice.png", "phone_number": "+15550100",
+        "email_address": "alice@example.invalid", "metadata": {"level": "1"},
+    });
+    let (status, text) = server
+        .call(
+            Method::POST,
+            "/users/alice/identity",
+            Some(identity.clone()),
+        )
+        .await;
+    assert_eq!((status, text.as_str()), (201, ""), "201 with an empty body");
+    let create = next_change(&mut bob_ws, "create", "Identity").await;
+    assert_eq!(create["data"]["display_name"], "Alice A.");
+    let (status, error) = server
+        .json(
+            Method::POST,
+            "/users/alice/identity",
+            Some(identity.clone()),
+        )
+        .await;
+    assert_error(status, &error, 409, "conflict", 108);
+
+    let (status, got) = server
+        .json(Method::GET, "/users/alice/identity", None)
+        .await;
+    assert_eq!(status, 200);
+    for (key, value) in identity.as_object().unwrap() {
+        assert_eq!(&got[key], value, "{key} as stored");
+    }
+
+    let patch = json!([
+        {"operation": "set", "property": "last_name", "value": "Dodo"},
+        {"operation": "set", "property": "metadata.level", "value": "2"},
+    ]);
+    let (status, text) = server
+        .call(Method::PATCH, "/users/alice/identity", Some(patch))
+        .await;
+    assert_eq!((status, text.as_str()), (204, ""));
+    let update = next_change(&mut bob_ws, "update", "Identity").await;
+    assert_eq!(update["object"]["id"], "layer:///identities/alice");
+    assert_eq!(
+        update["data"],
+        json!([
+            {"operation": "set", "property": "last_name", "value": "Dodo"},
+            {"operation": "set", "property": "metadata.level", "value": "2"},
+        ])
+    );
+    // The SDK side reads the new fields.
+    let full: Value = emulator
+        .get("/identities/alice", &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(full["last_name"], "Dodo");
+    assert_eq!(full["metadata"], json!({"level": "2"}));
+    assert_eq!(full["email_address"], "alice@example.invalid");
+
+    let (status, _) = server
+        .call(
+            Method::PUT,
+            "/users/alice/identity",
+            Some(json!({"display_name": "Alice"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let update = next_change(&mut bob_ws, "update", "Identity").await;
+    assert!(
+        update["data"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"operation": "set", "property": "first_name", "value": ""}))
+    );
+    let (_, got) = server
+        .json(Method::GET, "/users/alice/identity", None)
+        .await;
+    assert_eq!(got["display_name"], "Alice");
+    assert_eq!(got["first_name"], Value::Null);
+    assert_eq!(got["metadata"], json!({}));
+
+    let (status, text) = server
+        .call(Method::DELETE, "/users/alice/identity", None)
+        .await;
+    assert_eq!((status, text.as_str()), (204, ""));
+    let delete = next_change(&mut bob_ws, "delete", "Identity").await;
+    assert_eq!(delete["data"], Value::Null);
+
+    // Bad input changes nothing.
+    let cases = [
+        json!({"first_name": "No display name"}),
+        json!({"display_name": "x".repeat(129)}),
+        json!({"display_name": "A", "metadata": {"n": 1}}),
+        json!({"display_name": "A", "unknown": "x"}),
+    ];
+    for body in cases {
+        let (status, error) = server
+            .json(Method::POST, "/users/carol/identity", Some(body.clone()))
+            .await;
+        assert_eq!(status, 422, "{body}: {error}");
+    }
+    let (status, error) = server
+        .json(Method::GET, "/users/carol/identity", None)
+        .await;
+    assert_error(status, &error, 404, "not_found", 102);
+    let (status, _) = server
+        .json(
+            Method::PATCH,
+            "/users/carol/identity",
+            Some(json!([{"operation": "set", "property": "last_name", "value": "x"}])),
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_blocked_user_s_messages_never_reach_the_blocker() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+
+    let (status, error) = server
+        .json(Method::POST, "/users/alice/blocks", Some(json!({})))
+        .await;
+    assert_error(status, &error, 422, "missing_property", 104);
+    assert_eq!(error["data"]["property"], "user_id");
+
+    for _ in 0..2 {
+        let (status, text) = server
+            .call(
+                Method::POST,
+                "/users/alice/blocks",
+                Some(json!({"user_id": "mallory"})),
+            )
+            .await;
+        assert_eq!((status, text.as_str()), (204, ""));
+    }
+    let (status, list) = server.json(Method::GET, "/users/alice/blocks", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list, json!([{"user_id": "mallory"}]));
+
+    let conversation = server.conversation(&["alice", "bob", "mallory"]).await;
+    let alice = emulator.login("alice").await;
+    let mut alice_ws = emulator.ws(&alice).await;
+    let (status, _) = server
+        .send(&conversation, json!({"user_id": "mallory"}), "spam")
+        .await;
+    assert_eq!(status, 201);
+    let (_, from_bob) = server
+        .send(&conversation, json!({"user_id": "bob"}), "hello")
+        .await;
+    // The first message Alice's socket hears of is Bob's.
+    let create = next_change(&mut alice_ws, "create", "Message").await;
+    assert_eq!(create["object"]["id"], from_bob["id"]);
+    let path = format!("/conversations/{}/messages", uuid_of(&conversation));
+    let listed: Vec<Value> = emulator.get(&path, &alice).await.json().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], from_bob["id"]);
+    let bob = emulator.login("bob").await;
+    let bobs: Vec<Value> = emulator.get(&path, &bob).await.json().await.unwrap();
+    assert_eq!(bobs.len(), 2, "Bob blocks nobody");
+
+    let (status, text) = server
+        .call(Method::DELETE, "/users/alice/blocks/mallory", None)
+        .await;
+    assert_eq!((status, text.as_str()), (204, ""));
+    let (_, list) = server.json(Method::GET, "/users/alice/blocks", None).await;
+    assert_eq!(list, json!([]));
+    let (status, _) = server
+        .call(Method::DELETE, "/users/alice/blocks/nobody", None)
+        .await;
+    assert_eq!(status, 204, "unblocking someone not blocked is 204");
+
+    // The bulk form, and a user ID with a slash (URL-encoded in paths).
+    let patch = json!([
+        {"operation": "add", "property": "blocks", "value": "namespace/12345"},
+        {"operation": "add", "property": "blocks", "value": "eve"},
+        {"operation": "remove", "property": "blocks", "value": "eve"},
+    ]);
+    let (status, _) = server
+        .call(Method::PATCH, "/users/alice", Some(patch))
+        .await;
+    assert_eq!(status, 202);
+    let (_, list) = server.json(Method::GET, "/users/alice/blocks", None).await;
+    assert_eq!(list, json!([{"user_id": "namespace/12345"}]));
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            "/users/alice/blocks/namespace%2F12345",
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, list) = server.json(Method::GET, "/users/alice/blocks", None).await;
+    assert_eq!(list, json!([]));
+}
+
+#[tokio::test]
+async fn ending_sessions_and_suspending_a_user_close_their_sockets() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let alice = emulator.login("alice").await;
+    let mut ws = emulator.ws(&alice).await;
+
+    let (status, text) = server
+        .call(Method::DELETE, "/users/alice/sessions", None)
+        .await;
+    assert_eq!((status, text.as_str()), (204, ""));
+    assert!(
+        !matches!(
+            ws.next_frame(std::time::Duration::from_secs(5)).await,
+            Some(tokio_tungstenite::tungstenite::Message::Text(_))
+        ),
+        "the socket closes"
+    );
+    let response = emulator.get("/conversations", &alice).await;
+    assert_eq!(response.status(), 401, "the session ended");
+
+    let alice = emulator.login("alice").await;
+    let suspend = json!([{"operation": "set", "property": "suspended", "value": true}]);
+    let (status, _) = server
+        .call(Method::PATCH, "/users/alice", Some(suspend))
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(emulator.get("/conversations", &alice).await.status(), 401);
+    let (_, user) = server.json(Method::GET, "/users/alice", None).await;
+    assert_eq!(user["suspended"], true);
+    // A suspended user gets no new session, even with a valid identity token.
+    let nonce = emulator.nonce().await;
+    let token = super::helpers::sign(
+        &super::helpers::header(super::helpers::KID),
+        &super::helpers::claims("alice", &nonce),
+    );
+    let response = emulator.post_session(&token, STAGING).await;
+    assert_eq!(response.status(), 403);
+
+    let unsuspend = json!([{"operation": "set", "property": "suspended", "value": false}]);
+    let (status, _) = server
+        .call(Method::PATCH, "/users/alice", Some(unsuspend))
+        .await;
+    assert_eq!(status, 202);
+    emulator.login("alice").await;
+
+    let (status, error) = server
+        .json(Method::DELETE, "/users/nobody/sessions", None)
+        .await;
+    assert_error(status, &error, 404, "not_found", 102);
+    let (status, error) = server
+        .json(
+            Method::PATCH,
+            "/users/alice",
+            Some(json!([{"operation": "set", "property": "suspended", "value": "yes"}])),
+        )
+        .await;
+    assert_error(status, &error, 422, "invalid_property", 105);
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_layer_errors_after_the_token_check() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let (status, error) = server.json(Method::GET, "/nothing/here", None).await;
+    assert_error(status, &error, 404, "invalid_endpoint", 106);
+    let (status, error) = server.json(Method::PUT, "/conversations", None).await;
+    assert_error(status, &error, 405, "method_not_allowed", 109);
+    let response = emulator
+        .http
+        .get(format!("{}/apps/{APP_UUID}/nothing/here", emulator.url))
+        .header("accept", V1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
