@@ -122,6 +122,7 @@ pub enum Kind {
     Conversations,
     Messages,
     Content,
+    Announcements,
 }
 
 impl Kind {
@@ -130,6 +131,7 @@ impl Kind {
             Kind::Conversations => "layer:///conversations/",
             Kind::Messages => "layer:///messages/",
             Kind::Content => "layer:///content/",
+            Kind::Announcements => "layer:///announcements/",
         }
     }
 }

@@ -10,8 +10,10 @@
 //! - `conversations.rs` — create, get, Layer-Patch, delete; the user-perspective reads.
 //! - `messages.rs` — send (as a user or under a name), list, get, delete.
 //! - `identities.rs` — `…/users/{u}/identity`: create, get, patch, replace, delete.
+//! - `announcements.rs` — announcements to a list of users from a named sender.
 //! - `users.rs` — block lists, `PATCH /users/{u}` (blocks, suspension), sessions.
 
+mod announcements;
 mod conversations;
 mod identities;
 mod input;
@@ -35,6 +37,9 @@ use super::{MockLayer, rest};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/apps/{app_uuid}")
+            .service(
+                resource("/announcements").route(web::post().to(announcements::post_announcements)),
+            )
             .service(
                 resource("/conversations").route(web::post().to(conversations::post_conversations)),
             )

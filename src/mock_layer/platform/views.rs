@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::Version;
 use crate::clock::iso_ms;
 use crate::mock_layer::ids::{Kind, encode_user_id, identity_id, object_id};
-use crate::mock_layer::world::{Conversation, Message, World};
+use crate::mock_layer::world::{Announcement, Conversation, Message, World};
 
 /// The Platform API's view of one world, for one request's version.
 pub struct PlatformView<'a> {
@@ -177,6 +177,39 @@ impl PlatformView<'_> {
             map.insert("type".into(), "User".into());
         }
         view
+    }
+
+    /// An announcement as the 202 of `POST /announcements` shows it.
+    pub fn announcement(&self, announcement: &Announcement) -> Value {
+        let sender = if self.version.uses_identities() {
+            json!({"id": null, "url": null, "user_id": null,
+                   "display_name": announcement.sender_name, "avatar_url": null})
+        } else {
+            json!({"name": announcement.sender_name, "user_id": null})
+        };
+        json!({
+            "id": announcement.id(),
+            "url": format!("{}/announcements/{}", self.app_url(), announcement.uuid),
+            "sent_at": iso_ms(announcement.sent_ms),
+            "recipients": announcement
+                .recipients
+                .iter()
+                .map(|r| if self.version.uses_identities() { Value::String(identity_id(r)) } else { Value::String(r.clone()) })
+                .collect::<Vec<_>>(),
+            "sender": sender,
+            "parts": announcement
+                .parts
+                .iter()
+                .enumerate()
+                .map(|(index, part)| json!({
+                    "id": format!("{}/parts/{index}", announcement.id()),
+                    "mime_type": part.mime_type,
+                    "body": part.body,
+                    "encoding": part.encoding,
+                }))
+                .collect::<Vec<_>>(),
+            "notification": announcement.notification,
+        })
     }
 
     /// One entry of a block list.

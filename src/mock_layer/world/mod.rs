@@ -18,6 +18,7 @@
 //! nothing about HTTP or WebSocket frames.
 
 mod access;
+mod announcements;
 mod content;
 mod conversations;
 mod identities;
@@ -26,6 +27,7 @@ mod patch;
 mod server;
 mod sockets;
 
+pub use announcements::Announcement;
 pub use conversations::Conversation;
 pub use identities::{Identity, PresenceStatus};
 pub use messages::{Message, Part, Sender, Status};
@@ -102,6 +104,8 @@ pub struct World {
     pub sockets: HashMap<String, Vec<SocketHandle>>,
     log: ChangeLog,
     pub notifications: VecDeque<Notification>,
+    /// Announcements by UUID; each recipient sees their own copy's status.
+    pub announcements: HashMap<Uuid, Announcement>,
     /// Per user, whom they block, in the order blocked (Platform API block lists).
     pub blocks: HashMap<String, Vec<String>>,
     /// Conversations deleted for everyone, so the Platform API answers 410, not 404
@@ -132,6 +136,7 @@ impl World {
             log: ChangeLog::new(limits.replay),
             notifications: VecDeque::new(),
             blocks: HashMap::new(),
+            announcements: HashMap::new(),
             deleted_conversations: HashSet::new(),
             suspended: BTreeSet::new(),
             last_ms: 0,

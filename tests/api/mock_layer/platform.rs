@@ -837,3 +837,81 @@ async fn unknown_paths_and_methods_get_layer_errors_after_the_token_check() {
         .unwrap();
     assert_eq!(response.status(), 401);
 }
+
+#[tokio::test]
+async fn announcements_reach_each_recipient_s_socket_and_list_and_take_receipts() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let alice = emulator.login("alice").await;
+    let mut alice_ws = emulator.ws(&alice).await;
+
+    let (status, error) = server
+        .json(Method::POST, "/announcements", Some(json!({})))
+        .await;
+    assert_error(status, &error, 422, "missing_property", 104);
+    assert_eq!(error["data"]["property"], "recipients");
+    let from_user = json!({"recipients": ["alice"], "sender": {"user_id": "bob"},
+                           "parts": [{"mime_type": "text/plain", "body": "x"}]});
+    let (status, _) = server
+        .json(Method::POST, "/announcements", Some(from_user))
+        .await;
+    assert_eq!(status, 422, "an announcement has a name sender");
+
+    let body = json!({"recipients": ["alice", "bob"], "sender": {"name": "The System"},
+                      "parts": [{"mime_type": "text/plain", "body": "maintenance tonight"}],
+                      "notification": {"text": "maintenance", "sound": "chime.aiff"}});
+    let (status, sent) = server
+        .json(Method::POST, "/announcements", Some(body))
+        .await;
+    assert_eq!(status, 202, "{sent}");
+    assert_eq!(sent["recipients"], json!(["alice", "bob"]));
+    assert_eq!(
+        sent["sender"],
+        json!({"name": "The System", "user_id": null})
+    );
+    assert!(
+        sent["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("layer:///announcements/")
+    );
+
+    let create = next_change(&mut alice_ws, "create", "Announcement").await;
+    assert_eq!(create["object"]["id"], sent["id"]);
+    assert_eq!(create["data"]["sender"]["display_name"], "The System");
+    assert_eq!(create["data"]["is_unread"], true);
+    assert!(create["data"].get("conversation").is_none());
+    assert_eq!(
+        create["data"]["recipient_status"],
+        json!({"layer:///identities/alice": "sent"}),
+        "only the viewer"
+    );
+
+    let response = emulator.get("/announcements", &alice).await;
+    assert_eq!(response.headers()["layer-count"], "1");
+    let listed: Vec<Value> = response.json().await.unwrap();
+    assert_eq!(listed[0]["parts"][0]["body"], "maintenance tonight");
+    let path = format!("/announcements/{}", uuid_of(&sent));
+    let response = emulator
+        .post(&format!("{path}/receipts"), &alice, json!({"type": "read"}))
+        .await;
+    assert_eq!(response.status(), 204);
+    let one: Value = emulator.get(&path, &alice).await.json().await.unwrap();
+    assert_eq!(one["is_unread"], false);
+    let carol = emulator.login("carol").await;
+    assert_eq!(emulator.get(&path, &carol).await.status(), 404, "not hers");
+    let notes = emulator.notifications().await;
+    assert!(notes.iter().any(|n| n["message"] == sent["id"]));
+
+    let response = emulator.send(Method::DELETE, &path, &alice, None).await;
+    assert_eq!(response.status(), 204);
+    let delete = next_change(&mut alice_ws, "delete", "Announcement").await;
+    assert_eq!(delete["object"]["id"], sent["id"]);
+    assert_eq!(emulator.get(&path, &alice).await.status(), 404);
+    let bob = emulator.login("bob").await;
+    assert_eq!(
+        emulator.get(&path, &bob).await.status(),
+        200,
+        "bob's copy stays"
+    );
+}
