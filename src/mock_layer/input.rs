@@ -310,7 +310,7 @@ fn notification(given: &Map<String, Value>) -> Result<Map<String, Value>, LayerE
     Ok(kept)
 }
 
-fn new_part(index: usize, value: &Value) -> Result<NewPart, LayerError> {
+pub fn new_part(index: usize, value: &Value) -> Result<NewPart, LayerError> {
     let invalid = |msg: String| LayerError::invalid_property("parts", msg);
     let part = value
         .as_object()

@@ -9,6 +9,7 @@
 //!
 //! - `conversations.rs` — create, get, Layer-Patch, delete; the user-perspective reads.
 //! - `messages.rs` — send (as a user or under a name), list, get, delete.
+//! - `parts.rs` — a sent message's parts under 3.0: add, update, replace, delete.
 //! - `identities.rs` — `…/users/{u}/identity`: create, get, patch, replace, delete.
 //! - `announcements.rs` — announcements to a list of users from a named sender.
 //! - `users.rs` — block lists, `PATCH /users/{u}` (blocks, suspension), sessions.
@@ -18,6 +19,7 @@ mod conversations;
 mod identities;
 mod input;
 mod messages;
+mod parts;
 mod users;
 mod views;
 
@@ -58,6 +60,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 resource("/conversations/{conversation}/messages/{message}")
                     .route(web::get().to(messages::get_message))
                     .route(web::delete().to(messages::delete_message)),
+            )
+            .service(
+                resource("/conversations/{conversation}/messages/{message}/parts")
+                    .route(web::get().to(parts::get_parts))
+                    .route(web::post().to(parts::post_part))
+                    .route(web::put().to(parts::put_parts)),
+            )
+            .service(
+                resource("/conversations/{conversation}/messages/{message}/parts/{part}")
+                    .route(web::get().to(parts::get_part))
+                    .route(web::put().to(parts::put_part))
+                    .route(web::delete().to(parts::delete_part)),
             )
             .service(
                 resource("/messages/{message}").route(web::get().to(messages::get_bare_message)),

@@ -62,7 +62,7 @@ impl Message {
     /// Roughly what it takes in memory: its parts, notification and statuses (rich content
     /// is counted separately). Statuses added later, for participants who join, are not
     /// counted; there are at most `max_participants` per join.
-    fn measure(&self) -> usize {
+    pub(super) fn measure(&self) -> usize {
         const OVERHEAD: usize = 64;
         let parts: usize = self
             .parts

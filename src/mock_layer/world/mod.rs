@@ -23,6 +23,7 @@ mod content;
 mod conversations;
 mod identities;
 mod messages;
+mod parts;
 mod patch;
 mod server;
 mod sockets;

@@ -915,3 +915,125 @@ async fn announcements_reach_each_recipient_s_socket_and_list_and_take_receipts(
         "bob's copy stays"
     );
 }
+
+#[tokio::test]
+async fn under_3_0_the_server_edits_a_sent_message_s_parts_and_viewers_get_the_changes() {
+    let emulator = spawn_emulator().await;
+    let v3 = Server {
+        accept: "application/vnd.layer+json; version=3.0",
+        ..Server::of(&emulator).await
+    };
+    let alice = emulator.login("alice").await;
+    let conversation = v3.conversation(&["alice", "bob"]).await;
+    let (_, sent) = v3
+        .send(&conversation, json!({"name": "Bot"}), "first")
+        .await;
+    let mut ws = emulator.ws(&alice).await;
+    let parts_path = format!(
+        "/conversations/{}/messages/{}/parts",
+        uuid_of(&conversation),
+        uuid_of(&sent)
+    );
+    let message_id = sent["id"].as_str().unwrap().to_owned();
+
+    let v1 = Server::of(&emulator).await;
+    let (status, error) = v1.json(Method::GET, &parts_path, None).await;
+    assert_error(status, &error, 404, "invalid_endpoint", 106);
+
+    let (status, parts) = v3.json(Method::GET, &parts_path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(parts[0]["id"], format!("{message_id}/parts/0"));
+
+    let (status, added) = v3
+        .json(
+            Method::POST,
+            &parts_path,
+            Some(json!({"mime_type": "application/json", "body": "{\"n\":1}"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    let added_id = added["id"].as_str().unwrap().to_owned();
+    assert!(added_id.starts_with(&format!("{message_id}/parts/")));
+    let update = next_change(&mut ws, "update", "Message").await;
+    assert_eq!(update["object"]["id"], message_id);
+    assert_eq!(update["data"][0]["operation"], "add");
+    assert_eq!(update["data"][0]["property"], "parts");
+    assert_eq!(update["data"][0]["id"], added_id);
+    assert_eq!(update["data"][0]["value"]["body"], "{\"n\":1}");
+
+    let key = added_id.rsplit('/').next().unwrap();
+    let (status, text) = v3
+        .call(
+            Method::PUT,
+            &format!("{parts_path}/{key}"),
+            Some(json!({"mime_type": "application/json", "body": "{\"n\":2}"})),
+        )
+        .await;
+    assert_eq!((status, text.as_str()), (204, ""));
+    let update = next_change(&mut ws, "update", "MessagePart").await;
+    assert_eq!(update["object"]["id"], added_id);
+    assert_eq!(
+        update["data"],
+        json!([{"operation": "set", "property": "body", "value": "{\"n\":2}"}])
+    );
+
+    let (status, _) = v3
+        .call(Method::DELETE, &format!("{parts_path}/0"), None)
+        .await;
+    assert_eq!(status, 204);
+    let update = next_change(&mut ws, "update", "Message").await;
+    assert_eq!(
+        update["data"],
+        json!([{"operation": "remove", "property": "parts", "id": format!("{message_id}/parts/0")}])
+    );
+    // The SDK side reads the parts as they are now.
+    let seen: Value = emulator
+        .get(&format!("/messages/{}", uuid_of(&sent)), &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["parts"].as_array().unwrap().len(), 1);
+    assert_eq!(seen["parts"][0]["id"], added_id);
+    assert_eq!(seen["parts"][0]["body"], "{\"n\":2}");
+
+    // Bad input changes nothing: the last part stays, an oversized body is refused.
+    let (status, error) = v3
+        .json(Method::DELETE, &format!("{parts_path}/{key}"), None)
+        .await;
+    assert_error(status, &error, 422, "invalid_property", 105);
+    let (status, error) = v3
+        .json(
+            Method::PUT,
+            &format!("{parts_path}/{key}"),
+            Some(json!({"mime_type": "text/plain", "body": "x".repeat(2049)})),
+        )
+        .await;
+    assert_error(status, &error, 422, "invalid_property", 105);
+    let (status, error) = v3
+        .json(Method::GET, &format!("{parts_path}/nope"), None)
+        .await;
+    assert_error(status, &error, 404, "not_found", 102);
+    let (_, parts) = v3.json(Method::GET, &parts_path, None).await;
+    assert_eq!(parts.as_array().unwrap().len(), 1);
+    assert_eq!(parts[0]["body"], "{\"n\":2}");
+
+    let (status, _) = v3
+        .call(
+            Method::PUT,
+            &parts_path,
+            Some(json!([{"mime_type": "text/plain", "body": "a"}, {"mime_type": "text/plain", "body": "b"}])),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let update = next_change(&mut ws, "update", "Message").await;
+    let ops: Vec<&str> = update["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| op["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["remove", "add", "add"]);
+    let (_, parts) = v3.json(Method::GET, &parts_path, None).await;
+    assert_eq!(parts[1]["body"], "b");
+}
