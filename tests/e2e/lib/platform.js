@@ -49,12 +49,12 @@ async function layerApi(server, { version } = {}) {
 }
 
 /** A Platform API request the client has no method for (e.g. PATCH /users/{u}). */
-async function platformRequest(server, method, path, body) {
+async function platformRequest(server, method, path, body, extraHeaders = {}) {
   const uuid = server.appId.slice(server.appId.lastIndexOf('/') + 1);
-  const headers = {
+  const headers = Object.assign({
     accept: 'application/vnd.layer+json; version=1.0',
     authorization: `Bearer ${await platformToken(server)}`,
-  };
+  }, extraHeaders);
   if (method === 'PATCH') headers['content-type'] = 'application/vnd.layer-patch+json';
   return request(method, `${server.layerUrl}/apps/${uuid}${path}`, body, headers);
 }
