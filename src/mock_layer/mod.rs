@@ -284,6 +284,7 @@ pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::R
     let state = web::Data::new(state);
     let server = serve(state.clone(), listener, workers)
         .with_context(|| format!("could not serve the Layer emulator on {addr}"))?;
+    deliver_delayed_messages(&state);
     let apps = state
         .app_ids()
         .iter()
@@ -313,6 +314,28 @@ pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::R
         server,
         state,
     })
+}
+
+/// How often delayed messages are looked at in real time (the test controls' clock
+/// delivers at once, without this).
+const DELIVERY_TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Sends delayed messages when their time comes, for as long as the emulator exists.
+fn deliver_delayed_messages(state: &web::Data<MockLayer>) {
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DELIVERY_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(emulator) = weak.upgrade() else {
+                return;
+            };
+            for (_, mut world) in emulator.worlds() {
+                world.deliver_due();
+            }
+        }
+    });
 }
 
 /// Serves the emulator on an already-bound listener.

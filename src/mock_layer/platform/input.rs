@@ -80,6 +80,37 @@ pub fn sender(body: &Value) -> Result<Sender, LayerError> {
     }
 }
 
+/// `schedule: {"delay_in_seconds": 1–300, "typing_indicator_in_seconds"?: 1–delay}` as
+/// milliseconds (delay, typing).
+pub fn schedule(body: &Value) -> Result<Option<(i64, Option<i64>)>, LayerError> {
+    let schedule = match body.get("schedule") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(s)) => s,
+        Some(_) => {
+            return Err(LayerError::invalid_property(
+                "schedule",
+                "schedule must be {\"delay_in_seconds\": …}",
+            ));
+        }
+    };
+    let seconds = |name: &str, max: f64| -> Result<Option<i64>, LayerError> {
+        match schedule.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match v.as_f64() {
+                Some(s) if (1.0..=max).contains(&s) => Ok(Some((s * 1000.0).round() as i64)),
+                _ => Err(LayerError::invalid_property(
+                    &format!("schedule.{name}"),
+                    format!("schedule.{name} must be a number from 1 to {max}"),
+                )),
+            },
+        }
+    };
+    let delay = seconds("delay_in_seconds", 300.0)?
+        .ok_or_else(|| LayerError::missing_property("schedule.delay_in_seconds"))?;
+    let typing = seconds("typing_indicator_in_seconds", delay as f64 / 1000.0)?;
+    Ok(Some((delay, typing)))
+}
+
 /// One identity field's value: a string within its limit; `null` or `""` is empty.
 fn field_value(name: &str, value: &Value) -> Result<Option<String>, LayerError> {
     match value {

@@ -65,10 +65,22 @@ pub async fn post_messages(
     let tag = dedupe_tag(&req)?;
     let body = json_body(payload, emulator.settings().max_body_bytes).await?;
     let sender = platform_input::sender(&body)?;
+    let schedule = platform_input::schedule(&body)?;
     let mut new = input::new_message(&body)?;
     new.uuid = tag;
     let mut world = emulator.world(platform.app)?;
     existing(&world, &conversation)?;
+    if let Some((delay_ms, typing_ms)) = schedule {
+        let view = PlatformView {
+            world: &world,
+            version: platform.version,
+        }
+        .pending_message(&conversation, &sender, &new, tag);
+        let uuid = world.schedule_message(sender, &conversation, new, delay_ms, typing_ms)?;
+        let mut view = view;
+        view["id"] = object_id(Kind::Messages, &uuid).into();
+        return Ok(json(StatusCode::ACCEPTED, &view));
+    }
     let repeat = tag
         .and_then(|uuid| world.messages.get(&uuid))
         .filter(|m| m.conversation == conversation)

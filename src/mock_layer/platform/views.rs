@@ -9,7 +9,8 @@ use serde_json::{Map, Value, json};
 use super::Version;
 use crate::clock::iso_ms;
 use crate::mock_layer::ids::{Kind, encode_user_id, identity_id, object_id};
-use crate::mock_layer::world::{Announcement, Conversation, Message, World};
+use crate::mock_layer::input::NewMessage;
+use crate::mock_layer::world::{Announcement, Conversation, Message, Sender, World};
 
 /// The Platform API's view of one world, for one request's version.
 pub struct PlatformView<'a> {
@@ -147,6 +148,36 @@ impl PlatformView<'_> {
             "is_unread": viewer.map(|user| message.is_unread_for(user)),
             "recipient_status": recipient_status,
             "notification": message.notification,
+        })
+    }
+
+    /// A delayed message as it will be (202 of a `schedule`d send): not sent yet, so no
+    /// `sent_at`, `position` or statuses.
+    pub fn pending_message(
+        &self,
+        conversation: &uuid::Uuid,
+        sender: &Sender,
+        input: &NewMessage,
+        uuid: Option<uuid::Uuid>,
+    ) -> Value {
+        let conversation_url = format!("{}/conversations/{conversation}", self.app_url());
+        let sender = match (sender, self.version.uses_identities()) {
+            (Sender::User(user), true) => self.world.identity_basic(user),
+            (Sender::User(user), false) => json!({"user_id": user, "name": null}),
+            (Sender::Name(name), true) => json!({"id": null, "url": null, "user_id": null,
+                                                  "display_name": name, "avatar_url": null}),
+            (Sender::Name(name), false) => json!({"user_id": null, "name": name}),
+        };
+        json!({
+            "id": uuid.map(|u| object_id(Kind::Messages, &u)),
+            "conversation": {"id": object_id(Kind::Conversations, conversation), "url": conversation_url},
+            "parts": input.parts.iter().map(|p| json!({
+                "mime_type": p.mime_type, "body": p.body, "encoding": p.encoding,
+            })).collect::<Vec<_>>(),
+            "sent_at": null,
+            "sender": sender,
+            "recipient_status": {},
+            "notification": input.notification,
         })
     }
 

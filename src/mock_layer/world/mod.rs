@@ -25,6 +25,7 @@ mod identities;
 mod messages;
 mod parts;
 mod patch;
+mod scheduled;
 mod server;
 mod sockets;
 
@@ -33,6 +34,7 @@ pub use conversations::Conversation;
 pub use identities::{Identity, PresenceStatus};
 pub use messages::{Message, Part, Sender, Status};
 pub use patch::escape_patch_key;
+pub use scheduled::Scheduled;
 pub use server::{
     IDENTITY_FIELDS, IdentityFields, IdentityOp, check_identity_metadata, unknown_user,
 };
@@ -114,6 +116,10 @@ pub struct World {
     pub deleted_conversations: HashSet<Uuid>,
     /// Users the Platform API suspended: no new session until unsuspended.
     pub suspended: BTreeSet<String>,
+    /// Delayed messages waiting for their time (`scheduled.rs`).
+    pub scheduled: Vec<Scheduled>,
+    /// How far the test controls moved this world's clock ahead of the wall clock.
+    pub clock_offset_ms: i64,
     /// The latest timestamp handed out: time never goes backwards within a world, so
     /// `Event.replay` from a packet's timestamp never misses a later change.
     last_ms: i64,
@@ -140,6 +146,8 @@ impl World {
             announcements: HashMap::new(),
             deleted_conversations: HashSet::new(),
             suspended: BTreeSet::new(),
+            scheduled: Vec::new(),
+            clock_offset_ms: 0,
             last_ms: 0,
             last_seq: 0,
         }
@@ -152,12 +160,17 @@ impl World {
                 handle.kill();
             }
         }
+        let offset = self.clock_offset_ms;
         *self = World::new(self.app, self.base.clone(), self.limits);
+        // Time does not go back, even across a reset.
+        self.clock_offset_ms = offset;
     }
 
     /// Now, in milliseconds, never earlier than a time already handed out.
     pub fn now_ms(&mut self) -> i64 {
-        self.last_ms = self.last_ms.max(wall_clock_ms());
+        self.last_ms = self
+            .last_ms
+            .max(wall_clock_ms().saturating_add(self.clock_offset_ms));
         self.last_ms
     }
 
@@ -171,7 +184,8 @@ impl World {
 
     /// Now, for display, without advancing the world's clock.
     pub fn peek_ms(&self) -> i64 {
-        self.last_ms.max(wall_clock_ms())
+        self.last_ms
+            .max(wall_clock_ms().saturating_add(self.clock_offset_ms))
     }
 }
 

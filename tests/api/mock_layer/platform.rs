@@ -1037,3 +1037,99 @@ async fn under_3_0_the_server_edits_a_sent_message_s_parts_and_viewers_get_the_c
     let (_, parts) = v3.json(Method::GET, &parts_path, None).await;
     assert_eq!(parts[1]["body"], "b");
 }
+
+#[tokio::test]
+async fn a_scheduled_message_is_sent_when_the_emulator_s_clock_reaches_its_time() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let alice = emulator.login("alice").await;
+    let conversation = server.conversation(&["alice", "bob"]).await;
+    let path = format!("/conversations/{}/messages", uuid_of(&conversation));
+    let advance = |secs: i64| {
+        let emulator = &emulator;
+        async move {
+            let response = emulator
+                .http
+                .post(format!("{}/_mock/clock", emulator.url))
+                .json(&json!({"advance_secs": secs}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+    let mut ws = emulator.ws(&alice).await;
+
+    for bad in [
+        json!({"delay_in_seconds": 0.5}),
+        json!({"delay_in_seconds": 301}),
+        json!({"delay_in_seconds": 10, "typing_indicator_in_seconds": 11}),
+        json!({"typing_indicator_in_seconds": 2}),
+    ] {
+        let body = json!({"sender": {"user_id": "bob"}, "schedule": bad,
+                          "parts": [{"mime_type": "text/plain", "body": "x"}]});
+        let (status, error) = server.json(Method::POST, &path, Some(body)).await;
+        assert_eq!(status, 422, "{bad}: {error}");
+    }
+
+    let body = json!({
+        "sender": {"user_id": "bob"},
+        "parts": [{"mime_type": "text/plain", "body": "in a minute"}],
+        "schedule": {"delay_in_seconds": 60, "typing_indicator_in_seconds": 10},
+    });
+    let (status, pending) = server.json(Method::POST, &path, Some(body)).await;
+    assert_eq!(status, 202, "{pending}");
+    assert_eq!(pending["sent_at"], Value::Null);
+
+    advance(49).await;
+    assert!(
+        listed_messages(&emulator, &path, &alice).await.is_empty(),
+        "not yet"
+    );
+    advance(2).await;
+    // Within its last ten seconds, Bob is shown typing.
+    let signal = loop {
+        let packet = ws.recv().await;
+        if packet["type"] == "signal" {
+            break packet;
+        }
+    };
+    assert_eq!(signal["body"]["type"], "typing_indicator");
+    assert_eq!(signal["body"]["data"]["action"], "started");
+    assert_eq!(signal["body"]["data"]["sender"]["user_id"], "bob");
+    assert!(
+        listed_messages(&emulator, &path, &alice).await.is_empty(),
+        "still not yet"
+    );
+
+    advance(9).await;
+    let listed = listed_messages(&emulator, &path, &alice).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], pending["id"]);
+    assert_eq!(listed[0]["parts"][0]["body"], "in a minute");
+    let create = next_change(&mut ws, "create", "Message").await;
+    assert_eq!(create["object"]["id"], pending["id"]);
+
+    // A delayed message whose conversation is deleted meanwhile is never sent.
+    let body = json!({"sender": {"name": "Bot"}, "parts": [{"mime_type": "text/plain", "body": "late"}],
+                      "schedule": {"delay_in_seconds": 5}});
+    let (status, late) = server.json(Method::POST, &path, Some(body)).await;
+    assert_eq!(status, 202);
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &format!("/conversations/{}", uuid_of(&conversation)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    advance(10).await;
+    let (status, _) = server
+        .json(Method::GET, &format!("/messages/{}", uuid_of(&late)), None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+async fn listed_messages(emulator: &Emulator, path: &str, session: &str) -> Vec<Value> {
+    emulator.get(path, session).await.json().await.unwrap()
+}
