@@ -281,7 +281,7 @@ pub fn new_message(body: &Value) -> Result<NewMessage, LayerError> {
 
 /// The `title`, `text` and `sound` of a push, each a string of at most
 /// [`MAX_NOTIFICATION_FIELD_BYTES`]; other members are not kept.
-fn notification(given: &Map<String, Value>) -> Result<Map<String, Value>, LayerError> {
+pub fn notification(given: &Map<String, Value>) -> Result<Map<String, Value>, LayerError> {
     let mut kept = Map::new();
     for field in ["title", "text", "sound"] {
         match given.get(field) {

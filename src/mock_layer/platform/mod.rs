@@ -10,6 +10,7 @@
 //! - `conversations.rs` — create, get, Layer-Patch, delete; the user-perspective reads.
 //! - `messages.rs` — send (as a user or under a name), list, get, delete.
 //! - `parts.rs` — a sent message's parts under 3.0: add, update, replace, delete.
+//! - `proxy.rs` — 3.0's Client API proxy: send, receipts, mark-all-read as a user.
 //! - `identities.rs` — `…/users/{u}/identity`: create, get, patch, replace, delete.
 //! - `announcements.rs` — announcements to a list of users from a named sender.
 //! - `users.rs` — block lists, `PATCH /users/{u}` (blocks, suspension), sessions.
@@ -20,6 +21,7 @@ mod identities;
 mod input;
 mod messages;
 mod parts;
+mod proxy;
 mod users;
 mod views;
 
@@ -86,11 +88,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(
                 resource("/users/{user}/conversations/{conversation}/messages")
-                    .route(web::get().to(messages::get_user_messages)),
+                    .route(web::get().to(messages::get_user_messages))
+                    .route(web::post().to(proxy::post_user_messages)),
+            )
+            .service(
+                resource("/users/{user}/conversations/{conversation}/mark_all_read")
+                    .route(web::post().to(proxy::post_mark_all_read)),
+            )
+            .service(
+                resource("/users/{user}/messages/{message}/receipts")
+                    .route(web::post().to(proxy::post_user_receipts)),
             )
             .service(
                 resource("/users/{user}/messages/{message}")
-                    .route(web::get().to(messages::get_user_message)),
+                    .route(web::get().to(messages::get_user_message))
+                    .route(web::delete().to(proxy::delete_user_message)),
             )
             .service(
                 resource("/users/{user}/identity")
@@ -108,6 +120,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 resource("/users/{user}/blocks/{blocked}")
                     .route(web::delete().to(users::delete_block)),
+            )
+            .service(
+                resource("/users/{user}/badge")
+                    .route(web::get().to(users::get_badge))
+                    .route(web::put().to(users::put_badge)),
+            )
+            .service(
+                resource("/notifications").route(web::post().to(announcements::post_notifications)),
             )
             .service(
                 resource("/users/{user}/sessions").route(web::delete().to(users::delete_sessions)),

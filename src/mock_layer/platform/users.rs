@@ -147,6 +147,41 @@ pub async fn patch_user(
     Ok(HttpResponse::Accepted().finish())
 }
 
+pub async fn get_badge(
+    platform: Platform,
+    emulator: web::Data<MockLayer>,
+    path: web::Path<UserPath>,
+) -> Result<HttpResponse, LayerError> {
+    let world = emulator.world(platform.app)?;
+    let user = known_user(&world, &path.user)?;
+    Ok(json(StatusCode::OK, &world.badge(&user)))
+}
+
+/// `{"external_unread_count": n}`; 204.
+pub async fn put_badge(
+    platform: Platform,
+    emulator: web::Data<MockLayer>,
+    path: web::Path<UserPath>,
+    payload: web::Payload,
+) -> Result<HttpResponse, LayerError> {
+    let body = json_body(payload, emulator.settings().max_body_bytes).await?;
+    let count = match body.get("external_unread_count") {
+        None | Some(serde_json::Value::Null) => {
+            return Err(LayerError::missing_property("external_unread_count"));
+        }
+        Some(value) => value.as_u64().filter(|n| *n <= 1_000_000).ok_or_else(|| {
+            LayerError::invalid_property(
+                "external_unread_count",
+                "external_unread_count must be a whole number from 0 to 1000000",
+            )
+        })?,
+    };
+    let mut world = emulator.world(platform.app)?;
+    let user = known_user(&world, &path.user)?;
+    world.external_unread.insert(user, count);
+    Ok(no_content())
+}
+
 /// Every session of the user ends and their sockets close; the SDK's next request is
 /// challenged.
 pub async fn delete_sessions(

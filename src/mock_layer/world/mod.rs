@@ -116,6 +116,8 @@ pub struct World {
     pub deleted_conversations: HashSet<Uuid>,
     /// Users the Platform API suspended: no new session until unsuspended.
     pub suspended: BTreeSet<String>,
+    /// Per user, the badge count the app set (`PUT /users/{u}/badge`).
+    pub external_unread: HashMap<String, u64>,
     /// Delayed messages waiting for their time (`scheduled.rs`).
     pub scheduled: Vec<Scheduled>,
     /// How far the test controls moved this world's clock ahead of the wall clock.
@@ -147,6 +149,7 @@ impl World {
             deleted_conversations: HashSet::new(),
             suspended: BTreeSet::new(),
             scheduled: Vec::new(),
+            external_unread: HashMap::new(),
             clock_offset_ms: 0,
             last_ms: 0,
             last_seq: 0,

@@ -263,6 +263,55 @@ impl World {
         self.blocks.get(owner).cloned().unwrap_or_default()
     }
 
+    // ----- pushes and badges -----
+
+    /// `POST /notifications`: a push to each recipient, and nothing else (§E.13).
+    pub fn push_notification(
+        &mut self,
+        recipients: Vec<String>,
+        notification: Value,
+    ) -> Result<(), LayerError> {
+        self.room_for_identities(recipients.iter().map(String::as_str))?;
+        for user in &recipients {
+            self.provision_within_room(user);
+        }
+        let at_ms = self.now_ms();
+        self.notifications.push_back(Notification {
+            at_ms,
+            message: String::new(),
+            conversation: String::new(),
+            sender: String::new(),
+            recipients,
+            notification,
+        });
+        while self.notifications.len() > NOTIFICATION_LOG_SIZE {
+            self.notifications.pop_front();
+        }
+        Ok(())
+    }
+
+    /// The badge of `GET /users/{u}/badge`: what the app set, and the user's unread counts.
+    pub fn badge(&self, user: &str) -> Value {
+        let mut conversations = 0;
+        let mut messages = 0;
+        for conversation in self
+            .conversations
+            .values()
+            .filter(|c| c.is_participant(user))
+        {
+            let unread = self.unread_count(conversation, user);
+            if unread > 0 {
+                conversations += 1;
+                messages += unread;
+            }
+        }
+        json!({
+            "external_unread_count": self.external_unread.get(user).copied().unwrap_or(0),
+            "unread_conversation_count": conversations,
+            "unread_message_count": messages,
+        })
+    }
+
     // ----- deleted conversations -----
 
     pub(super) fn note_deleted_conversation(&mut self, uuid: Uuid) {

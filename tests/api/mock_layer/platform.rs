@@ -1133,3 +1133,122 @@ async fn a_scheduled_message_is_sent_when_the_emulator_s_clock_reaches_its_time(
 async fn listed_messages(emulator: &Emulator, path: &str, session: &str) -> Vec<Value> {
     emulator.get(path, session).await.json().await.unwrap()
 }
+
+#[tokio::test]
+async fn pushes_badges_and_the_3_0_proxy_act_for_a_user() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let v3 = Server {
+        accept: "application/vnd.layer+json; version=3.0",
+        ..Server::of(&emulator).await
+    };
+    let conversation = server.conversation(&["alice", "bob"]).await;
+    let bob = emulator.login("bob").await;
+    let mut bob_ws = emulator.ws(&bob).await;
+
+    // POST /notifications: a push, nothing else.
+    let (status, error) = server
+        .json(
+            Method::POST,
+            "/notifications",
+            Some(json!({"notification": {"text": "x"}})),
+        )
+        .await;
+    assert_error(status, &error, 422, "missing_property", 104);
+    let (status, body) = server
+        .json(
+            Method::POST,
+            "/notifications",
+            Some(
+                json!({"recipients": ["bob"], "notification": {"text": "ping", "sound": "a.aiff"}}),
+            ),
+        )
+        .await;
+    assert_eq!((status, &body), (202, &json!({})));
+    let notes = emulator.notifications().await;
+    let last = notes.last().unwrap();
+    assert_eq!(last["recipients"], json!(["layer:///identities/bob"]));
+    assert_eq!(last["notification"]["text"], "ping");
+
+    // The proxy sends as Alice, in Client API shapes, to the same sockets.
+    let messages = format!(
+        "/users/alice/conversations/{}/messages",
+        uuid_of(&conversation)
+    );
+    let part = json!({"parts": [{"mime_type": "text/plain", "body": "via the proxy"}]});
+    let (status, error) = server
+        .json(Method::POST, &messages, Some(part.clone()))
+        .await;
+    assert_error(status, &error, 404, "invalid_endpoint", 106);
+    let (status, sent) = v3.json(Method::POST, &messages, Some(part)).await;
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["sender"]["id"], "layer:///identities/alice");
+    let create = next_change(&mut bob_ws, "create", "Message").await;
+    assert_eq!(create["object"]["id"], sent["id"]);
+
+    // Badges count what Bob has not read; the app's own count comes along.
+    let (status, badge) = server.json(Method::GET, "/users/bob/badge", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(badge["unread_message_count"], 1);
+    assert_eq!(badge["unread_conversation_count"], 1);
+    let (status, text) = server
+        .call(
+            Method::PUT,
+            "/users/bob/badge",
+            Some(json!({"external_unread_count": 13})),
+        )
+        .await;
+    assert_eq!((status, text.as_str()), (204, ""));
+    let (status, error) = server
+        .json(
+            Method::PUT,
+            "/users/bob/badge",
+            Some(json!({"external_unread_count": -1})),
+        )
+        .await;
+    assert_error(status, &error, 422, "invalid_property", 105);
+    let (_, badge) = server.json(Method::GET, "/users/bob/badge", None).await;
+    assert_eq!(badge["external_unread_count"], 13);
+
+    // A receipt and mark-all-read on Bob's behalf.
+    let receipt = format!("/users/bob/messages/{}/receipts", uuid_of(&sent));
+    let (status, _) = v3
+        .call(Method::POST, &receipt, Some(json!({"type": "delivery"})))
+        .await;
+    assert_eq!(status, 204);
+    let read = format!(
+        "/users/bob/conversations/{}/mark_all_read",
+        uuid_of(&conversation)
+    );
+    let (status, _) = v3
+        .call(Method::POST, &read, Some(json!({"position": null})))
+        .await;
+    assert_eq!(status, 204);
+    let (_, badge) = server.json(Method::GET, "/users/bob/badge", None).await;
+    assert_eq!(badge["unread_message_count"], 0);
+    let (_, got) = server
+        .json(Method::GET, &format!("/messages/{}", uuid_of(&sent)), None)
+        .await;
+    assert_eq!(got["recipient_status"]["bob"], "read");
+
+    // Deleting for Bob's devices leaves it for Alice.
+    let mine = format!("/users/bob/messages/{}?mode=my_devices", uuid_of(&sent));
+    let (status, _) = v3.call(Method::DELETE, &mine, None).await;
+    assert_eq!(status, 204);
+    let (status, _) = server
+        .json(
+            Method::GET,
+            &format!("/users/bob/messages/{}", uuid_of(&sent)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = server
+        .json(
+            Method::GET,
+            &format!("/users/alice/messages/{}", uuid_of(&sent)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+}
