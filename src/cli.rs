@@ -245,3 +245,26 @@ pub struct HealthcheckArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn the_platform_token_flag_reaches_the_emulator_s_overrides() {
+        let cli = Cli::parse_from(["layer-idp", "serve", "--mock-layer-platform-token", "t1"]);
+        assert_eq!(
+            cli.command.mock_layer_overrides().platform_token.as_deref(),
+            Some("t1")
+        );
+        for flag in ["--platform-token", "--mock-layer-platform-token"] {
+            let cli = Cli::parse_from(["layer-idp", "mock-layer", flag, "t2"]);
+            assert_eq!(
+                cli.command.mock_layer_overrides().platform_token.as_deref(),
+                Some("t2")
+            );
+        }
+    }
+}

@@ -1252,3 +1252,328 @@ async fn pushes_badges_and_the_3_0_proxy_act_for_a_user() {
         .await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn bad_input_on_every_platform_route_gets_a_layer_error_and_changes_nothing() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let v3 = Server {
+        accept: "application/vnd.layer+json; version=3.0",
+        ..Server::of(&emulator).await
+    };
+    let conversation = server.conversation(&["alice", "bob"]).await;
+    let c = uuid_of(&conversation);
+    let (_, message) = server
+        .send(&conversation, json!({"user_id": "alice"}), "kept")
+        .await;
+    let m = uuid_of(&message);
+    let too_many: Vec<String> = (0..26).map(|i| format!("u{i}")).collect();
+    let big = "x".repeat(2049);
+    let unknown = "00000000-0000-4000-8000-000000000000";
+
+    // (server, method, path, raw body, status, error id)
+    let cases: Vec<(&Server, Method, String, &str, u16, &str)> = vec![
+        (
+            &server,
+            Method::POST,
+            "/conversations".into(),
+            "{not json",
+            400,
+            "invalid_request",
+        ),
+        (
+            &server,
+            Method::POST,
+            "/conversations".into(),
+            "[]",
+            400,
+            "invalid_request",
+        ),
+        (
+            &server,
+            Method::PATCH,
+            format!("/conversations/{c}"),
+            "{\"op\": 1}",
+            400,
+            "invalid_request",
+        ),
+        (
+            &server,
+            Method::PATCH,
+            format!("/conversations/{c}"),
+            "[{\"operation\": \"frob\", \"property\": \"participants\", \"value\": \"x\"}]",
+            422,
+            "invalid_property",
+        ),
+        (
+            &server,
+            Method::PATCH,
+            format!("/conversations/{c}"),
+            "[{\"operation\": \"set\", \"property\": \"title\", \"value\": \"x\"}]",
+            422,
+            "invalid_property",
+        ),
+        (
+            &server,
+            Method::PATCH,
+            format!("/conversations/{unknown}"),
+            "[]",
+            404,
+            "not_found",
+        ),
+        (
+            &server,
+            Method::PATCH,
+            "/conversations/not-a-uuid".into(),
+            "[]",
+            404,
+            "not_found",
+        ),
+        (
+            &server,
+            Method::DELETE,
+            format!("/conversations/{unknown}"),
+            "",
+            404,
+            "not_found",
+        ),
+        (
+            &server,
+            Method::POST,
+            format!("/conversations/{c}/messages"),
+            "{bad",
+            400,
+            "invalid_request",
+        ),
+        (
+            &server,
+            Method::POST,
+            format!("/conversations/{c}/messages"),
+            "{\"sender\": {\"name\": \"\"}, \"parts\": [{\"mime_type\": \"text/plain\", \"body\": \"x\"}]}",
+            422,
+            "invalid_property",
+        ),
+        (
+            &server,
+            Method::POST,
+            format!("/conversations/{c}/messages"),
+            "{\"sender\": {\"name\": \"A\"}, \"parts\": [{\"mime_type\": \"text\", \"body\": \"x\"}]}",
+            422,
+            "invalid_property",
+        ),
+        (
+            &server,
+            Method::POST,
+            format!("/conversations/{c}/messages"),
+            "{\"sender\": {\"name\": \"A\"}, \"parts\": [{\"mime_type\": \"text/plain\", \"body\": \"%%%\", \"encoding\": \"base64\"}]}",
+            422,
+            "invalid_property",
+        ),
+        (
+            &server,
+            Method::DELETE,
+            format!("/conversations/{c}/messages/{unknown}"),
+            "",
+            404,
+            "not_found",
+        ),
+        (
+            &server,
+            Method::GET,
+            format!("/messages/{unknown}"),
+            "",
+            404,
+            "not_found",
+        ),
+        (
+            &server,
+            Method::GET,
+            "/users/nobody/conversations".into(),
+            "",
+            404,
+            "not_found",
+        ),
+        (
+            &server,
+            Method::GET,
+            "/users/alice/conversations?page_size=0".into(),
+            "",
+            422,
+            "invalid_property",
+        ),
+        (
+            &server,
+            Method::GET,
+            "/users/alice/conversations?sort_by=size".into(),
+            "",
+            422,
+            "invalid_property",
+        ),
+        (
+            &server,
+            Method::POST,
+            "/announcements".into(),
+            "{\"recipients\": \"alice\", \"sender\": {\"name\": \"A\"}, \"parts\": []}",
+            422,
+            "invalid_property",
+        ),
+        (
+            &server,
+            Method::POST,
+            "/users/alice/identity".into(),
+            "not json",
+            400,
+            "invalid_request",
+        ),
+        (
+            &server,
+            Method::PATCH,
+            "/users/alice/identity".into(),
+            "[{\"operation\": \"set\", \"property\": \"shoe_size\", \"value\": \"9\"}]",
+            422,
+            "invalid_property",
+        ),
+        (
+            &server,
+            Method::PATCH,
+            "/users/alice".into(),
+            "[{\"operation\": \"add\", \"property\": \"friends\", \"value\": \"x\"}]",
+            422,
+            "invalid_property",
+        ),
+        (
+            &server,
+            Method::PATCH,
+            "/users/alice".into(),
+            "{}",
+            400,
+            "invalid_request",
+        ),
+        (
+            &server,
+            Method::POST,
+            "/users/alice/blocks".into(),
+            "{\"user_id\": 5}",
+            422,
+            "invalid_property",
+        ),
+        (
+            &server,
+            Method::PUT,
+            "/users/alice/badge".into(),
+            "{}",
+            422,
+            "missing_property",
+        ),
+        (
+            &v3,
+            Method::POST,
+            format!("/conversations/{c}/messages/{m}/parts"),
+            "[1]",
+            400,
+            "invalid_request",
+        ),
+        (
+            &v3,
+            Method::PUT,
+            format!("/conversations/{c}/messages/{m}/parts"),
+            "[]",
+            422,
+            "invalid_property",
+        ),
+        (
+            &v3,
+            Method::POST,
+            format!("/conversations/{c}/messages/{unknown}/parts"),
+            "{\"mime_type\": \"text/plain\", \"body\": \"x\"}",
+            404,
+            "not_found",
+        ),
+        (
+            &v3,
+            Method::POST,
+            format!("/users/alice/conversations/{c}/mark_all_read"),
+            "{\"position\": \"x\"}",
+            422,
+            "invalid_property",
+        ),
+        (
+            &v3,
+            Method::POST,
+            format!("/users/alice/messages/{m}/receipts"),
+            "{\"type\": \"seen\"}",
+            422,
+            "invalid_property",
+        ),
+        (
+            &v3,
+            Method::DELETE,
+            format!("/users/alice/messages/{m}?mode=all_participants"),
+            "",
+            422,
+            "invalid_property",
+        ),
+    ];
+    for (client, method, path, body, status, id) in cases {
+        let mut request = client.request(method.clone(), &path);
+        if !body.is_empty() {
+            request = request.body(body.to_owned());
+        }
+        let response = request.send().await.unwrap();
+        let got = response.status().as_u16();
+        let error: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            (got, error["id"].as_str()),
+            (status, Some(id)),
+            "{method} {path} {body}: {error}"
+        );
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let bodies = [
+        json!({"participants": too_many}),
+        json!({"participants": ["a"], "metadata": {"n": 1}}),
+    ];
+    for body in bodies {
+        let (status, error) = server
+            .json(Method::POST, "/conversations", Some(body))
+            .await;
+        assert_error(status, &error, 422, "invalid_property", 105);
+    }
+    let (status, error) = server
+        .json(
+            Method::PATCH,
+            &format!("/conversations/{c}"),
+            Some(json!([{"operation": "set", "property": "participants", "value": too_many}])),
+        )
+        .await;
+    assert_error(status, &error, 422, "invalid_property", 105);
+    let (status, error) = server.send(&conversation, json!({"name": "A"}), &big).await;
+    assert_error(status, &error, 422, "invalid_property", 105);
+
+    // Nothing changed: one conversation, one message, alice without a declared identity.
+    let (_, got) = server
+        .json(Method::GET, &format!("/conversations/{c}"), None)
+        .await;
+    assert_eq!(got["participants"], json!(["alice", "bob"]));
+    assert_eq!(got["metadata"], json!({}));
+    let response = server
+        .request(Method::GET, &format!("/conversations/{c}/messages"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["layer-count"], "1");
+    let (_, parts) = v3
+        .json(
+            Method::GET,
+            &format!("/conversations/{c}/messages/{m}/parts"),
+            None,
+        )
+        .await;
+    assert_eq!(parts[0]["body"], "kept");
+    let (_, blocks) = server.json(Method::GET, "/users/alice/blocks", None).await;
+    assert_eq!(blocks, json!([]));
+    let (_, user) = server
+        .json(Method::GET, "/users/alice/conversations", None)
+        .await;
+    assert_eq!(user.as_array().unwrap().len(), 1);
+}
