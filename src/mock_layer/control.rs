@@ -169,6 +169,14 @@ pub async fn get_apps(emulator: web::Data<MockLayer>) -> HttpResponse {
                 .iter()
                 .map(|app| (app.to_string(), serde_json::Value::from(emulator.platform_token(*app).unwrap_or_default())))
                 .collect::<serde_json::Map<String, serde_json::Value>>(),
+            // The lifetime of new sessions, by app: the default or what the app set.
+            "session_ttl_secs": emulator
+                .worlds()
+                .map(|(app, world)| {
+                    let ttl = world.session_ttl_secs.unwrap_or(emulator.settings().session_ttl_secs);
+                    (app.to_string(), serde_json::Value::from(ttl))
+                })
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
             "provider_id": emulator.provider_id(),
             "url": emulator.base_url(),
         }),

@@ -41,6 +41,7 @@ use super::{MockLayer, rest};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/apps/{app_uuid}")
+            .service(resource("").route(web::patch().to(users::patch_app)))
             .service(
                 resource("/announcements").route(web::post().to(announcements::post_announcements)),
             )

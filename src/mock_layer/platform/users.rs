@@ -182,6 +182,45 @@ pub async fn put_badge(
     Ok(no_content())
 }
 
+/// `PATCH /apps/{app}`: `set` of `session_ttl_in_seconds` (30 to 31 536 000), the lifetime
+/// of sessions created from then on; 202.
+pub async fn patch_app(
+    platform: Platform,
+    emulator: web::Data<MockLayer>,
+    payload: web::Payload,
+) -> Result<HttpResponse, LayerError> {
+    let body = json_body(payload, emulator.settings().max_body_bytes).await?;
+    let ops = body.as_array().ok_or_else(|| {
+        LayerError::invalid_request("a Layer-Patch body is a JSON array of operations")
+    })?;
+    let mut ttl = None;
+    for (index, op) in ops.iter().enumerate() {
+        let operation = op.get("operation").and_then(serde_json::Value::as_str);
+        let property = op.get("property").and_then(serde_json::Value::as_str);
+        if (operation, property) != (Some("set"), Some("session_ttl_in_seconds")) {
+            return Err(LayerError::invalid_property(
+                "property",
+                format!("operation {index}: only set of session_ttl_in_seconds changes an app"),
+            ));
+        }
+        ttl = Some(
+            op.get("value")
+                .and_then(serde_json::Value::as_u64)
+                .filter(|v| (30..=31_536_000).contains(v))
+                .ok_or_else(|| {
+                    LayerError::invalid_property(
+                        "session_ttl_in_seconds",
+                        "session_ttl_in_seconds is a whole number from 30 to 31536000",
+                    )
+                })?,
+        );
+    }
+    if let Some(ttl) = ttl {
+        emulator.world(platform.app)?.session_ttl_secs = Some(ttl);
+    }
+    Ok(HttpResponse::Accepted().finish())
+}
+
 /// Every session of the user ends and their sockets close; the SDK's next request is
 /// challenged.
 pub async fn delete_sessions(

@@ -79,6 +79,7 @@ pub async fn post_sessions(
              already used, or older than the nonce lifetime); get a new one from POST /nonces",
         ));
     }
+    let ttl;
     {
         let mut world = emulator.world(app)?;
         if world.suspended.contains(&verified.user_id) {
@@ -88,8 +89,12 @@ pub async fn post_sessions(
             )));
         }
         world.apply_profile(&verified.user_id, verified.profile)?;
+        ttl = world.session_ttl_secs;
     }
-    let (session_token, _, evicted) = emulator.sessions.create_session(app, verified.user_id);
+    let (session_token, _, evicted) =
+        emulator
+            .sessions
+            .create_session_for(app, verified.user_id, ttl);
     for (token, session) in evicted {
         emulator
             .world(session.app)?

@@ -116,6 +116,8 @@ pub struct World {
     pub deleted_conversations: HashSet<Uuid>,
     /// Users the Platform API suspended: no new session until unsuspended.
     pub suspended: BTreeSet<String>,
+    /// The lifetime of new sessions the app set (Platform API `session_ttl_in_seconds`).
+    pub session_ttl_secs: Option<u64>,
     /// Per user, the badge count the app set (`PUT /users/{u}/badge`).
     pub external_unread: HashMap<String, u64>,
     /// Delayed messages waiting for their time (`scheduled.rs`).
@@ -150,6 +152,7 @@ impl World {
             suspended: BTreeSet::new(),
             scheduled: Vec::new(),
             external_unread: HashMap::new(),
+            session_ttl_secs: None,
             clock_offset_ms: 0,
             last_ms: 0,
             last_seq: 0,

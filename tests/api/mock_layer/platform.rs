@@ -1577,3 +1577,47 @@ async fn bad_input_on_every_platform_route_gets_a_layer_error_and_changes_nothin
         .await;
     assert_eq!(user.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_app_s_session_lifetime_is_set_within_layer_s_bounds() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let ttl = |emulator: &Emulator| {
+        let emulator = emulator.url.clone();
+        async move {
+            let apps: Value = reqwest::get(format!("{emulator}/_mock/apps"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            apps["session_ttl_secs"][STAGING].clone()
+        }
+    };
+    assert_eq!(ttl(&emulator).await, 86_400);
+    for bad in [json!(29), json!(31_536_001), json!("3600")] {
+        let (status, error) = server
+            .json(
+                Method::PATCH,
+                "",
+                Some(json!([{"operation": "set", "property": "session_ttl_in_seconds", "value": bad}])),
+            )
+            .await;
+        assert_error(status, &error, 422, "invalid_property", 105);
+    }
+    assert_eq!(ttl(&emulator).await, 86_400, "nothing changed");
+    let (status, text) = server
+        .call(
+            Method::PATCH,
+            "",
+            Some(
+                json!([{"operation": "set", "property": "session_ttl_in_seconds", "value": 3600}]),
+            ),
+        )
+        .await;
+    assert_eq!((status, text.as_str()), (202, ""));
+    assert_eq!(ttl(&emulator).await, 3600);
+    // Sessions still open after it.
+    let session = emulator.login("alice").await;
+    assert_eq!(emulator.get("/conversations", &session).await.status(), 200);
+}
