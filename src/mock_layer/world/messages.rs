@@ -457,6 +457,29 @@ impl World {
         for user in &conversation.participants {
             self.emit(user, PacketKind::Change, body.clone());
         }
+        // Each viewer's last message and unread count may have changed with it.
+        let Some(conversation) = self.conversations.get(&message.conversation).cloned() else {
+            return;
+        };
+        let conversation_ref = self.object_ref("Conversation", &conversation.id());
+        for user in &conversation.participants {
+            let last = match self.visible_messages(&conversation, user).next_back() {
+                Some(last) => {
+                    json!({"operation": "set", "property": "last_message", "id": last.id()})
+                }
+                None => json!({"operation": "set", "property": "last_message", "value": null}),
+            };
+            let unread = self.unread_count(&conversation, user);
+            let body = json!({
+                "operation": "update",
+                "object": conversation_ref,
+                "data": [
+                    last,
+                    {"operation": "set", "property": "unread_message_count", "value": unread},
+                ],
+            });
+            self.emit(user, PacketKind::Change, body);
+        }
     }
 
     /// `POST /messages/{uuid}/receipts`: statuses only go up; a change is pushed to every

@@ -500,6 +500,10 @@ async fn a_message_sent_by_the_server_reaches_every_participant_like_an_sdk_mess
     assert_eq!((status, text.as_str()), (204, ""));
     let delete = next_change(&mut bob_ws, "delete", "Message").await;
     assert_eq!(delete["object"]["id"], sent["id"]);
+    // Then Bob's conversation: the same last message, one unread fewer.
+    let update = next_change(&mut bob_ws, "update", "Conversation").await;
+    assert_eq!(update["data"][0]["id"], named["id"]);
+    assert_eq!(update["data"][1]["value"], 1);
     let (status, error) = server.json(Method::GET, &message_path, None).await;
     assert_error(status, &error, 404, "not_found", 102);
 }
