@@ -11,12 +11,14 @@
 //! - `messages.rs` — send (as a user or under a name), list, get, delete.
 //! - `parts.rs` — a sent message's parts under 3.0: add, update, replace, delete.
 //! - `proxy.rs` — 3.0's Client API proxy: send, receipts, mark-all-read as a user.
+//! - `following.rs` — 2.0/3.0 following: follow, unfollow, list, the followed identities.
 //! - `identities.rs` — `…/users/{u}/identity`: create, get, patch, replace, delete.
 //! - `announcements.rs` — announcements to a list of users from a named sender.
 //! - `users.rs` — block lists, `PATCH /users/{u}` (blocks, suspension), sessions.
 
 mod announcements;
 mod conversations;
+mod following;
 mod identities;
 mod input;
 mod messages;
@@ -121,6 +123,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 resource("/users/{user}/blocks/{blocked}")
                     .route(web::delete().to(users::delete_block)),
+            )
+            .service(
+                resource("/users/{user}/following")
+                    .route(web::get().to(following::get_following))
+                    .route(web::post().to(following::post_following)),
+            )
+            .service(
+                resource("/users/{user}/following/{followed}")
+                    .route(web::get().to(following::get_following_one))
+                    .route(web::put().to(following::put_following))
+                    .route(web::delete().to(following::delete_following)),
+            )
+            .service(
+                resource("/users/{user}/identities")
+                    .route(web::get().to(following::get_identities)),
             )
             .service(
                 resource("/users/{user}/badge")

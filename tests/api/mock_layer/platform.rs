@@ -1625,3 +1625,63 @@ async fn the_app_s_session_lifetime_is_set_within_layer_s_bounds() {
     let session = emulator.login("alice").await;
     assert_eq!(emulator.get("/conversations", &session).await.status(), 200);
 }
+
+#[tokio::test]
+async fn following_under_2_0_covers_explicit_and_conversation_follows() {
+    let emulator = spawn_emulator().await;
+    let v1 = Server::of(&emulator).await;
+    let v2 = Server {
+        accept: V2,
+        ..Server::of(&emulator).await
+    };
+    v2.conversation(&["alice", "bob"]).await;
+    let (status, error) = v1.json(Method::GET, "/users/alice/following", None).await;
+    assert_error(status, &error, 404, "invalid_endpoint", 106);
+
+    let (status, text) = v2
+        .call(Method::PUT, "/users/alice/following/carol", None)
+        .await;
+    assert_eq!((status, text.as_str()), (204, ""));
+    let (status, _) = v2
+        .call(
+            Method::POST,
+            "/users/alice/following",
+            Some(json!(["layer:///identities/dave"])),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (status, list) = v2.json(Method::GET, "/users/alice/following", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        list,
+        json!([
+            "layer:///identities/bob",
+            "layer:///identities/carol",
+            "layer:///identities/dave"
+        ])
+    );
+    let (status, _) = v2
+        .call(Method::GET, "/users/alice/following/bob", None)
+        .await;
+    assert_eq!(status, 204, "a fellow participant is followed");
+    let (status, _) = v2
+        .call(Method::DELETE, "/users/alice/following/carol", None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, error) = v2
+        .json(Method::GET, "/users/alice/following/carol", None)
+        .await;
+    assert_error(status, &error, 404, "not_found", 102);
+    let (status, identities) = v2.json(Method::GET, "/users/alice/identities", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(identities[0]["id"], "layer:///identities/bob");
+    assert_eq!(identities.as_array().unwrap().len(), 2);
+    let (status, error) = v2
+        .json(
+            Method::POST,
+            "/users/alice/following",
+            Some(json!({"a": 1})),
+        )
+        .await;
+    assert_error(status, &error, 400, "invalid_request", 10);
+}
