@@ -53,6 +53,8 @@ pub struct NewMessage {
     pub uuid: Option<Uuid>,
     pub parts: Vec<NewPart>,
     pub notification: Option<Value>,
+    /// Sent through the Platform API: its content parts use content the server uploaded.
+    pub from_server: bool,
 }
 
 #[derive(Debug)]
@@ -276,6 +278,7 @@ pub fn new_message(body: &Value) -> Result<NewMessage, LayerError> {
         uuid,
         parts,
         notification,
+        from_server: false,
     })
 }
 

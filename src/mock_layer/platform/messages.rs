@@ -68,6 +68,7 @@ pub async fn post_messages(
     let schedule = platform_input::schedule(&body)?;
     let mut new = input::new_message(&body)?;
     new.uuid = tag;
+    new.from_server = true;
     let mut world = emulator.world(platform.app)?;
     existing(&world, &conversation)?;
     if let Some((delay_ms, typing_ms)) = schedule {

@@ -12,11 +12,13 @@
 //! - `parts.rs` — a sent message's parts under 3.0: add, update, replace, delete.
 //! - `proxy.rs` — 3.0's Client API proxy: send, receipts, mark-all-read as a user.
 //! - `following.rs` — 2.0/3.0 following: follow, unfollow, list, the followed identities.
+//! - `content.rs` — rich content the server uploads for its messages.
 //! - `identities.rs` — `…/users/{u}/identity`: create, get, patch, replace, delete.
 //! - `announcements.rs` — announcements to a list of users from a named sender.
 //! - `users.rs` — block lists, `PATCH /users/{u}` (blocks, suspension), sessions.
 
 mod announcements;
+mod content;
 mod conversations;
 mod following;
 mod identities;
@@ -55,6 +57,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(conversations::get_conversation))
                     .route(web::patch().to(conversations::patch_conversation))
                     .route(web::delete().to(conversations::delete_conversation)),
+            )
+            .service(
+                resource("/conversations/{conversation}/content")
+                    .route(web::post().to(content::post_content)),
+            )
+            .service(
+                resource("/conversations/{conversation}/content/{content}")
+                    .route(web::get().to(content::get_content)),
             )
             .service(
                 resource("/conversations/{conversation}/messages")

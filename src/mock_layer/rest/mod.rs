@@ -8,7 +8,7 @@
 //! any path goes to the WebSocket.
 
 mod announcements;
-mod content;
+pub(super) mod content;
 mod conversations;
 mod identities;
 mod messages;

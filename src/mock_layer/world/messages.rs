@@ -186,12 +186,14 @@ impl World {
             return Err((error, Some(uuid)));
         }
         let caller = sender.user().unwrap_or_default();
+        // Content belongs to whoever uploaded it: the user, or the server (owner "").
+        let content_owner = if input.from_server { "" } else { caller };
         self.check_message_room().map_err(|e| (e, None))?;
         let message_id = object_id(Kind::Messages, &uuid);
         let mut parts = Vec::with_capacity(input.parts.len());
         for (index, part) in input.parts.into_iter().enumerate() {
             parts.push(
-                self.accept_part(caller, &message_id, index, part)
+                self.accept_part(content_owner, &message_id, index, part)
                     .map_err(|e| (e, None))?,
             );
         }

@@ -1685,3 +1685,82 @@ async fn following_under_2_0_covers_explicit_and_conversation_follows() {
         .await;
     assert_error(status, &error, 400, "invalid_request", 10);
 }
+
+#[tokio::test]
+async fn the_server_uploads_rich_content_and_sends_it_as_a_user() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let conversation = server.conversation(&["alice", "bob"]).await;
+    let c = uuid_of(&conversation);
+    let bytes = "ü".repeat(1500);
+    let response = server
+        .request(Method::POST, &format!("/conversations/{c}/content"))
+        .header("upload-content-type", "text/plain")
+        .header("upload-content-length", bytes.len().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert!(
+        response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&format!("/apps/{APP_UUID}/conversations/{c}/content/"))
+    );
+    let reserved: Value = response.json().await.unwrap();
+    let content_id = reserved["id"].as_str().unwrap().to_owned();
+    let part = json!({"sender": {"user_id": "alice"},
+                      "parts": [{"mime_type": "text/plain", "content": {"id": content_id, "size": bytes.len()}}]});
+    let path = format!("/conversations/{c}/messages");
+    let (status, error) = server.json(Method::POST, &path, Some(part.clone())).await;
+    assert_error(status, &error, 422, "invalid_property", 105);
+    let content_path = format!("/conversations/{c}/content/{}", uuid_of(&reserved));
+    let (status, _) = server.json(Method::GET, &content_path, None).await;
+    assert_eq!(status, 404, "nothing uploaded yet");
+
+    let upload = emulator
+        .http
+        .put(reserved["upload_url"].as_str().unwrap())
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(upload.status().is_success());
+    let (status, got) = server.json(Method::GET, &content_path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(got["size"], bytes.len());
+    let (status, sent) = server.json(Method::POST, &path, Some(part)).await;
+    assert_eq!(status, 201, "{sent}");
+
+    // Bob's SDK side downloads what the server uploaded.
+    let bob = emulator.login("bob").await;
+    let seen: Value = emulator
+        .get(&format!("/messages/{}", uuid_of(&sent)), &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let url = seen["parts"][0]["content"]["download_url"]
+        .as_str()
+        .unwrap();
+    let downloaded = emulator
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(downloaded, bytes);
+    // A user cannot send the server's content as their own.
+    let alice = emulator.login("alice").await;
+    let response = emulator
+        .post(
+            &path,
+            &alice,
+            json!({"parts": [{"mime_type": "text/plain", "content": {"id": content_id, "size": bytes.len()}}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+}
