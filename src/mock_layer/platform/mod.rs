@@ -45,6 +45,7 @@ use super::{MockLayer, rest};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/apps/{app_uuid}")
+            .wrap(actix_web::middleware::from_fn(method_override))
             .service(resource("").route(web::patch().to(users::patch_app)))
             .service(
                 resource("/announcements").route(web::post().to(announcements::post_announcements)),
@@ -167,6 +168,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .default_service(web::to(invalid_endpoint)),
     );
+}
+
+/// `X-HTTP-Method-Override: PATCH` on a `POST` is a `PATCH` (for clients that cannot send
+/// one); no other override is honoured.
+async fn method_override(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let wants_patch = req
+        .headers()
+        .get("x-http-method-override")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("PATCH"));
+    if wants_patch && req.method() == actix_web::http::Method::POST {
+        req.head_mut().method = actix_web::http::Method::PATCH;
+    }
+    next.call(req).await
 }
 
 fn resource(path: &str) -> Resource {

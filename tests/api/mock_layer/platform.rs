@@ -1764,3 +1764,24 @@ async fn the_server_uploads_rich_content_and_sends_it_as_a_user() {
         .await;
     assert_eq!(response.status(), 422);
 }
+
+#[tokio::test]
+async fn a_post_with_x_http_method_override_patch_is_a_patch() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let conversation = server.conversation(&["alice"]).await;
+    let path = format!("/conversations/{}", uuid_of(&conversation));
+    let response = server
+        .request(Method::POST, &path)
+        .header("x-http-method-override", "PATCH")
+        .body(json!([{"operation": "add", "property": "participants", "value": "bob"}]).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let (_, got) = server.json(Method::GET, &path, None).await;
+    assert_eq!(got["participants"], json!(["alice", "bob"]));
+    // Without the header a POST there is not allowed.
+    let (status, error) = server.json(Method::POST, &path, Some(json!([]))).await;
+    assert_error(status, &error, 405, "method_not_allowed", 109);
+}
