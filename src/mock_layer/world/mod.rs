@@ -16,6 +16,12 @@
 //! way Layer does (§C.3, §C.4, §D of the protocol notes). Serialisation lives in `views.rs`;
 //! reading request bodies into the `New*` inputs lives in `input.rs`. This module knows
 //! nothing about HTTP or WebSocket frames.
+//!
+//! By subject: `identities.rs`, `access.rs` (who sees what), `conversations.rs`,
+//! `messages.rs` (the one `send_message` both APIs use), `parts.rs` (server edits of parts),
+//! `announcements.rs`, `scheduled.rs` (delayed messages and the clock offset), `content.rs`,
+//! `sockets.rs` (fan-out and the change log), `server.rs` (what only the Platform API does:
+//! identities' fields, blocks, pushes, badges) and `patch.rs` (Layer-Patch paths).
 
 mod access;
 mod announcements;
