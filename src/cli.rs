@@ -110,6 +110,11 @@ pub struct MockLayerArgs {
         value_name = "TOKEN"
     )]
     pub platform_token: Option<String>,
+    /// An app's own provider: APP_ID=PROVIDER_ID; repeatable. Apps never named here trust
+    /// --provider-id. A layer-idp's JWKS names each key's app and provider, so with
+    /// --jwks-url both are learned without these flags.
+    #[arg(long = "app-provider", value_name = "APP_ID=PROVIDER_ID", value_parser = parse_app_key)]
+    pub app_providers: Vec<(AppId, String)>,
 }
 
 /// `NAME=VALUE`, split at the last `=` (Layer IDs contain none, file paths rarely).
@@ -122,7 +127,7 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// `APP_ID=KEY_ID`, the app ID parsed.
+/// `APP_ID=VALUE` (a key or provider ID), the app ID parsed.
 fn parse_app_key(s: &str) -> Result<(AppId, String), String> {
     let (app, key) = parse_pair(s)?;
     Ok((AppId::parse(&app)?, key))
@@ -154,6 +159,7 @@ impl Command {
                     .collect(),
                 app_keys: args.app_keys.clone(),
                 platform_token: args.platform_token.clone(),
+                app_providers: args.app_providers.clone(),
             },
             _ => MockLayerOverrides::default(),
         }
@@ -223,6 +229,10 @@ pub enum TokenCommand {
         user_id: String,
         #[arg(long)]
         nonce: String,
+        /// The Layer app the token is for (layer:///apps/staging/UUID, …/production/UUID, or
+        /// the bare UUID); required when several [[apps]] are configured.
+        #[arg(long, value_name = "APP_ID")]
+        app_id: Option<String>,
     },
 }
 

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::app_id::ClientAppId;
 use crate::cli::{AddUserArgs, AdminTokensCommand, KeysCommand, TokenCommand, UsersCommand};
 use crate::clock::unix_now;
 use crate::config::{Settings, display_path};
 use crate::domain::{Nonce, PasswordPolicy};
 use crate::idp::accounts::{self, NewAccount, ProfileInput};
 use crate::idp::keys::{self, KeyOrigin};
-use crate::idp::password::PasswordHasher;
+use crate::idp::password::{HashRequest, PasswordHasher};
 use crate::idp::sessions;
 use crate::idp::tokens::TokenIssuer;
 use crate::startup::{Application, load_keys, open_store, worker_count};
@@ -79,26 +80,34 @@ pub async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<(
             Ok(())
         }
         KeysCommand::List => {
-            let ring = load_keys(settings).await?;
-            println!("provider_id: {}", ring.provider_id());
-            if let KeyOrigin::Development { dir } = ring.origin() {
-                println!("(development credentials in {})", display_path(dir));
-            }
-            for key in ring.keys() {
-                let role = if key.id() == ring.active().id() {
-                    "active"
-                } else if key.can_sign() {
-                    "standby"
-                } else {
-                    "published"
-                };
-                println!(
-                    "{}\t{role}\tRSA-{}\tsha256:{}\t{}",
-                    key.id(),
-                    key.public().modulus_bits(),
-                    key.public().fingerprint(),
-                    key.source()
-                );
+            let apps = load_keys(settings).await?;
+            for (i, ring) in apps.rings().iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                if let Some(app_id) = ring.app_id() {
+                    println!("app_id: {app_id}");
+                }
+                println!("provider_id: {}", ring.provider_id());
+                if let KeyOrigin::Development { dir } = ring.origin() {
+                    println!("(development credentials in {})", display_path(dir));
+                }
+                for key in ring.keys() {
+                    let role = if key.id() == ring.active().id() {
+                        "active"
+                    } else if key.can_sign() {
+                        "standby"
+                    } else {
+                        "published"
+                    };
+                    println!(
+                        "{}\t{role}\tRSA-{}\tsha256:{}\t{}",
+                        key.id(),
+                        key.public().modulus_bits(),
+                        key.public().fingerprint(),
+                        key.source()
+                    );
+                }
             }
             Ok(())
         }
@@ -177,7 +186,13 @@ async fn add_user(
         let passwords = settings.passwords.clone();
         tokio::task::spawn_blocking(move || PasswordHasher::new(&passwords)).await??
     };
-    let user = accounts::create_account(store.as_ref(), &hasher, account).await?;
+    let user = accounts::create_account(
+        store.as_ref(),
+        &hasher,
+        account,
+        HashRequest::command_line(),
+    )
+    .await?;
     println!("{}", user.id);
     Ok(())
 }
@@ -199,9 +214,22 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
-    let TokenCommand::Mint { user_id, nonce } = command;
+    let TokenCommand::Mint {
+        user_id,
+        nonce,
+        app_id,
+    } = command;
     let nonce = Nonce::parse(&nonce)?;
-    let keys = Arc::new(load_keys(settings).await?);
+    let requested = app_id
+        .as_deref()
+        .map(ClientAppId::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--app-id: {e}"))?;
+    let apps = Arc::new(load_keys(settings).await?);
+    let keys = apps
+        .choose(requested.as_ref())
+        .map_err(|e| anyhow::anyhow!("--app-id {}", e.reason))?
+        .clone();
     let store = open_store(settings).await?;
     let user = store
         .find_user(&user_id)
@@ -210,9 +238,9 @@ pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result
     if user.is_disabled() {
         bail!("the user {user_id} is disabled");
     }
-    let issuer = TokenIssuer::new(keys, store, settings.signing.token_lifetime_secs);
+    let issuer = TokenIssuer::new(apps, store);
     let token = issuer
-        .issue(&user, &nonce, unix_now())
+        .issue(&user, &nonce, &keys, unix_now())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{token}");

@@ -19,6 +19,12 @@ use serde::{Deserialize, Serialize};
 /// outlives it buys nothing and widens the window in which a leaked token is useful.
 pub const MAX_TOKEN_LIFETIME_SECS: u64 = 300;
 
+/// The longest an app session may last: one year. A session token is a bearer credential that
+/// outlives password changes on other devices only until it expires; a bound keeps a
+/// misconfigured lifetime (an extra zero, `u64::MAX`) from turning it into a permanent one, and
+/// keeps `now + ttl` far from any integer overflow in the store.
+pub const MAX_SESSION_TTL_SECS: u64 = 365 * 24 * 3600;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -34,9 +40,14 @@ pub struct Settings {
     /// The Layer provider ID (`layer:///providers/<uuid>`), the `iss` of every identity token.
     pub provider_id: Option<String>,
     pub signing: SigningSettings,
+    /// Several Layer apps (`[[apps]]`), each with its own provider ID and keys. Empty: the
+    /// one app of `provider_id` and `[signing]`.
+    pub apps: Vec<AppSettings>,
     pub passwords: PasswordSettings,
     pub sessions: SessionSettings,
     pub http: HttpSettings,
+    /// Throttled guessing and sign-ups (`[throttle]`, README "Login defense").
+    pub throttle: crate::idp::throttle::ThrottleSettings,
     pub log: LogSettings,
     /// The Layer emulator (`[mock_layer]`); off unless `mock_layer.listen` is set.
     pub mock_layer: MockLayerSettings,
@@ -51,9 +62,11 @@ impl Default for Settings {
             keys_dir: PathBuf::from("keys"),
             provider_id: None,
             signing: SigningSettings::default(),
+            apps: Vec::new(),
             passwords: PasswordSettings::default(),
             sessions: SessionSettings::default(),
             http: HttpSettings::default(),
+            throttle: crate::idp::throttle::ThrottleSettings::default(),
             log: LogSettings::default(),
             mock_layer: MockLayerSettings::default(),
         }
@@ -102,6 +115,27 @@ pub struct KeySettings {
     pub public_key_file: Option<PathBuf>,
 }
 
+/// One Layer app (`[[apps]]`): Layer registered a provider and its keys per app, so an
+/// identity provider serving a staging and a production app signs each token with the key of
+/// the app that asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSettings {
+    /// `layer:///apps/staging/<uuid>` or `layer:///apps/production/<uuid>`.
+    pub app_id: String,
+    /// The provider ID Layer gave for this app: the `iss` of its tokens.
+    pub provider_id: String,
+    /// The key that signs; may be left out when only one key has a private half.
+    #[serde(default)]
+    pub active_key_id: Option<String>,
+    /// This app's keys, all published in the JWKS.
+    #[serde(default)]
+    pub keys: Vec<KeySettings>,
+    /// Lifetime of this app's tokens [default: `signing.token_lifetime_secs`].
+    #[serde(default)]
+    pub token_lifetime_secs: Option<u64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PasswordSettings {
@@ -115,6 +149,11 @@ pub struct PasswordSettings {
     pub max_concurrent_hashes: usize,
     /// How long a login may wait for a hashing slot before it is turned away with 503.
     pub hash_queue_timeout_ms: u64,
+    /// How many hashes one client address (an IPv6 /64) may have waiting in each lane
+    /// (logins, sign-ups); more are turned away with 503 at once.
+    pub hash_queue_per_address: usize,
+    /// How many hashes may wait in all; more are turned away with 503 at once.
+    pub hash_queue_capacity: usize,
 }
 
 impl Default for PasswordSettings {
@@ -129,6 +168,8 @@ impl Default for PasswordSettings {
                 .map(usize::from)
                 .unwrap_or(2),
             hash_queue_timeout_ms: 5_000,
+            hash_queue_per_address: 8,
+            hash_queue_capacity: 1024,
         }
     }
 }
@@ -155,6 +196,59 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// HTTP worker threads; defaults to the number of CPUs.
     pub workers: Option<usize>,
+    /// Proxies (CIDRs or addresses) whose forwarding header names the client; a request from
+    /// any other peer is the peer's own (`idp/client.rs`).
+    #[serde(
+        deserialize_with = "crate::idp::client::deserialize_networks",
+        serialize_with = "crate::idp::client::serialize_networks"
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header those proxies write: `x-forwarded-for` or `forwarded` (RFC 7239).
+    pub forwarded_header: crate::idp::client::ForwardedHeader,
+    /// Web origins (`scheme://host[:port]`) whose pages may call the identity provider from a
+    /// browser. In the environment, a comma-separated list.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl HttpSettings {
+    /// The allowed origins, parsed; an invalid entry names the setting.
+    pub fn cors_origins(&self) -> Result<Vec<WebOrigin>, ConfigError> {
+        self.cors_allowed_origins
+            .iter()
+            .map(|raw| {
+                WebOrigin::parse(raw).map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "http.cors_allowed_origins: {e} \
+                         (set LAYER_IDP_HTTP__CORS_ALLOWED_ORIGINS or [http] cors_allowed_origins)"
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// A list, or one string of comma-separated entries (how a list arrives from the
+/// environment).
+fn list_or_comma_separated<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        String(String),
+    }
+    Ok(match ListOrString::deserialize(deserializer)? {
+        ListOrString::List(list) => list,
+        ListOrString::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 impl Default for HttpSettings {
@@ -162,6 +256,9 @@ impl Default for HttpSettings {
         Self {
             max_body_bytes: 64 * 1024,
             workers: None,
+            trusted_proxies: Vec::new(),
+            forwarded_header: crate::idp::client::ForwardedHeader::default(),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -174,14 +271,50 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
+use crate::idp::cors::WebOrigin;
 pub use crate::mock_layer::settings::{
     MockLayerKeySettings, MockLayerOverrides, MockLayerSettings,
 };
 
 /// A database URL whose `Debug` and `Display` hide the password.
+///
+/// PostgreSQL URLs carry a password in the user information (`user:pw@host`) or as a query
+/// parameter (`?password=pw`, any spelling that percent-decodes to it); both are shown as
+/// `***`. A URL that does not parse at all is shown as its scheme only: where its password
+/// would be cannot be known, so nothing of it is shown.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DatabaseUrl(String);
+
+/// Query parameters whose value is a secret. sqlx reads `password`; `sslpassword` (libpq's
+/// passphrase of an encrypted client key) is refused by [`DatabaseUrl::check_parameters`] but
+/// must not be shown by the message that refuses it either.
+const SECRET_PARAMETERS: [&str; 2] = ["password", "sslpassword"];
+
+/// The connection parameters the PostgreSQL driver (sqlx) reads from the query string. It
+/// logs any other parameter *with its value* ("ignoring unrecognized connect parameter"),
+/// which would put a misspelt `pasword=` or libpq's `sslpassword=` in the log.
+const POSTGRES_PARAMETERS: [&str; 19] = [
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+    "options[…]",
+];
 
 impl DatabaseUrl {
     pub fn new(url: impl Into<String>) -> Self {
@@ -200,13 +333,70 @@ impl DatabaseUrl {
         self.0.starts_with("sqlite:")
     }
 
-    fn redacted(&self) -> String {
-        match url::Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                url.to_string()
+    /// Refuses a PostgreSQL query parameter the driver would not use (and would log with its
+    /// value). The message names the parameter, never its value.
+    fn check_parameters(&self) -> Result<(), String> {
+        if !self.is_postgres() {
+            return Ok(());
+        }
+        let Ok(url) = url::Url::parse(&self.0) else {
+            return Ok(()); // the driver reports the syntax error, without the URL
+        };
+        for (key, _) in url.query_pairs() {
+            let known = POSTGRES_PARAMETERS.contains(&&*key)
+                || (key.starts_with("options[") && key.ends_with(']'));
+            if !known {
+                return Err(format!(
+                    "database_url has the query parameter {key:?}, which the PostgreSQL driver \
+                     does not support (it reads {}); remove it from DATABASE_URL",
+                    POSTGRES_PARAMETERS.join(", ")
+                ));
             }
-            _ => self.0.clone(),
+        }
+        Ok(())
+    }
+
+    fn redacted(&self) -> String {
+        let Ok(mut url) = url::Url::parse(&self.0) else {
+            if self.is_sqlite() {
+                return self.0.clone(); // a file path; SQLite has no password
+            }
+            let scheme = self.0.split_once(':').map_or("", |(scheme, _)| scheme);
+            let scheme = if scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+')
+            {
+                scheme
+            } else {
+                ""
+            };
+            return format!("{scheme}:<unparsable URL, hidden>");
+        };
+        let mut changed = false;
+        if url.password().is_some() {
+            let _ = url.set_password(Some("***"));
+            changed = true;
+        }
+        let is_secret = |key: &str| {
+            SECRET_PARAMETERS
+                .iter()
+                .any(|secret| key.eq_ignore_ascii_case(secret))
+        };
+        if url.query_pairs().any(|(key, _)| is_secret(&key)) {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(key, value)| {
+                    let value = if is_secret(&key) { "***".into() } else { value };
+                    (key.into_owned(), value.into_owned())
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+            changed = true;
+        }
+        if changed {
+            url.to_string()
+        } else {
+            self.0.clone()
         }
     }
 }
@@ -240,7 +430,7 @@ fn serialize_redacted<S: serde::Serializer>(
 pub struct Overrides {
     pub config_file: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     pub mock_layer: MockLayerOverrides,
 }
 
@@ -295,6 +485,9 @@ impl Settings {
                  (set DATABASE_URL or LAYER_IDP_DATABASE_URL)"
             ));
         }
+        if let Some(url) = &self.database_url {
+            url.check_parameters().or_else(invalid)?;
+        }
         let lifetime = self.signing.token_lifetime_secs;
         if lifetime == 0 || lifetime > MAX_TOKEN_LIFETIME_SECS {
             return invalid(format!(
@@ -328,8 +521,19 @@ impl Settings {
         if p.max_concurrent_hashes == 0 {
             return invalid("passwords.max_concurrent_hashes must be at least 1".to_owned());
         }
-        if self.sessions.ttl_secs == 0 {
-            return invalid("sessions.ttl_secs must be at least 1".to_owned());
+        if p.hash_queue_per_address == 0 || p.hash_queue_capacity < p.hash_queue_per_address {
+            return invalid(format!(
+                "passwords.hash_queue_per_address ({}) must be at least 1 and at most \
+                 passwords.hash_queue_capacity ({})",
+                p.hash_queue_per_address, p.hash_queue_capacity
+            ));
+        }
+        let ttl = self.sessions.ttl_secs;
+        if ttl == 0 || ttl > MAX_SESSION_TTL_SECS {
+            return invalid(format!(
+                "sessions.ttl_secs is {ttl}; it must be between 1 and {MAX_SESSION_TTL_SECS} \
+                 (one year; set LAYER_IDP_SESSIONS__TTL_SECS)"
+            ));
         }
         if self.http.max_body_bytes < 1024 {
             return invalid("http.max_body_bytes must be at least 1024".to_owned());
@@ -337,8 +541,11 @@ impl Settings {
         if self.http.workers == Some(0) {
             return invalid("http.workers must be at least 1".to_owned());
         }
+        self.http.cors_origins()?;
         self.signing.validate()?;
+        self.throttle.validate().map_err(ConfigError::Invalid)?;
         self.mock_layer.validate().map_err(ConfigError::Invalid)?;
+        self.validate_apps()?;
         let has_keys = self.signing.has_keys();
         match (&self.provider_id, has_keys) {
             (Some(_), false) => invalid(
@@ -353,6 +560,78 @@ impl Settings {
             ),
             _ => Ok(()),
         }
+    }
+
+    /// `[[apps]]`: each a Layer app ID with a provider and keys of its own, never shared.
+    fn validate_apps(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if self.apps.is_empty() {
+            return Ok(());
+        }
+        if self.provider_id.is_some() || self.signing.has_keys() {
+            return invalid(
+                "[[apps]] is set together with provider_id or [signing] keys: with [[apps]], \
+                 give each app its own provider_id and keys and leave the single-app \
+                 provider_id (LAYER_IDP_PROVIDER_ID) and signing keys unset"
+                    .to_owned(),
+            );
+        }
+        let mut seen_apps = Vec::with_capacity(self.apps.len());
+        let mut seen_keys: Vec<(&str, crate::app_id::AppId)> = Vec::new();
+        for (i, app) in self.apps.iter().enumerate() {
+            let name = format!("apps[{i}]");
+            let app_id = crate::app_id::AppId::parse(&app.app_id).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "{name}.app_id: {e}; copy the app ID from Layer's dashboard"
+                ))
+            })?;
+            if seen_apps.contains(&app_id) {
+                return invalid(format!(
+                    "{name}.app_id: the app {app_id} is configured twice"
+                ));
+            }
+            seen_apps.push(app_id);
+            if !app.provider_id.starts_with("layer:///providers/") {
+                return invalid(format!(
+                    "{name}.provider_id {:?} (app {app_id}) is not a Layer provider ID \
+                     (layer:///providers/<uuid>)",
+                    app.provider_id
+                ));
+            }
+            if let Some(lifetime) = app.token_lifetime_secs
+                && (lifetime == 0 || lifetime > MAX_TOKEN_LIFETIME_SECS)
+            {
+                return invalid(format!(
+                    "{name}.token_lifetime_secs (app {app_id}) is {lifetime}; it must be \
+                     between 1 and {MAX_TOKEN_LIFETIME_SECS}"
+                ));
+            }
+            if app.keys.is_empty() {
+                return invalid(format!(
+                    "{name} (app {app_id}) has no keys: add [[apps.keys]] with the key ID \
+                     Layer gave and its private_key_file"
+                ));
+            }
+            validate_keys(&format!("{name}.keys"), &app.keys)?;
+            for key in &app.keys {
+                if let Some((_, other)) = seen_keys.iter().find(|(id, _)| *id == key.id) {
+                    return invalid(format!(
+                        "{name}.keys: the key {} is also a key of the app {other}; Layer \
+                         registers a key for one app, so each app needs keys of its own",
+                        key.id
+                    ));
+                }
+            }
+            seen_keys.extend(app.keys.iter().map(|k| (k.id.as_str(), app_id)));
+            let Some(active) = app.active_key_id() else {
+                return invalid(format!(
+                    "{name} (app {app_id}) has several keys that can sign: set \
+                     {name}.active_key_id to the one that signs"
+                ));
+            };
+            check_active(&format!("{name}.active_key_id"), &active, &app.keys)?;
+        }
+        Ok(())
     }
 
     /// The database URL to use: the configured one, or the embedded SQLite file.
@@ -419,29 +698,7 @@ impl SigningSettings {
             );
         }
         let keys = self.all_keys();
-        for (i, key) in keys.iter().enumerate() {
-            if key.id.trim().is_empty() {
-                return invalid(format!("signing key #{} has an empty id", i + 1));
-            }
-            if keys[..i].iter().any(|k| k.id == key.id) {
-                return invalid(format!("signing key {} is configured twice", key.id));
-            }
-            let sources = [
-                key.private_key_file.is_some(),
-                key.private_key.is_some(),
-                key.public_key_file.is_some(),
-            ]
-            .iter()
-            .filter(|set| **set)
-            .count();
-            if sources != 1 {
-                return invalid(format!(
-                    "signing key {} needs exactly one of private_key_file, private_key \
-                     (LAYER_IDP_SIGNING__PRIVATE_KEY) or public_key_file",
-                    key.id
-                ));
-            }
-        }
+        validate_keys("signing", &keys)?;
         let Some(active) = self.active_key_id() else {
             return invalid(
                 "several signing keys are configured: set signing.active_key_id \
@@ -449,15 +706,68 @@ impl SigningSettings {
                     .to_owned(),
             );
         };
-        match keys.iter().find(|k| k.id == active) {
-            None => invalid(format!(
-                "signing.active_key_id {active} is not among the configured keys"
-            )),
-            Some(k) if !k.can_sign() => invalid(format!(
-                "signing.active_key_id {active} has only a public key; it cannot sign"
-            )),
-            Some(_) => Ok(()),
+        check_active("signing.active_key_id", &active, &keys)
+    }
+}
+
+impl AppSettings {
+    /// The key that signs: `active_key_id`, else the only key with a private half.
+    pub fn active_key_id(&self) -> Option<String> {
+        if let Some(id) = &self.active_key_id {
+            return Some(id.clone());
         }
+        let mut signing = self.keys.iter().filter(|k| k.can_sign());
+        match (signing.next(), signing.next()) {
+            (Some(only), None) => Some(only.id.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Every key has an ID, is listed once, and has exactly one source.
+fn validate_keys(what: &str, keys: &[KeySettings]) -> Result<(), ConfigError> {
+    let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+    for (i, key) in keys.iter().enumerate() {
+        if key.id.trim().is_empty() {
+            return invalid(format!("{what} key #{} has an empty id", i + 1));
+        }
+        if keys[..i].iter().any(|k| k.id == key.id) {
+            return invalid(format!("{what} key {} is configured twice", key.id));
+        }
+        let sources = [
+            key.private_key_file.is_some(),
+            key.private_key.is_some(),
+            key.public_key_file.is_some(),
+        ]
+        .iter()
+        .filter(|set| **set)
+        .count();
+        if sources != 1 {
+            let env = if what == "signing" {
+                " (LAYER_IDP_SIGNING__PRIVATE_KEY)"
+            } else {
+                ""
+            };
+            return invalid(format!(
+                "{what} key {} needs exactly one of private_key_file, private_key{env} or \
+                 public_key_file",
+                key.id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The active key is configured and has a private half.
+fn check_active(setting: &str, active: &str, keys: &[KeySettings]) -> Result<(), ConfigError> {
+    match keys.iter().find(|k| k.id == active) {
+        None => Err(ConfigError::Invalid(format!(
+            "{setting} {active} is not among the configured keys"
+        ))),
+        Some(k) if !k.can_sign() => Err(ConfigError::Invalid(format!(
+            "{setting} {active} has only a public key; it cannot sign"
+        ))),
+        Some(_) => Ok(()),
     }
 }
 
@@ -528,6 +838,43 @@ mod tests {
     }
 
     #[test]
+    fn cors_origins_come_as_a_list_or_comma_separated_and_bad_ones_name_the_setting() {
+        let settings = load(
+            Some("[http]\ncors_allowed_origins = [\"https://app.example.com\"]\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.http.cors_allowed_origins,
+            ["https://app.example.com"]
+        );
+        let settings = load(
+            None,
+            &[(
+                "LAYER_IDP_HTTP__CORS_ALLOWED_ORIGINS",
+                "https://a.example.com, http://localhost:5173",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            settings.http.cors_allowed_origins,
+            ["https://a.example.com", "http://localhost:5173"]
+        );
+        for bad in [
+            "https://app.example.com/",
+            "https://app.example.com/chat",
+            "https://*.example.com",
+        ] {
+            let error = load(None, &[("LAYER_IDP_HTTP__CORS_ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert!(
+                error.contains("http.cors_allowed_origins")
+                    && error.contains("LAYER_IDP_HTTP__CORS_ALLOWED_ORIGINS"),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
     fn command_line_flags_win_over_everything() {
         let mut result = None;
         Jail::expect_with(|jail| {
@@ -535,7 +882,7 @@ mod tests {
             jail.set_env("DATABASE_URL", "postgres://env/db");
             let overrides = Overrides {
                 listen: Some("127.0.0.1:9100".parse().unwrap()),
-                database_url: Some("sqlite://flag.db".to_owned()),
+                database_url: Some(DatabaseUrl::new("sqlite://flag.db")),
                 ..Overrides::default()
             };
             result = Some(Settings::load(&overrides).unwrap());
@@ -609,6 +956,43 @@ mod tests {
     }
 
     #[test]
+    fn a_session_lifetime_beyond_a_year_is_refused_and_named() {
+        let year = MAX_SESSION_TTL_SECS.to_string();
+        let settings = load(None, &[("LAYER_IDP_SESSIONS__TTL_SECS", &year)]).unwrap();
+        assert_eq!(settings.sessions.ttl_secs, MAX_SESSION_TTL_SECS);
+        let over = (MAX_SESSION_TTL_SECS + 1).to_string();
+        let err = load(None, &[("LAYER_IDP_SESSIONS__TTL_SECS", &over)]).unwrap_err();
+        assert!(err.contains("sessions.ttl_secs"), "{err}");
+        assert!(err.contains("LAYER_IDP_SESSIONS__TTL_SECS"), "{err}");
+        let err = load(Some("[sessions]\nttl_secs = 9223372036854775807\n"), &[]).unwrap_err();
+        assert!(err.contains("sessions.ttl_secs"), "{err}");
+        let err = load(None, &[("LAYER_IDP_SESSIONS__TTL_SECS", "0")]).unwrap_err();
+        assert!(err.contains("sessions.ttl_secs"), "{err}");
+    }
+
+    #[test]
+    fn the_hashing_queue_caps_come_from_the_environment_and_must_be_consistent() {
+        let settings = load(
+            None,
+            &[
+                ("LAYER_IDP_PASSWORDS__HASH_QUEUE_PER_ADDRESS", "3"),
+                ("LAYER_IDP_PASSWORDS__HASH_QUEUE_CAPACITY", "30"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.passwords.hash_queue_per_address, 3);
+        assert_eq!(settings.passwords.hash_queue_capacity, 30);
+        let err = load(
+            None,
+            &[("LAYER_IDP_PASSWORDS__HASH_QUEUE_PER_ADDRESS", "0")],
+        )
+        .unwrap_err();
+        assert!(err.contains("hash_queue_per_address"), "{err}");
+        let err = load(None, &[("LAYER_IDP_PASSWORDS__HASH_QUEUE_CAPACITY", "2")]).unwrap_err();
+        assert!(err.contains("hash_queue_capacity"), "{err}");
+    }
+
+    #[test]
     fn several_signing_keys_need_an_active_one() {
         let file = r#"
 provider_id = "layer:///providers/p"
@@ -629,6 +1013,80 @@ private_key_file = "b.pem"
             ok.unwrap().signing.active_key_id().as_deref(),
             Some("layer:///keys/b")
         );
+    }
+
+    const TWO_APPS: &str = r#"
+[[apps]]
+app_id = "layer:///apps/staging/0f0cf8b4-5f5e-4d8e-a1c4-79c5bbd5f3a1"
+provider_id = "layer:///providers/s"
+[[apps.keys]]
+id = "layer:///keys/s"
+private_key_file = "s.pem"
+[[apps]]
+app_id = "layer:///apps/production/9d2f1a77-65a1-4c0c-8e0b-3f5f2a1b6c90"
+provider_id = "layer:///providers/p"
+token_lifetime_secs = 60
+[[apps.keys]]
+id = "layer:///keys/p"
+private_key_file = "p.pem"
+"#;
+
+    #[test]
+    fn apps_are_read_from_the_file_each_with_its_keys() {
+        let settings = load(Some(TWO_APPS), &[]).unwrap();
+        assert_eq!(settings.apps.len(), 2);
+        assert_eq!(settings.apps[1].token_lifetime_secs, Some(60));
+        assert_eq!(
+            settings.apps[0].active_key_id().as_deref(),
+            Some("layer:///keys/s")
+        );
+    }
+
+    #[test]
+    fn invalid_app_combinations_stop_the_start_naming_the_setting() {
+        let cases = [
+            (
+                TWO_APPS.replace("layer:///keys/p", "layer:///keys/s"),
+                "apps[1].keys: the key layer:///keys/s is also a key of the app \
+                 layer:///apps/staging/",
+            ),
+            (
+                TWO_APPS.replace("layer:///apps/production/", "layer:///apps/prod/"),
+                "apps[1].app_id",
+            ),
+            (
+                TWO_APPS.replace(
+                    "layer:///apps/production/9d2f1a77-65a1-4c0c-8e0b-3f5f2a1b6c90",
+                    "layer:///apps/staging/0F0CF8B4-5f5e-4d8e-a1c4-79c5bbd5f3a1",
+                ),
+                "configured twice",
+            ),
+            (
+                TWO_APPS.replace(
+                    "private_key_file = \"p.pem\"",
+                    "public_key_file = \"p.pem\"",
+                ),
+                "apps[1] (app layer:///apps/production/9d2f1a77-65a1-4c0c-8e0b-3f5f2a1b6c90) has several keys",
+            ),
+            (
+                TWO_APPS.replace("token_lifetime_secs = 60", "token_lifetime_secs = 900"),
+                "apps[1].token_lifetime_secs",
+            ),
+            (
+                format!(
+                    "{TWO_APPS}\n[[apps]]\napp_id = \"layer:///apps/staging/11111111-2222-4333-8444-555555555555\"\nprovider_id = \"layer:///providers/x\"\nactive_key_id = \"layer:///keys/none\"\n[[apps.keys]]\nid = \"layer:///keys/x\"\nprivate_key_file = \"x.pem\"\n"
+                ),
+                "apps[2].active_key_id layer:///keys/none is not among",
+            ),
+            (
+                format!("provider_id = \"layer:///providers/old\"\n{TWO_APPS}"),
+                "[[apps]] is set together with provider_id",
+            ),
+        ];
+        for (file, expected) in cases {
+            let err = load(Some(&file), &[]).unwrap_err();
+            assert!(err.contains(expected), "expected {expected:?} in {err}");
+        }
     }
 
     #[test]
@@ -680,6 +1138,113 @@ app_ids = ["layer:///apps/staging/aaaaaaaa-1111-4111-8111-111111111111"]
         let settings = load(Some(file), &[]).unwrap();
         let served = settings.mock_layer.app_ids[0];
         assert_eq!(settings.mock_layer.app_keys[&served], ["layer:///keys/k"]);
+    }
+
+    /// Display and Debug of `url`, which must not contain `secret`.
+    fn assert_hidden(url: &str, secret: &str) -> String {
+        let url = DatabaseUrl::new(url);
+        let (shown, debug) = (url.to_string(), format!("{url:?}"));
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(!debug.contains(secret), "{debug}");
+        shown
+    }
+
+    #[test]
+    fn a_password_in_the_user_information_is_hidden() {
+        let shown = assert_hidden("postgres://idp:hunter2@db.internal:5433/idp", "hunter2");
+        assert_eq!(shown, "postgres://idp:***@db.internal:5433/idp");
+        // Percent-encoded, and with characters that must be encoded (an unencoded `@`).
+        assert_hidden("postgresql://idp:p%40ss%2Fw0rd@db/idp", "p%40ss");
+        assert_hidden("postgres://idp:p@ss@db/idp", "p@ss");
+        assert_hidden("postgres://idp:p@ss@db/idp", "ss@");
+    }
+
+    #[test]
+    fn a_password_in_the_query_string_is_hidden_in_any_spelling() {
+        let shown = assert_hidden(
+            "postgres://idp@db/idp?sslmode=verify-full&password=hunter2",
+            "hunter2",
+        );
+        assert_eq!(
+            shown,
+            "postgres://idp@db/idp?sslmode=verify-full&password=***"
+        );
+        assert_hidden("postgres://db/idp?pass%77ord=hunter2", "hunter2");
+        assert_hidden("postgres://db/idp?PASSWORD=hunter2", "hunter2");
+        assert_hidden("postgres://db/idp?password=hun%74er2", "hun%74er2");
+        assert_hidden("postgres://db/idp?sslpassword=hunter2&user=x", "hunter2");
+        assert_hidden("postgres://u:one@db/idp?password=two", "one");
+        assert_hidden("postgres://u:one@db/idp?password=two", "two");
+    }
+
+    #[test]
+    fn a_url_that_does_not_parse_is_hidden_whole() {
+        // The authority ends at the first `/`: the port would be `pa`, which is no port.
+        let shown = assert_hidden("postgres://idp:pa/ss@db/idp", "pa/ss");
+        assert!(shown.starts_with("postgres:"), "{shown}");
+        assert!(!shown.contains("db"), "{shown}");
+    }
+
+    #[test]
+    fn urls_without_a_password_are_shown_unchanged() {
+        for url in [
+            "sqlite://data/layer-idp.db",
+            "sqlite:///var/lib/layer idp/x.db",
+            "postgres://idp@db.internal/idp?sslmode=verify-full",
+        ] {
+            assert_eq!(DatabaseUrl::new(url).to_string(), url);
+        }
+    }
+
+    #[test]
+    fn a_postgres_parameter_the_driver_ignores_is_refused_without_its_value() {
+        for url in [
+            "postgres://db/idp?sslpassword=hunter2",
+            "postgres://db/idp?pasword=hunter2",
+        ] {
+            let err = load(None, &[("DATABASE_URL", url)]).unwrap_err();
+            assert!(
+                err.contains("database_url has the query parameter"),
+                "{err}"
+            );
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let ok = "postgres://db/idp?sslmode=require&password=x&options[search_path]=idp";
+        assert!(load(None, &[("DATABASE_URL", ok)]).is_ok());
+    }
+
+    #[test]
+    fn a_refused_database_url_is_named_without_its_password() {
+        let err = load(None, &[("DATABASE_URL", "mysql://u:hunter2@db/idp")]).unwrap_err();
+        assert!(err.contains("neither sqlite"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_from_the_environment_and_a_typo_names_the_setting() {
+        let settings = load(
+            None,
+            &[(
+                "LAYER_IDP_HTTP__TRUSTED_PROXIES",
+                "[\"10.0.0.0/8\", \"192.0.2.7\", \"2001:db8::/32\"]",
+            )],
+        )
+        .unwrap();
+        let nets: Vec<String> = settings
+            .http
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+        let err = load(
+            None,
+            &[("LAYER_IDP_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/40\"]")],
+        )
+        .unwrap_err();
+        assert!(err.contains("http.trusted_proxies"), "{err}");
+        let err = load(Some("[http]\nforwarded_header = \"x-real-ip\"\n"), &[]).unwrap_err();
+        assert!(err.contains("forwarded_header"), "{err}");
     }
 
     #[test]

@@ -16,20 +16,25 @@
 //!   WebSocket) that the real Layer JavaScript SDKs run against; off unless asked for.
 //! - [`store`] — persistence behind the [`store::Store`] trait; SQLite or PostgreSQL, one code
 //!   path.
+//! - [`app_id`] — Layer app IDs (staging and production), shared by both faces.
 //! - [`domain`] — parsed values (user IDs, e-mails, passwords, nonces, profile fields).
 //! - [`config`] — the settings tree: defaults, TOML file, environment, flags.
 //! - [`cli`] / [`commands`] — the command line and what each command does.
 //! - [`telemetry`] — logging, request IDs, tracing into the blocking pool.
 //! - [`clock`] — Unix time and RFC 3339 (seconds for the provider, milliseconds for the emulator).
 //! - [`net`] — the address a listener is reached on.
+//! - [`http_server`] — serving a face over HTTP/1.1, with its own error for requests the HTTP
+//!   parser refuses.
 
 #![forbid(unsafe_code)]
 
+pub mod app_id;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod domain;
+pub mod http_server;
 pub mod idp;
 pub mod mock_layer;
 pub mod net;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use layer_idp::cli::{Cli, Command};
-use layer_idp::config::{Overrides, Settings};
+use layer_idp::config::{DatabaseUrl, Overrides, Settings};
 use layer_idp::{commands, telemetry};
 
 #[actix_web::main]
@@ -17,7 +17,7 @@ async fn main() -> ExitCode {
             Command::Healthcheck(args) => args.listen,
             _ => None,
         },
-        database_url: cli.database_url.clone(),
+        database_url: cli.database_url.clone().map(DatabaseUrl::new),
         mock_layer: cli.command.mock_layer_overrides(),
     };
     let settings = match Settings::load(&overrides) {

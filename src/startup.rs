@@ -11,13 +11,16 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 
-use crate::clock::unix_now;
+use crate::clock::Clock;
 use crate::config::{Settings, display_path};
+use crate::idp::apps::Apps;
+use crate::idp::cors::CorsPolicy;
 use crate::idp::keys::{KeyOrigin, KeyRing};
 use crate::idp::password::PasswordHasher;
+use crate::idp::throttle::Throttle;
 use crate::idp::tokens::TokenIssuer;
 use crate::idp::{self, IdpState};
-use crate::mock_layer::{self, LocalProvider, MockLayer, TrustedKey};
+use crate::mock_layer::{self, LocalApp, LocalProvider, MockLayer, TrustedKey};
 use crate::store::{self, Store};
 
 /// How often expired sessions and nonce records are deleted.
@@ -27,7 +30,9 @@ pub struct Application {
     idp_addr: SocketAddr,
     idp_server: Server,
     store: Arc<dyn Store>,
-    keys: Arc<KeyRing>,
+    apps: Arc<Apps>,
+    clock: Clock,
+    throttle: Arc<Throttle>,
     /// The Layer emulator, when `mock_layer.listen` is set.
     mock_layer: Option<mock_layer::Running>,
 }
@@ -45,35 +50,58 @@ impl Application {
         settings: &Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
+        Self::build_with_listener_and_clock(settings, listener, Clock::system()).await
+    }
+
+    /// Builds the application on an already-bound listener with the given clock: tests pass a
+    /// [`Clock::manual`] to move time for the rules that depend on it.
+    pub async fn build_with_listener_and_clock(
+        settings: &Settings,
+        listener: TcpListener,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let mock_layer_listener = match settings.mock_layer.listen {
             None => None,
             Some(addr) => Some(TcpListener::bind(addr).with_context(|| {
                 format!("could not listen on {addr} (set --mock-layer-listen)")
             })?),
         };
-        let keys = Arc::new(load_keys(settings).await?);
+        let apps = Arc::new(load_keys(settings).await?);
         let store = open_store(settings).await?;
         let hasher = {
             let passwords = settings.passwords.clone();
             tokio::task::spawn_blocking(move || PasswordHasher::new(&passwords)).await??
         };
-        let issuer = TokenIssuer::new(
-            keys.clone(),
+        let issuer = TokenIssuer::new(apps.clone(), store.clone());
+        let session_ttl_secs = i64::try_from(settings.sessions.ttl_secs).unwrap_or(i64::MAX);
+        let throttle = Arc::new(Throttle::new(
             store.clone(),
-            settings.signing.token_lifetime_secs,
-        );
+            clock.clone(),
+            settings.throttle.clone(),
+            session_ttl_secs,
+        ));
         let state = IdpState {
+            clock: clock.clone(),
             store: store.clone(),
             hasher,
+            throttle: throttle.clone(),
             issuer,
-            session_ttl_secs: i64::try_from(settings.sessions.ttl_secs).unwrap_or(i64::MAX),
+            session_ttl_secs,
             max_body_bytes: settings.http.max_body_bytes,
+            cors: CorsPolicy::new(
+                settings.http.cors_origins()?,
+                // Development credentials (no key configured for any app): any local web app
+                // may call, with no configuration.
+                apps.rings()
+                    .iter()
+                    .all(|ring| matches!(ring.origin(), KeyOrigin::Development { .. })),
+            ),
         };
         let emulator = match mock_layer_listener {
             None => None,
             Some(listener) => {
                 let addr = listener.local_addr()?;
-                let local = local_provider(&keys);
+                let local = local_provider(apps.primary(), &apps);
                 let state = MockLayer::build(&settings.mock_layer, Some(local), addr).await?;
                 Some((state, listener))
             }
@@ -82,8 +110,12 @@ impl Application {
         // it is polled, in `run_until_stopped`; one dropped on an error never served.)
         let idp_addr = listener.local_addr()?;
         let workers = worker_count(settings);
-        let idp_server = idp::serve(state, listener, workers)?;
-        report_start(&keys, idp_addr, settings);
+        let proxies = idp::client::TrustedProxies {
+            networks: settings.http.trusted_proxies.clone(),
+            header: settings.http.forwarded_header,
+        };
+        let idp_server = idp::serve(state, proxies, listener, workers)?;
+        report_start(&apps, idp_addr, settings);
         let mock_layer = emulator
             .map(|(state, listener)| mock_layer::run(state, listener, workers))
             .transpose()?;
@@ -91,7 +123,9 @@ impl Application {
             idp_addr,
             idp_server,
             store,
-            keys,
+            apps,
+            clock,
+            throttle,
             mock_layer,
         })
     }
@@ -113,8 +147,14 @@ impl Application {
             .unwrap_or_default()
     }
 
+    /// The first (in a single-app configuration, the only) app's keys.
     pub fn keys(&self) -> &Arc<KeyRing> {
-        &self.keys
+        self.apps.primary()
+    }
+
+    /// Every app's keys.
+    pub fn apps(&self) -> &Arc<Apps> {
+        &self.apps
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -130,14 +170,21 @@ impl Application {
     /// Serves until a signal or [`ServerHandle::stop`], purging expired records meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.store.clone();
+        let clock = self.clock.clone();
+        let throttle = self.throttle.clone();
         let purge = async move {
             let mut tick = tokio::time::interval(PURGE_INTERVAL);
             loop {
                 tick.tick().await;
-                match store.purge_expired(unix_now()).await {
+                match store.purge_expired(clock.now()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(rows = n, "purged expired sessions and nonces"),
                     Err(e) => tracing::warn!(error = ?e, "purging expired records failed"),
+                }
+                match throttle.purge().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "purged login-throttling records"),
+                    Err(e) => tracing::warn!(error = ?e, "purging login-throttling records failed"),
                 }
             }
         };
@@ -163,12 +210,26 @@ impl Application {
 
 /// The identity provider's provider ID and public keys, as the emulator's own types: the
 /// emulator then trusts this provider's identity tokens without configuration.
-fn local_provider(keys: &KeyRing) -> LocalProvider {
+/// Each app the identity provider signs for by name is the emulator's app with that ID, with
+/// that app's provider and keys only.
+fn local_provider(primary: &KeyRing, apps: &Apps) -> LocalProvider {
     LocalProvider {
-        provider_id: keys.provider_id().to_owned(),
-        keys: keys
-            .keys()
+        apps: apps
+            .rings()
             .iter()
+            .filter_map(|ring| {
+                Some(LocalApp {
+                    app_id: ring.app_id()?,
+                    provider_id: ring.provider_id().to_owned(),
+                    key_ids: ring.keys().iter().map(|k| k.id().to_owned()).collect(),
+                })
+            })
+            .collect(),
+        provider_id: primary.provider_id().to_owned(),
+        keys: apps
+            .rings()
+            .iter()
+            .flat_map(|ring| ring.keys())
             .map(|key| TrustedKey {
                 id: key.id().to_owned(),
                 n: key.public().n().to_vec(),
@@ -200,33 +261,59 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-/// Loads (or, in development, generates) the signing keys off the async workers.
-pub async fn load_keys(settings: &Settings) -> anyhow::Result<KeyRing> {
+/// Loads (or, in development, generates) every app's signing keys off the async workers.
+/// With no keys configured and the emulator serving several apps, development credentials
+/// are made per app, so the emulator in this process can tell the apps' keys apart as Layer
+/// did.
+pub async fn load_keys(settings: &Settings) -> anyhow::Result<Apps> {
     let settings = settings.clone();
-    let keys = tokio::task::spawn_blocking(move || KeyRing::load(&settings))
+    let development_apps = match settings.mock_layer.listen {
+        Some(_) => {
+            let mut apps = settings.mock_layer.app_ids.clone();
+            apps.sort();
+            apps.dedup();
+            apps
+        }
+        None => Vec::new(),
+    };
+    let keys = tokio::task::spawn_blocking(move || Apps::load(&settings, &development_apps))
         .await?
         .context("could not load the signing keys")?;
     Ok(keys)
 }
 
-fn report_start(keys: &KeyRing, addr: SocketAddr, settings: &Settings) {
+fn report_start(apps: &Apps, addr: SocketAddr, settings: &Settings) {
     let database = settings.effective_database_url();
+    let primary = apps.primary();
     tracing::info!(
         listen = %addr,
         database = %database,
-        provider_id = keys.provider_id(),
-        active_key_id = keys.active().id(),
-        published_keys = keys.keys().len(),
+        provider_id = primary.provider_id(),
+        active_key_id = primary.active().id(),
+        published_keys = apps.rings().iter().map(|r| r.keys().len()).sum::<usize>(),
+        apps = apps.rings().len(),
         "identity provider listening"
     );
-    if let KeyOrigin::Development { dir } = keys.origin() {
-        tracing::warn!(
-            keys_dir = %display_path(dir),
-            provider_id = keys.provider_id(),
-            key_id = keys.active().id(),
-            "DEVELOPMENT CREDENTIALS: no signing key is configured, so a development key pair \
-             and made-up Layer provider and key IDs are in use. Real Layer will not accept \
-             these tokens; configure provider_id and signing keys for production (README)."
-        );
+    for keys in apps.rings() {
+        if let Some(app_id) = keys.app_id() {
+            tracing::info!(
+                app_id = %app_id,
+                provider_id = keys.provider_id(),
+                active_key_id = keys.active().id(),
+                published_keys = keys.keys().len(),
+                "signing identity tokens for an app"
+            );
+        }
+        if let KeyOrigin::Development { dir } = keys.origin() {
+            tracing::warn!(
+                keys_dir = %display_path(dir),
+                provider_id = keys.provider_id(),
+                key_id = keys.active().id(),
+                "DEVELOPMENT CREDENTIALS: no signing key is configured, so a development key \
+                 pair and made-up Layer provider and key IDs are in use. Real Layer will not \
+                 accept these tokens; configure provider_id and signing keys for production \
+                 (README)."
+            );
+        }
     }
 }

@@ -45,8 +45,16 @@ pub fn init_with_writer<W>(format: LogFormat, default_filter: &str, writer: W)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter =
+    let mut filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // actix-http's connection dispatcher logs at ERROR what clients cause: a request its parser
+    // refused (answered in each face's format and logged at INFO by `http_server`), a client
+    // gone mid-response, a slow request. Off unless RUST_LOG asks for actix-http explicitly.
+    let asks_for_actix_http =
+        std::env::var("RUST_LOG").is_ok_and(|filter| filter.contains("actix_http"));
+    if !asks_for_actix_http && let Ok(directive) = "actix_http::h1::dispatcher=off".parse() {
+        filter = filter.add_directive(directive);
+    }
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
@@ -133,7 +141,7 @@ fn is_safe_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// Runs CPU-heavy work (argon2) on the blocking pool, inside the caller's span.
+/// Runs CPU-heavy work (RSA signing) on the blocking pool, inside the caller's span.
 pub fn spawn_blocking_with_tracing<F, R>(f: F) -> tokio::task::JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,

@@ -4,8 +4,10 @@
 use serde::Deserialize;
 
 use super::IdpState;
+use super::client::ClientAddr;
 use super::error::IdpError;
-use super::password::PasswordHasher;
+use super::password::{HashRequest, PasswordHasher};
+use super::throttle::{Purpose, Success};
 use crate::clock::unix_now;
 use crate::domain::{
     AvatarUrl, Email, Invalid, Password, PasswordPolicy, Profile, ProfileName, UserId,
@@ -74,8 +76,9 @@ pub async fn create_account(
     store: &dyn Store,
     hasher: &PasswordHasher,
     account: NewAccount,
+    request: HashRequest,
 ) -> Result<User, IdpError> {
-    let hash = hasher.hash(account.password).await?;
+    let hash = hasher.hash(account.password, request).await?;
     let created = store
         .create_user(NewUser {
             id: &account.id,
@@ -102,40 +105,76 @@ pub async fn create_account(
     }
 }
 
+/// A successful login: the user, and what the login's own write records for the throttling
+/// rules (the session row, or the signed-nonce ledger's batch).
+pub struct LoggedIn {
+    pub user: User,
+    pub success: Success,
+}
+
 /// Checks an e-mail and password. Every failure — unknown e-mail, wrong password, disabled
-/// account — is the same [`IdpError::LoginFailed`] after the same amount of hashing work.
+/// account — is the same [`IdpError::LoginFailed`] after the same amount of hashing work. The
+/// throttling rules run first: a held attempt is 429 before any hashing, the same for a known
+/// and an unknown e-mail.
 #[tracing::instrument(skip_all)]
-pub async fn login(state: &IdpState, email: &str, password: &str) -> Result<User, IdpError> {
+pub async fn login(
+    state: &IdpState,
+    email: &str,
+    password: &str,
+    client: ClientAddr,
+) -> Result<LoggedIn, IdpError> {
+    let request = HashRequest::login(client);
     let email = Email::parse(email)?;
     let password = Password::candidate(password, state.hasher.policy())?;
+    let attempt = state
+        .throttle
+        .begin(email.key(), client, Purpose::Login)
+        .await?;
     let login = state.store.find_login(&email).await?;
     let stored_hash = login.as_ref().map(|l| l.password_hash.clone());
-    let verification = state.hasher.verify(password.clone(), stored_hash).await?;
-    let Some(login) = login.filter(|_| verification.matches) else {
-        tracing::info!("login failed");
+    let verification = state
+        .hasher
+        .verify(password.clone(), stored_hash, request)
+        .await?;
+    let Some(login) = login else {
+        attempt.failed(None, "unknown e-mail").await?;
         return Err(IdpError::LoginFailed);
     };
-    if login.user.is_disabled() {
-        tracing::info!(user_id = %login.user.id, "login refused: account disabled");
+    if !verification.matches {
+        attempt
+            .failed(Some(&login.user.id), "wrong password")
+            .await?;
         return Err(IdpError::LoginFailed);
     }
+    if login.user.is_disabled() {
+        attempt
+            .failed(Some(&login.user.id), "account disabled")
+            .await?;
+        return Err(IdpError::LoginFailed);
+    }
+    let success = attempt.succeeded().await?;
     if verification.needs_rehash {
-        let hash = state.hasher.hash(password).await?;
+        let hash = state.hasher.hash(password, request).await?;
         state
             .store
-            .set_password_hash(&login.user.id, &hash, unix_now())
+            .set_password_hash(&login.user.id, &hash, state.clock.now())
             .await?;
         tracing::info!(user_id = %login.user.id, "password re-hashed with the current parameters");
     }
     tracing::info!(user_id = %login.user.id, "login succeeded");
-    Ok(login.user)
+    Ok(LoggedIn {
+        user: login.user,
+        success,
+    })
 }
 
-/// Checks the current password of an already-authenticated user (before a sensitive change).
+/// Checks the current password of an already-authenticated user (before a sensitive change),
+/// under the same throttling rules as a login.
 pub async fn confirm_password(
     state: &IdpState,
-    user_id: &str,
+    user: &User,
     password: Option<&str>,
+    client: ClientAddr,
 ) -> Result<(), IdpError> {
     let Some(password) = password else {
         return Err(IdpError::InvalidRequest(
@@ -143,11 +182,29 @@ pub async fn confirm_password(
         ));
     };
     let password = Password::candidate(password, state.hasher.policy())?;
-    let login = state.store.find_login_by_id(user_id).await?;
+    // Stored e-mails were parsed on the way in; the fallback only keeps a corrupted row
+    // throttled under some key rather than failing the request.
+    let email_key = Email::parse(&user.email)
+        .map(|e| e.key().to_owned())
+        .unwrap_or_else(|_| user.email.to_lowercase());
+    let attempt = state
+        .throttle
+        .begin(&email_key, client, Purpose::CurrentPassword)
+        .await?;
+    let login = state.store.find_login_by_id(&user.id).await?;
     let stored = login.map(|l| l.password_hash);
-    if state.hasher.verify(password, stored).await?.matches {
+    if state
+        .hasher
+        .verify(password, stored, HashRequest::login(client))
+        .await?
+        .matches
+    {
+        attempt.succeeded().await?;
         Ok(())
     } else {
+        attempt
+            .failed(Some(&user.id), "wrong current_password")
+            .await?;
         Err(IdpError::Forbidden("current_password is not correct"))
     }
 }

@@ -59,6 +59,13 @@ pub enum IdpError {
         code: &'static str,
         description: String,
     },
+    /// 429: a throttling rule holds password attempts for this account or address; nothing was
+    /// checked. The same for a known and an unknown e-mail.
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after_secs: u64 },
+    /// 429: this address has signed up too often lately.
+    #[error("too many sign-ups")]
+    TooManySignups { retry_after_secs: u64 },
     /// 503: too many password hashes queued; the client should retry shortly.
     #[error("busy")]
     Busy,
@@ -104,6 +111,8 @@ impl IdpError {
             IdpError::NotFound(_) => "not_found",
             IdpError::MethodNotAllowed => "method_not_allowed",
             IdpError::Conflict { code, .. } => code,
+            IdpError::TooManyAttempts { .. } => "too_many_attempts",
+            IdpError::TooManySignups { .. } => "too_many_signups",
             IdpError::Busy => "temporarily_unavailable",
             IdpError::Internal(_) => "server_error",
         }
@@ -125,6 +134,13 @@ impl IdpError {
             IdpError::Unauthenticated(d) | IdpError::Forbidden(d) => (*d).to_owned(),
             IdpError::MethodNotAllowed => "this path does not support that method".to_owned(),
             IdpError::Conflict { description, .. } => description.clone(),
+            IdpError::TooManyAttempts { retry_after_secs } => format!(
+                "too many failed password attempts; nothing was checked. Retry in \
+                 {retry_after_secs} seconds"
+            ),
+            IdpError::TooManySignups { retry_after_secs } => {
+                format!("too many sign-ups from this address; retry in {retry_after_secs} seconds")
+            }
             IdpError::Busy => {
                 "too many logins are being processed; retry in a few seconds".to_owned()
             }
@@ -157,6 +173,9 @@ impl ResponseError for IdpError {
             IdpError::NotFound(_) => StatusCode::NOT_FOUND,
             IdpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             IdpError::Conflict { .. } => StatusCode::CONFLICT,
+            IdpError::TooManyAttempts { .. } | IdpError::TooManySignups { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             IdpError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             IdpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -186,8 +205,40 @@ impl ResponseError for IdpError {
             IdpError::Busy => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
             }
+            IdpError::TooManyAttempts { retry_after_secs }
+            | IdpError::TooManySignups { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
+            }
             _ => {}
         }
         response.json(body)
     }
+}
+
+/// The body for a request that actix's HTTP parser refused before routing (see
+/// [`crate::http_server`]): not valid HTTP/1.1, a head too large, or one too slow to arrive.
+pub fn refusal_body(status: StatusCode, request_id: &str) -> Vec<u8> {
+    let (error, description) = match status {
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            "request_header_fields_too_large",
+            "the request line and headers (the URL included) are larger than the server \
+             accepts; send a shorter request",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            "the request line and headers did not arrive in time",
+        ),
+        _ => (
+            "malformed_request",
+            "the request is not valid HTTP/1.1 (its request line, a header, or the framing \
+             of its body); nothing was done",
+        ),
+    };
+    let body = ErrorBody {
+        error,
+        error_description: description.to_owned(),
+        field: None,
+        request_id: Some(request_id.to_owned()),
+    };
+    serde_json::to_vec(&body).unwrap_or_default()
 }

@@ -6,6 +6,7 @@
 //! same JSON object before deserialising: one set of rules, one set of error messages. Every
 //! failure is an [`IdpError`] in the face's format — never actix's plain-text defaults.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -15,7 +16,7 @@ use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::IdpState;
@@ -91,20 +92,119 @@ fn parse_json(bytes: &[u8]) -> Result<Value, IdpError> {
             "the request body is empty; send a JSON object".to_owned(),
         ));
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        IdpError::Malformed(format!(
-            "the body is not valid JSON (line {}, column {}): {}",
-            e.line(),
-            e.column(),
-            strip_position(&e.to_string())
-        ))
-    })?;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = UniqueKeys { path: "" }
+        .deserialize(&mut deserializer)
+        .and_then(|value| deserializer.end().map(|()| value))
+        .map_err(|e| {
+            if e.is_data() {
+                // The only rule the parse itself enforces beyond syntax.
+                IdpError::InvalidRequest(strip_position(&e.to_string()).to_owned())
+            } else {
+                IdpError::Malformed(format!(
+                    "the body is not valid JSON (line {}, column {}): {}",
+                    e.line(),
+                    e.column(),
+                    strip_position(&e.to_string())
+                ))
+            }
+        })?;
     if !value.is_object() {
         return Err(IdpError::InvalidRequest(
             "the body must be a JSON object".to_owned(),
         ));
     }
     Ok(value)
+}
+
+/// Parses a JSON value whose objects, at every depth, name each key once.
+///
+/// serde_json keeps the last of two equal keys, so `{"email": A, "email": B}` would be read as
+/// B while a log or a proxy in front reads A; the form parser refuses repeats for the same
+/// reason. The `path` names where a repeat was found (`user.email`).
+struct UniqueKeys<'p> {
+    path: &'p str,
+}
+
+impl UniqueKeys<'_> {
+    fn child(&self, step: fmt::Arguments<'_>) -> String {
+        if self.path.is_empty() {
+            step.to_string().trim_start_matches('.').to_owned()
+        } else {
+            format!("{}{step}", self.path)
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for UniqueKeys<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let path = self.child(format_args!("[{}]", items.len()));
+            match seq.next_element_seed(UniqueKeys { path: &path })? {
+                Some(item) => items.push(item),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = self.child(format_args!(".{key}"));
+            if object.contains_key(&key) {
+                let shown: String = path.chars().take(100).collect();
+                return Err(serde::de::Error::custom(format!(
+                    "the JSON body repeats the key {shown:?}; send each key once"
+                )));
+            }
+            let value = map.next_value_seed(UniqueKeys { path: &path })?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 /// Decodes `a=1&user[email]=x` into `{"a": "1", "user": {"email": "x"}}`. Percent-decoding is
@@ -254,7 +354,7 @@ async fn session_of(req: &ServiceRequest) -> Result<SessionUser, IdpError> {
     let token_hash = super::sessions::hash_token(token);
     let user = state
         .store
-        .find_session_user(&token_hash, crate::clock::unix_now())
+        .find_session_user(&token_hash, state.clock.now())
         .await?
         .ok_or(IdpError::Unauthenticated(
             "the session token is unknown, expired or revoked; log in again with POST /sessions",
@@ -334,6 +434,48 @@ mod tests {
         assert!(matches!(
             parse_form(b"a[b][c]=1"),
             Err(IdpError::InvalidRequest(_))
+        ));
+    }
+
+    fn description(result: Result<Value, IdpError>) -> String {
+        match result {
+            Err(IdpError::InvalidRequest(d)) => d,
+            other => panic!(
+                "expected invalid_request, got {:?}",
+                other.map_err(|e| e.code())
+            ),
+        }
+    }
+
+    #[test]
+    fn json_keys_may_appear_once_at_every_depth() {
+        let d = description(parse_json(br#"{"email": "a@x.y", "email": "b@x.y"}"#));
+        assert!(d.contains(r#""email""#) && d.contains("once"), "{d}");
+        let d = description(parse_json(
+            br#"{"user": {"email": "a@x.y", "password": "p", "email": "b@x.y"}}"#,
+        ));
+        assert!(d.contains(r#""user.email""#), "{d}");
+        let d = description(parse_json(br#"{"a": [{"b": 1}, {"c": {"d": 1, "d": 2}}]}"#));
+        assert!(d.contains(r#""a[1].c.d""#), "{d}");
+        // Escapes are decoded first: these two spell the same key.
+        let d = description(parse_json(br#"{"email": 1, "\u0065mail": 2}"#));
+        assert!(d.contains(r#""email""#), "{d}");
+        // The same key in sibling objects is no repeat; values keep their types.
+        let v = parse_json(br#"{"a": {"k": 1.5}, "b": {"k": [true, null, -3, "s"]}}"#).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"a": {"k": 1.5}, "b": {"k": [true, null, -3, "s"]}})
+        );
+        // Nesting too deep for the parser is a syntax error, not a stack overflow.
+        let deep = format!("{{\"a\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(matches!(
+            parse_json(deep.as_bytes()),
+            Err(IdpError::Malformed(_))
+        ));
+        // Trailing data after the object is still a syntax error.
+        assert!(matches!(
+            parse_json(br#"{"a": 1} {"a": 2}"#),
+            Err(IdpError::Malformed(_))
         ));
     }
 

@@ -26,7 +26,8 @@ use jsonwebtoken::jwk::{
 use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{KeySettings, Settings, display_path};
+use crate::app_id::AppId;
+use crate::config::{AppSettings, KeySettings, Settings, display_path};
 
 /// Layer's `cty` for identity tokens: "Layer External Identity Token, version 1".
 pub const LAYER_CONTENT_TYPE: &str = "layer-eit;v=1";
@@ -239,19 +240,24 @@ pub enum KeyOrigin {
     Development { dir: PathBuf },
 }
 
-/// The provider's identity and every key it publishes, one of which signs.
+/// One Layer app's provider identity and every key it publishes, one of which signs.
 #[derive(Debug)]
 pub struct KeyRing {
+    /// The app these keys sign for; `None` for the single app of `provider_id` and
+    /// `[signing]`, which signs for whatever app asks.
+    app_id: Option<AppId>,
     provider_id: String,
     keys: Vec<Arc<SigningKey>>,
     active: Arc<SigningKey>,
     origin: KeyOrigin,
+    token_lifetime_secs: u64,
 }
 
 impl KeyRing {
-    /// Loads the configured keys, or the development credentials (generating them on first
-    /// use) when none are configured.
-    pub fn load(settings: &Settings) -> Result<Self, KeyError> {
+    /// The single app of `provider_id` and `[signing]`: the configured keys, or the
+    /// development credentials (generated on first use) when none are configured.
+    pub fn load_single(settings: &Settings) -> Result<Self, KeyError> {
+        let lifetime = settings.signing.token_lifetime_secs;
         match &settings.provider_id {
             Some(provider_id) if settings.signing.has_keys() => {
                 let active_id = settings.signing.active_key_id().ok_or_else(|| {
@@ -263,17 +269,61 @@ impl KeyRing {
                     .iter()
                     .map(load_key)
                     .collect::<Result<Vec<_>, _>>()?;
-                Self::new(provider_id.clone(), keys, &active_id, KeyOrigin::Configured)
+                Self::new(
+                    None,
+                    provider_id.clone(),
+                    keys,
+                    &active_id,
+                    KeyOrigin::Configured,
+                    lifetime,
+                )
             }
-            _ => load_or_create_development(&settings.keys_dir),
+            _ => load_or_create_development(&settings.keys_dir, None, lifetime),
         }
     }
 
+    /// One `[[apps]]` entry (validated with the settings).
+    pub fn load_app(app: &AppSettings, default_lifetime_secs: u64) -> Result<Self, KeyError> {
+        let app_id = AppId::parse(&app.app_id).map_err(KeyError::Development)?;
+        let active_id = app.active_key_id().ok_or_else(|| {
+            KeyError::Development(format!("the app {app_id} has no active signing key"))
+        })?;
+        let keys = app
+            .keys
+            .iter()
+            .map(load_key)
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(
+            Some(app_id),
+            app.provider_id.clone(),
+            keys,
+            &active_id,
+            KeyOrigin::Configured,
+            app.token_lifetime_secs.unwrap_or(default_lifetime_secs),
+        )
+    }
+
+    /// Development credentials for one app of the emulator, under `keys_dir/<env>-<uuid>/`.
+    pub fn load_development_app(
+        keys_dir: &Path,
+        app_id: AppId,
+        lifetime_secs: u64,
+    ) -> Result<Self, KeyError> {
+        let dir = keys_dir.join(format!(
+            "{}-{}",
+            app_id.environment.as_str(),
+            app_id.uuid.hyphenated()
+        ));
+        load_or_create_development(&dir, Some(app_id), lifetime_secs)
+    }
+
     fn new(
+        app_id: Option<AppId>,
         provider_id: String,
         keys: Vec<SigningKey>,
         active_id: &str,
         origin: KeyOrigin,
+        token_lifetime_secs: u64,
     ) -> Result<Self, KeyError> {
         let keys: Vec<Arc<SigningKey>> = keys.into_iter().map(Arc::new).collect();
         let active = keys
@@ -284,11 +334,18 @@ impl KeyRing {
                 KeyError::Development(format!("the active key {active_id} cannot sign"))
             })?;
         Ok(Self {
+            app_id,
             provider_id,
             keys,
             active,
             origin,
+            token_lifetime_secs,
         })
+    }
+
+    /// The app these keys sign for, when configured per app.
+    pub fn app_id(&self) -> Option<AppId> {
+        self.app_id
     }
 
     pub fn provider_id(&self) -> &str {
@@ -307,12 +364,40 @@ impl KeyRing {
         &self.origin
     }
 
-    /// Every key, for `GET /.well-known/jwks.json`.
+    pub fn token_lifetime_secs(&self) -> u64 {
+        self.token_lifetime_secs
+    }
+
+    /// This app's keys as JWKS entries. Each names its app and provider in the extra members
+    /// `layer_app_id` and `layer_provider_id` (RFC 7517 §4: members a reader does not know
+    /// are ignored), so an emulator fed the JWKS learns which key signs for which app.
+    pub fn jwks_entries(&self) -> Vec<PublishedKey> {
+        self.keys
+            .iter()
+            .map(|k| PublishedKey {
+                jwk: k.to_jwk(),
+                layer_app_id: self.app_id.map(|a| a.to_string()),
+                layer_provider_id: self.provider_id.clone(),
+            })
+            .collect()
+    }
+
+    /// This app's keys, for `GET /.well-known/jwks.json` when it is the only app.
     pub fn jwks(&self) -> JwkSet {
         JwkSet {
             keys: self.keys.iter().map(|k| k.to_jwk()).collect(),
         }
     }
+}
+
+/// A JWKS entry: the JWK, plus the Layer app and provider it belongs to.
+#[derive(Debug, Serialize)]
+pub struct PublishedKey {
+    #[serde(flatten)]
+    pub jwk: Jwk,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer_app_id: Option<String>,
+    pub layer_provider_id: String,
 }
 
 fn load_key(settings: &KeySettings) -> Result<SigningKey, KeyError> {
@@ -503,7 +588,11 @@ pub fn development_files(dir: &Path) -> [PathBuf; 3] {
     ]
 }
 
-fn load_or_create_development(dir: &Path) -> Result<KeyRing, KeyError> {
+fn load_or_create_development(
+    dir: &Path,
+    app_id: Option<AppId>,
+    token_lifetime_secs: u64,
+) -> Result<KeyRing, KeyError> {
     let [ids_path, private_path, public_path] = development_files(dir);
     if !ids_path.exists() {
         if private_path.exists() {
@@ -539,12 +628,14 @@ fn load_or_create_development(dir: &Path) -> Result<KeyRing, KeyError> {
     let pair = read_private_key(&private_path)?;
     let key = SigningKey::from_pair(ids.key_id.clone(), pair, display_path(&private_path))?;
     KeyRing::new(
+        app_id,
         ids.provider_id,
         vec![key],
         &ids.key_id,
         KeyOrigin::Development {
             dir: dir.to_path_buf(),
         },
+        token_lifetime_secs,
     )
 }
 
@@ -555,8 +646,8 @@ mod tests {
     #[test]
     fn development_credentials_are_created_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create_development(dir.path()).unwrap();
-        let second = load_or_create_development(dir.path()).unwrap();
+        let first = load_or_create_development(dir.path(), None, 120).unwrap();
+        let second = load_or_create_development(dir.path(), None, 120).unwrap();
         assert_eq!(first.provider_id(), second.provider_id());
         assert_eq!(first.active().id(), second.active().id());
         assert_eq!(
@@ -579,7 +670,7 @@ mod tests {
     #[test]
     fn the_header_is_exactly_what_layer_expects() {
         let dir = tempfile::tempdir().unwrap();
-        let ring = load_or_create_development(dir.path()).unwrap();
+        let ring = load_or_create_development(dir.path(), None, 120).unwrap();
         let token = ring
             .active()
             .sign(&serde_json::json!({"prn": "u"}))
@@ -620,7 +711,7 @@ mod tests {
     #[test]
     fn jwks_publish_every_key_with_its_kid() {
         let dir = tempfile::tempdir().unwrap();
-        let ring = load_or_create_development(dir.path()).unwrap();
+        let ring = load_or_create_development(dir.path(), None, 120).unwrap();
         let jwks = serde_json::to_value(ring.jwks()).unwrap();
         let key = &jwks["keys"][0];
         assert_eq!(key["kid"], ring.active().id());

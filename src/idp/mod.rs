@@ -4,16 +4,22 @@
 //! never imports the Layer emulator; `startup.rs` is the only place that knows both.
 //!
 //! - `routes/` — HTTP handlers, thin: parse, call a domain operation, render.
-//! - `password.rs` — argon2id on the blocking pool behind a bound.
+//! - `password/` — argon2id on a fixed set of hashing threads with bounded memory, behind a
+//!   fair queue (logins before sign-ups, client addresses in turn).
+//! - `apps.rs` — the Layer apps signed for, and which one a request names.
 //! - `keys.rs` — signing keys, development credentials, JWKS, the RS256 signature.
 //! - `tokens.rs` — identity-token claims and the once-per-nonce rule.
 //! - `nonces.rs` — the signed-nonce ledger, written in batches (group commit).
 //! - `sessions.rs` — opaque app session tokens, stored hashed.
 //! - `extract.rs` — JSON-or-form bodies, bearer tokens, the authenticated caller.
-//! - `client.rs` — the client address every rule keys on.
+//! - `client.rs` — the client address every rule keys on (trusted proxies).
+//! - `throttle/` — throttled guessing and sign-ups, counted in the database.
+//! - `cors.rs` — which web origins may call it from a browser.
 
 pub mod accounts;
+pub mod apps;
 pub mod client;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod keys;
@@ -21,46 +27,60 @@ pub mod nonces;
 pub mod password;
 mod routes;
 pub mod sessions;
+pub mod throttle;
 pub mod tokens;
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, middleware, web};
+use actix_web::{App, middleware, web};
 
 pub use error::IdpError;
 
+use crate::clock::Clock;
 use crate::store::Store;
 use password::PasswordHasher;
 use tokens::TokenIssuer;
 
 /// Everything a handler needs, shared by all workers.
 pub struct IdpState {
+    /// The time every rule reads (a manual clock in tests).
+    pub clock: Clock,
     pub store: Arc<dyn Store>,
     pub hasher: PasswordHasher,
+    pub throttle: Arc<throttle::Throttle>,
     pub issuer: TokenIssuer,
     pub session_ttl_secs: i64,
     pub max_body_bytes: usize,
+    pub cors: cors::CorsPolicy,
 }
 
 /// Starts serving the identity provider on an already-bound listener.
-pub fn serve(state: IdpState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+pub fn serve(
+    state: IdpState,
+    proxies: client::TrustedProxies,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<Server> {
     let max_body_bytes = state.max_body_bytes;
+    let cors = state.cors.clone();
     let state = web::Data::new(state);
-    let server = HttpServer::new(move || {
+    let proxies = web::Data::new(proxies);
+    crate::http_server::serve("idp", listener, workers, error::refusal_body, move || {
         App::new()
+            // Outermost last: the request's span and ID, then CORS refusals in the IdP's
+            // format, then CORS itself.
+            .wrap(cors.middleware())
+            .wrap(middleware::from_fn(cors::tidy_cors_answers))
             .wrap(middleware::from_fn(|req, next| {
                 crate::telemetry::trace_requests("idp", req, next)
             }))
             .app_data(state.clone())
+            .app_data(proxies.clone())
             .app_data(web::PayloadConfig::new(max_body_bytes))
             .app_data(routes::path_config())
             .app_data(routes::query_config())
             .configure(routes::configure)
     })
-    .workers(workers)
-    .listen(listener)?
-    .run();
-    Ok(server)
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::throttle::Success;
 use crate::store::{NonceClaim, NonceRecord, Store};
 
 /// Claims written by one statement at most (3 bind parameters each; SQLite allows 32 766).
@@ -27,6 +28,7 @@ struct Claim {
     nonce_hash: [u8; 32],
     user_id: String,
     expires_at: i64,
+    login: Option<Success>,
     reply: oneshot::Sender<Result<NonceRecord, LedgerError>>,
 }
 
@@ -44,18 +46,21 @@ impl NonceLedger {
         Self { claims }
     }
 
-    /// Records that `nonce_hash` is about to be signed for `user_id`, unless it already was.
+    /// Records that `nonce_hash` is about to be signed for `user_id`, unless it already was,
+    /// and the password login it answers, if any (for the throttling rules).
     pub async fn claim(
         &self,
         nonce_hash: [u8; 32],
         user_id: &str,
         expires_at: i64,
+        login: Option<Success>,
     ) -> Result<NonceRecord, LedgerError> {
         let (reply, answer) = oneshot::channel();
         let claim = Claim {
             nonce_hash,
             user_id: user_id.to_owned(),
             expires_at,
+            login,
             reply,
         };
         self.claims.send(claim).await.map_err(|_| LedgerError)?;
@@ -72,6 +77,7 @@ async fn write_claims(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Claim>) {
                 nonce_hash: &c.nonce_hash,
                 user_id: &c.user_id,
                 expires_at: c.expires_at,
+                login: c.login.as_ref().map(Success::record),
             })
             .collect();
         let result = store.record_signed_nonces(&claims).await;

@@ -14,9 +14,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::apps::Apps;
 use super::error::IdpError;
 use super::keys::KeyRing;
 use super::nonces::NonceLedger;
+use super::throttle::Success;
 use crate::domain::Nonce;
 use crate::store::{NonceRecord, Store, User};
 use crate::telemetry::spawn_blocking_with_tracing;
@@ -44,28 +46,58 @@ pub struct IdentityClaims<'a> {
 
 #[derive(Clone)]
 pub struct TokenIssuer {
-    keys: Arc<KeyRing>,
+    apps: Arc<Apps>,
     ledger: NonceLedger,
-    lifetime_secs: i64,
 }
 
 impl TokenIssuer {
     /// Builds the issuer and starts its nonce ledger on the current Tokio runtime.
-    pub fn new(keys: Arc<KeyRing>, store: Arc<dyn Store>, lifetime_secs: u64) -> Self {
+    pub fn new(apps: Arc<Apps>, store: Arc<dyn Store>) -> Self {
         Self {
-            keys,
+            apps,
             ledger: NonceLedger::start(store),
-            lifetime_secs: i64::try_from(lifetime_secs).unwrap_or(i64::MAX),
         }
     }
 
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
+    pub fn apps(&self) -> &Apps {
+        &self.apps
     }
 
-    /// Signs an identity token for `user` and `nonce`, unless the nonce was signed before.
-    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
-    pub async fn issue(&self, user: &User, nonce: &Nonce, now: i64) -> Result<String, IdpError> {
+    /// Signs an identity token for `user` and `nonce` with the active key of the app `keys`
+    /// (one of [`Self::apps`]), unless the nonce was signed before.
+    pub async fn issue(
+        &self,
+        user: &User,
+        nonce: &Nonce,
+        keys: &Arc<KeyRing>,
+        now: i64,
+    ) -> Result<String, IdpError> {
+        self.issue_inner(user, nonce, keys, now, None).await
+    }
+
+    /// [`Self::issue`] right after a password login: the ledger's batch also records the
+    /// login's address for the throttling rules, so the login costs no write of its own.
+    pub async fn issue_after_login(
+        &self,
+        user: &User,
+        nonce: &Nonce,
+        keys: &Arc<KeyRing>,
+        now: i64,
+        login: &Success,
+    ) -> Result<String, IdpError> {
+        self.issue_inner(user, nonce, keys, now, Some(login.clone()))
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user.id, provider_id = keys.provider_id()))]
+    async fn issue_inner(
+        &self,
+        user: &User,
+        nonce: &Nonce,
+        keys: &Arc<KeyRing>,
+        now: i64,
+        login: Option<Success>,
+    ) -> Result<String, IdpError> {
         let nonce_hash: [u8; 32] =
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, nonce.as_str().as_bytes())
                 .as_ref()
@@ -73,7 +105,7 @@ impl TokenIssuer {
                 .map_err(IdpError::internal)?;
         let record = self
             .ledger
-            .claim(nonce_hash, &user.id, now + NONCE_LIFETIME_SECS)
+            .claim(nonce_hash, &user.id, now + NONCE_LIFETIME_SECS, login)
             .await
             .map_err(IdpError::internal)?;
         if let NonceRecord::AlreadySigned { user_id } = record {
@@ -92,10 +124,10 @@ impl TokenIssuer {
             });
         }
         let claims = IdentityClaims {
-            iss: self.keys.provider_id(),
+            iss: keys.provider_id(),
             prn: &user.id,
             iat: now,
-            exp: now + self.lifetime_secs,
+            exp: now.saturating_add(i64::try_from(keys.token_lifetime_secs()).unwrap_or(i64::MAX)),
             nce: nonce.as_str(),
             first_name: user.first_name.as_deref(),
             last_name: user.last_name.as_deref(),
@@ -103,7 +135,7 @@ impl TokenIssuer {
             avatar_url: user.avatar_url.as_deref(),
         };
         let claims = serde_json::to_vec(&claims).map_err(IdpError::internal)?;
-        let keys = self.keys.clone();
+        let keys = keys.clone();
         spawn_blocking_with_tracing(move || keys.active().sign_json(&claims))
             .await
             .map_err(IdpError::internal)?

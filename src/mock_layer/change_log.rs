@@ -42,6 +42,28 @@ pub struct Outbound {
     pub kind: PacketKind,
     pub at_ms: i64,
     pub body: Arc<str>,
+    /// The oldest Client API that may see it: changes only Client API 3.0 clients (the
+    /// XDK) understand, such as a new response-summary part, skip 2.0 sockets (the WebSDK),
+    /// live and on replay.
+    pub min_api: ClientApi,
+}
+
+/// The Client API version a socket speaks, from its subprotocol (`layer-2.0`, `layer-3.0`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClientApi {
+    #[default]
+    V2,
+    V3,
+}
+
+impl ClientApi {
+    /// From the subprotocol the handshake chose.
+    pub fn from_protocol(protocol: Option<&str>) -> Self {
+        match protocol {
+            Some("layer-3.0") => Self::V3,
+            _ => Self::V2,
+        }
+    }
 }
 
 /// How much the log may keep (`[mock_layer]` `replay_*`).
@@ -163,6 +185,7 @@ mod tests {
 
     fn entry(at_ms: i64, size: usize) -> Outbound {
         Outbound {
+            min_api: ClientApi::V2,
             kind: PacketKind::Change,
             at_ms,
             body: "x".repeat(size).into(),

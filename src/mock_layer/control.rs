@@ -178,6 +178,11 @@ pub async fn get_apps(emulator: web::Data<MockLayer>) -> HttpResponse {
                 })
                 .collect::<serde_json::Map<String, serde_json::Value>>(),
             "provider_id": emulator.provider_id(),
+            "app_providers": emulator
+                .app_providers()
+                .into_iter()
+                .map(|(app, provider)| (app.to_string(), provider))
+                .collect::<std::collections::BTreeMap<_, _>>(),
             "url": emulator.base_url(),
         }),
     )

@@ -148,7 +148,13 @@ pub async fn verify(
         ));
     }
     let claims = decode_object(claims_b64, "claims")?;
-    check_claims(&claims, trust.provider_id(), now)
+    let Some(provider_id) = trust.provider_for(app) else {
+        return Err(format!(
+            "the emulator knows no provider for {app}: give --provider-id, --app-provider \
+             {app}=PROVIDER_ID, or a --jwks-url whose keys name their app and provider"
+        ));
+    };
+    check_claims(&claims, &provider_id, now)
 }
 
 fn check_claims(

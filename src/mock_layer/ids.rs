@@ -6,115 +6,13 @@
 //! Tokens (nonces, session tokens, upload and download secrets) are URL-safe base64 of
 //! random bytes, because the SDK puts the session token unencoded into a query string.
 
-use std::fmt;
-use std::str::FromStr;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use uuid::Uuid;
 
-/// Staging and production apps are separate worlds; the environment is part of the ID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Environment {
-    Staging,
-    Production,
-}
-
-impl Environment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Staging => "staging",
-            Environment::Production => "production",
-        }
-    }
-}
-
-/// A Layer app ID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AppId {
-    pub environment: Environment,
-    pub uuid: Uuid,
-}
-
-impl AppId {
-    /// Parses `layer:///apps/staging/<uuid>` or `layer:///apps/production/<uuid>`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let rest = s.strip_prefix("layer:///apps/").ok_or_else(|| {
-            format!("{s:?} is not a Layer app ID (layer:///apps/staging/<uuid> or layer:///apps/production/<uuid>)")
-        })?;
-        let (environment, uuid) = match rest.split_once('/') {
-            Some(("staging", uuid)) => (Environment::Staging, uuid),
-            Some(("production", uuid)) => (Environment::Production, uuid),
-            _ => {
-                return Err(format!(
-                    "{s:?} names neither the staging nor the production environment"
-                ));
-            }
-        };
-        let uuid = parse_uuid(uuid).ok_or_else(|| format!("{s:?} does not end in a UUID"))?;
-        Ok(Self { environment, uuid })
-    }
-
-    pub fn new_staging() -> Self {
-        Self {
-            environment: Environment::Staging,
-            uuid: Uuid::new_v4(),
-        }
-    }
-}
-
-impl FromStr for AppId {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-/// As its string form, so configuration files and flags hold app IDs, parsed once.
-impl serde::Serialize for AppId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for AppId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = AppId;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a Layer app ID (layer:///apps/staging/<uuid> or layer:///apps/production/<uuid>)")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<AppId, E> {
-                AppId::parse(s).map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_str(Visitor)
-    }
-}
-
-impl fmt::Display for AppId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "layer:///apps/{}/{}",
-            self.environment.as_str(),
-            self.uuid.hyphenated()
-        )
-    }
-}
-
-/// A UUID in Layer's hyphenated form (any case).
-pub fn parse_uuid(s: &str) -> Option<Uuid> {
-    if s.len() != 36 {
-        return None;
-    }
-    Uuid::try_parse(s).ok()
-}
+/// App IDs are shared with the identity provider, which reads them from clients too.
+pub use crate::app_id::{AppId, Environment, parse_uuid};
 
 /// The kinds of object that have `layer:///<kind>/<uuid>` IDs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -56,14 +56,25 @@ use change_log::ReplayLimits;
 use content_store::ContentLimits;
 use journal::Journal;
 use settings::MockLayerSettings;
-use trust::Trust;
+use trust::{Bindings, Trust};
 use world::{Limits, World};
 
 /// What the identity provider running in the same process lends the emulator.
 #[derive(Debug, Clone)]
 pub struct LocalProvider {
+    /// The provider of apps that have none of their own.
     pub provider_id: String,
     pub keys: Vec<TrustedKey>,
+    /// The apps the identity provider signs for by name, each with its provider and keys.
+    pub apps: Vec<LocalApp>,
+}
+
+/// One app of the identity provider in this process: its keys sign for it alone.
+#[derive(Debug, Clone)]
+pub struct LocalApp {
+    pub app_id: AppId,
+    pub provider_id: String,
+    pub key_ids: Vec<String>,
 }
 
 /// The emulator's state, shared by all workers.
@@ -165,8 +176,14 @@ impl MockLayer {
         &self.base
     }
 
-    pub fn provider_id(&self) -> &str {
+    /// The provider of apps that have none of their own, if known.
+    pub fn provider_id(&self) -> Option<String> {
         self.trust.provider_id()
+    }
+
+    /// The apps with a provider of their own.
+    pub fn app_providers(&self) -> Vec<(AppId, String)> {
+        self.trust.app_providers()
     }
 
     /// The world of a served app. The guard must not be held across an `.await`.
@@ -217,6 +234,7 @@ fn build_trust(
     apps: &[AppId],
 ) -> anyhow::Result<Trust> {
     let mut keys = Vec::new();
+    let mut bindings = Bindings::default();
     let provider_id = match (local, &settings.provider_id) {
         (Some(local), configured) => {
             if let Some(configured) = configured
@@ -229,13 +247,21 @@ fn build_trust(
                 );
             }
             keys.extend(local.keys);
-            local.provider_id
+            for app in local.apps {
+                for kid in app.key_ids {
+                    bindings.app_keys.entry(kid).or_default().insert(app.app_id);
+                }
+                bindings.app_providers.insert(app.app_id, app.provider_id);
+            }
+            Some(local.provider_id)
         }
-        (None, Some(configured)) => configured.clone(),
+        (None, Some(configured)) => Some(configured.clone()),
+        // A layer-idp's JWKS names each key's provider.
+        (None, None) if settings.jwks_url.is_some() => None,
         (None, None) => anyhow::bail!(
             "the Layer emulator needs to know whose identity tokens to trust: give \
              --provider-id with --key KEY_ID=PUBLIC_KEY.pem, or --jwks-url \
-             http://IDP/.well-known/jwks.json with --provider-id (or [mock_layer] in the config)"
+             http://IDP/.well-known/jwks.json (or [mock_layer] in the config)"
         ),
     };
     for key in &settings.keys {
@@ -246,16 +272,21 @@ fn build_trust(
             "the Layer emulator trusts no key: give --key KEY_ID=PUBLIC_KEY.pem or --jwks-url"
         );
     }
-    let mut app_keys: HashMap<String, BTreeSet<AppId>> = HashMap::new();
+    let mut flagged: HashMap<String, BTreeSet<AppId>> = HashMap::new();
     for (&app, kids) in &settings.app_keys {
         if !apps.contains(&app) {
             anyhow::bail!("mock_layer.app_keys names {app}, which is not served");
         }
         for kid in kids {
-            app_keys.entry(kid.clone()).or_default().insert(app);
+            flagged.entry(kid.clone()).or_default().insert(app);
         }
     }
-    Trust::new(provider_id, keys, settings.jwks_url.clone(), app_keys)
+    // A key named by the flags keeps only the apps they give.
+    bindings.app_keys.extend(flagged);
+    for (&app, provider) in &settings.app_providers {
+        bindings.app_providers.insert(app, provider.clone());
+    }
+    Trust::new(provider_id, keys, settings.jwks_url.clone(), bindings)
 }
 
 /// A running emulator.
@@ -295,7 +326,7 @@ pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::R
         listen = %addr,
         apps = %apps,
         url = state.base_url(),
-        provider_id = state.provider_id(),
+        provider_id = state.provider_id().as_deref().unwrap_or("(from the JWKS)"),
         "Layer emulator listening"
     );
     // A token the operator configured is theirs already and stays out of the log; a made-up
@@ -308,6 +339,9 @@ pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::R
                 "Layer emulator Platform API token (Authorization: Bearer …)"
             );
         }
+    }
+    for (app, provider) in state.app_providers() {
+        tracing::info!(app_id = %app, provider_id = provider, "an app with its own provider");
     }
     Ok(Running {
         addr,

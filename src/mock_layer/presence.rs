@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::change_log::{Outbound, PacketKind};
+use super::change_log::{ClientApi, Outbound, PacketKind};
 use super::error::LayerError;
 use super::ids::identity_id;
 use super::world::{PresenceStatus, World, json_text};
@@ -133,6 +133,7 @@ impl World {
             identity.presence_changed_ms = now;
         }
         let change = Outbound {
+            min_api: ClientApi::V2,
             kind: PacketKind::Change,
             at_ms: now,
             body: json_text(&self.presence_change(user)),

@@ -38,6 +38,10 @@ pub struct MockLayerSettings {
     /// the staging/production mix-up, refused with a message naming both).
     #[serde(deserialize_with = "deserialize_app_keys")]
     pub app_keys: BTreeMap<AppId, Vec<String>>,
+    /// An app's own provider: app ID → provider ID (Layer registered a provider per app).
+    /// An app not listed here trusts `provider_id`. A layer-idp's JWKS names each key's app
+    /// and provider, so with `jwks_url` this is learned and may be left empty.
+    pub app_providers: BTreeMap<AppId, String>,
     /// Lifetime of an emulator session token.
     pub session_ttl_secs: u64,
     /// Lifetime of a nonce (Layer: ten minutes).
@@ -107,6 +111,7 @@ impl Default for MockLayerSettings {
             jwks_url: None,
             keys: Vec::new(),
             app_keys: BTreeMap::new(),
+            app_providers: BTreeMap::new(),
             session_ttl_secs: 24 * 3600,
             nonce_ttl_secs: 600,
             max_participants: 25,
@@ -169,6 +174,9 @@ impl MockLayerSettings {
                 self.app_keys.entry(*app).or_default().push(key.clone());
             }
         }
+        if !flags.app_providers.is_empty() {
+            self.app_providers = flags.app_providers.iter().cloned().collect();
+        }
     }
 
     /// Checks what the emulator cannot start with; the message names the setting to fix.
@@ -184,6 +192,20 @@ impl MockLayerSettings {
             }
             if keys.iter().any(|k| k.trim().is_empty()) {
                 return invalid(format!("mock_layer.app_keys.{app:?} has an empty key ID"));
+            }
+        }
+        for (app, provider) in &self.app_providers {
+            if !self.app_ids.contains(app) {
+                return invalid(format!(
+                    "mock_layer.app_providers names {app}, which is not among the apps served; \
+                     add it with --mock-layer-app-id (or --app-id)"
+                ));
+            }
+            if !provider.starts_with("layer:///providers/") {
+                return invalid(format!(
+                    "mock_layer.app_providers.{app:?} is {provider:?}, not a Layer provider ID \
+                     (layer:///providers/<uuid>; --app-provider APP_ID=PROVIDER_ID)"
+                ));
             }
         }
         if let Some(url) = &self.public_url {
@@ -312,4 +334,6 @@ pub struct MockLayerOverrides {
     /// `(app ID, key ID)` pairs from `--app-key APP_ID=KEY_ID`.
     pub app_keys: Vec<(AppId, String)>,
     pub platform_token: Option<String>,
+    /// `(app ID, provider ID)` pairs from `--app-provider APP_ID=PROVIDER_ID`.
+    pub app_providers: Vec<(AppId, String)>,
 }

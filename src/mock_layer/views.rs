@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use super::ids::{Kind, encode_user_id, identity_id, object_id};
-use super::world::{Conversation, DOWNLOAD_URL_LIFETIME_MS, Message, World};
+use super::world::{Conversation, DOWNLOAD_URL_LIFETIME_MS, Message, Part, World};
 use crate::clock::iso_ms;
 
 impl World {
@@ -110,6 +110,38 @@ impl World {
         })
     }
 
+    /// One part of a message as the API shows it; `index` names a part without its own ID.
+    pub fn part_view(&self, message_id: &str, index: usize, part: &Part) -> Value {
+        let mut view = serde_json::Map::new();
+        let part_id = part
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("{message_id}/parts/{index}"));
+        view.insert("id".into(), part_id.into());
+        view.insert("mime_type".into(), part.mime_type.clone().into());
+        if let Some(body) = &part.body {
+            view.insert("body".into(), body.clone().into());
+        }
+        if let Some(encoding) = &part.encoding {
+            view.insert("encoding".into(), encoding.clone().into());
+        }
+        if let Some(content) = part.content.and_then(|c| self.content.get(&c)) {
+            let content_id = object_id(Kind::Content, &content.uuid);
+            view.insert(
+                "content".into(),
+                json!({
+                    "id": content_id,
+                    "size": part.size,
+                    "download_url": self.download_url(content),
+                    "expiration": iso_ms(self.peek_ms().saturating_add(DOWNLOAD_URL_LIFETIME_MS)),
+                    "refresh_url": self.url_of(&content_id),
+                }),
+            );
+        }
+        view.insert("size".into(), part.size.into());
+        Value::Object(view)
+    }
+
     pub fn message_view(&self, message: &Message, viewer: &str) -> Value {
         let id = message.id();
         let url = self.url_of(&id);
@@ -118,36 +150,7 @@ impl World {
             .parts
             .iter()
             .enumerate()
-            .map(|(index, part)| {
-                let mut view = serde_json::Map::new();
-                let part_id = part
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| format!("{id}/parts/{index}"));
-                view.insert("id".into(), part_id.into());
-                view.insert("mime_type".into(), part.mime_type.clone().into());
-                if let Some(body) = &part.body {
-                    view.insert("body".into(), body.clone().into());
-                }
-                if let Some(encoding) = &part.encoding {
-                    view.insert("encoding".into(), encoding.clone().into());
-                }
-                if let Some(content) = part.content.and_then(|c| self.content.get(&c)) {
-                    let content_id = object_id(Kind::Content, &content.uuid);
-                    view.insert(
-                        "content".into(),
-                        json!({
-                            "id": content_id,
-                            "size": part.size,
-                            "download_url": self.download_url(content),
-                            "expiration": iso_ms(self.peek_ms().saturating_add(DOWNLOAD_URL_LIFETIME_MS)),
-                            "refresh_url": self.url_of(&content_id),
-                        }),
-                    );
-                }
-                view.insert("size".into(), part.size.into());
-                Value::Object(view)
-            })
+            .map(|(index, part)| self.part_view(&id, index, part))
             .collect();
         let recipient_status: serde_json::Map<String, Value> = message
             .recipient_status

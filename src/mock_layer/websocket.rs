@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::MockLayer;
 use super::auth::{Caller, session_token_from_header};
-use super::change_log::Outbound;
+use super::change_log::{ClientApi, Outbound};
 use super::error::LayerError;
 use super::ids::{Kind, parse_object_id, user_id_from_identity};
 use super::input;
@@ -102,6 +102,12 @@ pub async fn get_websocket(
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
     let (kill, killed) = watch::channel(false);
     let id = emulator.next_socket_id();
+    let api = ClientApi::from_protocol(
+        response
+            .headers()
+            .get(actix_web::http::header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|v| v.to_str().ok()),
+    );
     let span = tracing::info_span!("websocket", socket = id);
     let registered = emulator.world(caller.app)?.add_socket(
         &caller.user_id,
@@ -109,6 +115,7 @@ pub async fn get_websocket(
             id,
             session: token,
             tx,
+            api,
             kill,
         },
     );
@@ -131,6 +138,7 @@ pub async fn get_websocket(
         emulator: emulator.clone(),
         caller,
         id,
+        api,
         counter: 0,
         last_ms: opened_ms,
         stop: Stop {
@@ -150,6 +158,8 @@ struct Connection {
     emulator: web::Data<MockLayer>,
     caller: Caller,
     id: u64,
+    /// The Client API its subprotocol chose.
+    api: ClientApi,
     /// The counter of the next packet this socket sends.
     counter: u64,
     /// The `timestamp` of the last change this socket delivered (at first, when it opened).
@@ -482,7 +492,8 @@ impl Connection {
                 )));
             }
         };
-        for packet in &missed {
+        let api = self.api;
+        for packet in missed.iter().filter(|p| p.min_api <= api) {
             self.send_packet(ws, packet).await?;
         }
         Ok(Ok(json!({})))

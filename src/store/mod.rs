@@ -99,6 +99,8 @@ pub struct NewSession<'a> {
     pub user_id: &'a str,
     pub now: i64,
     pub expires_at: i64,
+    /// The password login that made the session, recorded in the same transaction.
+    pub login: Option<LoginSuccess<'a>>,
 }
 
 /// A nonce about to be signed: its SHA-256, for whom, and until when Layer would accept it.
@@ -107,6 +109,65 @@ pub struct NonceClaim<'a> {
     pub nonce_hash: &'a [u8],
     pub user_id: &'a str,
     pub expires_at: i64,
+    /// The password login this token answers (`POST /authenticate`), recorded in the same
+    /// batch; `None` for a token asked for with a session.
+    pub login: Option<LoginSuccess<'a>>,
+}
+
+/// A successful password login: the account (by the case-folded e-mail that was typed), the
+/// client's address key, and when. Recorded only inside writes a login already makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginSuccess<'a> {
+    pub email_key: &'a str,
+    pub client: &'a str,
+    pub at: i64,
+}
+
+/// What the throttling rules ask about one login attempt: failures after the `*_since` times
+/// count; a success after `successes_since` exempts the client from the shared ceilings.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleQuery<'a> {
+    pub email_key: &'a str,
+    pub client: &'a str,
+    pub failures_since: i64,
+    pub client_failures_since: i64,
+    pub successes_since: i64,
+}
+
+/// The counters behind one login attempt, read in one round trip.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct ThrottleState {
+    /// Failures of this account from this client…
+    pub pair_failures: i64,
+    pub pair_last_failure: Option<i64>,
+    /// …of this account from every client…
+    pub account_failures: i64,
+    pub account_oldest_failure: Option<i64>,
+    /// …and of every account from this client.
+    pub client_failures: i64,
+    pub client_oldest_failure: Option<i64>,
+    /// This client logged in to this account successfully within the session lifetime.
+    pub recent_success: bool,
+    /// The account's ID, for the security log, when the e-mail has one.
+    pub user_id: Option<String>,
+}
+
+/// The answer to a sign-up asking for a place in its address's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupClaim {
+    Admitted,
+    /// Over budget; the oldest sign-up still counted happened at `oldest`.
+    Refused {
+        oldest: i64,
+    },
+}
+
+/// Login-throttling records older than these times are deleted.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottlePurge {
+    pub failures_before: i64,
+    pub successes_before: i64,
+    pub signups_before: i64,
 }
 
 /// The outcome of recording that a nonce is about to be signed.
@@ -117,6 +178,9 @@ pub enum NonceRecord {
     /// Already signed (for this or another user) and still within its lifetime.
     AlreadySigned { user_id: String },
 }
+
+/// How stale an admin token's `last_used_at` may get before a use rewrites it, in seconds.
+pub const ADMIN_TOKEN_USE_GRANULARITY: i64 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AdminToken {
@@ -200,6 +264,35 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes expired sessions and nonce records. Returns how many rows went.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 
+    /// Reads every counter the login-throttling rules need, in one query.
+    async fn login_throttle_state(
+        &self,
+        query: ThrottleQuery<'_>,
+    ) -> Result<ThrottleState, StoreError>;
+
+    async fn record_login_failure(
+        &self,
+        email_key: &str,
+        client: &str,
+        at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets the failures of one account from one client (after a success).
+    async fn clear_login_failures(&self, email_key: &str, client: &str) -> Result<u64, StoreError>;
+
+    /// Counts a sign-up from `client` unless `limit` sign-ups after `since` are counted
+    /// already. Never admits more than `limit`, even when replicas race.
+    async fn claim_signup(
+        &self,
+        client: &str,
+        now: i64,
+        since: i64,
+        limit: u32,
+    ) -> Result<SignupClaim, StoreError>;
+
+    /// Deletes login-throttling records that no rule counts any more. Returns how many.
+    async fn purge_throttle_records(&self, purge: ThrottlePurge) -> Result<u64, StoreError>;
+
     async fn create_admin_token(
         &self,
         name: &str,
@@ -207,7 +300,8 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<(), StoreError>;
 
-    /// Looks an admin token up by its hash and notes its use.
+    /// Looks an admin token up by its hash and notes its use, to within
+    /// [`ADMIN_TOKEN_USE_GRANULARITY`]. An unknown hash writes nothing.
     async fn use_admin_token(
         &self,
         token_hash: &[u8],

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use sqlx::{PgPool, SqlitePool};
 
 use super::{
-    AccountUpdate, AdminToken, Backend, Login, NewSession, NewUser, NonceClaim, NonceRecord, Store,
-    StoreError, User,
+    ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, Backend, Login, NewSession, NewUser,
+    NonceClaim, NonceRecord, SignupClaim, Store, StoreError, ThrottlePurge, ThrottleQuery,
+    ThrottleState, User,
 };
 use crate::config::DatabaseUrl;
 use crate::domain::{Email, Profile};
@@ -31,6 +32,8 @@ macro_rules! db_run {
         }
     };
 }
+
+mod throttle;
 
 /// Reads go to `reader`, writes to `writer`. On PostgreSQL both are the same pool. On SQLite,
 /// which allows one writer at a time, `writer` has a single connection: concurrent writes then
@@ -273,14 +276,27 @@ impl Store for SqlStore {
     async fn create_session(&self, session: NewSession<'_>) -> Result<(), StoreError> {
         let sql = "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
                    VALUES ($1, $2, $3, $4)";
-        db_run!(self.writer, pool => sqlx::query(sql)
-            .bind(session.token_hash)
-            .bind(session.user_id)
-            .bind(session.now)
-            .bind(session.expires_at)
-            .execute(pool)
-            .await
-            .map(drop))?;
+        // The login that made the session is recorded in the same transaction: one commit.
+        let login = throttle::UPSERT_ONE_SUCCESS;
+        db_run!(self.writer, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(sql)
+                .bind(session.token_hash)
+                .bind(session.user_id)
+                .bind(session.now)
+                .bind(session.expires_at)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(success) = session.login {
+                sqlx::query(login)
+                    .bind(success.email_key)
+                    .bind(success.client)
+                    .bind(success.at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -331,6 +347,18 @@ impl Store for SqlStore {
             });
             insert.push(" ON CONFLICT (nonce_hash) DO NOTHING RETURNING nonce_hash");
             let inserted: Vec<Vec<u8>> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+            // The password logins these tokens answer, in the same transaction: one commit.
+            let logins = throttle::distinct_successes(claims.iter().filter_map(|c| c.login));
+            if !logins.is_empty() {
+                let mut upsert = sqlx::QueryBuilder::new(throttle::UPSERT_SUCCESSES);
+                upsert.push_values(&logins, |mut row, login| {
+                    row.push_bind(login.email_key)
+                        .push_bind(login.client)
+                        .push_bind(login.at);
+                });
+                upsert.push(throttle::ON_SUCCESS_CONFLICT);
+                upsert.build().execute(&mut *tx).await?;
+            }
             let mut holders = Vec::new();
             if inserted.len() < claims.len() {
                 for claim in claims {
@@ -378,6 +406,47 @@ impl Store for SqlStore {
         }))
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn login_throttle_state(
+        &self,
+        query: ThrottleQuery<'_>,
+    ) -> Result<ThrottleState, StoreError> {
+        // A read sees every commit made before it (WAL on SQLite), and the caller holds the
+        // account's lock until the previous attempt's failure is committed.
+        throttle::state(&self.reader, query).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn record_login_failure(
+        &self,
+        email_key: &str,
+        client: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        throttle::record_failure(&self.writer, email_key, client, at).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn clear_login_failures(&self, email_key: &str, client: &str) -> Result<u64, StoreError> {
+        throttle::clear_failures(&self.writer, email_key, client).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn claim_signup(
+        &self,
+        client: &str,
+        now: i64,
+        since: i64,
+        limit: u32,
+    ) -> Result<SignupClaim, StoreError> {
+        throttle::claim_signup(&self.writer, client, now, since, limit).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn purge_throttle_records(&self, purge: ThrottlePurge) -> Result<u64, StoreError> {
+        throttle::purge(&self.writer, purge).await
+    }
+
     #[tracing::instrument(skip_all, fields(name = %name))]
     async fn create_admin_token(
         &self,
@@ -396,19 +465,40 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    /// A read, so an unknown token — anyone can send one — takes no write lock (on SQLite the
+    /// single write connection every login queues for). `last_used_at` is rewritten only when
+    /// it is [`ADMIN_TOKEN_USE_GRANULARITY`] old: it answers "is this token still in use?",
+    /// which needs no finer grain, and a script calling the admin API in a loop would
+    /// otherwise make a write per call.
     #[tracing::instrument(skip_all)]
     async fn use_admin_token(
         &self,
         token_hash: &[u8],
         now: i64,
     ) -> Result<Option<AdminToken>, StoreError> {
-        let sql = "UPDATE admin_tokens SET last_used_at = $2 WHERE token_hash = $1 \
-                   RETURNING name, created_at, last_used_at";
-        Ok(db_run!(self.writer, pool => sqlx::query_as(sql)
+        let sql = "SELECT name, created_at, last_used_at FROM admin_tokens WHERE token_hash = $1";
+        let found: Option<AdminToken> = db_run!(self.reader, pool => sqlx::query_as(sql)
             .bind(token_hash)
-            .bind(now)
             .fetch_optional(pool)
-            .await)?)
+            .await)?;
+        let Some(mut token) = found else {
+            return Ok(None);
+        };
+        let stale_before = now.saturating_sub(ADMIN_TOKEN_USE_GRANULARITY);
+        if token.last_used_at.is_none_or(|at| at <= stale_before) {
+            // The condition is repeated so that concurrent uses write once.
+            let sql = "UPDATE admin_tokens SET last_used_at = $2 WHERE token_hash = $1 \
+                       AND (last_used_at IS NULL OR last_used_at <= $3)";
+            db_run!(self.writer, pool => sqlx::query(sql)
+                .bind(token_hash)
+                .bind(now)
+                .bind(stale_before)
+                .execute(pool)
+                .await
+                .map(drop))?;
+            token.last_used_at = Some(now);
+        }
+        Ok(Some(token))
     }
 
     async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {

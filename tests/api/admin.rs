@@ -195,3 +195,83 @@ async fn admin_tokens_are_stored_only_as_hashes_and_can_be_revoked() {
         .unwrap();
     assert_eq!(response.status(), 401);
 }
+
+/// Holds the database's write lock — SQLite's, or an exclusive lock on PostgreSQL's
+/// `admin_tokens` table (reads still pass) — until dropped or released.
+enum WriteLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl WriteLock {
+    async fn take(url: &str) -> WriteLock {
+        use sqlx::Connection;
+        if url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::raw_sql("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            WriteLock::Sqlite(conn)
+        } else {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::raw_sql("BEGIN; LOCK TABLE admin_tokens IN EXCLUSIVE MODE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            WriteLock::Postgres(conn)
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            WriteLock::Sqlite(mut c) => sqlx::raw_sql("ROLLBACK").execute(&mut c).await.map(|_| ()),
+            WriteLock::Postgres(mut c) => {
+                sqlx::raw_sql("ROLLBACK").execute(&mut c).await.map(|_| ())
+            }
+        }
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_admin_token_is_refused_without_writing() {
+    // A write that meets the held lock fails instead of waiting: SQLite gives up after its
+    // busy timeout, PostgreSQL after this lock timeout. Either way the request would be a 500.
+    let app = crate::helpers::spawn_app_with(|s| {
+        if let Some(url) = &s.database_url
+            && url.is_postgres()
+        {
+            let mut url = url::Url::parse(url.expose()).unwrap();
+            url.query_pairs_mut()
+                .append_pair("options[lock_timeout]", "200");
+            s.database_url = Some(layer_idp::config::DatabaseUrl::new(url.to_string()));
+        }
+    })
+    .await;
+    let token = app.admin_token().await;
+    let url = app.settings.effective_database_url().expose().to_owned();
+
+    let lock = WriteLock::take(&url).await;
+    for bogus in ["not-a-token", "a".repeat(64).as_str()] {
+        let response = app
+            .admin(Method::GET, "/admin/users", bogus)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{}", response.text().await.unwrap());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_token");
+    }
+    lock.release().await;
+
+    // The real token still works, and its use is noted.
+    let response = app
+        .admin(Method::GET, "/admin/users", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let tokens = app.store.list_admin_tokens().await.unwrap();
+    assert!(tokens[0].last_used_at.is_some(), "{tokens:?}");
+}

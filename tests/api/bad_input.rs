@@ -45,6 +45,13 @@ fn classes(valid: &Value, all_optional: bool) -> Vec<Case> {
     wrong_type[&first_key] = json!(12345);
     let mut missing = valid.clone();
     missing.as_object_mut().unwrap().remove(&first_key);
+    // The first key once more, with another value, in front of the valid body.
+    let repeated = format!(
+        "{{{}: {}, {}",
+        Value::from(first_key.clone()),
+        json!(12345),
+        &valid.to_string()[1..]
+    );
     let mut absurd = valid.clone();
     absurd[&first_key] = json!("x".repeat(60_000));
     let mut cases = vec![
@@ -105,6 +112,7 @@ fn classes(valid: &Value, all_optional: bool) -> Vec<Case> {
             400,
             "invalid_request",
         ),
+        case("repeated key", JSON, repeated, 400, "invalid_request"),
         case(
             "missing field",
             JSON,
@@ -342,4 +350,165 @@ async fn a_stranger_with_a_bad_body_learns_only_that_they_must_log_in() {
         assert_eq!(body["error"], "invalid_token");
         assert_eq!(body["request_id"], header_id.as_str(), "{method} {path}");
     }
+}
+
+#[tokio::test]
+async fn a_repeated_json_key_is_refused_at_any_depth_rather_than_read_last_wins() {
+    let app = spawn_app().await;
+    app.sign_up("first@example.com", PASSWORD).await;
+    app.sign_up("second@example.com", PASSWORD).await;
+    let bodies = [
+        (
+            format!(
+                r#"{{"email": "first@example.com", "email": "second@example.com", "password": "{PASSWORD}"}}"#
+            ),
+            r#""email""#,
+        ),
+        (
+            format!(
+                r#"{{"user": {{"email": "first@example.com", "password": "{PASSWORD}", "email": "second@example.com"}}}}"#
+            ),
+            r#""user.email""#,
+        ),
+    ];
+    for (body, key) in bodies {
+        let response = app
+            .client
+            .post(app.url("/sessions"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], "invalid_request", "{error}");
+        let description = error["error_description"].as_str().unwrap();
+        assert!(description.contains(key), "{description}");
+        assert!(error["request_id"].is_string(), "{error}");
+    }
+}
+
+/// Sends `request` on a fresh connection and reads until the server closes it; returns each
+/// response's status and body, in order.
+pub async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The server may refuse and close before it has read everything.
+    let _ = stream.write_all(request).await;
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes).await;
+    let mut responses = Vec::new();
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut response = httparse::Response::new(&mut headers);
+        let head = match response.parse(rest) {
+            Ok(httparse::Status::Complete(len)) => len,
+            other => panic!(
+                "not a response ({other:?}): {}",
+                String::from_utf8_lossy(rest)
+            ),
+        };
+        let length: usize = response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+            .map(|h| std::str::from_utf8(h.value).unwrap().parse().unwrap())
+            .unwrap_or(0);
+        responses.push((response.code.unwrap(), rest[head..head + length].to_vec()));
+        rest = &rest[head + length..];
+    }
+    responses
+}
+
+#[tokio::test]
+async fn requests_the_http_parser_refuses_get_the_idp_error_format() {
+    let app = spawn_app().await;
+    // actix-http reads a request head of up to 128 KiB and 96 headers.
+    let long = "a".repeat(140_000);
+    let many: String = (0..100).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        (
+            "garbage request line",
+            "NOT HTTP AT ALL\r\n\r\n".to_owned(),
+            400,
+            "malformed_request",
+        ),
+        (
+            "invalid header name",
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n".to_owned(),
+            400,
+            "malformed_request",
+        ),
+        (
+            "invalid content length",
+            "POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n".to_owned(),
+            400,
+            "malformed_request",
+        ),
+        (
+            "two Host headers",
+            "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_owned(),
+            400,
+            "malformed_request",
+        ),
+        (
+            "too many headers",
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n"),
+            431,
+            "request_header_fields_too_large",
+        ),
+        (
+            "header too large",
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {long}\r\n\r\n"),
+            431,
+            "request_header_fields_too_large",
+        ),
+        (
+            "URI too long",
+            format!("GET /{long} HTTP/1.1\r\nHost: x\r\n\r\n"),
+            431,
+            "request_header_fields_too_large",
+        ),
+        (
+            "broken chunked body",
+            "POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+                .to_owned(),
+            400,
+            "malformed_request",
+        ),
+    ];
+    for (name, request, status, error) in cases {
+        let responses = raw_exchange(app.addr, request.as_bytes()).await;
+        assert!(!responses.is_empty(), "{name}: no response");
+        for (got, body) in &responses {
+            assert_eq!(*got, status, "{name}");
+            let body: Value = serde_json::from_slice(body)
+                .unwrap_or_else(|_| panic!("{name}: {}", String::from_utf8_lossy(body)));
+            assert_eq!(body["error"], error, "{name}: {body}");
+            assert!(
+                body["error_description"].as_str().unwrap().len() > 20,
+                "{name}"
+            );
+            assert!(
+                body["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+                "{name}"
+            );
+        }
+    }
+    // Behind a good request on the same connection: that one is answered, then the refusal.
+    let pipelined = raw_exchange(
+        app.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nBad Header: y\r\n\r\n",
+    )
+    .await;
+    let statuses: Vec<u16> = pipelined.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [200, 400]);
+    let refusal: Value = serde_json::from_slice(&pipelined[1].1).unwrap();
+    assert_eq!(refusal["error"], "malformed_request");
+    // Nothing was created, and the server still serves.
+    assert_eq!(app.user_count().await, 0);
+    assert_eq!(app.get("/healthz").await.status(), 200);
 }

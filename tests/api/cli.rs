@@ -341,3 +341,182 @@ async fn an_admin_token_from_the_command_line_opens_the_admin_api() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["total"], 0);
 }
+
+/// A password the database URL carries; PostgreSQL's `trust` authentication (the test server)
+/// ignores it, so the commands below really connect with it.
+const URL_PASSWORD: &str = "pw-that-must-not-be-shown";
+
+#[test]
+fn a_database_that_cannot_be_opened_is_named_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        format!("postgres://idp:{URL_PASSWORD}@127.0.0.1:1/idp"),
+        format!("postgres://idp@127.0.0.1:1/idp?password={URL_PASSWORD}"),
+    ] {
+        let output = run(dir.path(), &["--database-url", &url, "migrate"], None);
+        assert!(!output.status.success());
+        let (out, err) = (stdout(&output), stderr(&output));
+        assert!(
+            err.contains("could not open the database postgres://idp"),
+            "{err}"
+        );
+        assert!(err.contains("***"), "{err}");
+        assert!(
+            !err.contains(URL_PASSWORD) && !out.contains(URL_PASSWORD),
+            "{err}"
+        );
+    }
+}
+
+/// The test database's URL with [`URL_PASSWORD`] in it, on PostgreSQL only (SQLite has none).
+fn postgres_url_with_password(app: &crate::helpers::TestApp) -> Option<String> {
+    let url = app.settings.effective_database_url();
+    if !url.is_postgres() {
+        return None;
+    }
+    let mut url = url::Url::parse(url.expose()).unwrap();
+    if url.password().is_none() {
+        url.set_password(Some(URL_PASSWORD)).unwrap();
+    }
+    Some(url.to_string())
+}
+
+#[tokio::test]
+async fn the_start_log_and_the_migrate_command_hide_the_database_password() {
+    let app = spawn_app().await;
+    let Some(url) = postgres_url_with_password(&app) else {
+        return; // nothing to hide on SQLite
+    };
+    let password = url::Url::parse(&url)
+        .unwrap()
+        .password()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = tokio::task::spawn_blocking({
+        let (dir, url) = (dir.path().to_path_buf(), url.clone());
+        move || run(&dir, &["--database-url", &url, "migrate"], None)
+    })
+    .await
+    .unwrap();
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    let printed = stdout(&migrate);
+    assert!(
+        printed.contains("migrations applied to postgres://"),
+        "{printed}"
+    );
+    assert!(!printed.contains(&password), "{printed}");
+
+    let log = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || start_log_of_serve(&dir, &url)
+    })
+    .await
+    .unwrap();
+    let start = log
+        .lines()
+        .find(|line| line.contains("identity provider listening"))
+        .unwrap_or_else(|| panic!("no start line in {log}"));
+    assert!(start.contains("\"database\":\"postgres://"), "{start}");
+    assert!(start.contains("***"), "{start}");
+    assert!(!log.contains(&password), "{log}");
+}
+
+/// Runs `serve` until it logs that it listens (or exits), stops it, and returns its log.
+fn start_log_of_serve(dir: &Path, database_url: &str) -> String {
+    let mut serving = Serving::start(dir, &["--database-url", database_url]);
+    serving.stop()
+}
+
+/// `layer-idp serve` on a free port, logging JSON lines, read up to its start line.
+struct Serving {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    log: String,
+    /// Where it listens, from the start line.
+    addr: Option<std::net::SocketAddr>,
+}
+
+impl Serving {
+    fn start(dir: &Path, global_args: &[&str]) -> Serving {
+        use std::io::BufRead;
+        let mut child = Command::new(BIN)
+            .current_dir(dir)
+            .args(global_args)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("LAYER_IDP_LOG__FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut log = String::new();
+        let mut addr = None;
+        loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            log.push_str(&line);
+            if line.contains("identity provider listening") {
+                let start: Value = serde_json::from_str(&line).unwrap();
+                addr = start["listen"].as_str().and_then(|a| a.parse().ok());
+                break;
+            }
+        }
+        Serving {
+            child,
+            stdout,
+            log,
+            addr,
+        }
+    }
+
+    /// Stops the server and returns everything it logged (stdout and stderr).
+    fn stop(&mut self) -> String {
+        use std::io::Read;
+        let _ = self.child.kill();
+        let _ = self.stdout.read_to_string(&mut self.log);
+        let _ = self.child.wait();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut self.log);
+        }
+        std::mem::take(&mut self.log)
+    }
+}
+
+#[test]
+fn a_request_the_http_parser_refuses_is_logged_at_info_not_error() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut serving = Serving::start(dir.path(), &[]);
+    let addr = serving.addr.unwrap_or_else(|| panic!("{}", serving.stop()));
+    for request in [
+        &b"NOT HTTP AT ALL\r\n\r\n"[..],
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",
+    ] {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(request).unwrap();
+        // Until the server closes the connection: it logs the dispatch error before that.
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(
+            answer.contains("\"error\":\"malformed_request\""),
+            "{answer}"
+        );
+    }
+    let log = serving.stop();
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("request refused by the HTTP parser"))
+        .collect();
+    assert_eq!(refused.len(), 2, "{log}");
+    assert!(
+        refused.iter().all(|l| l.contains("\"level\":\"INFO\"")),
+        "{log}"
+    );
+    assert!(!log.contains("\"level\":\"ERROR\""), "{log}");
+}

@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
+pub use layer_idp::clock::Clock;
 use layer_idp::config::{DatabaseUrl, KeySettings, Settings};
 use layer_idp::idp::keys::{GeneratedKey, generate_key};
 use layer_idp::startup::Application;
@@ -38,10 +39,14 @@ pub const SECOND_KEY_ID: &str = "layer:///keys/9d2f1a77-65a1-4c0c-8e0b-3f5f2a1b6
 pub struct TestApp {
     pub address: String,
     pub addr: SocketAddr,
+    /// The Layer emulator's address, when the settings start it.
+    pub mock_layer_addr: Option<SocketAddr>,
     pub settings: Settings,
     pub dir: Arc<tempfile::TempDir>,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
+    /// The application's clock: the system's, or a manual one from [`spawn_app_with_clock`].
+    pub clock: Clock,
     handle: actix_web::dev::ServerHandle,
     postgres: Option<Arc<PgDatabase>>,
 }
@@ -91,6 +96,16 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns an app after `configure` adjusts the default test settings.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_clock(Clock::system(), configure).await
+}
+
+/// A clock for tests that move time: it starts at the present and moves only when told.
+pub fn manual_clock() -> Clock {
+    Clock::manual(layer_idp::clock::unix_now())
+}
+
+/// Spawns an app that reads `clock` for every time-dependent rule.
+pub async fn spawn_app_with_clock(clock: Clock, configure: impl FnOnce(&mut Settings)) -> TestApp {
     LazyLock::force(&TRACING);
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let mut settings = test_settings(dir.path());
@@ -103,25 +118,28 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         _ => None,
     };
     configure(&mut settings);
-    start(settings, dir, postgres).await
+    start(settings, dir, postgres, clock).await
 }
 
 async fn start(
     settings: Settings,
     dir: Arc<tempfile::TempDir>,
     postgres: Option<Arc<PgDatabase>>,
+    clock: Clock,
 ) -> TestApp {
     let listener = TcpListener::bind(settings.listen).unwrap();
-    let app = Application::build_with_listener(&settings, listener)
+    let app = Application::build_with_listener_and_clock(&settings, listener, clock.clone())
         .await
         .expect("the application builds");
     let addr = app.idp_addr();
+    let mock_layer_addr = app.mock_layer_addr();
     let handle = app.handle();
     let store = app.store().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://{addr}"),
         addr,
+        mock_layer_addr,
         settings,
         dir,
         client: reqwest::Client::builder()
@@ -129,6 +147,7 @@ async fn start(
             .build()
             .unwrap(),
         store,
+        clock,
         handle,
         postgres,
     }
@@ -142,7 +161,13 @@ impl TestApp {
         let mut settings = self.settings.clone();
         settings.listen = "127.0.0.1:0".parse().unwrap();
         configure(&mut settings);
-        start(settings, self.dir.clone(), self.postgres.clone()).await
+        start(
+            settings,
+            self.dir.clone(),
+            self.postgres.clone(),
+            self.clock.clone(),
+        )
+        .await
     }
 
     pub async fn restart(self) -> TestApp {
@@ -290,7 +315,7 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    async fn create(admin_url: &str) -> Self {
+    pub async fn create(admin_url: &str) -> Self {
         use sqlx::Connection;
         let name = format!("layer_idp_test_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(admin_url)

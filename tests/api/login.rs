@@ -116,7 +116,12 @@ async fn a_wrong_password_an_unknown_email_and_a_disabled_account_get_the_same_4
 /// path would answer an order of magnitude faster.
 #[tokio::test]
 async fn an_unknown_email_costs_a_full_argon2_verification_with_the_real_parameters() {
-    let app = spawn_app_with(|s| s.passwords = Default::default()).await;
+    let app = spawn_app_with(|s| {
+        s.passwords = Default::default();
+        // Seven failures per e-mail from one address, none of them held.
+        s.throttle.free_failures = 10;
+    })
+    .await;
     app.sign_up("timing@example.com", PASSWORD).await;
     let wrong_password = median_failed_login(&app, "timing@example.com").await;
     let unknown_email = median_failed_login(&app, "unknown@example.com").await;
@@ -322,4 +327,20 @@ async fn authenticate_checks_the_nonce_before_spending_a_hash_and_explains_a_los
             .unwrap()
             .contains("nonce")
     );
+}
+
+#[tokio::test]
+async fn a_session_token_stops_working_when_the_clock_passes_its_lifetime() {
+    let clock = crate::helpers::manual_clock();
+    let app =
+        crate::helpers::spawn_app_with_clock(clock.clone(), |s| s.sessions.ttl_secs = 600).await;
+    app.sign_up("clock@example.com", "correct horse battery")
+        .await;
+    let session = app
+        .session_token("clock@example.com", "correct horse battery")
+        .await;
+    clock.advance(599);
+    assert_eq!(app.get_me(&session).await.status(), 200);
+    clock.advance(1);
+    assert_eq!(app.get_me(&session).await.status(), 401);
 }

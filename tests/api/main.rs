@@ -3,13 +3,19 @@
 
 mod accounts;
 mod admin;
+mod apps;
 mod bad_input;
 mod cli;
+mod cors;
+mod hash_queue;
 mod health;
 mod helpers;
 mod login;
+mod memory;
 mod migrations;
 mod mock_layer;
 mod persistence;
+mod replicas;
 mod store;
+mod throttle;
 mod tokens;

@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use layer_idp::store::Backend;
+
 use crate::helpers::{jwt_part, spawn_app, spawn_app_with};
 
 const PASSWORD: &str = "correct horse battery";
@@ -73,4 +75,64 @@ async fn users_sessions_and_signed_nonces_survive_a_restart() {
         app.post_identity_tokens(&session, "new").await.status(),
         200
     );
+}
+
+#[cfg(unix)]
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_database_its_side_files_and_its_directory_are_private() {
+    let app = spawn_app().await;
+    if app.store.backend() != Backend::Sqlite {
+        return; // PostgreSQL keeps its own files
+    }
+    // A write, so the WAL and shared-memory files exist while the app runs.
+    app.sign_up("private@example.com", PASSWORD).await;
+    let data = app.settings.data_dir.clone();
+    assert_eq!(mode_of(&data), 0o700);
+    for file in ["layer-idp.db", "layer-idp.db-wal", "layer-idp.db-shm"] {
+        assert_eq!(mode_of(&data.join(file)), 0o600, "{file}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_database_directory_left_open_by_an_earlier_start_is_narrowed() {
+    use std::os::unix::fs::PermissionsExt;
+    let open = |path: &std::path::Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    // Our own directory, as an earlier version left it: 0755 with a 0644 database.
+    let ours = tempfile::tempdir().unwrap();
+    let ours_dir = ours.path().join("data");
+    std::fs::create_dir(&ours_dir).unwrap();
+    open(&ours_dir, 0o755);
+    std::fs::write(ours_dir.join("layer-idp.db"), b"").unwrap();
+    open(&ours_dir.join("layer-idp.db"), 0o644);
+    // A shared directory the operator put the database in: its other files stay reachable.
+    let shared = tempfile::tempdir().unwrap();
+    let shared_dir = shared.path().join("srv");
+    std::fs::create_dir(&shared_dir).unwrap();
+    open(&shared_dir, 0o755);
+    std::fs::write(shared_dir.join("README"), b"other things").unwrap();
+
+    for (dir, dir_mode) in [(&ours_dir, 0o700), (&shared_dir, 0o755)] {
+        let app = spawn_app_with(|s| s.data_dir = dir.clone()).await;
+        if app.store.backend() != Backend::Sqlite {
+            return;
+        }
+        app.sign_up("narrowed@example.com", PASSWORD).await;
+        assert_eq!(mode_of(dir), dir_mode, "{}", dir.display());
+        for file in ["layer-idp.db", "layer-idp.db-wal", "layer-idp.db-shm"] {
+            assert_eq!(mode_of(&dir.join(file)), 0o600, "{file}");
+        }
+    }
 }

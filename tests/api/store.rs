@@ -16,6 +16,7 @@ async fn a_batch_of_nonce_claims_gives_each_nonce_to_its_first_claimant_only() {
         nonce_hash: hash,
         user_id: user,
         expires_at,
+        login: None,
     };
     let first = store
         .record_signed_nonces(&[claim(b"n1", "alice")])
@@ -121,6 +122,7 @@ async fn sessions_end_at_their_expiry_and_with_their_disabled_user() {
             user_id: "s-1",
             now,
             expires_at: now + 600,
+            login: None,
         })
         .await
         .unwrap();
@@ -144,4 +146,39 @@ async fn sessions_end_at_their_expiry_and_with_their_disabled_user() {
         !store.delete_session(b"t").await.unwrap(),
         "disabling ended the session"
     );
+}
+
+#[tokio::test]
+async fn an_admin_token_use_is_noted_once_a_minute_and_an_unknown_one_not_at_all() {
+    let app = spawn_app().await;
+    let store = &app.store;
+    let last_used = || async { store.list_admin_tokens().await.unwrap()[0].last_used_at };
+    store
+        .create_admin_token("ops", b"ops-hash", 1_000)
+        .await
+        .unwrap();
+    assert_eq!(last_used().await, None);
+
+    assert!(
+        store
+            .use_admin_token(b"unknown", 1_005)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(last_used().await, None);
+
+    let used = store.use_admin_token(b"ops-hash", 1_010).await.unwrap();
+    assert_eq!(
+        used.map(|t| (t.name, t.last_used_at)),
+        Some(("ops".to_owned(), Some(1_010)))
+    );
+    // Within the minute: not rewritten.
+    let used = store.use_admin_token(b"ops-hash", 1_069).await.unwrap();
+    assert_eq!(used.unwrap().last_used_at, Some(1_010));
+    assert_eq!(last_used().await, Some(1_010));
+    // A minute on: rewritten.
+    let used = store.use_admin_token(b"ops-hash", 1_070).await.unwrap();
+    assert_eq!(used.unwrap().last_used_at, Some(1_070));
+    assert_eq!(last_used().await, Some(1_070));
 }

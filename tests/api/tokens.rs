@@ -15,7 +15,7 @@ use crate::helpers::{
 
 /// Builds a PEM public key from a JWK's `n` and `e` with `openssl asn1parse -genconf` (an
 /// RSAPublicKey SEQUENCE) and `openssl rsa`, so no code of ours touches the key.
-fn openssl_public_key(jwk: &Value, dir: &Path) -> std::path::PathBuf {
+pub(crate) fn openssl_public_key(jwk: &Value, dir: &Path) -> std::path::PathBuf {
     let hex = |field: &str| -> String {
         URL_SAFE_NO_PAD
             .decode(jwk[field].as_str().unwrap())
@@ -63,7 +63,7 @@ fn openssl_public_key(jwk: &Value, dir: &Path) -> std::path::PathBuf {
 }
 
 /// True if `openssl dgst -sha256 -verify` accepts the token's signature.
-fn openssl_verifies(token: &str, jwk: &Value) -> bool {
+pub(crate) fn openssl_verifies(token: &str, jwk: &Value) -> bool {
     let dir = tempfile::tempdir().unwrap();
     let pem = openssl_public_key(jwk, dir.path());
     let (signing_input, signature) = token.rsplit_once('.').unwrap();
@@ -82,7 +82,7 @@ fn openssl_verifies(token: &str, jwk: &Value) -> bool {
     output.status.success() && String::from_utf8_lossy(&output.stdout).contains("Verified OK")
 }
 
-fn jwk_for<'a>(jwks: &'a Value, kid: &str) -> &'a Value {
+pub(crate) fn jwk_for<'a>(jwks: &'a Value, kid: &str) -> &'a Value {
     jwks["keys"]
         .as_array()
         .unwrap()

@@ -6,12 +6,13 @@ use actix_web::web::Data;
 use serde::{Deserialize, Deserializer};
 
 use super::{UserView, json};
-use crate::clock::unix_now;
 use crate::domain::{Email, Password};
 use crate::idp::IdpState;
 use crate::idp::accounts::{self, NewAccount, ProfileInput};
+use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Body, SessionUser};
+use crate::idp::password::HashRequest;
 use crate::store::{AccountUpdate, StoreError};
 
 #[derive(Deserialize)]
@@ -26,6 +27,7 @@ pub struct SignUpRequest {
 /// Signs a user up. The ID is generated and never changes.
 pub async fn post_users(
     state: Data<IdpState>,
+    client: ClientAddr,
     Body(request): Body<SignUpRequest>,
 ) -> Result<HttpResponse, IdpError> {
     let account = NewAccount::parse(
@@ -35,7 +37,15 @@ pub async fn post_users(
         &request.profile,
         state.hasher.policy(),
     )?;
-    let user = accounts::create_account(state.store.as_ref(), &state.hasher, account).await?;
+    // Counted once the request is valid, before the hash it would cost.
+    state.throttle.admit_signup(client).await?;
+    let user = accounts::create_account(
+        state.store.as_ref(),
+        &state.hasher,
+        account,
+        HashRequest::sign_up(client),
+    )
+    .await?;
     Ok(json(StatusCode::CREATED, UserView::from(user)))
 }
 
@@ -69,6 +79,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 pub async fn patch_me(
     state: Data<IdpState>,
     caller: SessionUser,
+    client: ClientAddr,
     Body(patch): Body<ProfilePatch>,
 ) -> Result<HttpResponse, IdpError> {
     let user = caller.user;
@@ -97,7 +108,8 @@ pub async fn patch_me(
 
     let email_changes = email.as_str() != user.email;
     if email_changes || new_password.is_some() {
-        accounts::confirm_password(&state, &user.id, patch.current_password.as_deref()).await?;
+        accounts::confirm_password(&state, &user, patch.current_password.as_deref(), client)
+            .await?;
     } else if patch.current_password.is_some() {
         return Err(IdpError::InvalidRequest(
             "current_password is only needed with a new email or password".to_owned(),
@@ -106,7 +118,12 @@ pub async fn patch_me(
     // Hash before writing anything: a hash can be refused (503 when the pool is saturated),
     // and then nothing must have changed.
     let password_hash = match new_password {
-        Some(password) => Some(state.hasher.hash(password).await?),
+        Some(password) => Some(
+            state
+                .hasher
+                .hash(password, HashRequest::login(client))
+                .await?,
+        ),
         None => None,
     };
     let update = AccountUpdate {
@@ -115,7 +132,7 @@ pub async fn patch_me(
         profile: &profile,
         password_hash: password_hash.as_deref(),
         keep_session: &caller.token_hash,
-        now: unix_now(),
+        now: state.clock.now(),
     };
     let updated = match state.store.update_account(update).await {
         Ok(Some(user)) => user,

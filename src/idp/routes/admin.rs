@@ -11,8 +11,10 @@ use super::{UserView, json};
 use crate::clock::unix_now;
 use crate::idp::IdpState;
 use crate::idp::accounts::{self, NewAccount, ProfileInput};
+use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Admin, Body};
+use crate::idp::password::HashRequest;
 
 const MAX_PAGE: u32 = 1000;
 
@@ -75,6 +77,7 @@ pub struct CreateUserRequest {
 pub async fn post_users(
     state: Data<IdpState>,
     admin: Admin,
+    client: ClientAddr,
     Body(request): Body<CreateUserRequest>,
 ) -> Result<HttpResponse, IdpError> {
     let account = NewAccount::parse(
@@ -84,7 +87,14 @@ pub async fn post_users(
         &request.profile,
         state.hasher.policy(),
     )?;
-    let user = accounts::create_account(state.store.as_ref(), &state.hasher, account).await?;
+    // An administrator's import is trusted work: the login lane, not the sign-up share.
+    let user = accounts::create_account(
+        state.store.as_ref(),
+        &state.hasher,
+        account,
+        HashRequest::login(client),
+    )
+    .await?;
     tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin created a user");
     Ok(json(StatusCode::CREATED, UserView::from(user)))
 }

@@ -7,15 +7,18 @@ use actix_web::http::StatusCode;
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use super::{IdentityTokenBody, UserView, json};
+use crate::app_id::ClientAppId;
 use crate::clock::rfc3339;
-use crate::clock::unix_now;
-use crate::domain::Nonce;
+use crate::domain::{Invalid, Nonce};
 use crate::idp::IdpState;
 use crate::idp::accounts;
+use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Body, SessionUser};
+use crate::idp::keys::KeyRing;
 use crate::idp::sessions;
 use crate::store::NewSession;
 
@@ -25,6 +28,8 @@ use crate::store::NewSession;
 pub struct Credentials {
     email: String,
     password: String,
+    /// The Layer app, also accepted next to the credentials (`user[app_id]`).
+    app_id: Option<String>,
 }
 
 /// Credentials flat (`{email, password}`, Instastart) or nested (`{user: {email, password}}`,
@@ -36,7 +41,8 @@ pub struct LoginRequest {
     password: Option<String>,
     user: Option<Credentials>,
     nonce: Option<String>,
-    /// Sent by some clients; recorded in the log, not required.
+    /// The Layer app the token is for (`layer:///apps/…/<uuid>` or the bare UUID); required
+    /// when several apps are configured.
     app_id: Option<String>,
 }
 
@@ -68,6 +74,41 @@ impl LoginRequest {
         })?;
         Ok(Nonce::parse(raw)?)
     }
+
+    /// `app_id`, flat or nested under `user`.
+    fn app_id(&self) -> Result<Option<&str>, IdpError> {
+        let nested = self.user.as_ref().and_then(|u| u.app_id.as_deref());
+        match (self.app_id.as_deref(), nested) {
+            (Some(_), Some(_)) => Err(IdpError::InvalidRequest(
+                "send app_id either flat or nested under user, not both".to_owned(),
+            )),
+            (flat, nested) => Ok(flat.or(nested)),
+        }
+    }
+}
+
+/// The key ring of the app a request names, its ID parsed once, here (see
+/// [`crate::idp::apps::Apps::choose`]). The single app of `provider_id` and `[signing]`
+/// signs for any app, as it always has, so there an unparsable ID is only logged.
+fn choose_app<'a>(
+    req: &HttpRequest,
+    state: &'a IdpState,
+    raw: Option<&str>,
+) -> Result<&'a Arc<KeyRing>, IdpError> {
+    let apps = state.issuer.apps();
+    let requested = match raw.map(ClientAppId::parse).transpose() {
+        Ok(requested) => requested,
+        Err(_) if apps.signs_for_any_app() => None,
+        Err(reason) => {
+            return Err(IdpError::InvalidValue(Invalid {
+                field: "app_id",
+                reason,
+            }));
+        }
+    };
+    let keys = apps.choose(requested.as_ref())?;
+    log_app_id(req, raw);
+    Ok(keys)
 }
 
 fn log_app_id(req: &HttpRequest, body: Option<&str>) {
@@ -95,9 +136,14 @@ pub async fn post_authenticate(
     let (email, password) = request.credentials()?;
     // The nonce is checked before the password so a malformed request costs no hashing.
     let nonce = request.nonce()?;
-    log_app_id(&req, request.app_id.as_deref());
-    let user = accounts::login(&state, email, password).await?;
-    let token = state.issuer.issue(&user, &nonce, unix_now()).await?;
+    // The app is chosen before the password is checked, so a wrong app ID costs no hashing.
+    let keys = choose_app(&req, &state, request.app_id()?)?;
+    let login = accounts::login(&state, email, password, ClientAddr::of(&req)).await?;
+    // The login's address rides in the nonce ledger's batch: no write of its own.
+    let token = state
+        .issuer
+        .issue_after_login(&login.user, &nonce, keys, state.clock.now(), &login.success)
+        .await?;
     Ok(json(StatusCode::OK, IdentityTokenBody::new(token)))
 }
 
@@ -124,10 +170,11 @@ pub async fn post_sessions(
                 .to_owned(),
         ));
     }
-    log_app_id(&req, request.app_id.as_deref());
-    let user = accounts::login(&state, email, password).await?;
+    log_app_id(&req, request.app_id()?);
+    let accounts::LoggedIn { user, success } =
+        accounts::login(&state, email, password, ClientAddr::of(&req)).await?;
     let (token, token_hash) = sessions::new_token().map_err(IdpError::Internal)?;
-    let now = unix_now();
+    let now = state.clock.now();
     let expires_at = now + state.session_ttl_secs;
     state
         .store
@@ -136,6 +183,7 @@ pub async fn post_sessions(
             user_id: &user.id,
             now,
             expires_at,
+            login: Some(success.record()),
         })
         .await?;
     Ok(json(
@@ -154,16 +202,23 @@ pub async fn post_sessions(
 #[serde(deny_unknown_fields)]
 pub struct IdentityTokenRequest {
     nonce: String,
+    /// As for `POST /authenticate`.
+    app_id: Option<String>,
 }
 
 /// Signs an identity token for the session's user.
 pub async fn post_identity_tokens(
+    req: HttpRequest,
     state: Data<IdpState>,
     caller: SessionUser,
     Body(request): Body<IdentityTokenRequest>,
 ) -> Result<HttpResponse, IdpError> {
     let nonce = Nonce::parse(&request.nonce)?;
-    let token = state.issuer.issue(&caller.user, &nonce, unix_now()).await?;
+    let keys = choose_app(&req, &state, request.app_id.as_deref())?;
+    let token = state
+        .issuer
+        .issue(&caller.user, &nonce, keys, state.clock.now())
+        .await?;
     Ok(json(StatusCode::OK, IdentityTokenBody::new(token)))
 }
 

@@ -40,7 +40,7 @@ pub async fn get_deployed() -> HttpResponse {
 /// Every configured public key with its `kid`. Relying parties may cache it for five minutes
 /// and should fetch again when a token names a `kid` they do not know (the emulator does).
 pub async fn get_jwks(state: Data<IdpState>) -> HttpResponse {
-    let mut response = json(StatusCode::OK, state.issuer.keys().jwks());
+    let mut response = json(StatusCode::OK, state.issuer.apps().jwks());
     response.headers_mut().insert(
         CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),

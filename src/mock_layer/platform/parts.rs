@@ -62,7 +62,7 @@ fn message_in<'a>(
 
 /// A part as 3.0 shows it.
 fn part_view(world: &World, message: &Message, index: usize) -> Value {
-    let mut view = world.part_view(message, index);
+    let mut view = world.part_at(message, index);
     let app_url = format!("{}/apps/{}", world.base, world.app.uuid);
     let message_url = format!(
         "{app_url}/conversations/{}/messages/{}",

@@ -206,6 +206,15 @@ impl World {
                 .collect(),
             None => BTreeSet::new(),
         };
+        // An answer to another message (XDK response-v2) and initial response states are
+        // read now, so a bad one refuses the message before anything changes.
+        let response = self
+            .parse_response(caller, conversation_uuid, &parts)
+            .map_err(|e| (e, None))?;
+        let summaries = self
+            .initial_summaries(&message_id, &parts)
+            .map_err(|e| (e, None))?;
+        parts.extend(summaries);
         let now = self.now_ms();
         let recipient_status = conversation
             .participants
@@ -308,6 +317,9 @@ impl World {
                 ],
             });
             self.emit(user, PacketKind::Change, body);
+        }
+        if let Some(response) = response {
+            self.apply_response(caller, response);
         }
         if let Some(notification) = input.notification {
             self.notifications.push_back(Notification {

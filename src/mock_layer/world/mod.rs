@@ -31,6 +31,7 @@ mod identities;
 mod messages;
 mod parts;
 mod patch;
+mod responses;
 mod scheduled;
 mod server;
 mod sockets;
@@ -53,7 +54,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use super::change_log::{ChangeLog, Incomplete, Outbound, PacketKind, ReplayLimits};
+use super::change_log::{ChangeLog, ClientApi, Incomplete, Outbound, PacketKind, ReplayLimits};
 use super::content_store::{Content, ContentLimits, ContentStore};
 use super::error::{ErrorKind, LayerError};
 use super::identity_token::Profile;

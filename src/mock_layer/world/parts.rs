@@ -29,9 +29,12 @@ impl World {
         })
     }
 
-    /// One part as the Client API shows it (the same shape as in a message).
-    pub fn part_view(&self, message: &Message, index: usize) -> Value {
-        self.message_view(message, "")["parts"][index].clone()
+    /// One part of a message as the Client API shows it.
+    pub fn part_at(&self, message: &Message, index: usize) -> Value {
+        match message.parts.get(index) {
+            Some(part) => self.part_view(&message.id(), index, part),
+            None => Value::Null,
+        }
     }
 
     fn check_part_count(message: &Message, count: usize) -> Result<(), LayerError> {
@@ -78,8 +81,9 @@ impl World {
             .filter(|p| !message.hidden_for.contains(*p))
             .cloned()
             .collect();
+        // Client API 3.0 only: a 2.0 client (the WebSDK) has no use for part changes.
         for user in viewers {
-            self.emit(&user, PacketKind::Change, body.clone());
+            self.emit_for(&user, PacketKind::Change, body.clone(), ClientApi::V3);
         }
     }
 
@@ -133,7 +137,7 @@ impl World {
             .enumerate()
             .map(|(i, part_id)| {
                 json!({"operation": "add", "property": "parts", "id": part_id,
-                       "value": self.part_view(&message, start + i)})
+                       "value": self.part_at(&message, start + i)})
             })
             .collect();
         let body =
@@ -237,7 +241,7 @@ impl World {
         for (index, part) in message.parts.iter().enumerate() {
             ops.push(
                 json!({"operation": "add", "property": "parts", "id": part.id,
-                            "value": self.part_view(&message, index)}),
+                            "value": self.part_at(&message, index)}),
             );
         }
         let body =

@@ -130,6 +130,7 @@ impl World {
         };
         let signal = Outbound {
             kind: PacketKind::Signal,
+            min_api: ClientApi::V2,
             at_ms: self.now_ms(),
             body: json_text(&json!({
                 "type": "typing_indicator",

@@ -10,6 +10,8 @@ pub struct SocketHandle {
     /// The session it was opened with, so ending a session closes its sockets.
     pub session: String,
     pub tx: mpsc::Sender<Outbound>,
+    /// What it understands: packets for a newer Client API are not sent to it.
+    pub api: ClientApi,
     /// Set to make the socket close itself (a state, not an event: a socket busy when it is
     /// set still sees it).
     pub kill: watch::Sender<bool>,
@@ -34,6 +36,7 @@ impl World {
     ) -> Result<(), LayerError> {
         let conversation = self.conversation_for(caller, uuid)?.clone();
         let signal = Outbound {
+            min_api: ClientApi::V2,
             kind: PacketKind::Signal,
             at_ms: self.now_ms(),
             body: json_text(&json!({
@@ -123,10 +126,22 @@ impl World {
     /// world's time: the packet's `timestamp` is the time it is logged at, so "replay from
     /// the last timestamp I saw" includes everything that came after it, by construction.
     pub(super) fn emit(&mut self, user: &str, kind: PacketKind, body: Value) {
+        self.emit_for(user, kind, body, ClientApi::V2);
+    }
+
+    /// [`Self::emit`] for clients of `min_api` and newer only.
+    pub(super) fn emit_for(
+        &mut self,
+        user: &str,
+        kind: PacketKind,
+        body: Value,
+        min_api: ClientApi,
+    ) {
         let packet = Outbound {
             kind,
             at_ms: self.now_ms(),
             body: json_text(&body),
+            min_api,
         };
         self.send(user, &packet);
         self.log.record(user, packet);
@@ -138,21 +153,26 @@ impl World {
         let Some(handles) = self.sockets.get_mut(user) else {
             return;
         };
-        handles.retain(|h| match h.tx.try_send(packet.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                // Killed, not forgotten: its task forgets it on the way out (`remove_socket`),
-                // like any socket that closes, so this fan-out never cascades into others.
-                tracing::warn!(
-                    socket = h.id,
-                    "closing a WebSocket that fell too far behind"
-                );
-                h.kill();
-                true
+        handles.retain(|h| {
+            if h.api < packet.min_api {
+                return true;
             }
-            // Its task has ended. It forgets its socket on the way out, so this only tidies
-            // up after one that could not (a panic).
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            match h.tx.try_send(packet.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    // Killed, not forgotten: its task forgets it on the way out (`remove_socket`),
+                    // like any socket that closes, so this fan-out never cascades into others.
+                    tracing::warn!(
+                        socket = h.id,
+                        "closing a WebSocket that fell too far behind"
+                    );
+                    h.kill();
+                    true
+                }
+                // Its task has ended. It forgets its socket on the way out, so this only tidies
+                // up after one that could not (a panic).
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
         });
         if handles.is_empty() {
             self.sockets.remove(user);

@@ -107,6 +107,7 @@ pub async fn spawn_with(configure: impl FnOnce(&mut MockLayerSettings)) -> Emula
     let local = LocalProvider {
         provider_id: PROVIDER.to_owned(),
         keys: vec![trusted(KID, first), trusted(OTHER_KID, second)],
+        apps: Vec::new(),
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let running = mock_layer::start(&settings, Some(local), listener, 1)

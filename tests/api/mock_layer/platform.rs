@@ -932,7 +932,8 @@ async fn under_3_0_the_server_edits_a_sent_message_s_parts_and_viewers_get_the_c
     let (_, sent) = v3
         .send(&conversation, json!({"name": "Bot"}), "first")
         .await;
-    let mut ws = emulator.ws(&alice).await;
+    // Part changes go to Client API 3.0 sockets (the XDK's).
+    let mut ws = emulator.ws_with_protocol(&alice, "layer-3.0").await;
     let parts_path = format!(
         "/conversations/{}/messages/{}/parts",
         uuid_of(&conversation),

@@ -50,9 +50,11 @@ async function signUp(base, { name = 'user', displayName } = {}) {
   return { id: user.id, email: body.email, password, display_name: body.display_name, user };
 }
 
-/** POST /authenticate {email, password, nonce} → the identity token. */
-async function authenticate(base, { email, password, nonce }) {
-  const body = expectStatus(await request('POST', `${base}/authenticate`, { email, password, nonce }), 200, 'POST /authenticate');
+/** POST /authenticate {email, password, nonce[, app_id]} → the identity token. */
+async function authenticate(base, { email, password, nonce, appId }) {
+  const payload = { email, password, nonce };
+  if (appId) payload.app_id = appId;
+  const body = expectStatus(await request('POST', `${base}/authenticate`, payload), 200, 'POST /authenticate');
   if (!body || typeof body.identity_token !== 'string') {
     throw new Error(`POST /authenticate answered without identity_token: ${JSON.stringify(body)}`);
   }
@@ -68,9 +70,10 @@ async function openSession(base, { email, password }) {
   return body;
 }
 
-/** POST /identity_tokens {nonce} with the session → the identity token. */
-async function identityToken(base, sessionToken, nonce) {
-  const res = await request('POST', `${base}/identity_tokens`, { nonce }, { authorization: `Bearer ${sessionToken}` });
+/** POST /identity_tokens {nonce[, app_id]} with the session → the identity token. */
+async function identityToken(base, sessionToken, nonce, appId) {
+  const payload = appId ? { nonce, app_id: appId } : { nonce };
+  const res = await request('POST', `${base}/identity_tokens`, payload, { authorization: `Bearer ${sessionToken}` });
   const body = expectStatus(res, 200, 'POST /identity_tokens');
   if (!body || typeof body.identity_token !== 'string') {
     throw new Error(`POST /identity_tokens answered without identity_token: ${JSON.stringify(body)}`);

@@ -91,16 +91,21 @@ class Server {
  * @param {boolean} [options.emulator=true]  also run the Layer emulator
  * @param {object} [options.env]  extra LAYER_IDP_* settings
  * @param {string} [options.appId]
+ * @param {string[]} [options.appIds]  several apps for the emulator (the first is `appId`)
  */
-async function startServer({ emulator = true, env = {}, appId } = {}) {
+async function startServer({ emulator = true, env = {}, appId, appIds } = {}) {
   const bin = binaryPath();
   if (!fs.existsSync(bin)) {
     throw new Error(`layer-idp binary not found at ${bin}: build it (cargo build) or set LAYER_IDP_BIN`);
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layer-idp-e2e-'));
-  const app = appId || `layer:///apps/staging/${crypto.randomUUID()}`;
+  const apps = appIds || [appId || `layer:///apps/staging/${crypto.randomUUID()}`];
+  const app = apps[0];
   const args = ['serve', '--listen', '127.0.0.1:0'];
-  if (emulator) args.push('--mock-layer-listen', '127.0.0.1:0', '--mock-layer-app-id', app);
+  if (emulator) {
+    args.push('--mock-layer-listen', '127.0.0.1:0');
+    for (const id of apps) args.push('--mock-layer-app-id', id);
+  }
 
   // The server reads every LAYER_IDP_* variable as a setting and refuses unknown ones
   // (LAYER_IDP_BIN is the suite's, not the server's); a developer's own settings must not

@@ -41,10 +41,13 @@ class SimulatedUser {
    * @param {object} options.account     {id, email, password, display_name} from idp.signUp
    * @param {'websdk'|'xdk'} [options.sdk]
    * @param {'authenticate'|'session'} [options.login] how tokens are obtained from layer-idp
+   * @param {string} [options.appId]  the Layer app this client is built for (default: the
+   *   server's first); it is also the app_id its logins at layer-idp name
    */
-  constructor({ name, server, account, sdk = 'websdk', login = 'authenticate' }) {
+  constructor({ name, server, account, sdk = 'websdk', login = 'authenticate', appId }) {
     this.name = name;
     this.server = server;
+    this.appId = appId || null;
     this.account = account;
     this.sdk = sdk;
     this.login = login;
@@ -67,7 +70,7 @@ class SimulatedUser {
     const user = new SimulatedUser(options);
     await user._spawn();
     await user.call('init', {
-      appId: user.server.appId,
+      appId: user.appId || user.server.appId,
       url: user.server.layerUrl,
       websocketUrl: user.server.layerWsUrl,
       logLevel: Number(process.env.E2E_SDK_LOG_LEVEL || 1),
@@ -141,9 +144,9 @@ class SimulatedUser {
       if (!this._idpSession) {
         this._idpSession = await idp.openSession(base, this.account);
       }
-      return idp.identityToken(base, this._idpSession.session_token, nonce);
+      return idp.identityToken(base, this._idpSession.session_token, nonce, this.appId);
     }
-    return idp.authenticate(base, { email: this.account.email, password: this.account.password, nonce });
+    return idp.authenticate(base, { email: this.account.email, password: this.account.password, nonce, appId: this.appId });
   }
 
   call(cmd, args = {}, { timeout = DEFAULT_TIMEOUT_MS } = {}) {

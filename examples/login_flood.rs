@@ -1,0 +1,78 @@
+//! A login flood against a running server, for `scripts/bench-logins`: CONNECTIONS clients,
+//! each from its own loopback address (127.0.2.x, so the per-address share of the hashing
+//! queue is not what limits them), post the right password to `/authenticate` with fresh
+//! nonces for SECONDS. Prints one line of `key=value` figures, including the server's peak
+//! resident memory during the flood (its `VmHWM`, reset at the start).
+//!
+//!     cargo run --release --example login_flood -- URL PID SECONDS CONNECTIONS EMAIL PASSWORD
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+fn status_kib(pid: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
+        .expect("a /proc status field")
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [url, pid, seconds, connections, email, password] = &args[..] else {
+        eprintln!("usage: login_flood URL PID SECONDS CONNECTIONS EMAIL PASSWORD");
+        std::process::exit(2);
+    };
+    let seconds: u64 = seconds.parse().expect("SECONDS");
+    let connections: u8 = connections.parse().expect("CONNECTIONS (at most 255)");
+
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset the server's VmHWM");
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let began = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|c| {
+            let client = reqwest::Client::builder()
+                .local_address(IpAddr::from([127, 0, 2, c + 1]))
+                .build()
+                .expect("client");
+            let (url, email, password) = (
+                format!("{url}/authenticate"),
+                email.clone(),
+                password.clone(),
+            );
+            tokio::spawn(async move {
+                let (mut ok, mut busy, mut other) = (0u64, 0u64, 0u64);
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    n += 1;
+                    let body = serde_json::json!({
+                        "email": email,
+                        "password": password,
+                        "nonce": format!("bench-{c}-{n}"),
+                    });
+                    match client.post(&url).json(&body).send().await {
+                        Ok(r) if r.status() == 200 => ok += 1,
+                        Ok(r) if r.status() == 503 => busy += 1,
+                        _ => other += 1,
+                    }
+                }
+                (ok, busy, other)
+            })
+        })
+        .collect();
+    let (mut ok, mut busy, mut other) = (0, 0, 0);
+    for task in tasks {
+        let (o, b, x) = task.await.expect("client task");
+        ok += o;
+        busy += b;
+        other += x;
+    }
+    let elapsed = began.elapsed().as_secs_f64();
+    println!(
+        "logins={ok} busy={busy} other={other} seconds={elapsed:.2} logins_per_s={:.1} peak_kib={}",
+        ok as f64 / elapsed,
+        status_kib(pid, "VmHWM")
+    );
+}

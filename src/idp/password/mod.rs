@@ -1,0 +1,328 @@
+//! Password hashing: argon2id PHC strings, computed on a fixed set of hashing threads with
+//! bounded memory, behind a fair queue.
+//!
+//! - `argon2id.rs` — the hash and the check, in a reusable per-thread buffer; bounds on stored
+//!   hashes.
+//! - `queue.rs` — who goes next: logins before sign-ups (with a guaranteed share for each),
+//!   client addresses in turn, a cap per address.
+//! - `pool.rs` — the threads, the queue timeout, carrying the request's span.
+//!
+//! Each hash holds `argon2_memory_kib` of memory and tens of milliseconds of a core, so at most
+//! `max_concurrent_hashes` run at once, each on its own thread with its own buffer: memory
+//! stays within that many buffers however hard the service is flooded, and goes back to the
+//! system when the queue empties. A request that cannot get a turn within the queue timeout,
+//! or whose address already has its share of the queue, is turned away with 503. An unknown
+//! e-mail is verified against a dummy hash made at start-up with the current parameters, so it
+//! costs what a wrong password costs and timing does not reveal who has an account.
+
+mod argon2id;
+mod pool;
+mod queue;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::Params;
+
+pub use argon2id::Verification;
+pub use queue::Lane;
+use queue::{Refusal, Source};
+
+use super::client::ClientAddr;
+use super::error::IdpError;
+use crate::config::PasswordSettings;
+use crate::domain::{Password, PasswordPolicy};
+use pool::{Pool, PoolSettings, Rejected};
+
+/// Who a hash is for, which decides where it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashRequest {
+    lane: Lane,
+    source: Source,
+}
+
+impl HashRequest {
+    /// Checking an existing password (login, `current_password`), or a hash asked for by an
+    /// authenticated user or an administrator.
+    pub fn login(client: ClientAddr) -> Self {
+        Self {
+            lane: Lane::Login,
+            source: Source::of(client.0),
+        }
+    }
+
+    /// An anonymous sign-up.
+    pub fn sign_up(client: ClientAddr) -> Self {
+        Self {
+            lane: Lane::SignUp,
+            source: Source::of(client.0),
+        }
+    }
+
+    /// The command line: the operator, in a process of their own.
+    pub fn command_line() -> Self {
+        Self {
+            lane: Lane::Login,
+            source: Source::Local,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    policy: PasswordPolicy,
+    pool: Arc<Pool>,
+    dummy_hash: Arc<str>,
+}
+
+impl PasswordHasher {
+    /// Starts the hashing threads and makes the dummy hash. Blocks for one hash; call at
+    /// start-up.
+    pub fn new(settings: &PasswordSettings) -> anyhow::Result<Self> {
+        let params = Params::new(
+            settings.argon2_memory_kib,
+            settings.argon2_iterations,
+            settings.argon2_parallelism,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
+        let dummy_hash = {
+            // Made on the calling thread, in a buffer freed right after.
+            let mut scratch = argon2id::Scratch::new(settings.argon2_memory_kib);
+            argon2id::hash(
+                &params,
+                b"layer-idp dummy password, never matches",
+                &mut scratch,
+            )
+            .map_err(|e| e.context("could not compute the dummy hash"))?
+        };
+        let pool = Pool::start(PoolSettings {
+            threads: settings.max_concurrent_hashes,
+            memory_kib: settings.argon2_memory_kib,
+            queue_timeout: Duration::from_millis(settings.hash_queue_timeout_ms),
+            capacity: settings.hash_queue_capacity,
+            per_source: settings.hash_queue_per_address,
+        })
+        .map_err(|e| anyhow::anyhow!("could not start the password hashing threads: {e}"))?;
+        Ok(Self {
+            params,
+            policy: PasswordPolicy {
+                min_chars: settings.min_length,
+                max_chars: settings.max_length,
+            },
+            pool: Arc::new(pool),
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    pub fn policy(&self) -> PasswordPolicy {
+        self.policy
+    }
+
+    /// Hashes a new password into a PHC string.
+    pub async fn hash(&self, password: Password, request: HashRequest) -> Result<String, IdpError> {
+        let params = self.params.clone();
+        self.run(request, move |scratch| {
+            argon2id::hash(&params, password.expose().as_bytes(), scratch)
+        })
+        .await?
+        .map_err(IdpError::internal)
+    }
+
+    /// Checks `password` against `stored`, or against the dummy hash when there is no account
+    /// (the result is then always a mismatch, after the same amount of work).
+    pub async fn verify(
+        &self,
+        password: Password,
+        stored: Option<String>,
+        request: HashRequest,
+    ) -> Result<Verification, IdpError> {
+        let known = stored.is_some();
+        let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        let params = self.params.clone();
+        let verification = self
+            .run(request, move |scratch| {
+                argon2id::verify(&params, password.expose().as_bytes(), &stored, scratch)
+            })
+            .await?;
+        Ok(Verification {
+            matches: known && verification.matches,
+            needs_rehash: known && verification.needs_rehash,
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        request: HashRequest,
+        work: impl FnOnce(&mut argon2id::Scratch) -> T + Send + 'static,
+    ) -> Result<T, IdpError> {
+        self.pool
+            .run(request.lane, request.source, work)
+            .await
+            .map_err(|rejected| {
+                match rejected {
+                    Rejected::Full(Refusal::SourceFull) => tracing::warn!(
+                        lane = ?request.lane,
+                        source = ?request.source,
+                        "this client already has its share of the password hashing queue; \
+                         shedding the request"
+                    ),
+                    Rejected::Full(Refusal::QueueFull) => {
+                        tracing::warn!("password hashing queue is full; shedding the request")
+                    }
+                    Rejected::TimedOut => tracing::warn!(
+                        "no password hashing slot within the queue timeout; shedding the request"
+                    ),
+                    Rejected::Lost => {
+                        return IdpError::internal(anyhow::anyhow!(
+                            "a password hashing job was lost (it panicked)"
+                        ));
+                    }
+                }
+                IdpError::Busy
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+
+    fn cheap() -> PasswordSettings {
+        PasswordSettings {
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            ..PasswordSettings::default()
+        }
+    }
+
+    fn pw(s: &str) -> Password {
+        Password::candidate(s, PasswordPolicy::default()).unwrap()
+    }
+
+    fn client() -> HashRequest {
+        HashRequest::login(ClientAddr(IpAddr::V4(Ipv4Addr::LOCALHOST)))
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_and_nothing_else() {
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        let hash = hasher.hash(pw("correct horse"), client()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hash}");
+        let ok = hasher
+            .verify(pw("correct horse"), Some(hash.clone()), client())
+            .await
+            .unwrap();
+        assert_eq!(
+            ok,
+            Verification {
+                matches: true,
+                needs_rehash: false
+            }
+        );
+        let wrong = hasher
+            .verify(pw("wrong horse"), Some(hash), client())
+            .await
+            .unwrap();
+        assert!(!wrong.matches);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_account_never_matches_even_the_dummy_password() {
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        let v = hasher
+            .verify(
+                pw("layer-idp dummy password, never matches"),
+                None,
+                client(),
+            )
+            .await
+            .unwrap();
+        assert!(!v.matches);
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_hash_costs() {
+        let hasher = PasswordHasher::new(&PasswordSettings::default()).unwrap();
+        let dummy = argon2::password_hash::phc::PasswordHash::new(&hasher.dummy_hash).unwrap();
+        assert_eq!(Params::try_from(&dummy).unwrap().m_cost(), 19_456);
+        assert!(
+            hasher
+                .dummy_hash
+                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hash_below_the_current_policy_is_flagged_for_rehashing() {
+        let weak = PasswordHasher::new(&cheap()).unwrap();
+        let hash = weak.hash(pw("correct horse"), client()).await.unwrap();
+        let stronger = PasswordHasher::new(&PasswordSettings {
+            argon2_memory_kib: 128,
+            ..cheap()
+        })
+        .unwrap();
+        let v = stronger
+            .verify(pw("correct horse"), Some(hash), client())
+            .await
+            .unwrap();
+        assert_eq!(
+            v,
+            Verification {
+                matches: true,
+                needs_rehash: true
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hash_stored_with_more_memory_than_configured_is_refused() {
+        let strong = PasswordHasher::new(&PasswordSettings {
+            argon2_memory_kib: 128,
+            ..cheap()
+        })
+        .unwrap();
+        let hash = strong.hash(pw("correct horse"), client()).await.unwrap();
+        let weaker = PasswordHasher::new(&cheap()).unwrap();
+        let v = weaker
+            .verify(pw("correct horse"), Some(hash), client())
+            .await
+            .unwrap();
+        assert!(!v.matches);
+    }
+
+    #[tokio::test]
+    async fn the_default_parameters_are_the_owasp_baseline() {
+        let hasher = PasswordHasher::new(&PasswordSettings::default()).unwrap();
+        let hash = hasher.hash(pw("correct horse"), client()).await.unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(
+            hasher
+                .verify(pw("correct horse"), Some(hash), client())
+                .await
+                .unwrap()
+                .matches
+        );
+    }
+
+    #[tokio::test]
+    async fn an_address_over_its_share_of_the_queue_is_shed_with_busy() {
+        let hasher = PasswordHasher::new(&PasswordSettings {
+            max_concurrent_hashes: 1,
+            hash_queue_per_address: 0,
+            ..cheap()
+        })
+        .unwrap();
+        let err = hasher
+            .hash(pw("correct horse"), client())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, IdpError::Busy));
+    }
+}
