@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// repeat for several [default: one new staging app, printed at start].
     #[arg(long = "mock-layer-app-id", value_name = "APP_ID", value_parser = AppId::parse)]
     pub mock_layer_app_ids: Vec<AppId>,
+    /// The Platform API token (`Authorization: Bearer …`) of every app the emulator serves
+    /// [default: a new random token per app, printed at start and in GET /_mock/apps].
+    #[arg(long, value_name = "TOKEN")]
+    pub mock_layer_platform_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +102,14 @@ pub struct MockLayerArgs {
     /// for every app served.
     #[arg(long = "app-key", value_name = "APP_ID=KEY_ID", value_parser = parse_app_key)]
     pub app_keys: Vec<(AppId, String)>,
+    /// The Platform API token of every app served [default: a new random token per app,
+    /// printed at start and in GET /_mock/apps]. Also accepted as --mock-layer-platform-token.
+    #[arg(
+        long = "platform-token",
+        visible_alias = "mock-layer-platform-token",
+        value_name = "TOKEN"
+    )]
+    pub platform_token: Option<String>,
     /// An app's own provider: APP_ID=PROVIDER_ID; repeatable. Apps never named here trust
     /// --provider-id. A layer-idp's JWKS names each key's app and provider, so with
     /// --jwks-url both are learned without these flags.
@@ -129,6 +141,7 @@ impl Command {
             Command::Serve(args) => MockLayerOverrides {
                 listen: args.mock_layer_listen,
                 app_ids: args.mock_layer_app_ids.clone(),
+                platform_token: args.mock_layer_platform_token.clone(),
                 ..MockLayerOverrides::default()
             },
             Command::MockLayer(args) => MockLayerOverrides {
@@ -145,6 +158,7 @@ impl Command {
                     })
                     .collect(),
                 app_keys: args.app_keys.clone(),
+                platform_token: args.platform_token.clone(),
                 app_providers: args.app_providers.clone(),
             },
             _ => MockLayerOverrides::default(),
@@ -240,4 +254,27 @@ pub struct HealthcheckArgs {
     /// Address of the server [default: the configured listen address].
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn the_platform_token_flag_reaches_the_emulator_s_overrides() {
+        let cli = Cli::parse_from(["layer-idp", "serve", "--mock-layer-platform-token", "t1"]);
+        assert_eq!(
+            cli.command.mock_layer_overrides().platform_token.as_deref(),
+            Some("t1")
+        );
+        for flag in ["--platform-token", "--mock-layer-platform-token"] {
+            let cli = Cli::parse_from(["layer-idp", "mock-layer", flag, "t2"]);
+            assert_eq!(
+                cli.command.mock_layer_overrides().platform_token.as_deref(),
+                Some("t2")
+            );
+        }
+    }
 }

@@ -897,6 +897,41 @@ mod tests {
     }
 
     #[test]
+    fn the_platform_token_comes_from_the_environment_or_a_flag_and_is_not_shown() {
+        let settings = load(
+            None,
+            &[("LAYER_IDP_MOCK_LAYER__PLATFORM_TOKEN", "from-env")],
+        )
+        .unwrap();
+        let token = settings.mock_layer.platform_token.clone().unwrap();
+        assert_eq!(token.0, "from-env");
+        assert!(!format!("{settings:?}").contains("from-env"));
+        let mut result = None;
+        Jail::expect_with(|jail| {
+            jail.set_env("LAYER_IDP_MOCK_LAYER__PLATFORM_TOKEN", "from-env");
+            let overrides = Overrides {
+                mock_layer: MockLayerOverrides {
+                    platform_token: Some("from-flag".to_owned()),
+                    ..MockLayerOverrides::default()
+                },
+                ..Overrides::default()
+            };
+            result = Some(Settings::load(&overrides).unwrap());
+            Ok(())
+        });
+        assert_eq!(
+            result.unwrap().mock_layer.platform_token.unwrap().0,
+            "from-flag"
+        );
+        let err = load(
+            None,
+            &[("LAYER_IDP_MOCK_LAYER__PLATFORM_TOKEN", "has space")],
+        )
+        .unwrap_err();
+        assert!(err.contains("mock_layer.platform_token"), "{err}");
+    }
+
+    #[test]
     fn the_conventional_database_url_variable_is_honoured() {
         let settings = load(None, &[("DATABASE_URL", "postgres://u:pw@db/idp")]).unwrap();
         assert!(settings.effective_database_url().is_postgres());

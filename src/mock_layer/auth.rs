@@ -174,17 +174,23 @@ impl Sessions {
 
     /// A new session; also the sessions ended early to make room, whose sockets the caller
     /// must close.
-    pub fn create_session(
+    /// The lifetime is the app's own in seconds, if it set one (Platform API
+    /// `session_ttl_in_seconds`), else the emulator's.
+    pub fn create_session_for(
         &self,
         app: AppId,
         user_id: String,
+        ttl_secs: Option<u64>,
     ) -> (String, Session, Vec<(String, Session)>) {
         let token = random_token(SESSION_BYTES);
         let now = wall_clock_ms();
+        let ttl_ms = ttl_secs.map_or(self.session_ttl_ms, |secs| {
+            i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+        });
         let session = Session {
             app,
             user_id,
-            expires_ms: now.saturating_add(self.session_ttl_ms),
+            expires_ms: now.saturating_add(ttl_ms),
         };
         let evicted =
             lock(&self.sessions).insert(token.clone(), session.expires_ms, session.clone(), now);
@@ -312,6 +318,18 @@ mod tests {
     }
 
     #[test]
+    fn an_app_s_own_session_lifetime_replaces_the_default() {
+        let sessions = Sessions::new(600, 3600);
+        let app = AppId::new_staging();
+        let before = wall_clock_ms();
+        let (_, default, _) = sessions.create_session_for(app, "a".into(), None);
+        let (_, short, _) = sessions.create_session_for(app, "b".into(), Some(30));
+        let after = wall_clock_ms();
+        assert!((before + 3_600_000..=after + 3_600_000).contains(&default.expires_ms));
+        assert!((before + 30_000..=after + 30_000).contains(&short.expires_ms));
+    }
+
+    #[test]
     fn a_nonce_is_good_once() {
         let sessions = Sessions::new(600, 60);
         let nonce = sessions.issue_nonce();
@@ -338,17 +356,17 @@ mod tests {
     fn at_the_cap_the_oldest_session_ends_and_is_reported() {
         let sessions = Sessions::with_caps(600, 60, 3, 2);
         let app = AppId::new_staging();
-        let (first, _, none) = sessions.create_session(app, "a".into());
+        let (first, _, none) = sessions.create_session_for(app, "a".into(), None);
         assert!(none.is_empty());
-        let (second, _, _) = sessions.create_session(app, "b".into());
+        let (second, _, _) = sessions.create_session_for(app, "b".into(), None);
         assert!(sessions.delete(&second).is_some());
-        let (third, _, none) = sessions.create_session(app, "c".into());
+        let (third, _, none) = sessions.create_session_for(app, "c".into(), None);
         assert!(
             none.is_empty(),
             "the cap counts live sessions: the deleted one's place was free"
         );
         assert!(sessions.find(&first).is_some());
-        let (_, _, evicted) = sessions.create_session(app, "d".into());
+        let (_, _, evicted) = sessions.create_session_for(app, "d".into(), None);
         assert_eq!(evicted.len(), 1);
         assert_eq!(evicted[0].0, first);
         assert!(sessions.find(&first).is_none());
@@ -359,10 +377,10 @@ mod tests {
     fn keys_taken_out_early_do_not_pile_up_in_the_queue() {
         let sessions = Sessions::with_caps(600, 60, 10, 10);
         let app = AppId::new_staging();
-        let (kept, _, _) = sessions.create_session(app, "kept".into());
+        let (kept, _, _) = sessions.create_session_for(app, "kept".into(), None);
         for i in 0..10_000 {
             assert!(sessions.consume_nonce(&sessions.issue_nonce()));
-            let (token, _, evicted) = sessions.create_session(app, format!("u{i}"));
+            let (token, _, evicted) = sessions.create_session_for(app, format!("u{i}"), None);
             assert!(evicted.is_empty());
             sessions.delete(&token);
         }

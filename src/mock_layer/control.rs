@@ -21,6 +21,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, resource: fn(&str) -> Resource) {
         .service(resource("/_mock/notifications").route(web::get().to(get_notifications)))
         .service(resource("/_mock/apps").route(web::get().to(get_apps)))
         .service(
+            resource("/_mock/clock")
+                .route(web::get().to(get_clock))
+                .route(web::post().to(post_clock)),
+        )
+        .service(
             resource("/_mock/users/{user_id}/expire-sessions")
                 .route(web::post().to(post_expire_sessions)),
         )
@@ -105,11 +110,73 @@ pub async fn get_notifications(
     Ok(json(StatusCode::OK, &items))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct ClockAdvance {
+    advance_ms: Option<i64>,
+    advance_secs: Option<i64>,
+}
+
+/// Each world's time (the wall clock plus what the controls added), by app.
+pub async fn get_clock(emulator: web::Data<MockLayer>) -> HttpResponse {
+    let now: serde_json::Map<String, serde_json::Value> = emulator
+        .worlds()
+        .map(|(app, world)| (app.to_string(), iso_ms(world.peek_ms()).into()))
+        .collect();
+    json(StatusCode::OK, &json!({ "now": now }))
+}
+
+/// Moves the clock of one app (`?app_id=`) or all forward by `advance_ms` or
+/// `advance_secs`, and sends the delayed messages that became due — before answering, so a
+/// test sees them at once.
+pub async fn post_clock(
+    emulator: web::Data<MockLayer>,
+    filter: web::Query<AppFilter>,
+    payload: web::Payload,
+) -> Result<HttpResponse, LayerError> {
+    let only = filter.app(&emulator)?;
+    let raw = super::rest::json_body(payload, 4096).await?;
+    let body: ClockAdvance = serde_json::from_value(raw).map_err(|e| {
+        LayerError::invalid_request(format!("the body must be {{\"advance_ms\": N}}: {e}"))
+    })?;
+    let ms = match (body.advance_ms, body.advance_secs) {
+        (Some(ms), None) if ms >= 0 => ms,
+        (None, Some(secs)) if secs >= 0 => secs.saturating_mul(1000),
+        _ => {
+            return Err(LayerError::invalid_property(
+                "advance_ms",
+                "give one of advance_ms or advance_secs, not negative",
+            ));
+        }
+    };
+    for (_, mut world) in emulator
+        .worlds()
+        .filter(|(app, _)| only.is_none_or(|o| o == *app))
+    {
+        world.advance_clock(ms);
+    }
+    Ok(get_clock(emulator).await)
+}
+
 pub async fn get_apps(emulator: web::Data<MockLayer>) -> HttpResponse {
     json(
         StatusCode::OK,
         &json!({
             "apps": emulator.app_ids().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            // The first app's token (every app's when one is configured), and each app's.
+            "platform_token": emulator.app_ids().first().and_then(|app| emulator.platform_token(*app)),
+            "platform_tokens": emulator
+                .app_ids()
+                .iter()
+                .map(|app| (app.to_string(), serde_json::Value::from(emulator.platform_token(*app).unwrap_or_default())))
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
+            // The lifetime of new sessions, by app: the default or what the app set.
+            "session_ttl_secs": emulator
+                .worlds()
+                .map(|(app, world)| {
+                    let ttl = world.session_ttl_secs.unwrap_or(emulator.settings().session_ttl_secs);
+                    (app.to_string(), serde_json::Value::from(ttl))
+                })
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
             "provider_id": emulator.provider_id(),
             "app_providers": emulator
                 .app_providers()

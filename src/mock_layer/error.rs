@@ -29,6 +29,8 @@ pub enum ErrorKind {
     AccessDenied,
     /// 404, code 102
     NotFound,
+    /// 410, code 103: the object existed and was deleted (Platform API conversation reads).
+    ObjectDeleted,
     /// 422, code 104
     MissingProperty,
     /// 422, code 105
@@ -58,6 +60,7 @@ impl ErrorKind {
             Self::InvalidAppId => "invalid_app_id",
             Self::AccessDenied => "access_denied",
             Self::NotFound => "not_found",
+            Self::ObjectDeleted => "object_deleted",
             Self::MissingProperty => "missing_property",
             Self::InvalidProperty => "invalid_property",
             Self::InvalidEndpoint => "invalid_endpoint",
@@ -77,6 +80,7 @@ impl ErrorKind {
             Self::InvalidAppId => 2,
             Self::AccessDenied => 101,
             Self::NotFound => 102,
+            Self::ObjectDeleted => 103,
             Self::MissingProperty => 104,
             Self::InvalidProperty => 105,
             Self::InvalidEndpoint => 106,
@@ -95,6 +99,7 @@ impl ErrorKind {
             Self::AuthenticationRequired => StatusCode::UNAUTHORIZED,
             Self::InvalidAppId | Self::AccessDenied => StatusCode::FORBIDDEN,
             Self::NotFound | Self::InvalidEndpoint => StatusCode::NOT_FOUND,
+            Self::ObjectDeleted => StatusCode::GONE,
             Self::MissingProperty | Self::InvalidProperty => StatusCode::UNPROCESSABLE_ENTITY,
             Self::InvalidHeader => StatusCode::NOT_ACCEPTABLE,
             Self::Conflict | Self::IdInUse => StatusCode::CONFLICT,

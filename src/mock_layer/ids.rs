@@ -20,6 +20,7 @@ pub enum Kind {
     Conversations,
     Messages,
     Content,
+    Announcements,
 }
 
 impl Kind {
@@ -28,6 +29,7 @@ impl Kind {
             Kind::Conversations => "layer:///conversations/",
             Kind::Messages => "layer:///messages/",
             Kind::Content => "layer:///content/",
+            Kind::Announcements => "layer:///announcements/",
         }
     }
 }

@@ -53,6 +53,8 @@ pub struct NewMessage {
     pub uuid: Option<Uuid>,
     pub parts: Vec<NewPart>,
     pub notification: Option<Value>,
+    /// Sent through the Platform API: its content parts use content the server uploaded.
+    pub from_server: bool,
 }
 
 #[derive(Debug)]
@@ -276,12 +278,13 @@ pub fn new_message(body: &Value) -> Result<NewMessage, LayerError> {
         uuid,
         parts,
         notification,
+        from_server: false,
     })
 }
 
 /// The `title`, `text` and `sound` of a push, each a string of at most
 /// [`MAX_NOTIFICATION_FIELD_BYTES`]; other members are not kept.
-fn notification(given: &Map<String, Value>) -> Result<Map<String, Value>, LayerError> {
+pub fn notification(given: &Map<String, Value>) -> Result<Map<String, Value>, LayerError> {
     let mut kept = Map::new();
     for field in ["title", "text", "sound"] {
         match given.get(field) {
@@ -310,7 +313,7 @@ fn notification(given: &Map<String, Value>) -> Result<Map<String, Value>, LayerE
     Ok(kept)
 }
 
-fn new_part(index: usize, value: &Value) -> Result<NewPart, LayerError> {
+pub fn new_part(index: usize, value: &Value) -> Result<NewPart, LayerError> {
     let invalid = |msg: String| LayerError::invalid_property("parts", msg);
     let part = value
         .as_object()

@@ -29,6 +29,7 @@ pub mod identity_token;
 pub mod ids;
 mod input;
 mod journal;
+mod platform;
 mod presence;
 mod rest;
 pub mod settings;
@@ -87,6 +88,8 @@ pub struct MockLayer {
     base: Arc<str>,
     settings: MockLayerSettings,
     next_socket_id: AtomicU64,
+    /// Each app's Platform API token (`Authorization: Bearer …`).
+    platform_tokens: BTreeMap<AppId, String>,
 }
 
 impl MockLayer {
@@ -139,7 +142,18 @@ impl MockLayer {
                 bytes_per_app: settings.replay_bytes_per_app,
             },
         };
+        let platform_tokens = apps
+            .iter()
+            .map(|app| {
+                let token = match &settings.platform_token {
+                    Some(token) => token.0.clone(),
+                    None => ids::random_token(24),
+                };
+                (*app, token)
+            })
+            .collect();
         Ok(Self {
+            platform_tokens,
             apps: apps
                 .into_iter()
                 .map(|app| (app, Mutex::new(World::new(app, base.clone(), limits))))
@@ -193,6 +207,16 @@ impl MockLayer {
 
     pub(crate) fn settings(&self) -> &MockLayerSettings {
         &self.settings
+    }
+
+    /// The app's Platform API token.
+    pub fn platform_token(&self, app: AppId) -> Option<&str> {
+        self.platform_tokens.get(&app).map(String::as_str)
+    }
+
+    /// The served app whose bare UUID is `uuid` (Platform API paths name apps so).
+    pub(crate) fn app_by_uuid(&self, uuid: &uuid::Uuid) -> Option<AppId> {
+        self.apps.keys().find(|app| app.uuid == *uuid).copied()
     }
 }
 
@@ -291,6 +315,7 @@ pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::R
     let state = web::Data::new(state);
     let server = serve(state.clone(), listener, workers)
         .with_context(|| format!("could not serve the Layer emulator on {addr}"))?;
+    deliver_delayed_messages(&state);
     let apps = state
         .app_ids()
         .iter()
@@ -304,6 +329,17 @@ pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::R
         provider_id = state.provider_id().as_deref().unwrap_or("(from the JWKS)"),
         "Layer emulator listening"
     );
+    // A token the operator configured is theirs already and stays out of the log; a made-up
+    // one is printed, as the app IDs are, so a backend under test can be pointed at it.
+    if state.settings().platform_token.is_none() {
+        for app in state.app_ids() {
+            tracing::info!(
+                app = %app,
+                platform_token = state.platform_token(app).unwrap_or_default(),
+                "Layer emulator Platform API token (Authorization: Bearer …)"
+            );
+        }
+    }
     for (app, provider) in state.app_providers() {
         tracing::info!(app_id = %app, provider_id = provider, "an app with its own provider");
     }
@@ -312,6 +348,28 @@ pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::R
         server,
         state,
     })
+}
+
+/// How often delayed messages are looked at in real time (the test controls' clock
+/// delivers at once, without this).
+const DELIVERY_TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Sends delayed messages when their time comes, for as long as the emulator exists.
+fn deliver_delayed_messages(state: &web::Data<MockLayer>) {
+    let weak = Arc::downgrade(&state.clone().into_inner());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DELIVERY_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(emulator) = weak.upgrade() else {
+                return;
+            };
+            for (_, mut world) in emulator.worlds() {
+                world.deliver_due();
+            }
+        }
+    });
 }
 
 /// Serves the emulator on an already-bound listener.
@@ -338,6 +396,7 @@ pub fn serve(
             .app_data(state.clone())
             .app_data(rest::path_config())
             .app_data(rest::query_config())
+            .configure(platform::configure)
             .configure(rest::configure)
     })
     .workers(workers)

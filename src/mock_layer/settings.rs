@@ -85,6 +85,20 @@ pub struct MockLayerSettings {
     /// Bytes of replayable changes kept for a whole app; past it, the largest logs give up
     /// their oldest changes first.
     pub replay_bytes_per_app: usize,
+    /// The Platform API token (`Authorization: Bearer …`) of every app served; default: a
+    /// new random token per app, printed at start and shown by `GET /_mock/apps`.
+    pub platform_token: Option<PlatformToken>,
+}
+
+/// A Platform API token; `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PlatformToken(pub String);
+
+impl std::fmt::Debug for PlatformToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlatformToken([redacted])")
+    }
 }
 
 impl Default for MockLayerSettings {
@@ -118,6 +132,7 @@ impl Default for MockLayerSettings {
             replay_entries_per_user: 10_000,
             replay_bytes_per_user: 4 * 1024 * 1024,
             replay_bytes_per_app: 64 * 1024 * 1024,
+            platform_token: None,
         }
     }
 }
@@ -149,6 +164,9 @@ impl MockLayerSettings {
         }
         if !flags.keys.is_empty() {
             self.keys = flags.keys.clone();
+        }
+        if let Some(token) = &flags.platform_token {
+            self.platform_token = Some(PlatformToken(token.clone()));
         }
         if !flags.app_keys.is_empty() {
             self.app_keys.clear();
@@ -208,6 +226,15 @@ impl MockLayerSettings {
                 "mock_layer.jwks_url {url:?} must be an http:// URL of a layer-idp's \
                  /.well-known/jwks.json (--jwks-url)"
             ));
+        }
+        if let Some(PlatformToken(token)) = &self.platform_token
+            && (token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return invalid(
+                "mock_layer.platform_token must be printable ASCII without spaces \
+                 (--mock-layer-platform-token, LAYER_IDP_MOCK_LAYER__PLATFORM_TOKEN)"
+                    .to_owned(),
+            );
         }
         for key in &self.keys {
             if key.id.trim().is_empty() {
@@ -306,6 +333,7 @@ pub struct MockLayerOverrides {
     pub keys: Vec<MockLayerKeySettings>,
     /// `(app ID, key ID)` pairs from `--app-key APP_ID=KEY_ID`.
     pub app_keys: Vec<(AppId, String)>,
+    pub platform_token: Option<String>,
     /// `(app ID, provider ID)` pairs from `--app-provider APP_ID=PROVIDER_ID`.
     pub app_providers: Vec<(AppId, String)>,
 }

@@ -43,7 +43,8 @@ impl World {
     /// A full identity (`GET /identities/{id}`): `metadata` is what marks it full.
     pub fn identity_full(&self, user: &str) -> Value {
         let mut view = self.identity_basic(user);
-        let profile = self.identities.get(user).map(|i| &i.profile);
+        let identity = self.identities.get(user);
+        let profile = identity.map(|i| &i.profile);
         if let Value::Object(map) = &mut view {
             map.insert("type".into(), "user".into());
             map.insert(
@@ -54,15 +55,37 @@ impl World {
                 "last_name".into(),
                 json!(profile.and_then(|p| p.last_name.clone())),
             );
-            map.insert("email_address".into(), Value::Null);
-            map.insert("phone_number".into(), Value::Null);
+            map.insert(
+                "email_address".into(),
+                json!(identity.and_then(|i| i.email_address.clone())),
+            );
+            map.insert(
+                "phone_number".into(),
+                json!(identity.and_then(|i| i.phone_number.clone())),
+            );
             map.insert(
                 "public_key".into(),
                 json!(profile.and_then(|p| p.public_key.clone())),
             );
-            map.insert("metadata".into(), json!({}));
+            map.insert(
+                "metadata".into(),
+                json!(identity.map(|i| i.metadata.clone()).unwrap_or_default()),
+            );
         }
         view
+    }
+
+    /// A message's sender as a basic identity; a name sender (Platform API `sender.name`)
+    /// has no ID, only its name as `display_name` — how Layer showed system senders to
+    /// Client API 2.0 clients — and `name` as in Client API 1.0.
+    pub fn sender_view(&self, message: &Message) -> Value {
+        match &message.sender_name {
+            Some(name) => json!({
+                "id": null, "url": null, "user_id": null,
+                "display_name": name, "avatar_url": null, "name": name,
+            }),
+            None => self.identity_basic(&message.sender),
+        }
     }
 
     pub fn conversation_view(&self, conversation: &Conversation, viewer: &str) -> Value {
@@ -144,7 +167,7 @@ impl World {
             "parts": parts,
             "sent_at": iso_ms(message.sent_ms),
             "received_at": iso_ms(message.sent_ms),
-            "sender": self.identity_basic(&message.sender),
+            "sender": self.sender_view(message),
             "is_unread": is_unread,
             "recipient_status": recipient_status,
         });

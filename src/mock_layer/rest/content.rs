@@ -26,6 +26,30 @@ pub async fn post_content(
     emulator: web::Data<MockLayer>,
     req: HttpRequest,
 ) -> Result<HttpResponse, LayerError> {
+    let (mime_type, declared_size) = upload_headers(&req, emulator.settings().max_content_bytes)?;
+    let view =
+        emulator
+            .world(caller.app)?
+            .create_content(&caller.user_id, mime_type, declared_size)?;
+    let mut response = json(StatusCode::CREATED, &view);
+    if let Some(Ok(location)) = view["id"].as_str().map(|id| {
+        HeaderValue::from_str(&format!(
+            "{}/{}",
+            emulator.base_url(),
+            id.trim_start_matches("layer:///")
+        ))
+    }) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `Upload-Content-Type` (a MIME type; default `application/octet-stream`) and
+/// `Upload-Content-Length` (at most `limit`, if given) of a content reservation.
+pub fn upload_headers(
+    req: &HttpRequest,
+    limit: usize,
+) -> Result<(String, Option<u64>), LayerError> {
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -42,7 +66,6 @@ pub async fn post_content(
             format!("Upload-Content-Type {mime_type:?} is not a MIME type"),
         ));
     }
-    let limit = emulator.settings().max_content_bytes;
     let declared_size = match header("upload-content-length") {
         None => None,
         Some(raw) => match raw.parse::<u64>() {
@@ -61,21 +84,7 @@ pub async fn post_content(
             }
         },
     };
-    let view =
-        emulator
-            .world(caller.app)?
-            .create_content(&caller.user_id, mime_type, declared_size)?;
-    let mut response = json(StatusCode::CREATED, &view);
-    if let Some(Ok(location)) = view["id"].as_str().map(|id| {
-        HeaderValue::from_str(&format!(
-            "{}/{}",
-            emulator.base_url(),
-            id.trim_start_matches("layer:///")
-        ))
-    }) {
-        response.headers_mut().insert(LOCATION, location);
-    }
-    Ok(response)
+    Ok((mime_type, declared_size))
 }
 
 /// `PUT {upload_url}`: the bytes — exactly as many as `POST /content` declared, and once.

@@ -7,7 +7,8 @@
 //! `invalid_endpoint`, unsupported methods `method_not_allowed`, and an upgrade request on
 //! any path goes to the WebSocket.
 
-mod content;
+mod announcements;
+pub(super) mod content;
 mod conversations;
 mod identities;
 mod messages;
@@ -80,6 +81,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(messages::delete_message)),
     )
     .service(resource("/messages/{uuid}/receipts").route(web::post().to(messages::post_receipts)))
+    .service(resource("/announcements").route(web::get().to(announcements::get_announcements)))
+    .service(
+        resource("/announcements/{uuid}")
+            .route(web::get().to(announcements::get_announcement))
+            .route(web::delete().to(announcements::delete_announcement)),
+    )
+    .service(
+        resource("/announcements/{uuid}/receipts")
+            .route(web::post().to(announcements::post_announcement_receipts)),
+    )
     .service(resource("/content").route(web::post().to(content::post_content)))
     .service(resource("/content/{uuid}").route(web::get().to(content::get_content)))
     .service(resource("/content-upload/{secret}").route(web::put().to(content::put_upload)))

@@ -79,10 +79,22 @@ pub async fn post_sessions(
              already used, or older than the nonce lifetime); get a new one from POST /nonces",
         ));
     }
-    emulator
-        .world(app)?
-        .apply_profile(&verified.user_id, verified.profile)?;
-    let (session_token, _, evicted) = emulator.sessions.create_session(app, verified.user_id);
+    let ttl;
+    {
+        let mut world = emulator.world(app)?;
+        if world.suspended.contains(&verified.user_id) {
+            return Err(LayerError::access_denied(format!(
+                "the user {:?} is suspended by the app (Platform API PATCH /users/{{user}})",
+                verified.user_id
+            )));
+        }
+        world.apply_profile(&verified.user_id, verified.profile)?;
+        ttl = world.session_ttl_secs;
+    }
+    let (session_token, _, evicted) =
+        emulator
+            .sessions
+            .create_session_for(app, verified.user_id, ttl);
     for (token, session) in evicted {
         emulator
             .world(session.app)?

@@ -46,12 +46,26 @@ impl World {
         caller: &str,
         input: NewConversation,
     ) -> Result<(Value, bool), LayerError> {
+        self.create_conversation_by(Some(caller), input, |world, c| {
+            world.conversation_view(c, caller)
+        })
+    }
+
+    /// Creates a conversation for a user (who takes part in it) or for the server (who adds
+    /// nobody), the one path both APIs take. `view` renders the answer (and the existing
+    /// conversation of a distinct match or conflict) the way the caller's API shows it.
+    pub fn create_conversation_by(
+        &mut self,
+        creator: Option<&str>,
+        input: NewConversation,
+        view: impl Fn(&World, &Conversation) -> Value,
+    ) -> Result<(Value, bool), LayerError> {
         // `input::participants` bounded the list; duplicates go through a set all the same.
         let mut seen = HashSet::with_capacity(input.participants.len() + 1);
         let participants: Vec<String> = input
             .participants
             .into_iter()
-            .chain([caller.to_owned()])
+            .chain(creator.map(str::to_owned))
             .filter(|user| seen.insert(user.clone()))
             .collect();
         if participants.len() > self.limits.max_participants {
@@ -71,8 +85,8 @@ impl World {
                 ErrorKind::IdInUse,
                 format!("the conversation ID {} is already in use", existing.id()),
             );
-            if existing.is_participant(caller) {
-                error = error.with_data(self.conversation_view(existing, caller));
+            if creator.is_none_or(|caller| existing.is_participant(caller)) {
+                error = error.with_data(view(self, existing));
             }
             return Err(error);
         }
@@ -83,7 +97,7 @@ impl World {
                 .values()
                 .find(|c| c.distinct && c.participant_set() == wanted);
             if let Some(existing) = found {
-                let view = self.conversation_view(existing, caller);
+                let view = view(self, existing);
                 return match &input.metadata {
                     Some(metadata) if *metadata != existing.metadata => Err(LayerError::new(
                         ErrorKind::Conflict,
@@ -121,7 +135,7 @@ impl World {
             hidden: BTreeSet::new(),
             purged_up_to: HashMap::new(),
         };
-        let view = self.conversation_view(&conversation, caller);
+        let view = view(self, &conversation);
         self.conversations.insert(uuid, conversation);
         self.push_conversation_create(&uuid, None);
         Ok((view, true))
@@ -154,6 +168,17 @@ impl World {
         ops: Vec<PatchOp>,
     ) -> Result<(), LayerError> {
         let before = self.conversation_for(caller, uuid)?.clone();
+        self.apply_conversation_patch(before, uuid, ops)
+    }
+
+    /// Applies a Layer-Patch to a conversation whoever asked (a participant, or the server),
+    /// all or nothing, and pushes the changes to old, remaining and new participants.
+    pub fn apply_conversation_patch(
+        &mut self,
+        before: Conversation,
+        uuid: &Uuid,
+        ops: Vec<PatchOp>,
+    ) -> Result<(), LayerError> {
         let mut after = before.clone();
         let mut participants = ParticipantEdit::new(&before.participants);
         for op in &ops {
@@ -296,13 +321,7 @@ impl World {
         let conversation = self.conversation_for(caller, uuid)?.clone();
         let object = self.object_ref("Conversation", &conversation.id());
         match mode {
-            DeleteMode::AllParticipants => {
-                self.forget_conversation(uuid);
-                let body = json!({"operation": "delete", "object": object, "data": {"mode": "all_participants"}});
-                for user in &conversation.participants {
-                    self.emit(user, PacketKind::Change, body.clone());
-                }
-            }
+            DeleteMode::AllParticipants => self.destroy_conversation(&conversation),
             DeleteMode::MyDevices { leave: false } => {
                 let last = conversation.next_position.saturating_sub(1);
                 if let Some(c) = self.conversations.get_mut(uuid) {
@@ -321,6 +340,20 @@ impl World {
             }
         }
         Ok(())
+    }
+}
+
+impl World {
+    /// Deletes a conversation for every participant on every device, and tells them.
+    pub fn destroy_conversation(&mut self, conversation: &Conversation) {
+        self.forget_conversation(&conversation.uuid);
+        self.note_deleted_conversation(conversation.uuid);
+        let object = self.object_ref("Conversation", &conversation.id());
+        let body =
+            json!({"operation": "delete", "object": object, "data": {"mode": "all_participants"}});
+        for user in &conversation.participants {
+            self.emit(user, PacketKind::Change, body.clone());
+        }
     }
 }
 

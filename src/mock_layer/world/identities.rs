@@ -38,6 +38,13 @@ pub struct Identity {
     pub presence_changed_ms: i64,
     /// Identity lists are ordered by creation, newest first (see [`World::next_seq`]).
     pub created_seq: u64,
+    /// Fields only the Platform API sets (identity tokens carry none of them).
+    pub email_address: Option<String>,
+    pub phone_number: Option<String>,
+    pub metadata: Map<String, Value>,
+    /// Made by the Platform API (`POST`/`PUT …/identity`) or by a session, not only
+    /// provisioned because something named the user: a second `POST` is then a conflict.
+    pub declared: bool,
 }
 
 impl World {
@@ -64,12 +71,16 @@ impl World {
                 last_seen_ms: None,
                 presence_changed_ms: now,
                 created_seq: seq,
+                email_address: None,
+                phone_number: None,
+                metadata: Map::new(),
+                declared: false,
             })
     }
 
     /// Whether the identities of `users` that do not exist yet fit under `max_identities` —
     /// asked before any is made, so a refused request provisions none.
-    pub(super) fn room_for_identities<'a>(
+    pub(crate) fn room_for_identities<'a>(
         &self,
         users: impl IntoIterator<Item = &'a str>,
     ) -> Result<(), LayerError> {
@@ -90,6 +101,7 @@ impl World {
     /// Applies an identity token's profile claims (a session creates or updates the user).
     pub fn apply_profile(&mut self, user: &str, profile: Profile) -> Result<(), LayerError> {
         let identity = self.provision(user)?;
+        identity.declared = true;
         let p = &mut identity.profile;
         let merge = |slot: &mut Option<String>, value: Option<String>| {
             if value.is_some() {

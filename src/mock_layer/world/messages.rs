@@ -40,7 +40,10 @@ pub struct Message {
     pub sent_ms: i64,
     /// Where its sending falls among everything the world did (see [`World::next_seq`]).
     pub seq: u64,
+    /// The sending user's ID; empty for a message sent under a name (`sender_name`).
     pub sender: String,
+    /// The name a server sent it under (Platform API `sender.name`): no user sent it.
+    pub sender_name: Option<String>,
     /// Every participant at sending time, by user ID.
     pub recipient_status: BTreeMap<String, Status>,
     pub notification: Option<Value>,
@@ -59,7 +62,7 @@ impl Message {
     /// Roughly what it takes in memory: its parts, notification and statuses (rich content
     /// is counted separately). Statuses added later, for participants who join, are not
     /// counted; there are at most `max_participants` per join.
-    fn measure(&self) -> usize {
+    pub(super) fn measure(&self) -> usize {
         const OVERHEAD: usize = 64;
         let parts: usize = self
             .parts
@@ -96,6 +99,24 @@ impl Message {
     }
 }
 
+/// Who a message is from: a user (an SDK's session, or the Platform API's
+/// `sender.user_id`), or a name the server chose (`sender.name`, a system sender).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sender {
+    User(String),
+    Name(String),
+}
+
+impl Sender {
+    /// The sending user, if a user sent it.
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            Sender::User(user) => Some(user),
+            Sender::Name(_) => None,
+        }
+    }
+}
+
 impl World {
     /// `Message.create` / `POST /conversations/{uuid}/messages`. Returns the sender's view.
     pub fn create_message(
@@ -104,34 +125,95 @@ impl World {
         conversation_uuid: &Uuid,
         input: NewMessage,
     ) -> Result<Value, LayerError> {
-        let conversation = self.conversation_for(caller, conversation_uuid)?.clone();
+        self.conversation_for(caller, conversation_uuid)?;
+        match self.send_message(&Sender::User(caller.to_owned()), conversation_uuid, input) {
+            Ok(uuid) => match self.messages.get(&uuid) {
+                Some(message) => Ok(self.message_view(message, caller)),
+                None => Err(LayerError::internal("message vanished under the lock")),
+            },
+            Err((error, Some(uuid))) => {
+                let mut error = error;
+                if let Ok(message) = self.message_for(caller, &uuid) {
+                    error = error.with_data(self.message_view(message, caller));
+                }
+                Err(error)
+            }
+            Err((error, None)) => Err(error),
+        }
+    }
+
+    /// Sends a message into a conversation, from a user or under a name — the one path both
+    /// the Client API and the Platform API take, so both reach the same sockets the same way.
+    /// The caller has checked the sender may see the conversation; a user who is not a
+    /// participant is refused here. On an ID in use, the error comes with that ID.
+    /// Participants who block the sending user never see the message (§E.11).
+    pub fn send_message(
+        &mut self,
+        sender: &Sender,
+        conversation_uuid: &Uuid,
+        input: NewMessage,
+    ) -> Result<Uuid, (LayerError, Option<Uuid>)> {
+        let conversation = self
+            .conversations
+            .get(conversation_uuid)
+            .cloned()
+            .ok_or_else(|| {
+                (
+                    LayerError::not_found(format!(
+                        "there is no conversation {}",
+                        object_id(Kind::Conversations, conversation_uuid)
+                    )),
+                    None,
+                )
+            })?;
+        if let Some(user) = sender.user()
+            && !conversation.is_participant(user)
+        {
+            return Err((
+                LayerError::invalid_property(
+                    "sender.user_id",
+                    format!("{user:?} is not a participant of {}", conversation.id()),
+                ),
+                None,
+            ));
+        }
         let uuid = input.uuid.unwrap_or_else(Uuid::new_v4);
         if let Some(existing) = self.messages.get(&uuid) {
-            let mut error = LayerError::new(
+            let error = LayerError::new(
                 ErrorKind::IdInUse,
                 format!("the message ID {} is already in use", existing.id()),
             );
-            if let Ok(message) = self.message_for(caller, &uuid) {
-                error = error.with_data(self.message_view(message, caller));
-            }
-            return Err(error);
+            return Err((error, Some(uuid)));
         }
-        if self.messages.len() >= self.limits.max_messages {
-            return Err(LayerError::rate_limit_exceeded(format!(
-                "this app has {} messages, the most the emulator keeps \
-                 (mock_layer.max_messages); delete some",
-                self.messages.len()
-            )));
-        }
+        let caller = sender.user().unwrap_or_default();
+        // Content belongs to whoever uploaded it: the user, or the server (owner "").
+        let content_owner = if input.from_server { "" } else { caller };
+        self.check_message_room().map_err(|e| (e, None))?;
         let message_id = object_id(Kind::Messages, &uuid);
         let mut parts = Vec::with_capacity(input.parts.len());
         for (index, part) in input.parts.into_iter().enumerate() {
-            parts.push(self.accept_part(caller, &message_id, index, part)?);
+            parts.push(
+                self.accept_part(content_owner, &message_id, index, part)
+                    .map_err(|e| (e, None))?,
+            );
         }
+        let hidden_for: BTreeSet<String> = match sender.user() {
+            Some(user) => conversation
+                .participants
+                .iter()
+                .filter(|p| *p != user && self.blocks(p, user))
+                .cloned()
+                .collect(),
+            None => BTreeSet::new(),
+        };
         // An answer to another message (XDK response-v2) and initial response states are
         // read now, so a bad one refuses the message before anything changes.
-        let response = self.parse_response(caller, conversation_uuid, &parts)?;
-        let summaries = self.initial_summaries(&message_id, &parts)?;
+        let response = self
+            .parse_response(caller, conversation_uuid, &parts)
+            .map_err(|e| (e, None))?;
+        let summaries = self
+            .initial_summaries(&message_id, &parts)
+            .map_err(|e| (e, None))?;
         parts.extend(summaries);
         let now = self.now_ms();
         let recipient_status = conversation
@@ -157,41 +239,66 @@ impl World {
             // Numbered once it is certain to be kept.
             seq: 0,
             sender: caller.to_owned(),
+            sender_name: match sender {
+                Sender::Name(name) => Some(name.clone()),
+                Sender::User(_) => None,
+            },
             recipient_status,
             notification: input.notification.clone(),
-            hidden_for: BTreeSet::new(),
+            hidden_for,
             stored_bytes: 0,
         };
         let size = message.measure();
         message.stored_bytes = size;
         if self.message_bytes.saturating_add(size) > self.limits.max_message_bytes {
-            return Err(LayerError::rate_limit_exceeded(format!(
-                "this app holds {} bytes of messages; {size} more would pass \
-                 mock_layer.max_message_bytes ({}); delete some",
-                self.message_bytes, self.limits.max_message_bytes
-            )));
+            return Err((
+                LayerError::rate_limit_exceeded(format!(
+                    "this app holds {} bytes of messages; {size} more would pass \
+                     mock_layer.max_message_bytes ({}); delete some",
+                    self.message_bytes, self.limits.max_message_bytes
+                )),
+                None,
+            ));
         }
         // Every check is behind us; from here on nothing fails.
         message.seq = self.next_seq();
         let Some(c) = self.conversations.get_mut(conversation_uuid) else {
-            return Err(LayerError::internal("conversation vanished under the lock"));
+            return Err((
+                LayerError::internal("conversation vanished under the lock"),
+                None,
+            ));
         };
         c.messages.push(uuid);
         c.next_position += 1;
-        let reappearing: Vec<String> = std::mem::take(&mut c.hidden).into_iter().collect();
+        // A conversation deleted "for my devices" comes back with its next message — for
+        // those who see that message.
+        let reappearing: Vec<String> = c
+            .hidden
+            .iter()
+            .filter(|u| !message.hidden_for.contains(*u))
+            .cloned()
+            .collect();
+        for user in &reappearing {
+            c.hidden.remove(user);
+        }
         let conversation = c.clone();
         for content in message.parts.iter().filter_map(|p| p.content) {
             self.content.attach(&content, uuid);
         }
         self.message_bytes = self.message_bytes.saturating_add(size);
         self.messages.insert(uuid, message.clone());
-        // A conversation deleted "for my devices" comes back with its next message.
         for user in &reappearing {
             self.push_conversation_create(conversation_uuid, Some(user));
         }
         let message_ref = self.object_ref("Message", &message.id());
         let conversation_ref = self.object_ref("Conversation", &conversation.id());
-        for user in &conversation.participants {
+        let receivers: Vec<String> = conversation
+            .participants
+            .iter()
+            .filter(|p| !message.hidden_for.contains(*p))
+            .cloned()
+            .collect();
+        for user in &receivers {
             let body = json!({
                 "operation": "create",
                 "object": message_ref,
@@ -200,7 +307,7 @@ impl World {
             self.emit(user, PacketKind::Change, body);
         }
         // After the create, so the SDK can resolve `last_message` by id.
-        for user in &conversation.participants {
+        for user in &receivers {
             let body = json!({
                 "operation": "update",
                 "object": conversation_ref,
@@ -220,19 +327,26 @@ impl World {
                 message: message.id(),
                 conversation: conversation.id(),
                 sender: caller.to_owned(),
-                recipients: conversation
-                    .participants
-                    .iter()
-                    .filter(|p| *p != caller)
-                    .cloned()
-                    .collect(),
+                recipients: receivers.iter().filter(|p| *p != caller).cloned().collect(),
                 notification,
             });
             while self.notifications.len() > NOTIFICATION_LOG_SIZE {
                 self.notifications.pop_front();
             }
         }
-        Ok(self.message_view(&message, caller))
+        Ok(uuid)
+    }
+
+    /// 429 when the app holds as many messages as the emulator keeps.
+    fn check_message_room(&self) -> Result<(), LayerError> {
+        if self.messages.len() >= self.limits.max_messages {
+            return Err(LayerError::rate_limit_exceeded(format!(
+                "this app has {} messages, the most the emulator keeps \
+                 (mock_layer.max_messages); delete some",
+                self.messages.len()
+            )));
+        }
+        Ok(())
     }
 
     pub(super) fn accept_part(
@@ -333,16 +447,7 @@ impl World {
         };
         let object = self.object_ref("Message", &message.id());
         match mode {
-            DeleteMode::AllParticipants => {
-                self.forget_message(uuid);
-                if let Some(c) = self.conversations.get_mut(&message.conversation) {
-                    c.messages.retain(|m| m != uuid);
-                }
-                let body = json!({"operation": "delete", "object": object, "data": {"mode": "all_participants"}});
-                for user in &conversation.participants {
-                    self.emit(user, PacketKind::Change, body.clone());
-                }
-            }
+            DeleteMode::AllParticipants => self.destroy_message(&message, &conversation),
             DeleteMode::MyDevices { .. } => {
                 if let Some(m) = self.messages.get_mut(uuid) {
                     m.hidden_for.insert(caller.to_owned());
@@ -352,6 +457,43 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// Deletes a message for every participant, and tells them.
+    pub fn destroy_message(&mut self, message: &Message, conversation: &Conversation) {
+        self.forget_message(&message.uuid);
+        if let Some(c) = self.conversations.get_mut(&message.conversation) {
+            c.messages.retain(|m| *m != message.uuid);
+        }
+        let object = self.object_ref("Message", &message.id());
+        let body =
+            json!({"operation": "delete", "object": object, "data": {"mode": "all_participants"}});
+        for user in &conversation.participants {
+            self.emit(user, PacketKind::Change, body.clone());
+        }
+        // Each viewer's last message and unread count may have changed with it.
+        let Some(conversation) = self.conversations.get(&message.conversation).cloned() else {
+            return;
+        };
+        let conversation_ref = self.object_ref("Conversation", &conversation.id());
+        for user in &conversation.participants {
+            let last = match self.visible_messages(&conversation, user).next_back() {
+                Some(last) => {
+                    json!({"operation": "set", "property": "last_message", "id": last.id()})
+                }
+                None => json!({"operation": "set", "property": "last_message", "value": null}),
+            };
+            let unread = self.unread_count(&conversation, user);
+            let body = json!({
+                "operation": "update",
+                "object": conversation_ref,
+                "data": [
+                    last,
+                    {"operation": "set", "property": "unread_message_count", "value": unread},
+                ],
+            });
+            self.emit(user, PacketKind::Change, body);
+        }
     }
 
     /// `POST /messages/{uuid}/receipts`: statuses only go up; a change is pushed to every

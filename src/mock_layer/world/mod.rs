@@ -16,20 +16,35 @@
 //! way Layer does (§C.3, §C.4, §D of the protocol notes). Serialisation lives in `views.rs`;
 //! reading request bodies into the `New*` inputs lives in `input.rs`. This module knows
 //! nothing about HTTP or WebSocket frames.
+//!
+//! By subject: `identities.rs`, `access.rs` (who sees what), `conversations.rs`,
+//! `messages.rs` (the one `send_message` both APIs use), `parts.rs` (server edits of parts),
+//! `announcements.rs`, `scheduled.rs` (delayed messages and the clock offset), `content.rs`,
+//! `sockets.rs` (fan-out and the change log), `server.rs` (what only the Platform API does:
+//! identities' fields, blocks, pushes, badges) and `patch.rs` (Layer-Patch paths).
 
 mod access;
+mod announcements;
 mod content;
 mod conversations;
 mod identities;
 mod messages;
+mod parts;
 mod patch;
 mod responses;
+mod scheduled;
+mod server;
 mod sockets;
 
+pub use announcements::Announcement;
 pub use conversations::Conversation;
 pub use identities::{Identity, PresenceStatus};
-pub use messages::{Message, Part, Status};
+pub use messages::{Message, Part, Sender, Status};
 pub use patch::escape_patch_key;
+pub use scheduled::Scheduled;
+pub use server::{
+    IDENTITY_FIELDS, IdentityFields, IdentityOp, check_identity_metadata, unknown_user,
+};
 pub use sockets::SocketHandle;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -99,6 +114,23 @@ pub struct World {
     pub sockets: HashMap<String, Vec<SocketHandle>>,
     log: ChangeLog,
     pub notifications: VecDeque<Notification>,
+    /// Announcements by UUID; each recipient sees their own copy's status.
+    pub announcements: HashMap<Uuid, Announcement>,
+    /// Per user, whom they block, in the order blocked (Platform API block lists).
+    pub blocks: HashMap<String, Vec<String>>,
+    /// Conversations deleted for everyone, so the Platform API answers 410, not 404
+    /// (bounded: past `max_conversations` of them, newer deletions are 404s).
+    pub deleted_conversations: HashSet<Uuid>,
+    /// Users the Platform API suspended: no new session until unsuspended.
+    pub suspended: BTreeSet<String>,
+    /// The lifetime of new sessions the app set (Platform API `session_ttl_in_seconds`).
+    pub session_ttl_secs: Option<u64>,
+    /// Per user, the badge count the app set (`PUT /users/{u}/badge`).
+    pub external_unread: HashMap<String, u64>,
+    /// Delayed messages waiting for their time (`scheduled.rs`).
+    pub scheduled: Vec<Scheduled>,
+    /// How far the test controls moved this world's clock ahead of the wall clock.
+    pub clock_offset_ms: i64,
     /// The latest timestamp handed out: time never goes backwards within a world, so
     /// `Event.replay` from a packet's timestamp never misses a later change.
     last_ms: i64,
@@ -121,6 +153,14 @@ impl World {
             sockets: HashMap::new(),
             log: ChangeLog::new(limits.replay),
             notifications: VecDeque::new(),
+            blocks: HashMap::new(),
+            announcements: HashMap::new(),
+            deleted_conversations: HashSet::new(),
+            suspended: BTreeSet::new(),
+            scheduled: Vec::new(),
+            external_unread: HashMap::new(),
+            session_ttl_secs: None,
+            clock_offset_ms: 0,
             last_ms: 0,
             last_seq: 0,
         }
@@ -133,12 +173,17 @@ impl World {
                 handle.kill();
             }
         }
+        let offset = self.clock_offset_ms;
         *self = World::new(self.app, self.base.clone(), self.limits);
+        // Time does not go back, even across a reset.
+        self.clock_offset_ms = offset;
     }
 
     /// Now, in milliseconds, never earlier than a time already handed out.
     pub fn now_ms(&mut self) -> i64 {
-        self.last_ms = self.last_ms.max(wall_clock_ms());
+        self.last_ms = self
+            .last_ms
+            .max(wall_clock_ms().saturating_add(self.clock_offset_ms));
         self.last_ms
     }
 
@@ -152,7 +197,8 @@ impl World {
 
     /// Now, for display, without advancing the world's clock.
     pub fn peek_ms(&self) -> i64 {
-        self.last_ms.max(wall_clock_ms())
+        self.last_ms
+            .max(wall_clock_ms().saturating_add(self.clock_offset_ms))
     }
 }
 

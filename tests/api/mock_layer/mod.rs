@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod control;
 mod helpers;
+mod platform;
 mod responses;
 mod rest;
 mod startup;

@@ -205,6 +205,19 @@ function createClient({ appId, url, websocketUrl, logLevel }) {
     reportMessage('message-changed', evt.target, { properties });
   });
   client.on('messages:sent', (evt) => reportMessage('message-sent', evt.target));
+  // XDK only (Client API 3.0): parts added to or removed from a sent message.
+  for (const [sdkEvent, name] of [['messages:part-added', 'part-added'], ['messages:part-removed', 'part-removed']]) {
+    if (!supported.includes(sdkEvent) && !(Layer.Core && Layer.Core.Message && (Layer.Core.Message._supportedEvents || []).includes(sdkEvent))) continue;
+    client.on(sdkEvent, (evt) => {
+      const part = evt.part || null;
+      emit(name, {
+        messageId: evt.target ? evt.target.id : null,
+        partId: part ? part.id : null,
+        mimeType: part ? part.mimeType : null,
+        body: part && typeof part.body === 'string' ? part.body : null,
+      });
+    });
+  }
   client.on('messages:sent-error', (evt) => emit('message-sent-error', { error: errorSnapshot(evt.error), id: evt.target && evt.target.id }));
   return { sdk: SDK, version: Layer.version || (Layer.Client && Layer.Client.version) || null };
 }

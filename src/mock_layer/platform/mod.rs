@@ -1,0 +1,349 @@
+//! The Platform API (Layer's Server API): what an app's backend calls, under
+//! `/apps/{app_uuid}/…` with `Authorization: Bearer <token>` and a versioned
+//! `Accept: application/vnd.layer+json; version=1.0|1.1|2.0|3.0`.
+//!
+//! A third door into the same world as the Client API's REST and WebSocket: handlers parse
+//! (here and in `input.rs`), call the world's operations — the very ones an SDK's request
+//! runs, so a message the server sends reaches the same sockets the same way — and render
+//! in the Platform API's shapes (`views.rs`): user IDs under 1.x, identities under 2.0/3.0.
+//!
+//! - `conversations.rs` — create, get, Layer-Patch, delete; the user-perspective reads.
+//! - `messages.rs` — send (as a user or under a name), list, get, delete.
+//! - `parts.rs` — a sent message's parts under 3.0: add, update, replace, delete.
+//! - `proxy.rs` — 3.0's Client API proxy: send, receipts, mark-all-read as a user.
+//! - `following.rs` — 2.0/3.0 following: follow, unfollow, list, the followed identities.
+//! - `content.rs` — rich content the server uploads for its messages.
+//! - `identities.rs` — `…/users/{u}/identity`: create, get, patch, replace, delete.
+//! - `announcements.rs` — announcements to a list of users from a named sender.
+//! - `users.rs` — block lists, `PATCH /users/{u}` (blocks, suspension), sessions.
+
+mod announcements;
+mod content;
+mod conversations;
+mod following;
+mod identities;
+mod input;
+mod messages;
+mod parts;
+mod proxy;
+mod users;
+mod views;
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, Resource, web};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::error::{ErrorKind, LayerError};
+use super::ids::{AppId, parse_uuid};
+use super::{MockLayer, rest};
+
+/// The Platform API's routes, relative to `/apps/{app_uuid}`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/apps/{app_uuid}")
+            .wrap(actix_web::middleware::from_fn(method_override))
+            .service(resource("").route(web::patch().to(users::patch_app)))
+            .service(
+                resource("/announcements").route(web::post().to(announcements::post_announcements)),
+            )
+            .service(
+                resource("/conversations").route(web::post().to(conversations::post_conversations)),
+            )
+            .service(
+                resource("/conversations/{conversation}")
+                    .route(web::get().to(conversations::get_conversation))
+                    .route(web::patch().to(conversations::patch_conversation))
+                    .route(web::delete().to(conversations::delete_conversation)),
+            )
+            .service(
+                resource("/conversations/{conversation}/content")
+                    .route(web::post().to(content::post_content)),
+            )
+            .service(
+                resource("/conversations/{conversation}/content/{content}")
+                    .route(web::get().to(content::get_content)),
+            )
+            .service(
+                resource("/conversations/{conversation}/messages")
+                    .route(web::get().to(messages::get_messages))
+                    .route(web::post().to(messages::post_messages)),
+            )
+            .service(
+                resource("/conversations/{conversation}/messages/{message}")
+                    .route(web::get().to(messages::get_message))
+                    .route(web::delete().to(messages::delete_message)),
+            )
+            .service(
+                resource("/conversations/{conversation}/messages/{message}/parts")
+                    .route(web::get().to(parts::get_parts))
+                    .route(web::post().to(parts::post_part))
+                    .route(web::put().to(parts::put_parts)),
+            )
+            .service(
+                resource("/conversations/{conversation}/messages/{message}/parts/{part}")
+                    .route(web::get().to(parts::get_part))
+                    .route(web::put().to(parts::put_part))
+                    .route(web::delete().to(parts::delete_part)),
+            )
+            .service(
+                resource("/messages/{message}").route(web::get().to(messages::get_bare_message)),
+            )
+            .service(
+                resource("/users/{user}/conversations")
+                    .route(web::get().to(conversations::get_user_conversations)),
+            )
+            .service(
+                resource("/users/{user}/conversations/{conversation}")
+                    .route(web::get().to(conversations::get_user_conversation)),
+            )
+            .service(
+                resource("/users/{user}/conversations/{conversation}/messages")
+                    .route(web::get().to(messages::get_user_messages))
+                    .route(web::post().to(proxy::post_user_messages)),
+            )
+            .service(
+                resource("/users/{user}/conversations/{conversation}/mark_all_read")
+                    .route(web::post().to(proxy::post_mark_all_read)),
+            )
+            .service(
+                resource("/users/{user}/messages/{message}/receipts")
+                    .route(web::post().to(proxy::post_user_receipts)),
+            )
+            .service(
+                resource("/users/{user}/messages/{message}")
+                    .route(web::get().to(messages::get_user_message))
+                    .route(web::delete().to(proxy::delete_user_message)),
+            )
+            .service(
+                resource("/users/{user}/identity")
+                    .route(web::post().to(identities::post_identity))
+                    .route(web::get().to(identities::get_identity))
+                    .route(web::patch().to(identities::patch_identity))
+                    .route(web::put().to(identities::put_identity))
+                    .route(web::delete().to(identities::delete_identity)),
+            )
+            .service(
+                resource("/users/{user}/blocks")
+                    .route(web::get().to(users::get_blocks))
+                    .route(web::post().to(users::post_blocks)),
+            )
+            .service(
+                resource("/users/{user}/blocks/{blocked}")
+                    .route(web::delete().to(users::delete_block)),
+            )
+            .service(
+                resource("/users/{user}/following")
+                    .route(web::get().to(following::get_following))
+                    .route(web::post().to(following::post_following)),
+            )
+            .service(
+                resource("/users/{user}/following/{followed}")
+                    .route(web::get().to(following::get_following_one))
+                    .route(web::put().to(following::put_following))
+                    .route(web::delete().to(following::delete_following)),
+            )
+            .service(
+                resource("/users/{user}/identities")
+                    .route(web::get().to(following::get_identities)),
+            )
+            .service(
+                resource("/users/{user}/badge")
+                    .route(web::get().to(users::get_badge))
+                    .route(web::put().to(users::put_badge)),
+            )
+            .service(
+                resource("/notifications").route(web::post().to(announcements::post_notifications)),
+            )
+            .service(
+                resource("/users/{user}/sessions").route(web::delete().to(users::delete_sessions)),
+            )
+            .service(
+                resource("/users/{user}")
+                    .route(web::get().to(users::get_user))
+                    .route(web::patch().to(users::patch_user)),
+            )
+            .default_service(web::to(invalid_endpoint)),
+    );
+}
+
+/// `X-HTTP-Method-Override: PATCH` on a `POST` is a `PATCH` (for clients that cannot send
+/// one); no other override is honoured.
+async fn method_override(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let wants_patch = req
+        .headers()
+        .get("x-http-method-override")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("PATCH"));
+    if wants_patch && req.method() == actix_web::http::Method::POST {
+        req.head_mut().method = actix_web::http::Method::PATCH;
+    }
+    next.call(req).await
+}
+
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// Unknown paths still check the app and token first: a wrong token learns nothing.
+async fn invalid_endpoint(_: Platform, req: HttpRequest) -> Result<HttpResponse, LayerError> {
+    Err(LayerError::new(
+        ErrorKind::InvalidEndpoint,
+        format!(
+            "the Platform API has no endpoint {} {}",
+            req.method(),
+            req.path()
+        ),
+    ))
+}
+
+async fn method_not_allowed(_: Platform, req: HttpRequest) -> Result<HttpResponse, LayerError> {
+    Err(LayerError::new(
+        ErrorKind::MethodNotAllowed,
+        format!("{} does not support {}", req.path(), req.method()),
+    ))
+}
+
+/// The Platform API version a request asked for in `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Version {
+    V1_0,
+    V1_1,
+    V2_0,
+    V3_0,
+}
+
+impl Version {
+    /// 2.0 and 3.0 name users by identity and show Basic Identities; 1.x by user ID.
+    pub fn uses_identities(self) -> bool {
+        self >= Version::V2_0
+    }
+
+    /// `application/vnd.layer+json; version=X.Y`; anything else is 406 `invalid_header`.
+    fn from_accept(header: Option<&HeaderValue>) -> Result<Self, LayerError> {
+        let invalid = || {
+            LayerError::new(
+                ErrorKind::InvalidHeader,
+                "Invalid Accept header; must be of form application/vnd.layer+json; version=x.y \
+                 (the emulator serves 1.0, 1.1, 2.0 and 3.0)",
+            )
+            .with_data(json!({"header": "Accept"}))
+        };
+        let value = header.and_then(|h| h.to_str().ok()).ok_or_else(invalid)?;
+        let mut params = value.split(';').map(str::trim);
+        let media_type = params.next().unwrap_or_default();
+        if !media_type.eq_ignore_ascii_case("application/vnd.layer+json") {
+            return Err(invalid());
+        }
+        let version = params
+            .filter_map(|p| p.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("version"))
+            .map(|(_, v)| v.trim().trim_matches('"'))
+            .ok_or_else(invalid)?;
+        match version {
+            "1.0" => Ok(Version::V1_0),
+            "1.1" => Ok(Version::V1_1),
+            "2.0" => Ok(Version::V2_0),
+            "3.0" => Ok(Version::V3_0),
+            _ => Err(invalid()),
+        }
+    }
+}
+
+/// A Platform API request that passed the checks: a served app, its token, a version.
+#[derive(Debug, Clone, Copy)]
+pub struct Platform {
+    pub app: AppId,
+    pub version: Version,
+}
+
+impl FromRequest for Platform {
+    type Error = LayerError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(platform_of(req))
+    }
+}
+
+fn platform_of(req: &HttpRequest) -> Result<Platform, LayerError> {
+    let Some(emulator) = req.app_data::<web::Data<MockLayer>>() else {
+        return Err(LayerError::internal(
+            "the emulator's state is not registered",
+        ));
+    };
+    let raw = req.match_info().get("app_uuid").unwrap_or_default();
+    let app = parse_uuid(raw)
+        .and_then(|uuid| emulator.app_by_uuid(&uuid))
+        .ok_or_else(|| {
+            LayerError::not_found(format!(
+                "there is no app {raw:?} in this emulator (GET /_mock/apps lists them)"
+            ))
+        })?;
+    let given = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim);
+    let expected = emulator.platform_token(app).unwrap_or_default();
+    let authorized = given.is_some_and(|given| {
+        !expected.is_empty()
+            && aws_lc_rs::constant_time::verify_slices_are_equal(
+                given.as_bytes(),
+                expected.as_bytes(),
+            )
+            .is_ok()
+    });
+    if !authorized {
+        return Err(LayerError::new(
+            ErrorKind::AuthenticationRequired,
+            "the Platform API needs Authorization: Bearer <the app's Platform API token> \
+             (GET /_mock/apps shows it)",
+        ));
+    }
+    let version = Version::from_accept(req.headers().get(ACCEPT))?;
+    Ok(Platform { app, version })
+}
+
+/// An edit or delete: 204 with an empty body (the Node client reads `body === ''`).
+fn no_content() -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}
+
+/// A user ID from a path segment (decoded), or an identity ID in its place.
+fn path_user(raw: &str) -> Result<String, LayerError> {
+    super::ids::user_id_from_identity(raw)
+        .ok_or_else(|| LayerError::not_found(format!("there is no user {raw:?}")))
+}
+
+/// A `{uuid}` segment, or a whole `layer:///…/<uuid>` ID in its place.
+fn path_uuid(raw: &str, what: &str) -> Result<Uuid, LayerError> {
+    let last = raw.rsplit('/').next().unwrap_or(raw);
+    rest::path_uuid(last, what)
+}
+
+/// The `If-None-Match` tag of a create: a UUID that becomes the new object's UUID.
+fn dedupe_tag(req: &HttpRequest) -> Result<Option<Uuid>, LayerError> {
+    match req.headers().get(actix_web::http::header::IF_NONE_MATCH) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .map(|v| v.trim().trim_matches('"'))
+            .and_then(parse_uuid)
+            .map(Some)
+            .ok_or_else(|| {
+                LayerError::invalid_property(
+                    "If-None-Match",
+                    "If-None-Match must be a UUID (RFC 4122)",
+                )
+            }),
+    }
+}
