@@ -9,7 +9,7 @@ use crate::apps::{PRODUCTION, PRODUCTION_PROVIDER, STAGING, two_apps};
 use crate::cli::{run, stdout};
 use crate::helpers::{
     KEY_ID, PROVIDER_ID, TestApp, manual_clock, sign_with_test_key, spawn_app, spawn_app_with,
-    spawn_app_with_clock, test_public_pem,
+    spawn_app_with_clock, test_public_pem, test_settings,
 };
 
 const NOW: i64 = 1_700_000_000;
@@ -485,5 +485,55 @@ async fn the_command_checks_against_a_running_providers_jwks() {
         "key",
         "eit_key_not_found",
         "the kid belongs to the staging app",
+    );
+}
+
+#[test]
+fn the_command_checks_against_this_providers_own_keys_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    // Writes the test key to active.private.pem, the name a developer might put in kid.
+    test_settings(dir.path());
+    // Private, as a key should be (a wider one draws a warning in the log).
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.path().join("active.private.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = dir.path().join("layer-idp.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "provider_id = \"{PROVIDER_ID}\"\n\n[[signing.keys]]\nid = \"{KEY_ID}\"\n\
+             private_key_file = \"{}\"\n",
+            dir.path().join("active.private.pem").display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let at = NOW.to_string();
+    let good = sign_with_test_key(&header(), &claims(), false);
+    let output = run(
+        dir.path(),
+        &["--config", config, "token", "inspect", "--at", &at, &good],
+        None,
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout(&output).contains("against this layer-idp, provider"));
+
+    let mut named = header();
+    named["kid"] = json!("active");
+    let token = sign_with_test_key(&named, &claims(), false);
+    let output = run(
+        dir.path(),
+        &[
+            "--config", config, "token", "inspect", "--at", &at, "--json", "-",
+        ],
+        Some(&token),
+    );
+    assert!(!output.status.success());
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_fails(
+        &report,
+        "key",
+        "eit_key_malformed",
+        &format!("the kid is the key's name, not its ID: put the key ID {KEY_ID} in kid"),
     );
 }
