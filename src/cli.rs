@@ -234,6 +234,37 @@ pub enum TokenCommand {
         #[arg(long, value_name = "APP_ID")]
         app_id: Option<String>,
     },
+    /// Check an identity token against Layer's rules, one by one, and say the likely cause of
+    /// each failure; exits non-zero when a rule fails. Any token will do, including one your
+    /// own code minted. The token is never logged.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The token; `-` or nothing reads it from standard input (keeps it out of the shell's
+    /// history and the process list).
+    #[arg(value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Check the signature against this JWKS instead of this layer-idp's keys.
+    #[arg(long, value_name = "URL", conflicts_with = "key")]
+    pub jwks_url: Option<String>,
+    /// Check the signature against this public key (PEM) instead, whatever the kid says.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The provider ID iss must be [default: the provider of the key's app].
+    #[arg(long, value_name = "PROVIDER_ID")]
+    pub provider_id: Option<String>,
+    /// The app the token is for, to check that its key belongs to it [default: the app of the
+    /// token's iss].
+    #[arg(long, value_name = "APP_ID", value_parser = AppId::parse)]
+    pub app_id: Option<AppId>,
+    /// Check iat and exp against this time (Unix seconds) instead of now.
+    #[arg(long, value_name = "UNIX_SECONDS", allow_hyphen_values = true)]
+    pub at: Option<i64>,
+    /// Print the report as JSON (the shape of POST /admin/tokens/inspect).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,10 +9,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::app_id::ClientAppId;
-use crate::cli::{AddUserArgs, AdminTokensCommand, KeysCommand, TokenCommand, UsersCommand};
+use crate::cli::{
+    AddUserArgs, AdminTokensCommand, InspectArgs, KeysCommand, TokenCommand, UsersCommand,
+};
 use crate::clock::unix_now;
 use crate::config::{Settings, display_path};
 use crate::domain::{Nonce, PasswordPolicy};
+use crate::identity_token::keys::KeySet;
+use crate::identity_token::{self, Options};
 use crate::idp::accounts::{self, NewAccount, ProfileInput};
 use crate::idp::keys::{self, KeyOrigin};
 use crate::idp::password::{HashRequest, PasswordHasher};
@@ -214,11 +218,14 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
-    let TokenCommand::Mint {
-        user_id,
-        nonce,
-        app_id,
-    } = command;
+    let (user_id, nonce, app_id) = match command {
+        TokenCommand::Mint {
+            user_id,
+            nonce,
+            app_id,
+        } => (user_id, nonce, app_id),
+        TokenCommand::Inspect(args) => return inspect_token(settings, args).await,
+    };
     let nonce = Nonce::parse(&nonce)?;
     let requested = app_id
         .as_deref()
@@ -244,6 +251,49 @@ pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{token}");
+    Ok(())
+}
+
+/// `token inspect`: the report on stdout; an error (and a non-zero exit) when a rule fails.
+async fn inspect_token(settings: &Settings, args: InspectArgs) -> anyhow::Result<()> {
+    let token = match args.token.as_deref() {
+        Some(token) if token != "-" => token.to_owned(),
+        _ => {
+            let mut input = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut input)
+                .context("could not read the token from standard input")?;
+            input
+        }
+    };
+    // A token pasted from a terminal or a file ends in a line break; inside, nothing is
+    // trimmed, so stray whitespace is reported as the mistake it is.
+    let token = token.trim_end_matches(['\n', '\r']);
+    let keys = match (&args.jwks_url, &args.key) {
+        (Some(url), _) => KeySet::from_jwks_url(url)
+            .await
+            .map_err(|e| anyhow::anyhow!("--jwks-url: {e}"))?,
+        (None, Some(path)) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("could not read {}", display_path(path)))?;
+            keys::inspection_key_set(&pem, &display_path(path))?
+        }
+        (None, None) => load_keys(settings).await?.inspection_keys(),
+    };
+    let options = Options {
+        app: args.app_id,
+        provider_id: args.provider_id,
+        now: args.at.unwrap_or_else(unix_now),
+    };
+    let report = identity_token::inspect(token, &keys, &options);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    if !report.valid {
+        let failed = report.rules.iter().filter(|r| !r.ok).count();
+        bail!("the identity token fails {failed} rule(s)");
+    }
     Ok(())
 }
 

@@ -16,6 +16,8 @@
 //!   WebSocket) that the real Layer JavaScript SDKs run against; off unless asked for.
 //! - [`store`] — persistence behind the [`store::Store`] trait; SQLite or PostgreSQL, one code
 //!   path.
+//! - [`identity_token`] — Layer's identity-token rules, shared by the emulator and the token
+//!   inspector, with Layer's `eit_*` reason codes and the likely causes of classic mistakes.
 //! - [`app_id`] — Layer app IDs (staging and production), shared by both faces.
 //! - [`domain`] — parsed values (user IDs, e-mails, passwords, nonces, profile fields).
 //! - [`config`] — the settings tree: defaults, TOML file, environment, flags.
@@ -35,6 +37,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod http_server;
+pub mod identity_token;
 pub mod idp;
 pub mod mock_layer;
 pub mod net;

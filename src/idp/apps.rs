@@ -33,6 +33,38 @@ pub struct Jwks {
 }
 
 impl Apps {
+    /// Every app's public keys, with their app and provider, for the token inspector. A key
+    /// read from a file is also known by the file's name (`dev.private.pem` → `dev`), so that
+    /// a `kid` holding the name rather than the Layer key ID is recognised.
+    pub fn inspection_keys(&self) -> crate::identity_token::keys::KeySet {
+        use crate::identity_token::keys::{KeySet, KnownKey};
+        let keys = self
+            .rings
+            .iter()
+            .flat_map(|ring| {
+                ring.keys().iter().map(move |key| {
+                    let name = Path::new(key.source())
+                        .file_name()
+                        .and_then(|f| f.to_str())
+                        .and_then(|f| f.split('.').next())
+                        .filter(|stem| !stem.is_empty())
+                        .map(str::to_owned);
+                    KnownKey::from_components(
+                        Some(key.id().to_owned()),
+                        key.public().n(),
+                        key.public().e(),
+                    )
+                    .named(name)
+                    .belonging_to(ring.app_id(), Some(ring.provider_id().to_owned()))
+                })
+            })
+            .collect();
+        KeySet {
+            keys,
+            source: "this layer-idp".to_owned(),
+        }
+    }
+
     /// `[[apps]]` when configured; else the single app of `provider_id` and `[signing]`; else
     /// development credentials: one key and provider per emulator app when the emulator
     /// serves several (`development_apps`), one for everything otherwise.

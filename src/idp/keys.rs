@@ -639,6 +639,25 @@ fn load_or_create_development(
     )
 }
 
+/// A key set of one public key (SubjectPublicKeyInfo PEM) for the token inspector, tried
+/// whatever the token's `kid` says.
+pub fn inspection_key_set(
+    pem: &[u8],
+    what: &str,
+) -> Result<crate::identity_token::keys::KeySet, KeyError> {
+    use crate::identity_token::keys::{KeySet, KnownKey};
+    let key = parse_public_pem(pem, what)?;
+    let components = PublicKeyComponents::<Vec<u8>>::from(&key);
+    Ok(KeySet {
+        keys: vec![KnownKey::from_components(
+            None,
+            &components.n,
+            &components.e,
+        )],
+        source: what.to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,11 +74,8 @@ pub fn user_id_from_identity(s: &str) -> Option<String> {
     valid_user_id(&user).then_some(user)
 }
 
-/// Layer user IDs are non-empty strings; control characters would forge log lines and
-/// headers, so they are refused, as are absurd lengths.
-pub fn valid_user_id(user: &str) -> bool {
-    !user.is_empty() && user.len() <= 256 && !user.chars().any(char::is_control)
-}
+/// The rule is Layer's identity-token rule for `prn`, shared with the token inspector.
+pub use crate::identity_token::valid_user_id;
 
 /// `n` random bytes as URL-safe base64 without padding (`[A-Za-z0-9_-]`).
 pub fn random_token(n: usize) -> String {

@@ -12,15 +12,15 @@ use crate::helpers::{
 use crate::tokens::{jwk_for, openssl_verifies};
 use layer_idp::config::{AppSettings, Settings};
 
-const STAGING: &str = "layer:///apps/staging/0f0cf8b4-5f5e-4d8e-a1c4-79c5bbd5f3a1";
-const PRODUCTION: &str = "layer:///apps/production/3c71a0e2-8d4b-4f6a-9e15-b27c4d9a60f8";
-const STAGING_PROVIDER: &str = "layer:///providers/11111111-1111-4111-8111-111111111111";
-const PRODUCTION_PROVIDER: &str = "layer:///providers/22222222-2222-4222-8222-222222222222";
+pub const STAGING: &str = "layer:///apps/staging/0f0cf8b4-5f5e-4d8e-a1c4-79c5bbd5f3a1";
+pub const PRODUCTION: &str = "layer:///apps/production/3c71a0e2-8d4b-4f6a-9e15-b27c4d9a60f8";
+pub const STAGING_PROVIDER: &str = "layer:///providers/11111111-1111-4111-8111-111111111111";
+pub const PRODUCTION_PROVIDER: &str = "layer:///providers/22222222-2222-4222-8222-222222222222";
 const EMAIL: &str = "ada@example.com";
 const PASSWORD: &str = "correct horse battery";
 
 /// Staging signs with the test key, production with the second one.
-fn two_apps(settings: &mut Settings) {
+pub fn two_apps(settings: &mut Settings) {
     let staging_key = settings.signing.keys.remove(0);
     let production_key = second_key(settings.data_dir.parent().unwrap());
     settings.provider_id = None;

@@ -11,7 +11,7 @@ use crate::helpers::{jwt_part, spawn_app};
 const BIN: &str = env!("CARGO_BIN_EXE_layer-idp");
 
 /// Runs the binary in `dir` with a database and keys of its own there, and no other settings.
-fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+pub fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut command = Command::new(BIN);
     command
         .current_dir(dir)
@@ -33,7 +33,7 @@ fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 

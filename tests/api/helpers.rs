@@ -52,6 +52,36 @@ pub struct TestApp {
     postgres: Option<Arc<PgDatabase>>,
 }
 
+/// A compact JWS over exactly `header` and `claims`, RS256 with the test key (or the second
+/// one): for tests that need a token the identity provider would never sign.
+pub fn sign_with_test_key(header: &Value, claims: &Value, second: bool) -> String {
+    use aws_lc_rs::signature::RSA_PKCS1_SHA256;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let key = if second { &SECOND_KEY } else { &TEST_KEY };
+    let der = pem::parse(key.private_pem.as_bytes()).unwrap();
+    let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(der.contents()).unwrap();
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut signature = vec![0; pair.public_modulus_len()];
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// The test key's public half, PEM.
+pub fn test_public_pem() -> String {
+    TEST_KEY.public.to_pem()
+}
+
 /// The default test settings: a configured provider and key (production mode), cheap argon2.
 pub fn test_settings(dir: &Path) -> Settings {
     let key_file = dir.join("active.private.pem");

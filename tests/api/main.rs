@@ -10,6 +10,7 @@ mod cors;
 mod hash_queue;
 mod health;
 mod helpers;
+mod inspect;
 mod login;
 mod memory;
 mod migrations;

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod inspect;
 mod login;
 mod meta;
 
@@ -54,6 +55,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(resource("/users/{id}/disable").route(web::post().to(admin::post_disable)))
                 .service(resource("/users/{id}/enable").route(web::post().to(admin::post_enable)))
+                .service(
+                    resource("/tokens/inspect").route(web::post().to(inspect::post_tokens_inspect)),
+                )
                 .default_service(web::to(not_found)),
         )
         .default_service(web::to(not_found));

@@ -339,3 +339,143 @@ async fn a_socket_upgrade_without_a_live_session_is_refused_with_a_nonce() {
     let body: Value = response.json().await.unwrap();
     assert!(body["data"]["nonce"].is_string());
 }
+
+/// The emulator's 422 messages, pinned word for word: its rules are shared with the token
+/// inspector, and moving them must not change what a developer reads.
+#[tokio::test]
+async fn the_identity_token_messages_are_exactly_the_emulators() {
+    let emulator = spawn_emulator().await;
+    let nonce = emulator.nonce().await;
+    let cases: Vec<(Tamper, String)> = vec![
+        (
+            Box::new(|h, _| h["alg"] = "HS256".into()),
+            r#"alg is "HS256"; Layer identity tokens must be signed with RS256"#.into(),
+        ),
+        (
+            Box::new(|h, _| h["alg"] = Value::Null),
+            r#"the header has no alg; it must be "RS256""#.into(),
+        ),
+        (
+            Box::new(|h, _| h["typ"] = "XYZ".into()),
+            r#"typ is "XYZ"; it must be "JWT" (or "JWS")"#.into(),
+        ),
+        (
+            Box::new(|h, _| {
+                h.as_object_mut().unwrap().remove("cty");
+            }),
+            r#"the header has no cty; it must be "layer-eit;v=1""#.into(),
+        ),
+        (
+            Box::new(|h, _| h["crit"] = json!(["exp"])),
+            "the header has crit extensions, which Layer does not support".into(),
+        ),
+        (
+            Box::new(|h, _| {
+                h.as_object_mut().unwrap().remove("kid");
+            }),
+            "the header has no kid (string): set it to the Layer key ID".into(),
+        ),
+        (
+            Box::new(|h, _| h["kid"] = "layer:///keys/unknown".into()),
+            format!(
+                r#"kid "layer:///keys/unknown" is not a key the emulator trusts (known: {KID}, {OTHER_KID})"#
+            ),
+        ),
+        (
+            Box::new(|h, _| h["kid"] = OTHER_KID.into()),
+            format!(
+                "kid {OTHER_KID:?} is registered for {PRODUCTION} (production), but the token was \
+                 presented for {STAGING} (staging): a staging/production mix-up? Sign with the \
+                 key registered for this app, or send the app_id the key belongs to"
+            ),
+        ),
+        (
+            Box::new(|_, c| c["iss"] = "layer:///providers/other".into()),
+            format!(
+                r#"iss is "layer:///providers/other", but the app belongs to the provider "{PROVIDER}""#
+            ),
+        ),
+        (
+            Box::new(|_, c| c["prn"] = "".into()),
+            "prn must be a non-empty user ID without control characters".into(),
+        ),
+        (
+            Box::new(|_, c| c["prn"] = 42.into()),
+            "prn is 42; it must be a string user ID".into(),
+        ),
+        (
+            Box::new(|_, c| c["exp"] = "soon".into()),
+            r#"exp is "soon"; it must be integer Unix seconds"#.into(),
+        ),
+        (
+            Box::new(|_, c| {
+                c.as_object_mut().unwrap().remove("iat");
+            }),
+            "the claims have no iat".into(),
+        ),
+        (
+            Box::new(|_, c| {
+                c.as_object_mut().unwrap().remove("nce");
+            }),
+            "the claims have no nce: put the nonce from POST /nonces in it".into(),
+        ),
+        (
+            // A nonce no emulator issued: the format is the inspector's advice, not a rule
+            // the emulator stops on.
+            Box::new(|_, c| c["nce"] = "ab cd".into()),
+            "its nce is not an outstanding nonce (never issued, already used, or older than \
+             the nonce lifetime); get a new one from POST /nonces"
+                .into(),
+        ),
+    ];
+    for (tamper, expected) in cases {
+        let (mut h, mut c) = (header(KID), claims("alice", &nonce));
+        tamper(&mut h, &mut c);
+        let body = refusal(&emulator, &sign(&h, &c), STAGING).await;
+        assert_eq!(
+            body["message"],
+            format!("Invalid identity token: {expected}")
+        );
+    }
+    let forged = sign_raw(
+        &header(KID).to_string(),
+        &claims("alice", &nonce).to_string(),
+        &keys().1,
+    );
+    let body = refusal(&emulator, &forged, STAGING).await;
+    assert_eq!(
+        body["message"],
+        format!(
+            "Invalid identity token: the signature does not verify with the public key \
+             registered for kid {KID:?}"
+        )
+    );
+    let mut expired = claims("alice", &nonce);
+    expired["exp"] = 1_000.into();
+    let body = refusal(&emulator, &sign(&header(KID), &expired), STAGING).await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid identity token: the token expired at 1000 (now "),
+        "{body}"
+    );
+    let malformed = [
+        (
+            "a.b",
+            "a JWS has three dot-separated parts; this token has 2",
+        ),
+        (
+            "a..c",
+            "the header, claims and signature must all be non-empty",
+        ),
+        ("!!.e30.e30", "the header is not unpadded base64url"),
+    ];
+    for (token, expected) in malformed {
+        let body = refusal(&emulator, token, STAGING).await;
+        assert_eq!(
+            body["message"],
+            format!("Invalid identity token: {expected}")
+        );
+    }
+}
