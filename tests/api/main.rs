@@ -11,6 +11,7 @@ mod hash_queue;
 mod health;
 mod helpers;
 mod login;
+mod mail;
 mod memory;
 mod migrations;
 mod mock_layer;
