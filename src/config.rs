@@ -185,9 +185,9 @@ impl Default for PasswordSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MailSettings {
-    /// `smtp://host:port` (STARTTLS when offered; `?tls=required` to insist),
-    /// `smtps://host:port` (TLS from the start), with `user:password@` for credentials.
-    /// A secret: shown redacted.
+    /// `smtp://host:port` (no TLS: a local relay), `smtp://host:587?tls=required` (STARTTLS,
+    /// required) or `?tls=opportunistic`, `smtps://host:465` (TLS from the start); credentials
+    /// as `user:password@` (percent-encoded). A secret: shown redacted.
     #[serde(serialize_with = "serialize_redacted")]
     pub smtp_url: Option<SecretString>,
     /// The `From:` of every message.

@@ -143,3 +143,36 @@ impl Mailer {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MailSettings;
+
+    fn build(url: &str) -> anyhow::Result<Mailer> {
+        let settings = MailSettings {
+            smtp_url: Some(url.to_owned().into()),
+            ..MailSettings::default()
+        };
+        Mailer::from_settings(&settings, std::path::Path::new("data"))
+    }
+
+    #[test]
+    fn every_documented_smtp_url_form_builds_a_transport() {
+        for url in [
+            "smtp://127.0.0.1:2525",
+            "smtp://mail.example.com:587?tls=required",
+            "smtp://mail.example.com:587?tls=opportunistic",
+            "smtps://user:p%40ss@mail.example.com:465",
+        ] {
+            let mailer = build(url).unwrap_or_else(|e| panic!("{url}: {e:#}"));
+            assert!(matches!(mailer.transport, Transport::Smtp(_)), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_bad_smtp_url_is_refused_without_repeating_it() {
+        let error = build("ftp://user:secret@host").err().expect("refused");
+        assert!(!format!("{error:#}").contains("secret"));
+    }
+}
