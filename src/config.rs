@@ -1319,4 +1319,27 @@ app_ids = ["layer:///apps/staging/aaaaaaaa-1111-4111-8111-111111111111"]
         assert!(!debug.contains("BEGIN PRIVATE KEY"), "{debug}");
         assert!(debug.contains("***"), "{debug}");
     }
+
+    #[test]
+    fn mail_and_account_settings_load_from_file_and_env_with_the_smtp_url_hidden() {
+        let settings = load(
+            Some("[mail]\nproduct_name = \"Acme Chat\"\n[accounts]\nsignup = \"private\"\nreset_ttl_secs = 600\n"),
+            &[
+                ("LAYER_IDP_MAIL__SMTP_URL", "smtps://bot:hunter2@smtp.example.com:465"),
+                ("LAYER_IDP_ACCOUNTS__REQUIRE_VERIFIED_EMAIL", "true"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.mail.product_name, "Acme Chat");
+        assert_eq!(settings.accounts.signup, SignupMode::Private);
+        assert_eq!(settings.accounts.reset_ttl_secs, 600);
+        assert_eq!(settings.accounts.verification_ttl_secs, 24 * 3600);
+        assert!(settings.accounts.require_verified_email);
+        let url = settings.mail.smtp_url.as_ref().unwrap().expose_secret();
+        assert!(url.starts_with("smtps://"));
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        let err = load(Some("[accounts]\nsignup = \"invite\"\n"), &[]).unwrap_err();
+        assert!(err.contains("signup"), "{err}");
+    }
 }

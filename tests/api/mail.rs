@@ -499,4 +499,40 @@ async fn closed_sign_up_is_refused() {
         (403, Some("signup_closed"))
     );
     assert_eq!(app.user_count().await, 0);
+    // Admins still create users.
+    let admin = app.admin_token().await;
+    let response = app
+        .client
+        .post(app.url("/admin/users"))
+        .bearer_auth(admin)
+        .json(&json!({"email": "x@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(app.user_count().await, 1);
+}
+
+#[tokio::test]
+async fn bad_bodies_are_refused_in_the_idp_format() {
+    let app = spawn_app_with(|_| {}).await;
+    for (path, body) in [
+        ("/users/verify", json!({})),
+        ("/users/verify", json!({"token": 5})),
+        (
+            "/password_resets",
+            json!({"email": "a@example.com", "extra": 1}),
+        ),
+        ("/password_resets/confirm", json!({"token": "A".repeat(43)})),
+    ] {
+        let (status, body) = status_and_body(app.post_json(path, &body).await).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(
+            body["error"].is_string() && body["request_id"].is_string(),
+            "{body}"
+        );
+    }
+    let response = app.get("/password_resets/form?token=nonsense").await;
+    assert_eq!(response.status().as_u16(), 400);
+    assert!(response.text().await.unwrap().contains("role=\"alert\""));
 }
