@@ -68,7 +68,7 @@ impl Drop for SmtpSink {
 
 /// Every message in `dir` to `to` whose subject contains `subject`, waiting for at least
 /// `count` (delivery happens after the answer, on a background task).
-async fn messages(dir: &Path, to: &str, subject: &str, count: usize) -> Vec<String> {
+pub(crate) async fn messages(dir: &Path, to: &str, subject: &str, count: usize) -> Vec<String> {
     for _ in 0..1200 {
         let mut found = Vec::new();
         if let Ok(entries) = std::fs::read_dir(dir) {
@@ -92,7 +92,7 @@ async fn messages(dir: &Path, to: &str, subject: &str, count: usize) -> Vec<Stri
 }
 
 /// The token of the first link in the message's text (quoted-printable undone).
-fn token_in(message: &str) -> String {
+pub(crate) fn token_in(message: &str) -> String {
     let text = message
         .replace("=\r\n", "")
         .replace("=\n", "")
