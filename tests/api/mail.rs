@@ -536,3 +536,44 @@ async fn bad_bodies_are_refused_in_the_idp_format() {
     assert_eq!(response.status().as_u16(), 400);
     assert!(response.text().await.unwrap().contains("role=\"alert\""));
 }
+
+#[tokio::test]
+async fn a_verification_link_expires_after_a_day_and_a_newer_one_replaces_it() {
+    let clock = manual_clock();
+    let app = spawn_app_with_clock(clock.clone(), |_| {}).await;
+    let outbox = app.settings.data_dir.join("outbox");
+    app.sign_up("ivy@example.com", PASSWORD).await;
+    let first = token_in(&messages(&outbox, "ivy@example.com", "Confirm", 1).await[0]);
+    clock.advance(24 * 3600 + 1);
+    let (status, body) = status_and_body(
+        app.post_json("/users/verify", &json!({"token": first}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_token"))
+    );
+    let session = app.session_token("ivy@example.com", PASSWORD).await;
+    let me: Value = app.get_me(&session).await.json().await.unwrap();
+    assert_eq!(me["email_verified"], false, "nothing changed");
+
+    // A new address sends a new link, which works within the day.
+    app.patch_me(
+        &session,
+        &json!({"email": "ivy2@example.com", "current_password": PASSWORD}),
+    )
+    .await;
+    let second = token_in(&messages(&outbox, "ivy2@example.com", "Confirm", 1).await[0]);
+    clock.advance(23 * 3600);
+    let (status, body) = status_and_body(
+        app.post_json("/users/verify", &json!({"token": second}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["email"].as_str()),
+        (200, Some("ivy2@example.com"))
+    );
+    assert_eq!(body["email_verified"], true);
+}
