@@ -577,3 +577,25 @@ async fn a_verification_link_expires_after_a_day_and_a_newer_one_replaces_it() {
     );
     assert_eq!(body["email_verified"], true);
 }
+
+#[tokio::test]
+async fn the_built_in_pages_also_ask_for_a_link() {
+    let app = spawn_app_with(|_| {}).await;
+    let outbox = app.settings.data_dir.join("outbox");
+    app.sign_up("lee@example.com", PASSWORD).await;
+    let page = app.get("/password_resets/form").await;
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("<label for=\"email\">"));
+    let asked = app
+        .post_form("/password_resets/form", "email=lee%40example.com")
+        .await;
+    assert_eq!(asked.status().as_u16(), 202);
+    let token = token_in(&messages(&outbox, "lee@example.com", "Reset", 1).await[0]);
+    let mixed = app
+        .post_form(
+            "/password_resets/form",
+            &format!("email=lee%40example.com&token={token}"),
+        )
+        .await;
+    assert_eq!(mixed.status().as_u16(), 400);
+}

@@ -77,11 +77,15 @@ pub async fn post_password_resets_confirm(
     Ok(json(StatusCode::OK, UserView::from(user)))
 }
 
-/// The built-in reset form.
+/// The built-in reset form: with a token, the new-password form; without, the form that asks
+/// for a link.
 pub async fn get_reset_form(
     state: Data<IdpState>,
     Query(query): Query<TokenQuery>,
 ) -> Result<HttpResponse, IdpError> {
+    if query.token.is_empty() {
+        return Ok(page(StatusCode::OK, "Reset your password", REQUEST_FORM));
+    }
     if !lifecycle::reset_token_is_live(&state, &query.token).await? {
         return Ok(page(
             StatusCode::BAD_REQUEST,
@@ -115,12 +119,50 @@ fn reset_form(token: &str, error: Option<&str>) -> String {
     )
 }
 
+const REQUEST_FORM: &str = "<form method=\"post\" action=\"form\">\
+     <p><label for=\"email\">E-mail address</label><br>\
+     <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required></p>\
+     <p><button type=\"submit\">Send me a link</button></p></form>";
+
+/// What the built-in reset pages post: `{email}` asks for a link, `{token, password}` sets it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetFormPost {
+    email: Option<String>,
+    token: Option<String>,
+    password: Option<String>,
+}
+
 /// The built-in reset form, submitted.
 pub async fn post_reset_form(
     state: Data<IdpState>,
     client: ClientAddr,
-    Body(request): Body<ConfirmRequest>,
+    Body(post): Body<ResetFormPost>,
 ) -> Result<HttpResponse, IdpError> {
+    let request = match post {
+        ResetFormPost {
+            email: Some(email),
+            token: None,
+            password: None,
+        } => {
+            lifecycle::request_reset(&state.into_inner(), &email, client).await?;
+            return Ok(page(
+                StatusCode::ACCEPTED,
+                "Check your inbox",
+                "<p role=\"status\">If an account has this address, a link to reset its password is on its way.</p>",
+            ));
+        }
+        ResetFormPost {
+            email: None,
+            token: Some(token),
+            password: Some(password),
+        } => ConfirmRequest { token, password },
+        _ => {
+            return Err(IdpError::InvalidRequest(
+                "send either email, or token and password".to_owned(),
+            ));
+        }
+    };
     match lifecycle::confirm_reset(&state, &request.token, &request.password, client).await {
         Ok(_) => Ok(page(
             StatusCode::OK,
