@@ -49,6 +49,10 @@ pub struct Settings {
     /// Throttled guessing and sign-ups (`[throttle]`, README "Login defense").
     pub throttle: crate::idp::throttle::ThrottleSettings,
     pub log: LogSettings,
+    /// Outgoing mail (`[mail]`, README "Account lifecycle").
+    pub mail: MailSettings,
+    /// Sign-up, verification and reset rules (`[accounts]`, README "Account lifecycle").
+    pub accounts: AccountSettings,
     /// The Layer emulator (`[mock_layer]`); off unless `mock_layer.listen` is set.
     pub mock_layer: MockLayerSettings,
 }
@@ -68,6 +72,8 @@ impl Default for Settings {
             http: HttpSettings::default(),
             throttle: crate::idp::throttle::ThrottleSettings::default(),
             log: LogSettings::default(),
+            mail: MailSettings::default(),
+            accounts: AccountSettings::default(),
             mock_layer: MockLayerSettings::default(),
         }
     }
@@ -170,6 +176,87 @@ impl Default for PasswordSettings {
             hash_queue_timeout_ms: 5_000,
             hash_queue_per_address: 8,
             hash_queue_capacity: 1024,
+        }
+    }
+}
+
+/// Outgoing mail. Without `smtp_url`, messages are written to `outbox_dir` (default
+/// `<data_dir>/outbox`), one `.eml` file each.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {
+    /// `smtp://host:port` (no TLS: a local relay), `smtp://host:587?tls=required` (STARTTLS,
+    /// required) or `?tls=opportunistic`, `smtps://host:465` (TLS from the start); credentials
+    /// as `user:password@` (percent-encoded). A secret: shown redacted.
+    #[serde(serialize_with = "serialize_redacted")]
+    pub smtp_url: Option<SecretString>,
+    /// The `From:` of every message.
+    pub from: String,
+    /// Where messages go when no SMTP server is configured.
+    pub outbox_dir: Option<PathBuf>,
+    /// A directory whose templates replace the built-in ones, file by file.
+    pub templates_dir: Option<PathBuf>,
+    /// The product name messages speak of.
+    pub product_name: String,
+    /// The public base URL of this service (links in messages, the built-in reset form).
+    pub base_url: String,
+    /// Where a reset link points; `{token}` is replaced. Default: the built-in form,
+    /// `<base_url>/password_resets/form#token={token}`.
+    pub reset_url: Option<String>,
+    /// Where a verification link points; `{token}` is replaced. Default:
+    /// `<base_url>/users/verify/form#token={token}`.
+    pub verify_url: Option<String>,
+    /// Seconds an SMTP delivery may take before it is given up (and logged).
+    pub send_timeout_secs: u64,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: "layer-idp <no-reply@localhost>".to_owned(),
+            outbox_dir: None,
+            templates_dir: None,
+            product_name: "layer-idp".to_owned(),
+            base_url: "http://localhost:8080".to_owned(),
+            reset_url: None,
+            verify_url: None,
+            send_timeout_secs: 30,
+        }
+    }
+}
+
+/// Who may sign up, and what an address must prove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    /// Anyone; a taken address answers 409.
+    Open,
+    /// Anyone, but a taken address answers like a new one (202, no user) and its owner is told.
+    Private,
+    /// Only admins create users.
+    Closed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountSettings {
+    pub signup: SignupMode,
+    /// An unverified account's correct password gets `403 email_not_verified`.
+    pub require_verified_email: bool,
+    /// Lifetime of a verification link.
+    pub verification_ttl_secs: u64,
+    /// Lifetime of a password-reset link.
+    pub reset_ttl_secs: u64,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            signup: SignupMode::Open,
+            require_verified_email: false,
+            verification_ttl_secs: 24 * 3600,
+            reset_ttl_secs: 30 * 60,
         }
     }
 }
@@ -1266,5 +1353,28 @@ app_ids = ["layer:///apps/staging/aaaaaaaa-1111-4111-8111-111111111111"]
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(!debug.contains("BEGIN PRIVATE KEY"), "{debug}");
         assert!(debug.contains("***"), "{debug}");
+    }
+
+    #[test]
+    fn mail_and_account_settings_load_from_file_and_env_with_the_smtp_url_hidden() {
+        let settings = load(
+            Some("[mail]\nproduct_name = \"Acme Chat\"\n[accounts]\nsignup = \"private\"\nreset_ttl_secs = 600\n"),
+            &[
+                ("LAYER_IDP_MAIL__SMTP_URL", "smtps://bot:hunter2@smtp.example.com:465"),
+                ("LAYER_IDP_ACCOUNTS__REQUIRE_VERIFIED_EMAIL", "true"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.mail.product_name, "Acme Chat");
+        assert_eq!(settings.accounts.signup, SignupMode::Private);
+        assert_eq!(settings.accounts.reset_ttl_secs, 600);
+        assert_eq!(settings.accounts.verification_ttl_secs, 24 * 3600);
+        assert!(settings.accounts.require_verified_email);
+        let url = settings.mail.smtp_url.as_ref().unwrap().expose_secret();
+        assert!(url.starts_with("smtps://"));
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        let err = load(Some("[accounts]\nsignup = \"invite\"\n"), &[]).unwrap_err();
+        assert!(err.contains("signup"), "{err}");
     }
 }

@@ -89,6 +89,11 @@ impl Application {
             issuer,
             session_ttl_secs,
             max_body_bytes: settings.http.max_body_bytes,
+            mailer: Arc::new(crate::idp::mail::Mailer::from_settings(
+                &settings.mail,
+                &settings.data_dir,
+            )?),
+            lifecycle: crate::idp::lifecycle::Lifecycle::new(&settings.accounts, &settings.mail),
             cors: CorsPolicy::new(
                 settings.http.cors_origins()?,
                 // Development credentials (no key configured for any app): any local web app

@@ -153,6 +153,14 @@ pub async fn login(
         return Err(IdpError::LoginFailed);
     }
     let success = attempt.succeeded().await?;
+    // Only after the password was checked, so the answer tells nothing to a guesser.
+    if state.lifecycle.accounts.require_verified_email && !login.user.email_verified() {
+        return Err(IdpError::Refused {
+            code: "email_not_verified",
+            description: "confirm your e-mail address first; the link was sent when you signed up"
+                .to_owned(),
+        });
+    }
     if verification.needs_rehash {
         let hash = state.hasher.hash(password, request).await?;
         state

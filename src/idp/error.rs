@@ -59,6 +59,18 @@ pub enum IdpError {
         code: &'static str,
         description: String,
     },
+    /// 400 `invalid_token`: an e-mailed token that is unknown, used or expired.
+    #[error("{description}")]
+    Unprocessable {
+        code: &'static str,
+        description: String,
+    },
+    /// 403 with a specific code (`email_not_verified`, `signup_closed`).
+    #[error("{description}")]
+    Refused {
+        code: &'static str,
+        description: String,
+    },
     /// 429: a throttling rule holds password attempts for this account or address; nothing was
     /// checked. The same for a known and an unknown e-mail.
     #[error("too many attempts")]
@@ -110,7 +122,9 @@ impl IdpError {
             IdpError::Forbidden(_) => "forbidden",
             IdpError::NotFound(_) => "not_found",
             IdpError::MethodNotAllowed => "method_not_allowed",
-            IdpError::Conflict { code, .. } => code,
+            IdpError::Conflict { code, .. }
+            | IdpError::Unprocessable { code, .. }
+            | IdpError::Refused { code, .. } => code,
             IdpError::TooManyAttempts { .. } => "too_many_attempts",
             IdpError::TooManySignups { .. } => "too_many_signups",
             IdpError::Busy => "temporarily_unavailable",
@@ -133,7 +147,9 @@ impl IdpError {
             IdpError::LoginFailed => LOGIN_FAILED.to_owned(),
             IdpError::Unauthenticated(d) | IdpError::Forbidden(d) => (*d).to_owned(),
             IdpError::MethodNotAllowed => "this path does not support that method".to_owned(),
-            IdpError::Conflict { description, .. } => description.clone(),
+            IdpError::Conflict { description, .. }
+            | IdpError::Unprocessable { description, .. }
+            | IdpError::Refused { description, .. } => description.clone(),
             IdpError::TooManyAttempts { retry_after_secs } => format!(
                 "too many failed password attempts; nothing was checked. Retry in \
                  {retry_after_secs} seconds"
@@ -169,7 +185,8 @@ impl ResponseError for IdpError {
             IdpError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IdpError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IdpError::LoginFailed | IdpError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            IdpError::Forbidden(_) => StatusCode::FORBIDDEN,
+            IdpError::Forbidden(_) | IdpError::Refused { .. } => StatusCode::FORBIDDEN,
+            IdpError::Unprocessable { .. } => StatusCode::BAD_REQUEST,
             IdpError::NotFound(_) => StatusCode::NOT_FOUND,
             IdpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             IdpError::Conflict { .. } => StatusCode::CONFLICT,

@@ -15,6 +15,8 @@
 //! - `client.rs` — the client address every rule keys on (trusted proxies).
 //! - `throttle/` — throttled guessing and sign-ups, counted in the database.
 //! - `cors.rs` — which web origins may call it from a browser.
+//! - `mail/` — outgoing mail (SMTP or an outbox directory) and its templates.
+//! - `lifecycle.rs` — e-mail verification and password reset tokens.
 
 pub mod accounts;
 pub mod apps;
@@ -23,6 +25,8 @@ pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod lifecycle;
+pub mod mail;
 pub mod nonces;
 pub mod password;
 mod routes;
@@ -54,6 +58,8 @@ pub struct IdpState {
     pub session_ttl_secs: i64,
     pub max_body_bytes: usize,
     pub cors: cors::CorsPolicy,
+    pub mailer: Arc<mail::Mailer>,
+    pub lifecycle: lifecycle::Lifecycle,
 }
 
 /// Starts serving the identity provider on an already-bound listener.

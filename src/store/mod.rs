@@ -57,11 +57,17 @@ pub struct User {
     pub disabled_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the current address was verified; `None` until then.
+    pub email_verified_at: Option<i64>,
 }
 
 impl User {
     pub fn is_disabled(&self) -> bool {
         self.disabled_at.is_some()
+    }
+
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
     }
 }
 
@@ -177,6 +183,32 @@ pub enum NonceRecord {
     Fresh,
     /// Already signed (for this or another user) and still within its lifetime.
     AlreadySigned { user_id: String },
+}
+
+/// What an e-mailed single-use token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    VerifyEmail,
+    PasswordReset,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::VerifyEmail => "verify_email",
+            TokenPurpose::PasswordReset => "password_reset",
+        }
+    }
+}
+
+/// An e-mailed token about to be stored: only its SHA-256.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAccountToken<'a> {
+    pub token_hash: &'a [u8],
+    pub user_id: &'a str,
+    pub purpose: TokenPurpose,
+    pub now: i64,
+    pub expires_at: i64,
 }
 
 /// How stale an admin token's `last_used_at` may get before a use rewrites it, in seconds.
@@ -311,6 +343,35 @@ pub trait Store: Send + Sync + 'static {
     async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError>;
 
     async fn revoke_admin_token(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Stores an e-mailed token, replacing the user's earlier one of the same purpose.
+    async fn replace_account_token(&self, token: NewAccountToken<'_>) -> Result<(), StoreError>;
+    /// Uses a token up: its user when it was live, `None` when unknown, used or expired.
+    async fn consume_account_token(
+        &self,
+        token_hash: &[u8],
+        purpose: TokenPurpose,
+        now: i64,
+    ) -> Result<Option<String>, StoreError>;
+    async fn account_token_is_live(
+        &self,
+        token_hash: &[u8],
+        purpose: TokenPurpose,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    async fn mark_email_verified(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Option<User>, StoreError>;
+    /// Sets a new password hash, marks the address verified, ends every session and drops
+    /// pending resets, in one transaction.
+    async fn reset_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<Option<User>, StoreError>;
 }
 
 /// Opens the database the URL names and returns its store (migrations not yet applied).

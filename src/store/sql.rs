@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use sqlx::{PgPool, SqlitePool};
 
 use super::{
-    ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, Backend, Login, NewSession, NewUser,
-    NonceClaim, NonceRecord, SignupClaim, Store, StoreError, ThrottlePurge, ThrottleQuery,
-    ThrottleState, User,
+    ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, Backend, Login, NewAccountToken,
+    NewSession, NewUser, NonceClaim, NonceRecord, SignupClaim, Store, StoreError, ThrottlePurge,
+    ThrottleQuery, ThrottleState, TokenPurpose, User,
 };
 use crate::config::DatabaseUrl;
 use crate::domain::{Email, Profile};
@@ -76,9 +76,11 @@ impl SqlStore {
 macro_rules! user_columns {
     () => {
         "id, email, display_name, first_name, last_name, avatar_url, disabled_at, created_at, \
-         updated_at"
+         updated_at, email_verified_at"
     };
 }
+
+mod account_tokens;
 
 fn profile_columns(profile: &Profile) -> [Option<&str>; 4] {
     [
@@ -174,12 +176,15 @@ impl Store for SqlStore {
     async fn update_account(&self, update: AccountUpdate<'_>) -> Result<Option<User>, StoreError> {
         let profile_sql = concat!(
             "UPDATE users SET email = $2, email_key = $3, display_name = $4, first_name = $5, \
-             last_name = $6, avatar_url = $7, updated_at = $8 \
+             last_name = $6, avatar_url = $7, updated_at = $8, \
+             email_verified_at = CASE WHEN email_key = $3 THEN email_verified_at ELSE NULL END \
              WHERE id = $1 RETURNING ",
             user_columns!()
         );
         let password_sql = "UPDATE users SET password_hash = $2 WHERE id = $1";
         let sessions_sql = "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2";
+        // A password change invalidates a pending reset.
+        let resets_sql = "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2";
         let [display_name, first_name, last_name, avatar_url] = profile_columns(update.profile);
         Ok(db_run!(self.writer, pool => {
             let mut tx = pool.begin().await?;
@@ -199,6 +204,11 @@ impl Store for SqlStore {
                 sqlx::query(sessions_sql)
                     .bind(update.id)
                     .bind(update.keep_session)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(resets_sql)
+                    .bind(update.id)
+                    .bind(TokenPurpose::PasswordReset.as_str())
                     .execute(&mut *tx)
                     .await?;
             }
@@ -307,7 +317,8 @@ impl Store for SqlStore {
         now: i64,
     ) -> Result<Option<User>, StoreError> {
         let sql = "SELECT u.id, u.email, u.display_name, u.first_name, u.last_name, \
-                   u.avatar_url, u.disabled_at, u.created_at, u.updated_at \
+                   u.avatar_url, u.disabled_at, u.created_at, u.updated_at, \
+                   u.email_verified_at \
                    FROM sessions s JOIN users u ON u.id = s.user_id \
                    WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL";
         Ok(db_run!(self.reader, pool => sqlx::query_as(sql)
@@ -399,10 +410,12 @@ impl Store for SqlStore {
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let sessions = "DELETE FROM sessions WHERE expires_at <= $1";
         let nonces = "DELETE FROM signed_nonces WHERE expires_at <= $1";
+        let tokens = "DELETE FROM account_tokens WHERE expires_at <= $1";
         Ok(db_run!(self.writer, pool => {
             let a = sqlx::query(sessions).bind(now).execute(pool).await?.rows_affected();
             let b = sqlx::query(nonces).bind(now).execute(pool).await?.rows_affected();
-            a + b
+            let c = sqlx::query(tokens).bind(now).execute(pool).await?.rows_affected();
+            a + b + c
         }))
     }
 
@@ -511,5 +524,44 @@ impl Store for SqlStore {
         let sql = "DELETE FROM admin_tokens WHERE name = $1";
         let done = db_run!(self.writer, pool => sqlx::query(sql).bind(name).execute(pool).await?.rows_affected());
         Ok(done > 0)
+    }
+
+    async fn replace_account_token(&self, token: NewAccountToken<'_>) -> Result<(), StoreError> {
+        account_tokens::replace(&self.writer, token).await
+    }
+
+    async fn consume_account_token(
+        &self,
+        token_hash: &[u8],
+        purpose: TokenPurpose,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        account_tokens::consume(&self.writer, token_hash, purpose, now).await
+    }
+
+    async fn account_token_is_live(
+        &self,
+        token_hash: &[u8],
+        purpose: TokenPurpose,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        account_tokens::is_live(&self.reader, token_hash, purpose, now).await
+    }
+
+    async fn mark_email_verified(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Option<User>, StoreError> {
+        account_tokens::mark_verified(&self.writer, user_id, now).await
+    }
+
+    async fn reset_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<Option<User>, StoreError> {
+        account_tokens::reset_password(&self.writer, user_id, password_hash, now).await
     }
 }

@@ -520,3 +520,55 @@ fn a_request_the_http_parser_refuses_is_logged_at_info_not_error() {
     );
     assert!(!log.contains("\"level\":\"ERROR\""), "{log}");
 }
+
+#[tokio::test]
+async fn with_no_smtp_server_mail_goes_to_the_outbox_and_no_token_reaches_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serving = Serving::start(dir.path(), &[]);
+    let addr = serving.addr.unwrap_or_else(|| panic!("{}", serving.stop()));
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let signed_up = client
+        .post(format!("{base}/users"))
+        .json(&serde_json::json!({"email": "ola@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status().as_u16(), 201);
+    let reset = client
+        .post(format!("{base}/password_resets"))
+        .json(&serde_json::json!({"email": "ola@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status().as_u16(), 202);
+    let outbox = dir.path().join("data").join("outbox");
+    let verify = crate::mail::messages(&outbox, "ola@example.com", "Confirm", 1).await;
+    let resets = crate::mail::messages(&outbox, "ola@example.com", "Reset", 1).await;
+    let tokens = [
+        crate::mail::token_in(&verify[0]),
+        crate::mail::token_in(&resets[0]),
+    ];
+    // A token in a URL the server answers: the request log names the route, not the query.
+    let form = client
+        .get(format!("{base}/password_resets/form?token={}", tokens[1]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status().as_u16(), 200);
+    let log = serving.stop();
+    let files: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in &files {
+        assert!(log.contains(file.as_str()), "the log names {file}: {log}");
+    }
+    assert!(log.contains("/password_resets/form"), "{log}");
+    for token in &tokens {
+        assert_eq!(token.len(), 43);
+        assert!(!log.contains(token.as_str()), "a token was logged: {log}");
+    }
+}

@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod inspect;
 mod login;
+mod mail;
 mod memory;
 mod migrations;
 mod mock_layer;

@@ -6,12 +6,14 @@ use actix_web::web::Data;
 use serde::{Deserialize, Deserializer};
 
 use super::{UserView, json};
+use crate::config::SignupMode;
 use crate::domain::{Email, Password};
 use crate::idp::IdpState;
 use crate::idp::accounts::{self, NewAccount, ProfileInput};
 use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Body, SessionUser};
+use crate::idp::lifecycle;
 use crate::idp::password::HashRequest;
 use crate::store::{AccountUpdate, StoreError};
 
@@ -37,16 +39,53 @@ pub async fn post_users(
         &request.profile,
         state.hasher.policy(),
     )?;
+    let mode = state.lifecycle.accounts.signup;
+    if mode == SignupMode::Closed {
+        return Err(IdpError::Refused {
+            code: "signup_closed",
+            description: "sign-up is closed; an administrator creates accounts".to_owned(),
+        });
+    }
     // Counted once the request is valid, before the hash it would cost.
     state.throttle.admit_signup(client).await?;
-    let user = accounts::create_account(
+    let email = account.email.as_str().to_owned();
+    let created = accounts::create_account(
         state.store.as_ref(),
         &state.hasher,
         account,
         HashRequest::sign_up(client),
     )
-    .await?;
-    Ok(json(StatusCode::CREATED, UserView::from(user)))
+    .await;
+    match (mode, created) {
+        (_, Ok(user)) => {
+            lifecycle::send_verification(&state, &user).await?;
+            if mode == SignupMode::Private {
+                Ok(json(StatusCode::ACCEPTED, signup_accepted()))
+            } else {
+                Ok(json(StatusCode::CREATED, UserView::from(user)))
+            }
+        }
+        // Private sign-up: a taken address answers like a new one, after the same hashing
+        // work, and its owner is told.
+        (
+            SignupMode::Private,
+            Err(IdpError::Conflict {
+                code: "email_taken",
+                ..
+            }),
+        ) => {
+            lifecycle::send_signup_attempt(&state, &email);
+            Ok(json(StatusCode::ACCEPTED, signup_accepted()))
+        }
+        (_, Err(e)) => Err(e),
+    }
+}
+
+fn signup_accepted() -> serde_json::Value {
+    serde_json::json!({
+        "status": "accepted",
+        "message": "check your inbox to confirm your address"
+    })
 }
 
 pub async fn get_me(caller: SessionUser) -> HttpResponse {
@@ -151,6 +190,10 @@ pub async fn patch_me(
     };
     if password_hash.is_some() {
         tracing::info!(user_id = %user.id, "password changed; other sessions ended");
+    }
+    if email_changes {
+        // The new address is unverified until its owner follows the new link.
+        lifecycle::send_verification(&state, &updated).await?;
     }
     Ok(json(StatusCode::OK, UserView::from(updated)))
 }

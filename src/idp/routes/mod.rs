@@ -4,6 +4,7 @@
 mod accounts;
 mod admin;
 mod inspect;
+mod lifecycle;
 mod login;
 mod meta;
 
@@ -23,6 +24,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(session())
                 .route(web::get().to(accounts::get_me))
                 .route(web::patch().to(accounts::patch_me)),
+        )
+        .service(resource("/users/verify").route(web::post().to(lifecycle::post_verify)))
+        .service(
+            resource("/users/verify/form")
+                .route(web::get().to(lifecycle::get_verify_form))
+                .route(web::post().to(lifecycle::post_verify_form)),
+        )
+        .service(
+            resource("/password_resets").route(web::post().to(lifecycle::post_password_resets)),
+        )
+        .service(
+            resource("/password_resets/confirm")
+                .route(web::post().to(lifecycle::post_password_resets_confirm)),
+        )
+        .service(
+            resource("/password_resets/form")
+                .route(web::get().to(lifecycle::get_reset_form))
+                .route(web::post().to(lifecycle::post_reset_form)),
         )
         .service(resource("/authenticate").route(web::post().to(login::post_authenticate)))
         .service(resource("/sessions").route(web::post().to(login::post_sessions)))
@@ -98,6 +117,7 @@ pub struct UserView {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub avatar_url: Option<String>,
+    pub email_verified: bool,
     pub disabled: bool,
     pub created_at: String,
     pub updated_at: String,
@@ -107,6 +127,7 @@ impl From<User> for UserView {
     fn from(user: User) -> Self {
         Self {
             disabled: user.is_disabled(),
+            email_verified: user.email_verified(),
             created_at: rfc3339(user.created_at),
             updated_at: rfc3339(user.updated_at),
             id: user.id,

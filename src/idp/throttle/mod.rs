@@ -36,6 +36,7 @@ use crate::store::{LoginSuccess, SignupClaim, Store, ThrottlePurge, ThrottleQuer
 pub enum Purpose {
     Login,
     CurrentPassword,
+    PasswordReset,
 }
 
 impl Purpose {
@@ -43,6 +44,7 @@ impl Purpose {
         match self {
             Purpose::Login => "login",
             Purpose::CurrentPassword => "current_password",
+            Purpose::PasswordReset => "password_reset",
         }
     }
 }
