@@ -186,8 +186,15 @@ pub enum UsersCommand {
     Disable { id: String },
     /// Re-enable a disabled user.
     Enable { id: String },
-    /// Delete a user and their sessions.
+    /// Delete a user and their sessions. The ID is never given to anyone else.
     Delete { id: String },
+    /// Import users from another system: JSON lines with id, email, profile fields,
+    /// email_verified, and password_hash (bcrypt, Django PBKDF2, PHC argon2/scrypt/PBKDF2) or
+    /// password. Re-running skips users already imported.
+    Import {
+        /// The file to read; - for standard input.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

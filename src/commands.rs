@@ -150,6 +150,7 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
             println!("enabled {id}");
             Ok(())
         }
+        UsersCommand::Import { file } => import_users(settings, &store, &file).await,
         UsersCommand::Delete { id } => {
             if !store.delete_user(&id).await? {
                 bail!("there is no user with the ID {id}");
@@ -158,6 +159,59 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
             Ok(())
         }
     }
+}
+
+async fn import_users(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let hasher = {
+        let passwords = settings.passwords.clone();
+        tokio::task::spawn_blocking(move || PasswordHasher::new(&passwords)).await??
+    };
+    let (input, length): (Box<dyn BufRead>, Option<u64>) = if file.as_os_str() == "-" {
+        (Box::new(std::io::stdin().lock()), None)
+    } else {
+        let f = std::fs::File::open(file)
+            .with_context(|| format!("could not open {}", file.display()))?;
+        let length = f.metadata().ok().map(|m| m.len());
+        (
+            Box::new(std::io::BufReader::with_capacity(64 * 1024, f)),
+            length,
+        )
+    };
+    // Drawn only on a terminal: indicatif hides itself when standard error is not one.
+    let bar = ProgressBar::with_draw_target(length, ProgressDrawTarget::stderr());
+    bar.set_style(ProgressStyle::with_template(
+        "{wide_bar} {percent}% {msg} ({binary_bytes}, ETA {eta})",
+    )?);
+    let started = std::time::Instant::now();
+    let summary = crate::idp::import::import(
+        store.as_ref(),
+        &hasher,
+        input,
+        |line, reason| bar.suspend(|| eprintln!("line {line}: refused: {reason}")),
+        |bytes, lines| {
+            bar.set_position(bytes);
+            if lines % 256 == 0 {
+                let rate = lines as f64 / started.elapsed().as_secs_f64().max(0.001);
+                bar.set_message(format!("{lines} lines, {rate:.0} lines/s"));
+            }
+        },
+    )
+    .await?;
+    bar.finish_and_clear();
+    println!(
+        "{} lines: {} created, {} skipped, {} refused ({:.1} s)",
+        summary.lines,
+        summary.created,
+        summary.skipped,
+        summary.refused,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 async fn add_user(

@@ -14,6 +14,7 @@
 //! - `extract.rs` — JSON-or-form bodies, bearer tokens, the authenticated caller.
 //! - `client.rs` — the client address every rule keys on (trusted proxies).
 //! - `throttle/` — throttled guessing and sign-ups, counted in the database.
+//! - `import.rs` — users brought from another system with their password hashes.
 //! - `cors.rs` — which web origins may call it from a browser.
 
 pub mod accounts;
@@ -22,6 +23,7 @@ pub mod client;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod import;
 pub mod keys;
 pub mod nonces;
 pub mod password;

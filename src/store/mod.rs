@@ -82,6 +82,26 @@ pub struct NewUser<'a> {
     pub now: i64,
 }
 
+/// A user brought from another system, with the hash it had there.
+#[derive(Debug)]
+pub struct ImportedUser<'a> {
+    pub id: &'a UserId,
+    pub email: &'a Email,
+    pub password_hash: &'a str,
+    pub profile: &'a Profile,
+    pub email_verified: bool,
+    pub now: i64,
+}
+
+/// What became of one imported user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Created,
+    /// Already there, with the same ID and e-mail (a re-run).
+    Skipped,
+    Refused(&'static str),
+}
+
 #[derive(Debug)]
 pub struct AccountUpdate<'a> {
     pub id: &'a str,
@@ -212,6 +232,14 @@ pub trait Store: Send + Sync + 'static {
     /// the ID is.
     async fn create_user(&self, user: NewUser<'_>) -> Result<Option<User>, StoreError>;
 
+    /// Creates the users that are new, in one transaction, with their hashes as given. One
+    /// outcome per user, in order: a user already there with the same ID and e-mail is
+    /// skipped; an ID or e-mail held by someone else, or a deleted account's ID, is refused.
+    async fn import_users(
+        &self,
+        users: &[ImportedUser<'_>],
+    ) -> Result<Vec<ImportOutcome>, StoreError>;
+
     async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError>;
 
     async fn find_login(&self, email: &Email) -> Result<Option<Login>, StoreError>;
@@ -239,7 +267,8 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<Option<User>, StoreError>;
 
-    /// Deletes the user and their sessions. Returns whether there was such a user.
+    /// Deletes the user and their sessions, and keeps the ID as taken for ever. Returns
+    /// whether there was such a user.
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError>;
 
     async fn create_session(&self, session: NewSession<'_>) -> Result<(), StoreError>;

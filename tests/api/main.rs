@@ -10,6 +10,7 @@ mod cors;
 mod hash_queue;
 mod health;
 mod helpers;
+mod import;
 mod login;
 mod memory;
 mod migrations;
