@@ -79,12 +79,24 @@ pub async fn create_account(
     request: HashRequest,
 ) -> Result<User, IdpError> {
     let hash = hasher.hash(account.password, request).await?;
+    insert_account(store, &account.id, &account.email, &account.profile, &hash).await
+}
+
+/// Creates an account with a password hash brought from another system, checked by the caller
+/// with [`PasswordHasher::check_stored`]. Same conflicts as [`create_account`].
+pub async fn insert_account(
+    store: &dyn Store,
+    id: &UserId,
+    email: &Email,
+    profile: &Profile,
+    password_hash: &str,
+) -> Result<User, IdpError> {
     let created = store
         .create_user(NewUser {
-            id: &account.id,
-            email: &account.email,
-            password_hash: &hash,
-            profile: &account.profile,
+            id,
+            email,
+            password_hash,
+            profile,
             now: unix_now(),
         })
         .await;
@@ -95,7 +107,7 @@ pub async fn create_account(
         }
         Ok(None) => Err(IdpError::Conflict {
             code: "id_taken",
-            description: format!("a user with the ID {} already exists", account.id),
+            description: format!("a user with the ID {id} already exists, or had it"),
         }),
         Err(StoreError::Conflict) => Err(IdpError::Conflict {
             code: "email_taken",

@@ -193,3 +193,42 @@ async fn a_deleted_accounts_id_is_never_given_to_anyone_else() {
     assert_eq!(body["error"], "id_taken");
     assert!(app.store.find_user("gone").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn admin_create_takes_a_password_hash_and_refuses_a_bad_one_changing_nothing() {
+    let app = spawn_app().await;
+    let (password, hashes) = fixtures();
+    let django = &hashes
+        .iter()
+        .find(|(s, _)| s.starts_with("Django pbkdf2_sha1"))
+        .unwrap()
+        .1;
+    let admin = app.admin_token().await;
+    let create = |body: Value| {
+        app.admin(reqwest::Method::POST, "/admin/users", &admin)
+            .json(&body)
+            .send()
+    };
+    let before = app.user_count().await;
+    for bad in [
+        json!({"email": "x@example.com", "password_hash": "$2b$31$4sUynEODO0cYEmODNFgyQ.zaqQ2oQGSETwwe7OQiXI4EHOLqt11VG"}),
+        json!({"email": "x@example.com", "password_hash": "sha1$salt$abcdef"}),
+        json!({"email": "x@example.com", "password_hash": django, "password": "a long password"}),
+        json!({"email": "x@example.com"}),
+    ] {
+        let response = create(bad.clone()).await.unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{bad}");
+        assert!(body["request_id"].is_string());
+    }
+    assert_eq!(app.user_count().await, before);
+
+    let response = create(json!({"id": "dj", "email": "dj@example.com", "password_hash": django}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(&stored_hash(&app, "dj").await, django);
+    app.session_token("dj@example.com", &password).await;
+    assert!(stored_hash(&app, "dj").await.starts_with("$argon2id$"));
+}

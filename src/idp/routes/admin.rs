@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{UserView, json};
 use crate::clock::unix_now;
+use crate::domain::{Email, UserId};
 use crate::idp::IdpState;
 use crate::idp::accounts::{self, NewAccount, ProfileInput};
 use crate::idp::client::ClientAddr;
@@ -69,7 +70,10 @@ pub struct CreateUserRequest {
     /// Keep an existing user's ID (it is their `prn` at Layer); generated when absent.
     id: Option<String>,
     email: String,
-    password: String,
+    password: Option<String>,
+    /// A hash from another system (bcrypt, Django PBKDF2, PHC argon2/scrypt/PBKDF2), stored
+    /// as given; instead of `password`.
+    password_hash: Option<String>,
     #[serde(flatten)]
     profile: ProfileInput,
 }
@@ -80,10 +84,34 @@ pub async fn post_users(
     client: ClientAddr,
     Body(request): Body<CreateUserRequest>,
 ) -> Result<HttpResponse, IdpError> {
+    let password = match (request.password, request.password_hash) {
+        (Some(password), None) => password,
+        (None, Some(hash)) => {
+            let id = match request.id.as_deref() {
+                Some(id) => UserId::parse(id)?,
+                None => UserId::generate(),
+            };
+            let email = Email::parse(&request.email)?;
+            let profile = request.profile.parse()?;
+            state
+                .hasher
+                .check_stored(&hash)
+                .map_err(|refused| IdpError::InvalidRequest(format!("password_hash: {refused}")))?;
+            let user = accounts::insert_account(state.store.as_ref(), &id, &email, &profile, &hash)
+                .await?;
+            tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin imported a user with a password hash");
+            return Ok(json(StatusCode::CREATED, UserView::from(user)));
+        }
+        _ => {
+            return Err(IdpError::InvalidRequest(
+                "give exactly one of password and password_hash".to_owned(),
+            ));
+        }
+    };
     let account = NewAccount::parse(
         request.id.as_deref(),
         &request.email,
-        &request.password,
+        &password,
         &request.profile,
         state.hasher.policy(),
     )?;
