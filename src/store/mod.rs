@@ -108,8 +108,10 @@ pub struct AccountUpdate<'a> {
     pub email: &'a Email,
     pub profile: &'a Profile,
     pub password_hash: Option<&'a str>,
-    /// The session making the change, kept when the password changes.
+    /// The session making the change, kept when the password changes (empty: none kept).
     pub keep_session: &'a [u8],
+    /// Marks the e-mail verified (`Some(Some(time))`) or not (`Some(None)`); `None` leaves it.
+    pub email_verified: Option<Option<i64>>,
     pub now: i64,
 }
 

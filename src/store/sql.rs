@@ -238,6 +238,7 @@ impl Store for SqlStore {
         );
         let password_sql = "UPDATE users SET password_hash = $2 WHERE id = $1";
         let sessions_sql = "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2";
+        let verified_sql = "UPDATE users SET email_verified_at = $2 WHERE id = $1";
         let [display_name, first_name, last_name, avatar_url] = profile_columns(update.profile);
         Ok(db_run!(self.writer, pool => {
             let mut tx = pool.begin().await?;
@@ -259,6 +260,9 @@ impl Store for SqlStore {
                     .bind(update.keep_session)
                     .execute(&mut *tx)
                     .await?;
+            }
+            if let (Some(_), Some(verified)) = (&user, update.email_verified) {
+                sqlx::query(verified_sql).bind(update.id).bind(verified).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             user

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod admin_users;
 mod apps;
 mod bad_input;
 mod cli;

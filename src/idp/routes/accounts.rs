@@ -70,7 +70,7 @@ pub struct ProfilePatch {
     current_password: Option<String>,
 }
 
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+pub(super) fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
@@ -132,6 +132,7 @@ pub async fn patch_me(
         profile: &profile,
         password_hash: password_hash.as_deref(),
         keep_session: &caller.token_hash,
+        email_verified: None,
         now: state.clock.now(),
     };
     let updated = match state.store.update_account(update).await {

@@ -50,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/users/{id}")
                         .route(web::get().to(admin::get_user))
+                        .route(web::patch().to(admin::patch_user))
                         .route(web::delete().to(admin::delete_user)),
                 )
                 .service(resource("/users/{id}/disable").route(web::post().to(admin::post_disable)))
