@@ -188,6 +188,13 @@ pub enum UsersCommand {
     Enable { id: String },
     /// Delete a user and their sessions. The ID is never given to anyone else.
     Delete { id: String },
+    /// Show one user as JSON.
+    Show { id: String },
+    /// Set a user's password, read from standard input (one line); ends the user's sessions.
+    #[command(name = "set-password")]
+    SetPassword { id: String },
+    /// Change a user's e-mail, profile or email_verified (an empty value clears a profile field).
+    Update(UpdateUserArgs),
     /// Import users from another system: JSON lines with id, email, profile fields,
     /// email_verified, and password_hash (bcrypt, Django PBKDF2, PHC argon2/scrypt/PBKDF2) or
     /// password. Re-running skips users already imported.
@@ -195,6 +202,23 @@ pub enum UsersCommand {
         /// The file to read; - for standard input.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateUserArgs {
+    pub id: String,
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub display_name: Option<String>,
+    #[arg(long)]
+    pub first_name: Option<String>,
+    #[arg(long)]
+    pub last_name: Option<String>,
+    #[arg(long)]
+    pub avatar_url: Option<String>,
+    #[arg(long, value_name = "true|false")]
+    pub email_verified: Option<bool>,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ use crate::cli::{AddUserArgs, AdminTokensCommand, KeysCommand, TokenCommand, Use
 use crate::clock::unix_now;
 use crate::config::{Settings, display_path};
 use crate::domain::{Nonce, PasswordPolicy};
-use crate::idp::accounts::{self, NewAccount, ProfileInput};
+use crate::idp::accounts::{self, NewAccount, ProfileInput, UserChanges};
 use crate::idp::keys::{self, KeyOrigin};
 use crate::idp::password::{HashRequest, PasswordHasher};
 use crate::idp::sessions;
@@ -150,6 +150,39 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
             println!("enabled {id}");
             Ok(())
         }
+        UsersCommand::Show { id } => {
+            let user = store
+                .find_user(&id)
+                .await?
+                .with_context(|| format!("there is no user with the ID {id}"))?;
+            println!("{}", serde_json::to_string_pretty(&user_json(&user))?);
+            Ok(())
+        }
+        UsersCommand::SetPassword { id } => {
+            let changes = UserChanges {
+                password: Some(read_password()?),
+                ..UserChanges::default()
+            };
+            update_user(settings, &store, &id, changes).await?;
+            println!("password set for {id}; their sessions ended");
+            Ok(())
+        }
+        UsersCommand::Update(args) => {
+            // An empty value clears a profile field.
+            let field = |v: Option<String>| v.map(|v| if v.is_empty() { None } else { Some(v) });
+            let changes = UserChanges {
+                email: args.email,
+                display_name: field(args.display_name),
+                first_name: field(args.first_name),
+                last_name: field(args.last_name),
+                avatar_url: field(args.avatar_url),
+                email_verified: args.email_verified,
+                password: None,
+            };
+            let user = update_user(settings, &store, &args.id, changes).await?;
+            println!("{}", serde_json::to_string_pretty(&user_json(&user))?);
+            Ok(())
+        }
         UsersCommand::Import { file } => import_users(settings, &store, &file).await,
         UsersCommand::Delete { id } => {
             if !store.delete_user(&id).await? {
@@ -159,6 +192,41 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
             Ok(())
         }
     }
+}
+
+fn user_json(user: &crate::store::User) -> serde_json::Value {
+    serde_json::json!({
+        "id": user.id,
+        "email": user.email,
+        "display_name": user.display_name,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "avatar_url": user.avatar_url,
+        "disabled": user.is_disabled(),
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+    })
+}
+
+async fn update_user(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    id: &str,
+    changes: UserChanges,
+) -> anyhow::Result<crate::store::User> {
+    let hasher = {
+        let passwords = settings.passwords.clone();
+        tokio::task::spawn_blocking(move || PasswordHasher::new(&passwords)).await??
+    };
+    Ok(accounts::update_user(
+        store.as_ref(),
+        &hasher,
+        id,
+        changes,
+        HashRequest::command_line(),
+        unix_now(),
+    )
+    .await?)
 }
 
 async fn import_users(

@@ -12,7 +12,7 @@ use crate::clock::unix_now;
 use crate::domain::{
     AvatarUrl, Email, Invalid, Password, PasswordPolicy, Profile, ProfileName, UserId,
 };
-use crate::store::{NewUser, Store, StoreError, User};
+use crate::store::{AccountUpdate, NewUser, Store, StoreError, User};
 
 /// Profile fields as they arrive; empty strings mean "not set".
 #[derive(Debug, Default, Deserialize)]
@@ -109,6 +109,84 @@ pub async fn insert_account(
             code: "id_taken",
             description: format!("a user with the ID {id} already exists, or had it"),
         }),
+        Err(StoreError::Conflict) => Err(IdpError::Conflict {
+            code: "email_taken",
+            description: "an account with this e-mail address already exists".to_owned(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An administrator's changes to a user (`PATCH /admin/users/{id}`, `layer-idp users update`
+/// and `set-password`). Absent fields stay; a profile field given as `null` is cleared.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChanges {
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub avatar_url: Option<Option<String>>,
+    pub email_verified: Option<bool>,
+    pub password: Option<String>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Applies an administrator's changes. Everything is parsed (and a new password hashed) before
+/// anything is written, in one transaction; a new password ends every session of the user.
+pub async fn update_user(
+    store: &dyn Store,
+    hasher: &PasswordHasher,
+    id: &str,
+    changes: UserChanges,
+    request: HashRequest,
+    now: i64,
+) -> Result<User, IdpError> {
+    let no_such_user = || IdpError::NotFound(format!("there is no user with the ID {id}"));
+    let user = store.find_user(id).await?.ok_or_else(no_such_user)?;
+    let email = Email::parse(changes.email.as_deref().unwrap_or(&user.email))?;
+    let new_password = match &changes.password {
+        Some(raw) => Some(Password::parse(raw, hasher.policy())?),
+        None => None,
+    };
+    let profile = ProfileInput {
+        display_name: changes.display_name.unwrap_or(user.display_name.clone()),
+        first_name: changes.first_name.unwrap_or(user.first_name.clone()),
+        last_name: changes.last_name.unwrap_or(user.last_name.clone()),
+        avatar_url: changes.avatar_url.unwrap_or(user.avatar_url.clone()),
+    }
+    .parse()?;
+    let password_hash = match new_password {
+        Some(password) => Some(hasher.hash(password, request).await?),
+        None => None,
+    };
+    let update = AccountUpdate {
+        id: &user.id,
+        email: &email,
+        profile: &profile,
+        password_hash: password_hash.as_deref(),
+        keep_session: &[],
+        email_verified: changes.email_verified.map(|v| v.then_some(now)),
+        now,
+    };
+    match store.update_account(update).await {
+        Ok(Some(updated)) => {
+            tracing::info!(
+                user_id = %updated.id,
+                email_changed = updated.email != user.email,
+                password_changed = password_hash.is_some(),
+                "user updated by an administrator"
+            );
+            Ok(updated)
+        }
+        Ok(None) => Err(no_such_user()),
         Err(StoreError::Conflict) => Err(IdpError::Conflict {
             code: "email_taken",
             description: "an account with this e-mail address already exists".to_owned(),

@@ -9,14 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{UserView, json};
 use crate::clock::unix_now;
-use crate::domain::{Email, Password, UserId};
+use crate::domain::{Email, UserId};
 use crate::idp::IdpState;
-use crate::idp::accounts::{self, NewAccount, ProfileInput};
+use crate::idp::accounts::{self, NewAccount, ProfileInput, UserChanges};
 use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Admin, Body};
 use crate::idp::password::HashRequest;
-use crate::store::{AccountUpdate, StoreError};
 
 const MAX_PAGE: u32 = 1000;
 
@@ -128,89 +127,25 @@ pub async fn post_users(
     Ok(json(StatusCode::CREATED, UserView::from(user)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserPatch {
-    email: Option<String>,
-    #[serde(default, deserialize_with = "super::accounts::present")]
-    display_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::accounts::present")]
-    first_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::accounts::present")]
-    last_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::accounts::present")]
-    avatar_url: Option<Option<String>>,
-    email_verified: Option<bool>,
-    password: Option<String>,
-}
-
 /// Changes a user's profile, e-mail, `email_verified` or password; a new password ends every
-/// session of the user. Everything is parsed (and a password hashed) before anything is
-/// written.
+/// session of the user.
 pub async fn patch_user(
     state: Data<IdpState>,
     admin: Admin,
     client: ClientAddr,
     id: Path<String>,
-    Body(patch): Body<UserPatch>,
+    Body(changes): Body<UserChanges>,
 ) -> Result<HttpResponse, IdpError> {
-    let user = state
-        .store
-        .find_user(&id)
-        .await?
-        .ok_or_else(|| no_such_user(&id))?;
-    let email = Email::parse(patch.email.as_deref().unwrap_or(&user.email))?;
-    let new_password = match &patch.password {
-        Some(raw) => Some(Password::parse(raw, state.hasher.policy())?),
-        None => None,
-    };
-    let profile = ProfileInput {
-        display_name: patch
-            .display_name
-            .clone()
-            .unwrap_or(user.display_name.clone()),
-        first_name: patch.first_name.clone().unwrap_or(user.first_name.clone()),
-        last_name: patch.last_name.clone().unwrap_or(user.last_name.clone()),
-        avatar_url: patch.avatar_url.clone().unwrap_or(user.avatar_url.clone()),
-    }
-    .parse()?;
-    let password_hash = match new_password {
-        Some(password) => Some(
-            state
-                .hasher
-                .hash(password, HashRequest::login(client))
-                .await?,
-        ),
-        None => None,
-    };
-    let now = state.clock.now();
-    let update = AccountUpdate {
-        id: &user.id,
-        email: &email,
-        profile: &profile,
-        password_hash: password_hash.as_deref(),
-        keep_session: &[],
-        email_verified: patch.email_verified.map(|v| v.then_some(now)),
-        now,
-    };
-    let updated = match state.store.update_account(update).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return Err(no_such_user(&id)),
-        Err(StoreError::Conflict) => {
-            return Err(IdpError::Conflict {
-                code: "email_taken",
-                description: "an account with this e-mail address already exists".to_owned(),
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
-    tracing::info!(
-        admin = %admin.token_name,
-        user_id = %updated.id,
-        email_changed = email.as_str() != user.email,
-        password_changed = password_hash.is_some(),
-        "admin updated a user"
-    );
+    let updated = accounts::update_user(
+        state.store.as_ref(),
+        &state.hasher,
+        &id,
+        changes,
+        HashRequest::login(client),
+        state.clock.now(),
+    )
+    .await?;
+    tracing::info!(admin = %admin.token_name, user_id = %updated.id, "admin updated a user");
     Ok(json(StatusCode::OK, UserView::from(updated)))
 }
 
