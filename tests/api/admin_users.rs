@@ -102,3 +102,64 @@ async fn bad_admin_patches_answer_4xx_and_change_nothing() {
         .unwrap();
     assert_eq!(anonymous.status(), 401);
 }
+
+#[tokio::test]
+async fn a_user_deletes_their_account_with_the_current_password_and_the_id_stays_taken() {
+    let app = spawn_app().await;
+    let user = app.sign_up("dora@example.com", "a long password").await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let session = app
+        .session_token("dora@example.com", "a long password")
+        .await;
+    let other = app
+        .session_token("dora@example.com", "a long password")
+        .await;
+    let delete = |body: Value| {
+        app.client
+            .delete(app.url("/users/me"))
+            .bearer_auth(&session)
+            .json(&body)
+            .send()
+    };
+    for (body, status) in [
+        (json!({}), 400),
+        (json!({"current_password": "not my password"}), 403),
+        (
+            json!({"current_password": "a long password", "extra": 1}),
+            400,
+        ),
+    ] {
+        assert_eq!(
+            delete(body.clone()).await.unwrap().status(),
+            status,
+            "{body}"
+        );
+    }
+    assert!(
+        app.store.find_user(&id).await.unwrap().is_some(),
+        "nothing changed"
+    );
+    assert_eq!(app.get_me(&other).await.status(), 200);
+
+    let response = delete(json!({"current_password": "a long password"}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert!(app.store.find_user(&id).await.unwrap().is_none());
+    assert_eq!(
+        app.get_me(&other).await.status(),
+        401,
+        "every session ended"
+    );
+    // The address is free again, but the ID is not.
+    app.sign_up("dora@example.com", "another long password")
+        .await;
+    let admin = app.admin_token().await;
+    let reuse = app
+        .admin(Method::POST, "/admin/users", &admin)
+        .json(&json!({"id": id, "email": "eve@example.com", "password": "a long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reuse.status(), 409);
+}

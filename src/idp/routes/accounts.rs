@@ -155,3 +155,32 @@ pub async fn patch_me(
     }
     Ok(json(StatusCode::OK, UserView::from(updated)))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMe {
+    current_password: Option<String>,
+}
+
+/// Deletes the caller's account and every session of it, after checking the current password
+/// (throttled like a login). The ID is kept as taken, never given to anyone else.
+pub async fn delete_me(
+    state: Data<IdpState>,
+    caller: SessionUser,
+    client: ClientAddr,
+    Body(request): Body<DeleteMe>,
+) -> Result<HttpResponse, IdpError> {
+    let Some(password) = request.current_password.as_deref() else {
+        return Err(IdpError::InvalidRequest(
+            "deleting the account requires current_password".to_owned(),
+        ));
+    };
+    accounts::confirm_password(&state, &caller.user, Some(password), client).await?;
+    if !state.store.delete_user(&caller.user.id).await? {
+        return Err(IdpError::NotFound(
+            "the account no longer exists".to_owned(),
+        ));
+    }
+    tracing::info!(user_id = %caller.user.id, "account deleted by its owner");
+    Ok(HttpResponse::NoContent().finish())
+}

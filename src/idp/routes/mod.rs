@@ -21,7 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/users/me")
                 .wrap(session())
                 .route(web::get().to(accounts::get_me))
-                .route(web::patch().to(accounts::patch_me)),
+                .route(web::patch().to(accounts::patch_me))
+                .route(web::delete().to(accounts::delete_me)),
         )
         .service(resource("/authenticate").route(web::post().to(login::post_authenticate)))
         .service(resource("/sessions").route(web::post().to(login::post_sessions)))
