@@ -43,6 +43,9 @@ pub enum Command {
     /// Identity tokens, for debugging.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Manage tokens for the admin HTTP API (/admin/…).
     #[command(subcommand, name = "admin-tokens")]
     AdminTokens(AdminTokensCommand),
@@ -201,6 +204,22 @@ pub enum UsersCommand {
     Import {
         /// The file to read; - for standard input.
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit events, oldest first, one JSON object a line.
+    List {
+        /// Start after this event ID.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Only events about this user.
+        #[arg(long)]
+        user_id: Option<String>,
     },
 }
 

@@ -369,6 +369,25 @@ pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result
     Ok(())
 }
 
+pub async fn audit(settings: &Settings, command: crate::cli::AuditCommand) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    match command {
+        crate::cli::AuditCommand::List {
+            after,
+            limit,
+            user_id,
+        } => {
+            for event in store
+                .list_audit_events(after, limit, user_id.as_deref())
+                .await?
+            {
+                println!("{}", serde_json::to_string(&event)?);
+            }
+            Ok(())
+        }
+    }
+}
+
 pub async fn admin_tokens(settings: &Settings, command: AdminTokensCommand) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
     match command {

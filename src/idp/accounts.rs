@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::IdpState;
+use super::audit::{self, Actor, Event};
 use super::client::ClientAddr;
 use super::error::IdpError;
 use super::password::{HashRequest, PasswordHasher};
@@ -226,20 +227,40 @@ pub async fn login(
         .hasher
         .verify(password.clone(), stored_hash, request)
         .await?;
+    let failure = |subject: Option<&str>, outcome: &'static str| {
+        let subject = subject.map(str::to_owned);
+        async move {
+            audit::record(
+                state.store.as_ref(),
+                state.clock.now(),
+                Event {
+                    kind: "login",
+                    actor: Actor::Anonymous,
+                    subject: subject.as_deref(),
+                    client: Some(client),
+                    outcome,
+                },
+            )
+            .await;
+        }
+    };
     let Some(login) = login else {
         attempt.failed(None, "unknown e-mail").await?;
+        failure(None, "failure: unknown e-mail").await;
         return Err(IdpError::LoginFailed);
     };
     if !verification.matches {
         attempt
             .failed(Some(&login.user.id), "wrong password")
             .await?;
+        failure(Some(&login.user.id), "failure: wrong password").await;
         return Err(IdpError::LoginFailed);
     }
     if login.user.is_disabled() {
         attempt
             .failed(Some(&login.user.id), "account disabled")
             .await?;
+        failure(Some(&login.user.id), "failure: account disabled").await;
         return Err(IdpError::LoginFailed);
     }
     let success = attempt.succeeded().await?;

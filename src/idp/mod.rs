@@ -14,11 +14,13 @@
 //! - `extract.rs` — JSON-or-form bodies, bearer tokens, the authenticated caller.
 //! - `client.rs` — the client address every rule keys on (trusted proxies).
 //! - `throttle/` — throttled guessing and sign-ups, counted in the database.
+//! - `audit.rs` — the audit trail of security-relevant events.
 //! - `import.rs` — users brought from another system with their password hashes.
 //! - `cors.rs` — which web origins may call it from a browser.
 
 pub mod accounts;
 pub mod apps;
+pub mod audit;
 pub mod client;
 pub mod cors;
 pub mod error;

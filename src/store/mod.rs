@@ -201,6 +201,28 @@ pub enum NonceRecord {
     AlreadySigned { user_id: String },
 }
 
+/// A recorded security event (see `idp::audit`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: i64,
+    pub kind: String,
+    pub actor: String,
+    pub subject: Option<String>,
+    pub client: Option<String>,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct NewAuditEvent<'a> {
+    pub at: i64,
+    pub kind: &'a str,
+    pub actor: &'a str,
+    pub subject: Option<&'a str>,
+    pub client: Option<&'a str>,
+    pub outcome: &'a str,
+}
+
 /// How stale an admin token's `last_used_at` may get before a use rewrites it, in seconds.
 pub const ADMIN_TOKEN_USE_GRANULARITY: i64 = 60;
 
@@ -323,6 +345,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes login-throttling records that no rule counts any more. Returns how many.
     async fn purge_throttle_records(&self, purge: ThrottlePurge) -> Result<u64, StoreError>;
+
+    async fn record_audit_event(&self, event: NewAuditEvent<'_>) -> Result<(), StoreError>;
+
+    /// Events after the ID `after`, oldest first, at most `limit`; only those about
+    /// `subject` when given.
+    async fn list_audit_events(
+        &self,
+        after: i64,
+        limit: u32,
+        subject: Option<&str>,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Deletes events recorded before `before`. Returns how many.
+    async fn purge_audit_events(&self, before: i64) -> Result<u64, StoreError>;
 
     async fn create_admin_token(
         &self,

@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use sqlx::{PgPool, SqlitePool};
 
 use super::{
-    ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, Backend, ImportOutcome, ImportedUser,
-    Login, NewSession, NewUser, NonceClaim, NonceRecord, SignupClaim, Store, StoreError,
-    ThrottlePurge, ThrottleQuery, ThrottleState, User,
+    ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, AuditEvent, Backend, ImportOutcome,
+    ImportedUser, Login, NewAuditEvent, NewSession, NewUser, NonceClaim, NonceRecord, SignupClaim,
+    Store, StoreError, ThrottlePurge, ThrottleQuery, ThrottleState, User,
 };
 use crate::config::DatabaseUrl;
 use crate::domain::{Email, Profile};
@@ -512,6 +512,49 @@ impl Store for SqlStore {
         limit: u32,
     ) -> Result<SignupClaim, StoreError> {
         throttle::claim_signup(&self.writer, client, now, since, limit).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn record_audit_event(&self, event: NewAuditEvent<'_>) -> Result<(), StoreError> {
+        let sql = "INSERT INTO audit_events (at, kind, actor, subject, client, outcome) \
+                   VALUES ($1, $2, $3, $4, $5, $6)";
+        db_run!(self.writer, pool => sqlx::query(sql)
+            .bind(event.at)
+            .bind(event.kind)
+            .bind(event.actor)
+            .bind(event.subject)
+            .bind(event.client)
+            .bind(event.outcome)
+            .execute(pool)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_audit_events(
+        &self,
+        after: i64,
+        limit: u32,
+        subject: Option<&str>,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        // An empty subject stands for "any" (IDs are never empty), avoiding a typed NULL.
+        let sql = "SELECT id, at, kind, actor, subject, client, outcome FROM audit_events \
+                   WHERE id > $1 AND ($2 = '' OR subject = $2) ORDER BY id LIMIT $3";
+        Ok(db_run!(self.reader, pool => sqlx::query_as(sql)
+            .bind(after)
+            .bind(subject.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn purge_audit_events(&self, before: i64) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM audit_events WHERE at < $1";
+        Ok(
+            db_run!(self.writer, pool => sqlx::query(sql).bind(before).execute(pool).await?.rows_affected()),
+        )
     }
 
     #[tracing::instrument(skip_all)]

@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod admin_users;
 mod apps;
+mod audit;
 mod bad_input;
 mod cli;
 mod cors;

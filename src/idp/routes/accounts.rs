@@ -9,6 +9,7 @@ use super::{UserView, json};
 use crate::domain::{Email, Password};
 use crate::idp::IdpState;
 use crate::idp::accounts::{self, NewAccount, ProfileInput};
+use crate::idp::audit::{self, Actor, Event};
 use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Body, SessionUser};
@@ -46,6 +47,18 @@ pub async fn post_users(
         HashRequest::sign_up(client),
     )
     .await?;
+    audit::record(
+        state.store.as_ref(),
+        state.clock.now(),
+        Event {
+            kind: "sign_up",
+            actor: Actor::Anonymous,
+            subject: Some(&user.id),
+            client: Some(client),
+            outcome: "created",
+        },
+    )
+    .await;
     Ok(json(StatusCode::CREATED, UserView::from(user)))
 }
 
@@ -153,6 +166,25 @@ pub async fn patch_me(
     if password_hash.is_some() {
         tracing::info!(user_id = %user.id, "password changed; other sessions ended");
     }
+    for (changed, kind) in [
+        (email_changes, "email_change"),
+        (password_hash.is_some(), "password_change"),
+    ] {
+        if changed {
+            audit::record(
+                state.store.as_ref(),
+                state.clock.now(),
+                Event {
+                    kind,
+                    actor: Actor::User(&user.id),
+                    subject: Some(&user.id),
+                    client: Some(client),
+                    outcome: "changed",
+                },
+            )
+            .await;
+        }
+    }
     Ok(json(StatusCode::OK, UserView::from(updated)))
 }
 
@@ -182,5 +214,17 @@ pub async fn delete_me(
         ));
     }
     tracing::info!(user_id = %caller.user.id, "account deleted by its owner");
+    audit::record(
+        state.store.as_ref(),
+        state.clock.now(),
+        Event {
+            kind: "account_deleted",
+            actor: Actor::User(&caller.user.id),
+            subject: Some(&caller.user.id),
+            client: Some(client),
+            outcome: "deleted",
+        },
+    )
+    .await;
     Ok(HttpResponse::NoContent().finish())
 }

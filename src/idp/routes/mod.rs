@@ -54,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::patch().to(admin::patch_user))
                         .route(web::delete().to(admin::delete_user)),
                 )
+                .service(resource("/audit").route(web::get().to(admin::get_audit)))
                 .service(resource("/users/{id}/disable").route(web::post().to(admin::post_disable)))
                 .service(resource("/users/{id}/enable").route(web::post().to(admin::post_enable)))
                 .default_service(web::to(not_found)),
