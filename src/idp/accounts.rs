@@ -217,10 +217,31 @@ pub async fn login(
     let request = HashRequest::login(client);
     let email = Email::parse(email)?;
     let password = Password::candidate(password, state.hasher.policy())?;
-    let attempt = state
+    let attempt = match state
         .throttle
         .begin(email.key(), client, Purpose::Login)
-        .await?;
+        .await
+    {
+        Ok(attempt) => attempt,
+        Err(held @ IdpError::TooManyAttempts { .. }) => {
+            // No subject: whether the e-mail has an account is not looked up for a held
+            // attempt (that would cost the query the hold saves).
+            audit::record(
+                state.store.as_ref(),
+                state.clock.now(),
+                Event {
+                    kind: "login",
+                    actor: Actor::Anonymous,
+                    subject: None,
+                    client: Some(client),
+                    outcome: "held",
+                },
+            )
+            .await;
+            return Err(held);
+        }
+        Err(e) => return Err(e),
+    };
     let login = state.store.find_login(&email).await?;
     let stored_hash = login.as_ref().map(|l| l.password_hash.clone());
     let verification = state

@@ -144,3 +144,35 @@ async fn bad_audit_queries_are_400_and_old_events_are_purged() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_held_login_is_recorded() {
+    let app = crate::helpers::spawn_app_with_clock(crate::helpers::manual_clock(), |_| {}).await;
+    app.sign_up("held@example.com", "a long password").await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let response = app
+            .post_json(
+                "/sessions",
+                &json!({"email": "held@example.com", "password": "wrong password"}),
+            )
+            .await;
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    let events = app.store.list_audit_events(0, 100, None).await.unwrap();
+    let outcomes: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == "login")
+        .map(|e| e.outcome.as_str())
+        .collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == "failure: wrong password")
+            .count(),
+        5
+    );
+    assert_eq!(outcomes.last(), Some(&"held"));
+    assert_eq!(events.last().unwrap().client.as_deref(), Some("127.0.0.1"));
+}
