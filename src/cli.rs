@@ -43,6 +43,9 @@ pub enum Command {
     /// Identity tokens, for debugging.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Manage tokens for the admin HTTP API (/admin/…).
     #[command(subcommand, name = "admin-tokens")]
     AdminTokens(AdminTokensCommand),
@@ -200,8 +203,55 @@ pub enum UsersCommand {
     Disable { id: String },
     /// Re-enable a disabled user.
     Enable { id: String },
-    /// Delete a user and their sessions.
+    /// Delete a user and their sessions. The ID is never given to anyone else.
     Delete { id: String },
+    /// Show one user as JSON.
+    Show { id: String },
+    /// Set a user's password, read from standard input (one line); ends the user's sessions.
+    #[command(name = "set-password")]
+    SetPassword { id: String },
+    /// Change a user's e-mail, profile or email_verified (an empty value clears a profile field).
+    Update(UpdateUserArgs),
+    /// Import users from another system: JSON lines with id, email, profile fields,
+    /// email_verified, and password_hash (bcrypt, Django PBKDF2, PHC argon2/scrypt/PBKDF2) or
+    /// password. Re-running skips users already imported.
+    Import {
+        /// The file to read; - for standard input.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit events, oldest first, one JSON object a line.
+    List {
+        /// Start after this event ID.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Only events about this user.
+        #[arg(long)]
+        user_id: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateUserArgs {
+    pub id: String,
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub display_name: Option<String>,
+    #[arg(long)]
+    pub first_name: Option<String>,
+    #[arg(long)]
+    pub last_name: Option<String>,
+    #[arg(long)]
+    pub avatar_url: Option<String>,
+    #[arg(long, value_name = "true|false")]
+    pub email_verified: Option<bool>,
 }
 
 #[derive(Debug, Args)]

@@ -17,7 +17,7 @@ use crate::config::{Settings, display_path};
 use crate::domain::{Nonce, PasswordPolicy};
 use crate::identity_token::keys::KeySet;
 use crate::identity_token::{self, Options};
-use crate::idp::accounts::{self, NewAccount, ProfileInput};
+use crate::idp::accounts::{self, NewAccount, ProfileInput, UserChanges};
 use crate::idp::keys::{self, KeyOrigin};
 use crate::idp::password::{HashRequest, PasswordHasher};
 use crate::idp::sessions;
@@ -154,6 +154,40 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
             println!("enabled {id}");
             Ok(())
         }
+        UsersCommand::Show { id } => {
+            let user = store
+                .find_user(&id)
+                .await?
+                .with_context(|| format!("there is no user with the ID {id}"))?;
+            println!("{}", serde_json::to_string_pretty(&user_json(&user))?);
+            Ok(())
+        }
+        UsersCommand::SetPassword { id } => {
+            let changes = UserChanges {
+                password: Some(read_password()?),
+                ..UserChanges::default()
+            };
+            update_user(settings, &store, &id, changes).await?;
+            println!("password set for {id}; their sessions ended");
+            Ok(())
+        }
+        UsersCommand::Update(args) => {
+            // An empty value clears a profile field.
+            let field = |v: Option<String>| v.map(|v| if v.is_empty() { None } else { Some(v) });
+            let changes = UserChanges {
+                email: args.email,
+                display_name: field(args.display_name),
+                first_name: field(args.first_name),
+                last_name: field(args.last_name),
+                avatar_url: field(args.avatar_url),
+                email_verified: args.email_verified,
+                password: None,
+            };
+            let user = update_user(settings, &store, &args.id, changes).await?;
+            println!("{}", serde_json::to_string_pretty(&user_json(&user))?);
+            Ok(())
+        }
+        UsersCommand::Import { file } => import_users(settings, &store, &file).await,
         UsersCommand::Delete { id } => {
             if !store.delete_user(&id).await? {
                 bail!("there is no user with the ID {id}");
@@ -162,6 +196,94 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
             Ok(())
         }
     }
+}
+
+fn user_json(user: &crate::store::User) -> serde_json::Value {
+    serde_json::json!({
+        "id": user.id,
+        "email": user.email,
+        "display_name": user.display_name,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "avatar_url": user.avatar_url,
+        "disabled": user.is_disabled(),
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+    })
+}
+
+async fn update_user(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    id: &str,
+    changes: UserChanges,
+) -> anyhow::Result<crate::store::User> {
+    let hasher = {
+        let passwords = settings.passwords.clone();
+        tokio::task::spawn_blocking(move || PasswordHasher::new(&passwords)).await??
+    };
+    Ok(accounts::update_user(
+        store.as_ref(),
+        &hasher,
+        id,
+        changes,
+        HashRequest::command_line(),
+        unix_now(),
+    )
+    .await?)
+}
+
+async fn import_users(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let hasher = {
+        let passwords = settings.passwords.clone();
+        tokio::task::spawn_blocking(move || PasswordHasher::new(&passwords)).await??
+    };
+    let (input, length): (Box<dyn BufRead>, Option<u64>) = if file.as_os_str() == "-" {
+        (Box::new(std::io::stdin().lock()), None)
+    } else {
+        let f = std::fs::File::open(file)
+            .with_context(|| format!("could not open {}", file.display()))?;
+        let length = f.metadata().ok().map(|m| m.len());
+        (
+            Box::new(std::io::BufReader::with_capacity(64 * 1024, f)),
+            length,
+        )
+    };
+    // Drawn only on a terminal: indicatif hides itself when standard error is not one.
+    let bar = ProgressBar::with_draw_target(length, ProgressDrawTarget::stderr());
+    bar.set_style(ProgressStyle::with_template(
+        "{wide_bar} {percent}% {msg} ({binary_bytes}, ETA {eta})",
+    )?);
+    let started = std::time::Instant::now();
+    let summary = crate::idp::import::import(
+        store.as_ref(),
+        &hasher,
+        input,
+        |line, reason| bar.suspend(|| eprintln!("line {line}: refused: {reason}")),
+        |bytes, lines| {
+            bar.set_position(bytes);
+            if lines % 256 == 0 {
+                let rate = lines as f64 / started.elapsed().as_secs_f64().max(0.001);
+                bar.set_message(format!("{lines} lines, {rate:.0} lines/s"));
+            }
+        },
+    )
+    .await?;
+    bar.finish_and_clear();
+    println!(
+        "{} lines: {} created, {} skipped, {} refused ({:.1} s)",
+        summary.lines,
+        summary.created,
+        summary.skipped,
+        summary.refused,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 async fn add_user(
@@ -295,6 +417,25 @@ async fn inspect_token(settings: &Settings, args: InspectArgs) -> anyhow::Result
         bail!("the identity token fails {failed} rule(s)");
     }
     Ok(())
+}
+
+pub async fn audit(settings: &Settings, command: crate::cli::AuditCommand) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    match command {
+        crate::cli::AuditCommand::List {
+            after,
+            limit,
+            user_id,
+        } => {
+            for event in store
+                .list_audit_events(after, limit, user_id.as_deref())
+                .await?
+            {
+                println!("{}", serde_json::to_string(&event)?);
+            }
+            Ok(())
+        }
+    }
 }
 
 pub async fn admin_tokens(settings: &Settings, command: AdminTokensCommand) -> anyhow::Result<()> {

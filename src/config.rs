@@ -45,6 +45,8 @@ pub struct Settings {
     pub apps: Vec<AppSettings>,
     pub passwords: PasswordSettings,
     pub sessions: SessionSettings,
+    /// The audit trail (`[audit]`).
+    pub audit: AuditSettings,
     pub http: HttpSettings,
     /// Throttled guessing and sign-ups (`[throttle]`, README "Login defense").
     pub throttle: crate::idp::throttle::ThrottleSettings,
@@ -69,6 +71,7 @@ impl Default for Settings {
             apps: Vec::new(),
             passwords: PasswordSettings::default(),
             sessions: SessionSettings::default(),
+            audit: AuditSettings::default(),
             http: HttpSettings::default(),
             throttle: crate::idp::throttle::ThrottleSettings::default(),
             log: LogSettings::default(),
@@ -272,6 +275,21 @@ impl Default for SessionSettings {
     fn default() -> Self {
         Self {
             ttl_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Audit events older than this are purged.
+    pub retention_days: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            retention_days: 365,
         }
     }
 }

@@ -40,6 +40,7 @@ async fn main() -> ExitCode {
         Command::Users(command) => commands::users(&settings, command).await,
         Command::Token(command) => commands::token(&settings, command).await,
         Command::AdminTokens(command) => commands::admin_tokens(&settings, command).await,
+        Command::Audit(command) => commands::audit(&settings, command).await,
         Command::Healthcheck(_) => commands::healthcheck(settings.listen).await,
         Command::MockLayer(_) => commands::mock_layer(&settings).await,
     };

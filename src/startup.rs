@@ -34,6 +34,7 @@ pub struct Application {
     hasher: PasswordHasher,
     clock: Clock,
     throttle: Arc<Throttle>,
+    audit_retention_secs: i64,
     /// The Layer emulator, when `mock_layer.listen` is set.
     mock_layer: Option<mock_layer::Running>,
 }
@@ -133,6 +134,7 @@ impl Application {
             hasher,
             clock,
             throttle,
+            audit_retention_secs: i64::from(settings.audit.retention_days) * 24 * 3600,
             mock_layer,
         })
     }
@@ -184,6 +186,7 @@ impl Application {
         let store = self.store.clone();
         let clock = self.clock.clone();
         let throttle = self.throttle.clone();
+        let audit_retention = self.audit_retention_secs;
         let purge = async move {
             let mut tick = tokio::time::interval(PURGE_INTERVAL);
             loop {
@@ -192,6 +195,14 @@ impl Application {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(rows = n, "purged expired sessions and nonces"),
                     Err(e) => tracing::warn!(error = ?e, "purging expired records failed"),
+                }
+                match store
+                    .purge_audit_events(clock.now() - audit_retention)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "purged audit events past retention"),
+                    Err(e) => tracing::warn!(error = ?e, "purging audit events failed"),
                 }
                 match throttle.purge().await {
                     Ok(0) => {}

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::IdpState;
+use super::audit::{self, Actor, Event};
 use super::client::ClientAddr;
 use super::error::IdpError;
 use super::password::{HashRequest, PasswordHasher};
@@ -12,7 +13,7 @@ use crate::clock::unix_now;
 use crate::domain::{
     AvatarUrl, Email, Invalid, Password, PasswordPolicy, Profile, ProfileName, UserId,
 };
-use crate::store::{NewUser, Store, StoreError, User};
+use crate::store::{AccountUpdate, NewUser, Store, StoreError, User};
 
 /// Profile fields as they arrive; empty strings mean "not set".
 #[derive(Debug, Default, Deserialize)]
@@ -79,12 +80,24 @@ pub async fn create_account(
     request: HashRequest,
 ) -> Result<User, IdpError> {
     let hash = hasher.hash(account.password, request).await?;
+    insert_account(store, &account.id, &account.email, &account.profile, &hash).await
+}
+
+/// Creates an account with a password hash brought from another system, checked by the caller
+/// with [`PasswordHasher::check_stored`]. Same conflicts as [`create_account`].
+pub async fn insert_account(
+    store: &dyn Store,
+    id: &UserId,
+    email: &Email,
+    profile: &Profile,
+    password_hash: &str,
+) -> Result<User, IdpError> {
     let created = store
         .create_user(NewUser {
-            id: &account.id,
-            email: &account.email,
-            password_hash: &hash,
-            profile: &account.profile,
+            id,
+            email,
+            password_hash,
+            profile,
             now: unix_now(),
         })
         .await;
@@ -95,8 +108,86 @@ pub async fn create_account(
         }
         Ok(None) => Err(IdpError::Conflict {
             code: "id_taken",
-            description: format!("a user with the ID {} already exists", account.id),
+            description: format!("a user with the ID {id} already exists, or had it"),
         }),
+        Err(StoreError::Conflict) => Err(IdpError::Conflict {
+            code: "email_taken",
+            description: "an account with this e-mail address already exists".to_owned(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An administrator's changes to a user (`PATCH /admin/users/{id}`, `layer-idp users update`
+/// and `set-password`). Absent fields stay; a profile field given as `null` is cleared.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChanges {
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub avatar_url: Option<Option<String>>,
+    pub email_verified: Option<bool>,
+    pub password: Option<String>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Applies an administrator's changes. Everything is parsed (and a new password hashed) before
+/// anything is written, in one transaction; a new password ends every session of the user.
+pub async fn update_user(
+    store: &dyn Store,
+    hasher: &PasswordHasher,
+    id: &str,
+    changes: UserChanges,
+    request: HashRequest,
+    now: i64,
+) -> Result<User, IdpError> {
+    let no_such_user = || IdpError::NotFound(format!("there is no user with the ID {id}"));
+    let user = store.find_user(id).await?.ok_or_else(no_such_user)?;
+    let email = Email::parse(changes.email.as_deref().unwrap_or(&user.email))?;
+    let new_password = match &changes.password {
+        Some(raw) => Some(Password::parse(raw, hasher.policy())?),
+        None => None,
+    };
+    let profile = ProfileInput {
+        display_name: changes.display_name.unwrap_or(user.display_name.clone()),
+        first_name: changes.first_name.unwrap_or(user.first_name.clone()),
+        last_name: changes.last_name.unwrap_or(user.last_name.clone()),
+        avatar_url: changes.avatar_url.unwrap_or(user.avatar_url.clone()),
+    }
+    .parse()?;
+    let password_hash = match new_password {
+        Some(password) => Some(hasher.hash(password, request).await?),
+        None => None,
+    };
+    let update = AccountUpdate {
+        id: &user.id,
+        email: &email,
+        profile: &profile,
+        password_hash: password_hash.as_deref(),
+        keep_session: &[],
+        email_verified: changes.email_verified.map(|v| v.then_some(now)),
+        now,
+    };
+    match store.update_account(update).await {
+        Ok(Some(updated)) => {
+            tracing::info!(
+                user_id = %updated.id,
+                email_changed = updated.email != user.email,
+                password_changed = password_hash.is_some(),
+                "user updated by an administrator"
+            );
+            Ok(updated)
+        }
+        Ok(None) => Err(no_such_user()),
         Err(StoreError::Conflict) => Err(IdpError::Conflict {
             code: "email_taken",
             description: "an account with this e-mail address already exists".to_owned(),
@@ -126,30 +217,71 @@ pub async fn login(
     let request = HashRequest::login(client);
     let email = Email::parse(email)?;
     let password = Password::candidate(password, state.hasher.policy())?;
-    let attempt = state
+    let attempt = match state
         .throttle
         .begin(email.key(), client, Purpose::Login)
-        .await?;
+        .await
+    {
+        Ok(attempt) => attempt,
+        Err(held @ IdpError::TooManyAttempts { .. }) => {
+            // No subject: whether the e-mail has an account is not looked up for a held
+            // attempt (that would cost the query the hold saves).
+            audit::record(
+                state.store.as_ref(),
+                state.clock.now(),
+                Event {
+                    kind: "login",
+                    actor: Actor::Anonymous,
+                    subject: None,
+                    client: Some(client),
+                    outcome: "held",
+                },
+            )
+            .await;
+            return Err(held);
+        }
+        Err(e) => return Err(e),
+    };
     let login = state.store.find_login(&email).await?;
     let stored_hash = login.as_ref().map(|l| l.password_hash.clone());
     let verification = state
         .hasher
         .verify(password.clone(), stored_hash, request)
         .await?;
+    let failure = |subject: Option<&str>, outcome: &'static str| {
+        let subject = subject.map(str::to_owned);
+        async move {
+            audit::record(
+                state.store.as_ref(),
+                state.clock.now(),
+                Event {
+                    kind: "login",
+                    actor: Actor::Anonymous,
+                    subject: subject.as_deref(),
+                    client: Some(client),
+                    outcome,
+                },
+            )
+            .await;
+        }
+    };
     let Some(login) = login else {
         attempt.failed(None, "unknown e-mail").await?;
+        failure(None, "failure: unknown e-mail").await;
         return Err(IdpError::LoginFailed);
     };
     if !verification.matches {
         attempt
             .failed(Some(&login.user.id), "wrong password")
             .await?;
+        failure(Some(&login.user.id), "failure: wrong password").await;
         return Err(IdpError::LoginFailed);
     }
     if login.user.is_disabled() {
         attempt
             .failed(Some(&login.user.id), "account disabled")
             .await?;
+        failure(Some(&login.user.id), "failure: account disabled").await;
         return Err(IdpError::LoginFailed);
     }
     let success = attempt.succeeded().await?;

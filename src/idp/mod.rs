@@ -14,16 +14,20 @@
 //! - `extract.rs` — JSON-or-form bodies, bearer tokens, the authenticated caller.
 //! - `client.rs` — the client address every rule keys on (trusted proxies).
 //! - `throttle/` — throttled guessing and sign-ups, counted in the database.
+//! - `audit.rs` — the audit trail of security-relevant events.
+//! - `import.rs` — users brought from another system with their password hashes.
 //! - `cors.rs` — which web origins may call it from a browser.
 //! - `mail/` — outgoing mail (SMTP or an outbox directory) and its templates.
 //! - `lifecycle.rs` — e-mail verification and password reset tokens.
 
 pub mod accounts;
 pub mod apps;
+pub mod audit;
 pub mod client;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod import;
 pub mod keys;
 pub mod lifecycle;
 pub mod mail;

@@ -88,14 +88,36 @@ pub struct NewUser<'a> {
     pub now: i64,
 }
 
+/// A user brought from another system, with the hash it had there.
+#[derive(Debug)]
+pub struct ImportedUser<'a> {
+    pub id: &'a UserId,
+    pub email: &'a Email,
+    pub password_hash: &'a str,
+    pub profile: &'a Profile,
+    pub email_verified: bool,
+    pub now: i64,
+}
+
+/// What became of one imported user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Created,
+    /// Already there, with the same ID and e-mail (a re-run).
+    Skipped,
+    Refused(&'static str),
+}
+
 #[derive(Debug)]
 pub struct AccountUpdate<'a> {
     pub id: &'a str,
     pub email: &'a Email,
     pub profile: &'a Profile,
     pub password_hash: Option<&'a str>,
-    /// The session making the change, kept when the password changes.
+    /// The session making the change, kept when the password changes (empty: none kept).
     pub keep_session: &'a [u8],
+    /// Marks the e-mail verified (`Some(Some(time))`) or not (`Some(None)`); `None` leaves it.
+    pub email_verified: Option<Option<i64>>,
     pub now: i64,
 }
 
@@ -211,6 +233,28 @@ pub struct NewAccountToken<'a> {
     pub expires_at: i64,
 }
 
+/// A recorded security event (see `idp::audit`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: i64,
+    pub kind: String,
+    pub actor: String,
+    pub subject: Option<String>,
+    pub client: Option<String>,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct NewAuditEvent<'a> {
+    pub at: i64,
+    pub kind: &'a str,
+    pub actor: &'a str,
+    pub subject: Option<&'a str>,
+    pub client: Option<&'a str>,
+    pub outcome: &'a str,
+}
+
 /// How stale an admin token's `last_used_at` may get before a use rewrites it, in seconds.
 pub const ADMIN_TOKEN_USE_GRANULARITY: i64 = 60;
 
@@ -244,6 +288,14 @@ pub trait Store: Send + Sync + 'static {
     /// the ID is.
     async fn create_user(&self, user: NewUser<'_>) -> Result<Option<User>, StoreError>;
 
+    /// Creates the users that are new, in one transaction, with their hashes as given. One
+    /// outcome per user, in order: a user already there with the same ID and e-mail is
+    /// skipped; an ID or e-mail held by someone else, or a deleted account's ID, is refused.
+    async fn import_users(
+        &self,
+        users: &[ImportedUser<'_>],
+    ) -> Result<Vec<ImportOutcome>, StoreError>;
+
     async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError>;
 
     async fn find_login(&self, email: &Email) -> Result<Option<Login>, StoreError>;
@@ -271,7 +323,8 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<Option<User>, StoreError>;
 
-    /// Deletes the user and their sessions. Returns whether there was such a user.
+    /// Deletes the user and their sessions, and keeps the ID as taken for ever. Returns
+    /// whether there was such a user.
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError>;
 
     async fn create_session(&self, session: NewSession<'_>) -> Result<(), StoreError>;
@@ -324,6 +377,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes login-throttling records that no rule counts any more. Returns how many.
     async fn purge_throttle_records(&self, purge: ThrottlePurge) -> Result<u64, StoreError>;
+
+    async fn record_audit_event(&self, event: NewAuditEvent<'_>) -> Result<(), StoreError>;
+
+    /// Events after the ID `after`, oldest first, at most `limit`; only those about
+    /// `subject` when given.
+    async fn list_audit_events(
+        &self,
+        after: i64,
+        limit: u32,
+        subject: Option<&str>,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Deletes events recorded before `before`. Returns how many.
+    async fn purge_audit_events(&self, before: i64) -> Result<u64, StoreError>;
 
     async fn create_admin_token(
         &self,

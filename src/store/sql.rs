@@ -10,9 +10,10 @@ use async_trait::async_trait;
 use sqlx::{PgPool, SqlitePool};
 
 use super::{
-    ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, Backend, Login, NewAccountToken,
-    NewSession, NewUser, NonceClaim, NonceRecord, SignupClaim, Store, StoreError, ThrottlePurge,
-    ThrottleQuery, ThrottleState, TokenPurpose, User,
+    ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, AuditEvent, Backend, ImportOutcome,
+    ImportedUser, Login, NewAccountToken, NewAuditEvent, NewSession, NewUser, NonceClaim,
+    NonceRecord, SignupClaim, Store, StoreError, ThrottlePurge, ThrottleQuery, ThrottleState,
+    TokenPurpose, User,
 };
 use crate::config::DatabaseUrl;
 use crate::domain::{Email, Profile};
@@ -121,10 +122,12 @@ impl Store for SqlStore {
 
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn create_user(&self, user: NewUser<'_>) -> Result<Option<User>, StoreError> {
+        // The ID of a deleted account counts as taken.
         let sql = concat!(
             "INSERT INTO users (id, email, email_key, password_hash, display_name, first_name, \
              last_name, avatar_url, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $9 \
+             WHERE NOT EXISTS (SELECT 1 FROM deleted_user_ids WHERE id = $1) \
              ON CONFLICT (id) DO NOTHING RETURNING ",
             user_columns!()
         );
@@ -141,6 +144,62 @@ impl Store for SqlStore {
             .bind(user.now)
             .fetch_optional(pool)
             .await)?)
+    }
+
+    #[tracing::instrument(skip_all, fields(users = users.len()))]
+    async fn import_users(
+        &self,
+        users: &[ImportedUser<'_>],
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
+        let insert = "INSERT INTO users (id, email, email_key, password_hash, display_name, \
+                      first_name, last_name, avatar_url, email_verified_at, created_at, \
+                      updated_at) \
+                      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10 \
+                      WHERE NOT EXISTS (SELECT 1 FROM deleted_user_ids WHERE id = $1) \
+                      ON CONFLICT DO NOTHING";
+        let holders = "SELECT id, email_key FROM users WHERE id = $1 OR email_key = $2";
+        db_run!(self.writer, pool => {
+            let mut tx = pool.begin().await?;
+            let mut outcomes = Vec::with_capacity(users.len());
+            for user in users {
+                let [display_name, first_name, last_name, avatar_url] =
+                    profile_columns(user.profile);
+                let inserted = sqlx::query(insert)
+                    .bind(user.id.as_str())
+                    .bind(user.email.as_str())
+                    .bind(user.email.key())
+                    .bind(user.password_hash)
+                    .bind(display_name)
+                    .bind(first_name)
+                    .bind(last_name)
+                    .bind(avatar_url)
+                    .bind(user.email_verified.then_some(user.now))
+                    .bind(user.now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if inserted == 1 {
+                    outcomes.push(ImportOutcome::Created);
+                    continue;
+                }
+                let rows: Vec<(String, String)> = sqlx::query_as(holders)
+                    .bind(user.id.as_str())
+                    .bind(user.email.key())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let same_id = rows.iter().find(|(id, _)| id == user.id.as_str());
+                outcomes.push(match same_id {
+                    Some((_, key)) if key == user.email.key() => ImportOutcome::Skipped,
+                    Some(_) => ImportOutcome::Refused("the ID belongs to a user with another e-mail"),
+                    None if !rows.is_empty() => {
+                        ImportOutcome::Refused("the e-mail belongs to a user with another ID")
+                    }
+                    None => ImportOutcome::Refused("the ID belonged to a deleted account"),
+                });
+            }
+            tx.commit().await?;
+            Ok(outcomes)
+        })
     }
 
     #[tracing::instrument(skip_all)]
@@ -185,6 +244,7 @@ impl Store for SqlStore {
         let sessions_sql = "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2";
         // A password change invalidates a pending reset.
         let resets_sql = "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2";
+        let verified_sql = "UPDATE users SET email_verified_at = $2 WHERE id = $1";
         let [display_name, first_name, last_name, avatar_url] = profile_columns(update.profile);
         Ok(db_run!(self.writer, pool => {
             let mut tx = pool.begin().await?;
@@ -211,6 +271,9 @@ impl Store for SqlStore {
                     .bind(TokenPurpose::PasswordReset.as_str())
                     .execute(&mut *tx)
                     .await?;
+            }
+            if let (Some(_), Some(verified)) = (&user, update.email_verified) {
+                sqlx::query(verified_sql).bind(update.id).bind(verified).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             user
@@ -276,10 +339,20 @@ impl Store for SqlStore {
 
     #[tracing::instrument(skip_all)]
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
-        // Sessions go with the user (ON DELETE CASCADE).
+        // Sessions go with the user (ON DELETE CASCADE); the ID stays taken.
         let sql = "DELETE FROM users WHERE id = $1";
-        let done = db_run!(self.writer, pool => sqlx::query(sql).bind(id).execute(pool).await?.rows_affected());
-        Ok(done > 0)
+        let tombstone = "INSERT INTO deleted_user_ids (id, deleted_at) VALUES ($1, $2) \
+                         ON CONFLICT (id) DO NOTHING";
+        let now = crate::clock::unix_now();
+        db_run!(self.writer, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected();
+            if done > 0 {
+                sqlx::query(tombstone).bind(id).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(done > 0)
+        })
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %session.user_id))]
@@ -453,6 +526,49 @@ impl Store for SqlStore {
         limit: u32,
     ) -> Result<SignupClaim, StoreError> {
         throttle::claim_signup(&self.writer, client, now, since, limit).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn record_audit_event(&self, event: NewAuditEvent<'_>) -> Result<(), StoreError> {
+        let sql = "INSERT INTO audit_events (at, kind, actor, subject, client, outcome) \
+                   VALUES ($1, $2, $3, $4, $5, $6)";
+        db_run!(self.writer, pool => sqlx::query(sql)
+            .bind(event.at)
+            .bind(event.kind)
+            .bind(event.actor)
+            .bind(event.subject)
+            .bind(event.client)
+            .bind(event.outcome)
+            .execute(pool)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_audit_events(
+        &self,
+        after: i64,
+        limit: u32,
+        subject: Option<&str>,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        // An empty subject stands for "any" (IDs are never empty), avoiding a typed NULL.
+        let sql = "SELECT id, at, kind, actor, subject, client, outcome FROM audit_events \
+                   WHERE id > $1 AND ($2 = '' OR subject = $2) ORDER BY id LIMIT $3";
+        Ok(db_run!(self.reader, pool => sqlx::query_as(sql)
+            .bind(after)
+            .bind(subject.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn purge_audit_events(&self, before: i64) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM audit_events WHERE at < $1";
+        Ok(
+            db_run!(self.writer, pool => sqlx::query(sql).bind(before).execute(pool).await?.rows_affected()),
+        )
     }
 
     #[tracing::instrument(skip_all)]

@@ -572,3 +572,70 @@ async fn with_no_smtp_server_mail_goes_to_the_outbox_and_no_token_reaches_the_lo
         assert!(!log.contains(token.as_str()), "a token was logged: {log}");
     }
 }
+
+#[test]
+fn users_import_reads_standard_input_reports_bad_lines_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run(dir.path(), &["migrate"], None).status.success());
+    let bcrypt = "$2b$10$4sUynEODO0cYEmODNFgyQ.zaqQ2oQGSETwwe7OQiXI4EHOLqt11VG";
+    let input = format!(
+        "{}\n{}\n{}\n",
+        serde_json::json!({"id": "imp-1", "email": "imp1@example.com", "password_hash": bcrypt,
+                           "display_name": "Imp", "email_verified": true}),
+        serde_json::json!({"id": "imp-2", "email": "imp2@example.com", "password_hash": "crypt$x"}),
+        serde_json::json!({"id": "imp-3", "email": "imp3@example.com", "password": "a long password"}),
+    );
+    let first = run(dir.path(), &["users", "import", "-"], Some(&input));
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stdout(&first).starts_with("3 lines: 2 created, 0 skipped, 1 refused"),
+        "{}",
+        stdout(&first)
+    );
+    assert!(stderr(&first).contains("line 2: refused: an unsupported password hash"));
+    let again = run(dir.path(), &["users", "import", "-"], Some(&input));
+    assert!(
+        stdout(&again).starts_with("3 lines: 0 created, 2 skipped, 1 refused"),
+        "{}",
+        stdout(&again)
+    );
+
+    let shown = run(dir.path(), &["users", "show", "imp-1"], None);
+    let user: Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(user["email"], "imp1@example.com");
+    assert_eq!(user["display_name"], "Imp");
+
+    let updated = run(
+        dir.path(),
+        &[
+            "users",
+            "update",
+            "imp-1",
+            "--display-name",
+            "",
+            "--email",
+            "new@example.com",
+        ],
+        None,
+    );
+    assert!(updated.status.success(), "{}", stderr(&updated));
+    let user: Value = serde_json::from_str(&stdout(&updated)).unwrap();
+    assert_eq!(user["email"], "new@example.com");
+    assert_eq!(user["display_name"], Value::Null);
+
+    let short = run(
+        dir.path(),
+        &["users", "set-password", "imp-1"],
+        Some("short\n"),
+    );
+    assert!(!short.status.success());
+    let set = run(
+        dir.path(),
+        &["users", "set-password", "imp-1"],
+        Some("a brand new password\n"),
+    );
+    assert!(set.status.success(), "{}", stderr(&set));
+    let missing = run(dir.path(), &["users", "show", "nobody"], None);
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("there is no user with the ID nobody"));
+}

@@ -3,13 +3,16 @@
 
 mod accounts;
 mod admin;
+mod admin_users;
 mod apps;
+mod audit;
 mod bad_input;
 mod cli;
 mod cors;
 mod hash_queue;
 mod health;
 mod helpers;
+mod import;
 mod inspect;
 mod login;
 mod mail;

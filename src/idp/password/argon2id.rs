@@ -86,6 +86,36 @@ pub fn hash(params: &Params, password: &[u8], scratch: &mut Scratch) -> anyhow::
     Ok(phc.to_string())
 }
 
+/// Whether a stored argon2 PHC string (argon2id or argon2i) could be verified here: readable,
+/// within the scratch buffer's memory and the time bounds. `Ok(false)` when it is not an argon2
+/// string at all.
+pub fn check_stored(stored: &str, memory_kib: u32) -> Result<bool, String> {
+    if !(stored.starts_with("$argon2id$") || stored.starts_with("$argon2i$")) {
+        return Ok(false);
+    }
+    let hash = PasswordHash::new(stored).map_err(|_| "an unreadable argon2 PHC string")?;
+    let (Ok(params), Some(_), Some(_)) = (Params::try_from(&hash), hash.salt, hash.hash) else {
+        return Err("an argon2 PHC string with unreadable parameters".to_owned());
+    };
+    hash.version
+        .map_or(Ok(Version::V0x13), Version::try_from)
+        .map_err(|_| "an argon2 PHC string with an unknown version")?;
+    if params.m_cost() > memory_kib {
+        return Err(format!(
+            "an argon2 hash needing {} KiB, over passwords.argon2_memory_kib ({memory_kib})",
+            params.m_cost()
+        ));
+    }
+    if params.t_cost() > MAX_ITERATIONS || params.p_cost() > MAX_PARALLELISM {
+        return Err(format!(
+            "an argon2 hash with t={} p={}, over {MAX_ITERATIONS} and {MAX_PARALLELISM}",
+            params.t_cost(),
+            params.p_cost()
+        ));
+    }
+    Ok(true)
+}
+
 /// The result of checking a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verification {
@@ -113,10 +143,15 @@ pub fn verify(
         tracing::error!("a stored password hash is not a PHC string; the login fails");
         return MISMATCH;
     };
-    if hash.algorithm != argon2::ARGON2ID_IDENT {
+    let algorithm = if hash.algorithm == argon2::ARGON2ID_IDENT {
+        Algorithm::Argon2id
+    } else if hash.algorithm == argon2::ARGON2I_IDENT {
+        // Imported from another system; replaced by argon2id once it matches.
+        Algorithm::Argon2i
+    } else {
         tracing::error!(algorithm = %hash.algorithm, "a stored password hash uses an unsupported algorithm");
         return MISMATCH;
-    }
+    };
     let (Ok(stored_params), Some(salt), Some(expected)) =
         (Params::try_from(&hash), hash.salt, hash.hash)
     else {
@@ -144,19 +179,16 @@ pub fn verify(
     let Some(out) = out.get_mut(..expected.len()) else {
         return MISMATCH;
     };
-    let computed = argon2id(stored_params.clone(), version).hash_password_into_with_memory(
-        password,
-        &salt,
-        out,
-        scratch.blocks(),
-    );
+    let computed = Argon2::new(algorithm, version, stored_params.clone())
+        .hash_password_into_with_memory(password, &salt, out, scratch.blocks());
     // `Output`'s equality is constant-time.
     let matches = computed.is_ok() && Output::new(out).is_ok_and(|out| out == expected);
     let needs_rehash = matches
         && (stored_params.m_cost() < current.m_cost()
             || stored_params.t_cost() < current.t_cost()
             || stored_params.p_cost() != current.p_cost()
-            || version != Version::V0x13);
+            || version != Version::V0x13
+            || algorithm != Algorithm::Argon2id);
     Verification {
         matches,
         needs_rehash,

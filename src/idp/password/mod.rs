@@ -5,6 +5,8 @@
 //!   hashes.
 //! - `queue.rs` — who goes next: logins before sign-ups (with a guaranteed share for each),
 //!   client addresses in turn, a cap per address.
+//! - `legacy.rs` — hashes imported from other systems (bcrypt, Django and PHC PBKDF2, scrypt),
+//!   each scheme with its own cost caps; verified on the same threads, then replaced.
 //! - `pool.rs` — the threads, the queue timeout, carrying the request's span.
 //!
 //! Each hash holds `argon2_memory_kib` of memory and tens of milliseconds of a core, so at most
@@ -16,6 +18,7 @@
 //! costs what a wrong password costs and timing does not reveal who has an account.
 
 mod argon2id;
+mod legacy;
 mod pool;
 mod queue;
 
@@ -26,6 +29,11 @@ use std::time::Duration;
 use argon2::Params;
 
 pub use argon2id::Verification;
+use legacy::Legacy;
+pub use legacy::Refused;
+
+/// No supported scheme makes a string this long; longer input is refused unread.
+const MAX_STORED_HASH_LEN: usize = 512;
 pub use queue::Lane;
 use queue::{Refusal, Source};
 
@@ -120,6 +128,29 @@ impl PasswordHasher {
         })
     }
 
+    /// Whether a hash brought from elsewhere (import, `password_hash` on admin create) can be
+    /// verified here, without running it: a supported scheme, within its caps.
+    pub fn check_stored(&self, stored: &str) -> Result<(), Refused> {
+        if stored.len() > MAX_STORED_HASH_LEN {
+            return Err(Refused(
+                "a password hash longer than any supported scheme makes".into(),
+            ));
+        }
+        match argon2id::check_stored(stored, self.params.m_cost()) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(reason) => return Err(Refused(reason)),
+        }
+        match Legacy::parse(stored)? {
+            Some(_) => Ok(()),
+            None => Err(Refused(
+                "an unsupported password hash (supported: argon2id, argon2i, bcrypt, Django \
+                 PBKDF2, PHC PBKDF2 and scrypt)"
+                    .into(),
+            )),
+        }
+    }
+
     pub fn policy(&self) -> PasswordPolicy {
         self.policy
     }
@@ -155,7 +186,25 @@ impl PasswordHasher {
         let verification = self
             .run(request, move |scratch| {
                 verifications.fetch_add(1, Ordering::Relaxed);
-                argon2id::verify(&params, password.expose().as_bytes(), &stored, scratch)
+                match Legacy::parse(&stored) {
+                Ok(None) => {
+                    argon2id::verify(&params, password.expose().as_bytes(), &stored, scratch)
+                }
+                Ok(Some(legacy)) => {
+                    let matches = legacy.verify(password.expose().as_bytes(), &stored);
+                    Verification {
+                        matches,
+                        needs_rehash: matches,
+                    }
+                }
+                Err(refused) => {
+                    tracing::error!(reason = %refused, "a stored password hash is refused; the login fails");
+                    Verification {
+                        matches: false,
+                        needs_rehash: false,
+                    }
+                }
+                }
             })
             .await?;
         Ok(Verification {
@@ -333,6 +382,74 @@ mod tests {
                 .unwrap()
                 .matches
         );
+    }
+
+    /// Hashes made by each scheme's reference implementation (tests/fixtures/
+    /// make_legacy_hashes.py: Python's bcrypt, Django, hashlib, passlib, argon2-cffi).
+    #[tokio::test]
+    async fn hashes_from_other_systems_verify_on_the_pool_and_ask_to_be_replaced() {
+        let fixtures: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/fixtures/legacy_hashes.json"))
+                .unwrap();
+        let password = fixtures["password"].as_str().unwrap();
+        let hasher = PasswordHasher::new(&PasswordSettings {
+            argon2_memory_kib: 2048,
+            ..cheap()
+        })
+        .unwrap();
+        let hashes = fixtures["hashes"].as_array().unwrap();
+        assert_eq!(hashes.len(), 14);
+        for fixture in hashes {
+            let scheme = fixture["scheme"].as_str().unwrap();
+            let stored = fixture["hash"].as_str().unwrap().to_owned();
+            hasher
+                .check_stored(&stored)
+                .unwrap_or_else(|e| panic!("{scheme}: {e}"));
+            let right = hasher
+                .verify(pw(password), Some(stored.clone()), client())
+                .await
+                .unwrap();
+            assert!(right.matches, "{scheme}");
+            assert!(
+                right.needs_rehash,
+                "{scheme}: replaced by argon2id at the current parameters"
+            );
+            let wrong = hasher
+                .verify(pw("correct horse battery!"), Some(stored), client())
+                .await
+                .unwrap();
+            assert!(!wrong.matches, "{scheme}");
+        }
+    }
+
+    #[test]
+    fn hashes_over_their_schemes_caps_or_unknown_are_refused_unrun() {
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        for hostile in [
+            "$2b$20$4sUynEODO0cYEmODNFgyQ.zaqQ2oQGSETwwe7OQiXI4EHOLqt11VG",
+            "pbkdf2_sha256$100000000$vwQUDgI8H8xNVvnGoSbnnb$8S8E91iDyHYJ/ANOjRsJtqrHnDzL3rk2DMb48s/ZegU=",
+            "$scrypt$ln=24,r=8,p=1$Wiml0XgS+jnTM55sr7yGmw$vWZJUwQmEO9H8wPaywTJ4YAtYS1Uha5+d0JVg+imubs",
+            "$argon2id$v=19$m=1048576,t=2,p=1$YYm8rcPTBtT4oioyE9ohoQ$oBHPOJKvX6jTYauTrOm9BiQ4OqFriIc96R15+x6+xIM",
+            "md5$salt$0123456789abcdef",
+            "plain text",
+        ] {
+            assert!(hasher.check_stored(hostile).is_err(), "{hostile}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hostile_stored_hash_fails_the_login_without_running() {
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        // Cost 31 would take days; refused at once.
+        let v = hasher
+            .verify(
+                pw("correct horse battery"),
+                Some("$2b$31$4sUynEODO0cYEmODNFgyQ.zaqQ2oQGSETwwe7OQiXI4EHOLqt11VG".into()),
+                client(),
+            )
+            .await
+            .unwrap();
+        assert!(!v.matches);
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ use crate::config::SignupMode;
 use crate::domain::{Email, Password};
 use crate::idp::IdpState;
 use crate::idp::accounts::{self, NewAccount, ProfileInput};
+use crate::idp::audit::{self, Actor, Event};
 use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Body, SessionUser};
@@ -58,6 +59,18 @@ pub async fn post_users(
     .await;
     match (mode, created) {
         (_, Ok(user)) => {
+            audit::record(
+                state.store.as_ref(),
+                state.clock.now(),
+                Event {
+                    kind: "sign_up",
+                    actor: Actor::Anonymous,
+                    subject: Some(&user.id),
+                    client: Some(client),
+                    outcome: "created",
+                },
+            )
+            .await;
             lifecycle::send_verification(&state, &user).await?;
             if mode == SignupMode::Private {
                 Ok(json(StatusCode::ACCEPTED, signup_accepted()))
@@ -171,6 +184,7 @@ pub async fn patch_me(
         profile: &profile,
         password_hash: password_hash.as_deref(),
         keep_session: &caller.token_hash,
+        email_verified: None,
         now: state.clock.now(),
     };
     let updated = match state.store.update_account(update).await {
@@ -195,5 +209,65 @@ pub async fn patch_me(
         // The new address is unverified until its owner follows the new link.
         lifecycle::send_verification(&state, &updated).await?;
     }
+    for (changed, kind) in [
+        (email_changes, "email_change"),
+        (password_hash.is_some(), "password_change"),
+    ] {
+        if changed {
+            audit::record(
+                state.store.as_ref(),
+                state.clock.now(),
+                Event {
+                    kind,
+                    actor: Actor::User(&user.id),
+                    subject: Some(&user.id),
+                    client: Some(client),
+                    outcome: "changed",
+                },
+            )
+            .await;
+        }
+    }
     Ok(json(StatusCode::OK, UserView::from(updated)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMe {
+    current_password: Option<String>,
+}
+
+/// Deletes the caller's account and every session of it, after checking the current password
+/// (throttled like a login). The ID is kept as taken, never given to anyone else.
+pub async fn delete_me(
+    state: Data<IdpState>,
+    caller: SessionUser,
+    client: ClientAddr,
+    Body(request): Body<DeleteMe>,
+) -> Result<HttpResponse, IdpError> {
+    let Some(password) = request.current_password.as_deref() else {
+        return Err(IdpError::InvalidRequest(
+            "deleting the account requires current_password".to_owned(),
+        ));
+    };
+    accounts::confirm_password(&state, &caller.user, Some(password), client).await?;
+    if !state.store.delete_user(&caller.user.id).await? {
+        return Err(IdpError::NotFound(
+            "the account no longer exists".to_owned(),
+        ));
+    }
+    tracing::info!(user_id = %caller.user.id, "account deleted by its owner");
+    audit::record(
+        state.store.as_ref(),
+        state.clock.now(),
+        Event {
+            kind: "account_deleted",
+            actor: Actor::User(&caller.user.id),
+            subject: Some(&caller.user.id),
+            client: Some(client),
+            outcome: "deleted",
+        },
+    )
+    .await;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -9,12 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{UserView, json};
 use crate::clock::unix_now;
+use crate::domain::{Email, UserId};
 use crate::idp::IdpState;
-use crate::idp::accounts::{self, NewAccount, ProfileInput};
+use crate::idp::accounts::{self, NewAccount, ProfileInput, UserChanges};
+use crate::idp::audit::{self, Actor, Event};
 use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Admin, Body};
 use crate::idp::password::HashRequest;
+use crate::store::AuditEvent;
 
 const MAX_PAGE: u32 = 1000;
 
@@ -69,7 +72,10 @@ pub struct CreateUserRequest {
     /// Keep an existing user's ID (it is their `prn` at Layer); generated when absent.
     id: Option<String>,
     email: String,
-    password: String,
+    password: Option<String>,
+    /// A hash from another system (bcrypt, Django PBKDF2, PHC argon2/scrypt/PBKDF2), stored
+    /// as given; instead of `password`.
+    password_hash: Option<String>,
     #[serde(flatten)]
     profile: ProfileInput,
 }
@@ -80,10 +86,35 @@ pub async fn post_users(
     client: ClientAddr,
     Body(request): Body<CreateUserRequest>,
 ) -> Result<HttpResponse, IdpError> {
+    let password = match (request.password, request.password_hash) {
+        (Some(password), None) => password,
+        (None, Some(hash)) => {
+            let id = match request.id.as_deref() {
+                Some(id) => UserId::parse(id)?,
+                None => UserId::generate(),
+            };
+            let email = Email::parse(&request.email)?;
+            let profile = request.profile.parse()?;
+            state
+                .hasher
+                .check_stored(&hash)
+                .map_err(|refused| IdpError::InvalidRequest(format!("password_hash: {refused}")))?;
+            let user = accounts::insert_account(state.store.as_ref(), &id, &email, &profile, &hash)
+                .await?;
+            tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin imported a user with a password hash");
+            admin_event(&state, &admin, client, "admin_create_user", &user.id).await;
+            return Ok(json(StatusCode::CREATED, UserView::from(user)));
+        }
+        _ => {
+            return Err(IdpError::InvalidRequest(
+                "give exactly one of password and password_hash".to_owned(),
+            ));
+        }
+    };
     let account = NewAccount::parse(
         request.id.as_deref(),
         &request.email,
-        &request.password,
+        &password,
         &request.profile,
         state.hasher.policy(),
     )?;
@@ -96,7 +127,85 @@ pub async fn post_users(
     )
     .await?;
     tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin created a user");
+    admin_event(&state, &admin, client, "admin_create_user", &user.id).await;
     Ok(json(StatusCode::CREATED, UserView::from(user)))
+}
+
+/// Changes a user's profile, e-mail, `email_verified` or password; a new password ends every
+/// session of the user.
+pub async fn patch_user(
+    state: Data<IdpState>,
+    admin: Admin,
+    client: ClientAddr,
+    id: Path<String>,
+    Body(changes): Body<UserChanges>,
+) -> Result<HttpResponse, IdpError> {
+    let updated = accounts::update_user(
+        state.store.as_ref(),
+        &state.hasher,
+        &id,
+        changes,
+        HashRequest::login(client),
+        state.clock.now(),
+    )
+    .await?;
+    tracing::info!(admin = %admin.token_name, user_id = %updated.id, "admin updated a user");
+    admin_event(&state, &admin, client, "admin_update_user", &updated.id).await;
+    Ok(json(StatusCode::OK, UserView::from(updated)))
+}
+
+async fn admin_event(state: &IdpState, admin: &Admin, client: ClientAddr, kind: &str, id: &str) {
+    audit::record(
+        state.store.as_ref(),
+        state.clock.now(),
+        Event {
+            kind,
+            actor: Actor::Admin(&admin.token_name),
+            subject: Some(id),
+            client: Some(client),
+            outcome: "done",
+        },
+    )
+    .await;
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
+    user_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AuditPage {
+    events: Vec<AuditEvent>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_after: Option<i64>,
+}
+
+/// The audit trail, oldest first: `after` an event ID, at most `limit` (default 100, at most
+/// 1000), only about `user_id` when given.
+pub async fn get_audit(
+    state: Data<IdpState>,
+    _admin: Admin,
+    query: Query<AuditQuery>,
+) -> Result<HttpResponse, IdpError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(IdpError::InvalidRequest(
+            "limit must be 1 to 1000".to_owned(),
+        ));
+    }
+    let events = state
+        .store
+        .list_audit_events(query.after.unwrap_or(0), limit, query.user_id.as_deref())
+        .await?;
+    let next_after = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
+    Ok(json(StatusCode::OK, AuditPage { events, next_after }))
 }
 
 fn no_such_user(id: &str) -> IdpError {
@@ -147,11 +256,13 @@ pub async fn post_enable(
 pub async fn delete_user(
     state: Data<IdpState>,
     admin: Admin,
+    client: ClientAddr,
     id: Path<String>,
 ) -> Result<HttpResponse, IdpError> {
     if !state.store.delete_user(&id).await? {
         return Err(no_such_user(&id));
     }
     tracing::info!(admin = %admin.token_name, user_id = %id, "admin deleted a user");
+    admin_event(&state, &admin, client, "admin_delete_user", &id).await;
     Ok(HttpResponse::NoContent().finish())
 }

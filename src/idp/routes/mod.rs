@@ -23,7 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/users/me")
                 .wrap(session())
                 .route(web::get().to(accounts::get_me))
-                .route(web::patch().to(accounts::patch_me)),
+                .route(web::patch().to(accounts::patch_me))
+                .route(web::delete().to(accounts::delete_me)),
         )
         .service(resource("/users/verify").route(web::post().to(lifecycle::post_verify)))
         .service(
@@ -70,8 +71,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/users/{id}")
                         .route(web::get().to(admin::get_user))
+                        .route(web::patch().to(admin::patch_user))
                         .route(web::delete().to(admin::delete_user)),
                 )
+                .service(resource("/audit").route(web::get().to(admin::get_audit)))
                 .service(resource("/users/{id}/disable").route(web::post().to(admin::post_disable)))
                 .service(resource("/users/{id}/enable").route(web::post().to(admin::post_enable)))
                 .service(
