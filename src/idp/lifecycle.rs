@@ -1,6 +1,7 @@
 //! E-mail verification and password reset: single-use tokens (256 random bits, stored only as
 //! their SHA-256, expiring) sent by mail, and what using one does.
 
+use super::audit::{self, Actor, Event};
 use std::sync::Arc;
 
 use crate::config::{AccountSettings, MailSettings};
@@ -148,6 +149,18 @@ pub async fn verify_email(state: &IdpState, token: &str) -> Result<User, IdpErro
         .await?
         .ok_or_else(invalid_token)?;
     tracing::info!(user_id = %user.id, "e-mail address verified");
+    audit::record(
+        state.store.as_ref(),
+        state.clock.now(),
+        Event {
+            kind: "email_verification",
+            actor: Actor::Anonymous,
+            subject: Some(&user.id),
+            client: None,
+            outcome: "verified",
+        },
+    )
+    .await;
     Ok(user)
 }
 
@@ -170,14 +183,14 @@ pub async fn request_reset(
     attempt.failed(None, "password reset requested").await?;
     let state = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = send_reset(&state, &email).await {
+        if let Err(e) = send_reset(&state, &email, client).await {
             tracing::error!(error = %e, "preparing a password reset failed");
         }
     });
     Ok(())
 }
 
-async fn send_reset(state: &IdpState, email: &Email) -> Result<(), IdpError> {
+async fn send_reset(state: &IdpState, email: &Email, client: ClientAddr) -> Result<(), IdpError> {
     let Some(login) = state.store.find_login(email).await? else {
         tracing::info!("password reset requested for an unknown address; nothing sent");
         return Ok(());
@@ -196,6 +209,18 @@ async fn send_reset(state: &IdpState, email: &Email) -> Result<(), IdpError> {
         &login.user.email,
         &[("link", &link), ("expires_minutes", &minutes)],
     );
+    audit::record(
+        state.store.as_ref(),
+        state.clock.now(),
+        Event {
+            kind: "password_reset_request",
+            actor: Actor::Anonymous,
+            subject: Some(&login.user.id),
+            client: Some(client),
+            outcome: "link_sent",
+        },
+    )
+    .await;
     state.mailer.send_in_background("password_reset", message);
     tracing::info!(user_id = %login.user.id, "password reset link sent");
     Ok(())
@@ -237,6 +262,18 @@ pub async fn confirm_reset(
         .await?
         .ok_or_else(invalid_token)?;
     tracing::info!(user_id = %user.id, "password reset; every session ended");
+    audit::record(
+        state.store.as_ref(),
+        state.clock.now(),
+        Event {
+            kind: "password_reset",
+            actor: Actor::Anonymous,
+            subject: Some(&user.id),
+            client: Some(client),
+            outcome: "changed",
+        },
+    )
+    .await;
     Ok(user)
 }
 

@@ -211,6 +211,18 @@ async fn sign_up_verification_through_a_real_smtp_server() {
         (status, body["email_verified"].as_bool()),
         (200, Some(true))
     );
+    // Each verification and the address change are in the audit trail.
+    let kinds: Vec<String> = app
+        .store
+        .list_audit_events(0, 100, user["id"].as_str())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    let verifications = kinds.iter().filter(|k| *k == "email_verification").count();
+    assert_eq!(verifications, 2, "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "email_change"), "{kinds:?}");
 }
 
 #[tokio::test]
@@ -218,7 +230,8 @@ async fn password_reset_through_a_real_smtp_server_and_the_built_in_form() {
     let sink = SmtpSink::start().await;
     let url = sink.url();
     let app = spawn_app_with(|s| s.mail.smtp_url = Some(url.into())).await;
-    app.sign_up("rita@example.com", PASSWORD).await;
+    let rita = app.sign_up("rita@example.com", PASSWORD).await;
+    let rita_id = rita["id"].as_str().unwrap().to_owned();
     let old_session = app.session_token("rita@example.com", PASSWORD).await;
 
     let known = app
@@ -332,6 +345,18 @@ async fn password_reset_through_a_real_smtp_server_and_the_built_in_form() {
         .count();
     assert!(delivered >= 1);
     assert_eq!(to_nobody, 0);
+    // The audit trail has the request and the reset, under rita's ID.
+    let kinds: Vec<String> = app
+        .store
+        .list_audit_events(0, 100, Some(&rita_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    for kind in ["password_reset_request", "password_reset"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
 }
 
 #[tokio::test]
