@@ -566,6 +566,14 @@ async fn with_no_smtp_server_mail_goes_to_the_outbox_and_no_token_reaches_the_lo
     for file in &files {
         assert!(log.contains(file.as_str()), "the log names {file}: {log}");
     }
+    // The messages hold single-use links: only the service's own user may read them.
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&outbox), 0o700);
+    for file in &files {
+        assert_eq!(mode(&outbox.join(file)), 0o600, "{file}");
+    }
     assert!(log.contains("/password_resets/form"), "{log}");
     for token in &tokens {
         assert_eq!(token.len(), 43);

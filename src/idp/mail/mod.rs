@@ -107,11 +107,22 @@ impl Mailer {
                 tracing::info!("message sent over SMTP");
             }
             Transport::Outbox(dir) => {
-                tokio::fs::create_dir_all(dir)
+                // Messages carry single-use links: the outbox is as private as the database.
+                tokio::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
                     .await
                     .with_context(|| format!("creating the outbox {}", dir.display()))?;
                 let file = dir.join(format!("{}.eml", uuid::Uuid::new_v4()));
-                tokio::fs::write(&file, email.formatted())
+                let mut out = tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&file)
+                    .await
+                    .with_context(|| format!("writing {}", file.display()))?;
+                tokio::io::AsyncWriteExt::write_all(&mut out, &email.formatted())
                     .await
                     .with_context(|| format!("writing {}", file.display()))?;
                 tracing::info!(file = %file.display(), "message written to the outbox (no SMTP server configured)");
