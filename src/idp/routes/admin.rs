@@ -228,6 +228,7 @@ pub async fn get_user(
 pub async fn post_disable(
     state: Data<IdpState>,
     admin: Admin,
+    client: ClientAddr,
     id: Path<String>,
 ) -> Result<HttpResponse, IdpError> {
     let user = state
@@ -236,12 +237,14 @@ pub async fn post_disable(
         .await?
         .ok_or_else(|| no_such_user(&id))?;
     tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin disabled a user");
+    admin_event(&state, &admin, client, "admin_disable_user", &user.id).await;
     Ok(json(StatusCode::OK, UserView::from(user)))
 }
 
 pub async fn post_enable(
     state: Data<IdpState>,
     admin: Admin,
+    client: ClientAddr,
     id: Path<String>,
 ) -> Result<HttpResponse, IdpError> {
     let user = state
@@ -250,6 +253,7 @@ pub async fn post_enable(
         .await?
         .ok_or_else(|| no_such_user(&id))?;
     tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin enabled a user");
+    admin_event(&state, &admin, client, "admin_enable_user", &user.id).await;
     Ok(json(StatusCode::OK, UserView::from(user)))
 }
 
