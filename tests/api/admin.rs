@@ -101,6 +101,11 @@ async fn an_admin_creates_a_user_with_the_email_already_verified() {
             json!({"email": "said-yes@example.com", "password": PASSWORD, "email_verified": true}),
             true,
         ),
+        (
+            json!({"email": "hashed@example.com", "email_verified": true,
+                   "password_hash": "$2b$10$4sUynEODO0cYEmODNFgyQ.zaqQ2oQGSETwwe7OQiXI4EHOLqt11VG"}),
+            true,
+        ),
     ];
     for (body, verified) in cases {
         let response = app
@@ -129,7 +134,7 @@ async fn an_admin_creates_a_user_with_the_email_already_verified() {
     assert_eq!(refused.status(), 400);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");
-    assert_eq!(app.user_count().await, 3);
+    assert_eq!(app.user_count().await, 4);
 }
 
 #[tokio::test]
