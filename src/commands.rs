@@ -18,6 +18,7 @@ use crate::domain::{Nonce, PasswordPolicy};
 use crate::identity_token::keys::KeySet;
 use crate::identity_token::{self, Options};
 use crate::idp::accounts::{self, NewAccount, ProfileInput, UserChanges};
+use crate::idp::audit::{self, Actor, Event};
 use crate::idp::keys::{self, KeyOrigin};
 use crate::idp::password::{HashRequest, PasswordHasher};
 use crate::idp::sessions;
@@ -143,6 +144,7 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
                 .set_disabled(&id, true, unix_now())
                 .await?
                 .with_context(|| format!("there is no user with the ID {id}"))?;
+            command_line_event(&store, "admin_disable_user", Some(&id), "done").await;
             println!("disabled {id}");
             Ok(())
         }
@@ -151,6 +153,7 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
                 .set_disabled(&id, false, unix_now())
                 .await?
                 .with_context(|| format!("there is no user with the ID {id}"))?;
+            command_line_event(&store, "admin_enable_user", Some(&id), "done").await;
             println!("enabled {id}");
             Ok(())
         }
@@ -168,6 +171,7 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
                 ..UserChanges::default()
             };
             update_user(settings, &store, &id, changes).await?;
+            command_line_event(&store, "admin_set_password", Some(&id), "done").await;
             println!("password set for {id}; their sessions ended");
             Ok(())
         }
@@ -184,6 +188,7 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
                 password: None,
             };
             let user = update_user(settings, &store, &args.id, changes).await?;
+            command_line_event(&store, "admin_update_user", Some(&user.id), "done").await;
             println!("{}", serde_json::to_string_pretty(&user_json(&user))?);
             Ok(())
         }
@@ -192,6 +197,7 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
             if !store.delete_user(&id).await? {
                 bail!("there is no user with the ID {id}");
             }
+            command_line_event(&store, "admin_delete_user", Some(&id), "done").await;
             println!("deleted {id}");
             Ok(())
         }
@@ -275,6 +281,12 @@ async fn import_users(
     )
     .await?;
     bar.finish_and_clear();
+    // One event for the run, not one per user: an import can bring millions.
+    let outcome = format!(
+        "created={} skipped={} refused={}",
+        summary.created, summary.skipped, summary.refused
+    );
+    command_line_event(store, "users_import", None, &outcome).await;
     println!(
         "{} lines: {} created, {} skipped, {} refused ({:.1} s)",
         summary.lines,
@@ -319,8 +331,26 @@ async fn add_user(
         HashRequest::command_line(),
     )
     .await?;
+    command_line_event(store, "admin_create_user", Some(&user.id), "done").await;
     println!("{}", user.id);
     Ok(())
+}
+
+/// Records what the operator did on the command line in the audit trail.
+async fn command_line_event(
+    store: &Arc<dyn Store>,
+    kind: &str,
+    subject: Option<&str>,
+    outcome: &str,
+) {
+    let event = Event {
+        kind,
+        actor: Actor::CommandLine,
+        subject,
+        client: None,
+        outcome,
+    };
+    audit::record(store.as_ref(), unix_now(), event).await;
 }
 
 /// One line from standard input, which must not be a terminal (the password would echo).
@@ -451,6 +481,8 @@ pub async fn admin_tokens(settings: &Settings, command: AdminTokensCommand) -> a
                 Err(StoreError::Conflict) => bail!("an admin token named {name} already exists"),
                 Err(e) => return Err(e.into()),
             }
+            let outcome = format!("name={name}");
+            command_line_event(&store, "admin_token_create", None, &outcome).await;
             eprintln!("admin token {name} created; it is shown once and stored only as a hash:");
             println!("{token}");
             Ok(())
@@ -473,6 +505,8 @@ pub async fn admin_tokens(settings: &Settings, command: AdminTokensCommand) -> a
             if !store.revoke_admin_token(&name).await? {
                 bail!("there is no admin token named {name}");
             }
+            let outcome = format!("name={name}");
+            command_line_event(&store, "admin_token_revoke", None, &outcome).await;
             println!("revoked {name}");
             Ok(())
         }

@@ -85,6 +85,59 @@ async fn an_imported_user_keeps_the_id_layer_already_knows() {
 }
 
 #[tokio::test]
+async fn an_admin_creates_a_user_with_the_email_already_verified() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let cases = [
+        (
+            json!({"email": "plain@example.com", "password": PASSWORD}),
+            false,
+        ),
+        (
+            json!({"email": "said-no@example.com", "password": PASSWORD, "email_verified": false}),
+            false,
+        ),
+        (
+            json!({"email": "said-yes@example.com", "password": PASSWORD, "email_verified": true}),
+            true,
+        ),
+        (
+            json!({"email": "hashed@example.com", "email_verified": true,
+                   "password_hash": "$2b$10$4sUynEODO0cYEmODNFgyQ.zaqQ2oQGSETwwe7OQiXI4EHOLqt11VG"}),
+            true,
+        ),
+    ];
+    for (body, verified) in cases {
+        let response = app
+            .admin(Method::POST, "/admin/users", &admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{body}");
+        let user: Value = response.json().await.unwrap();
+        assert_eq!(user["email_verified"], verified, "{body}");
+        let stored = app
+            .store
+            .find_user(user["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.email_verified_at.is_some(), verified, "{body}");
+    }
+    let refused = app
+        .admin(Method::POST, "/admin/users", &admin)
+        .json(&json!({"email": "bad@example.com", "password": PASSWORD, "email_verified": "yes"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert_eq!(app.user_count().await, 4);
+}
+
+#[tokio::test]
 async fn users_are_listed_in_pages_and_can_be_disabled_enabled_and_deleted() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;

@@ -176,3 +176,51 @@ async fn a_held_login_is_recorded() {
     assert_eq!(outcomes.last(), Some(&"held"));
     assert_eq!(events.last().unwrap().client.as_deref(), Some("127.0.0.1"));
 }
+
+#[tokio::test]
+async fn admin_disable_and_enable_are_recorded_with_the_token_name() {
+    let app = spawn_app().await;
+    let user = app.sign_up("toggled@example.com", "a long password").await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let admin = app.admin_token().await;
+    for verb in ["disable", "enable"] {
+        let response = app
+            .admin(Method::POST, &format!("/admin/users/{id}/{verb}"), &admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{verb}");
+    }
+    let missing = app
+        .admin(Method::POST, "/admin/users/no-such-user/disable", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let events = app
+        .store
+        .list_audit_events(0, 100, Some(&id))
+        .await
+        .unwrap();
+    let summary: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e.kind.starts_with("admin_"))
+        .map(|e| (e.kind.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("admin_disable_user", "done"),
+            ("admin_enable_user", "done")
+        ]
+    );
+    for event in events.iter().filter(|e| e.kind.starts_with("admin_")) {
+        assert!(event.actor.starts_with("admin:test-"), "{}", event.actor);
+        assert_eq!(event.client.as_deref(), Some("127.0.0.1"));
+    }
+    let all = app.store.list_audit_events(0, 100, None).await.unwrap();
+    assert!(
+        !all.iter()
+            .any(|e| e.subject.as_deref() == Some("no-such-user"))
+    );
+}

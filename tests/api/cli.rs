@@ -647,3 +647,94 @@ fn users_import_reads_standard_input_reports_bad_lines_and_is_idempotent() {
     assert!(!missing.status.success());
     assert!(stderr(&missing).contains("there is no user with the ID nobody"));
 }
+
+#[tokio::test]
+async fn command_line_actions_are_audited_and_an_import_is_one_event() {
+    let app = spawn_app().await;
+    let database_url = app.settings.effective_database_url().expose().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let bcrypt = "$2b$10$4sUynEODO0cYEmODNFgyQ.zaqQ2oQGSETwwe7OQiXI4EHOLqt11VG";
+    let import = format!(
+        "{}\n{}\n{}\n",
+        serde_json::json!({"id": "aud-1", "email": "aud1@example.com", "password_hash": bcrypt}),
+        serde_json::json!({"id": "aud-2", "email": "aud2@example.com", "password_hash": bcrypt}),
+        serde_json::json!({"id": "aud-3", "email": "aud3@example.com", "password_hash": "crypt$x"}),
+    );
+    let steps: Vec<(Vec<&str>, Option<String>)> = vec![
+        (
+            vec![
+                "users",
+                "add",
+                "--email",
+                "cli@example.com",
+                "--id",
+                "cli-1",
+            ],
+            Some("a long password\n".to_owned()),
+        ),
+        (vec!["users", "disable", "cli-1"], None),
+        (vec!["users", "enable", "cli-1"], None),
+        (
+            vec!["users", "set-password", "cli-1"],
+            Some("another long password\n".to_owned()),
+        ),
+        (
+            vec!["users", "update", "cli-1", "--display-name", "Cli"],
+            None,
+        ),
+        (vec!["users", "import", "-"], Some(import.clone())),
+        (vec!["users", "import", "-"], Some(import)),
+        (vec!["users", "delete", "cli-1"], None),
+        (vec!["admin-tokens", "create", "--name", "ops"], None),
+        (vec!["admin-tokens", "revoke", "ops"], None),
+        (vec!["users", "disable", "nobody"], None),
+    ];
+    for (args, input) in steps {
+        let dir = dir.path().to_path_buf();
+        let database_url = database_url.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            let mut all = vec!["--database-url", database_url.as_str()];
+            all.extend(args.iter().copied());
+            let output = run(&dir, &all, input.as_deref());
+            (args.join(" "), output)
+        })
+        .await
+        .unwrap();
+        let (args, output) = output;
+        assert_eq!(
+            output.status.success(),
+            args != "users disable nobody",
+            "{args}: {}",
+            stderr(&output)
+        );
+    }
+    let events = app.store.list_audit_events(0, 100, None).await.unwrap();
+    let summary: Vec<(&str, &str, Option<&str>, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.kind.as_str(),
+                e.actor.as_str(),
+                e.subject.as_deref(),
+                e.outcome.as_str(),
+            )
+        })
+        .collect();
+    let cli = "command-line";
+    assert_eq!(
+        summary,
+        vec![
+            ("admin_create_user", cli, Some("cli-1"), "done"),
+            ("admin_disable_user", cli, Some("cli-1"), "done"),
+            ("admin_enable_user", cli, Some("cli-1"), "done"),
+            ("admin_set_password", cli, Some("cli-1"), "done"),
+            ("admin_update_user", cli, Some("cli-1"), "done"),
+            ("users_import", cli, None, "created=2 skipped=0 refused=1"),
+            ("users_import", cli, None, "created=0 skipped=2 refused=1"),
+            ("admin_delete_user", cli, Some("cli-1"), "done"),
+            ("admin_token_create", cli, None, "name=ops"),
+            ("admin_token_revoke", cli, None, "name=ops"),
+        ]
+    );
+    assert!(events.iter().all(|e| e.client.is_none()));
+}

@@ -17,7 +17,7 @@ use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Admin, Body};
 use crate::idp::password::HashRequest;
-use crate::store::AuditEvent;
+use crate::store::{AuditEvent, User};
 
 const MAX_PAGE: u32 = 1000;
 
@@ -76,6 +76,10 @@ pub struct CreateUserRequest {
     /// A hash from another system (bcrypt, Django PBKDF2, PHC argon2/scrypt/PBKDF2), stored
     /// as given; instead of `password`.
     password_hash: Option<String>,
+    /// Marks the e-mail address verified from the start (an address the other system had
+    /// verified); unverified when absent.
+    #[serde(default)]
+    email_verified: bool,
     #[serde(flatten)]
     profile: ProfileInput,
 }
@@ -102,6 +106,7 @@ pub async fn post_users(
             let user = accounts::insert_account(state.store.as_ref(), &id, &email, &profile, &hash)
                 .await?;
             tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin imported a user with a password hash");
+            let user = verify_if_asked(&state, user, request.email_verified).await?;
             admin_event(&state, &admin, client, "admin_create_user", &user.id).await;
             return Ok(json(StatusCode::CREATED, UserView::from(user)));
         }
@@ -127,8 +132,21 @@ pub async fn post_users(
     )
     .await?;
     tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin created a user");
+    let user = verify_if_asked(&state, user, request.email_verified).await?;
     admin_event(&state, &admin, client, "admin_create_user", &user.id).await;
     Ok(json(StatusCode::CREATED, UserView::from(user)))
+}
+
+/// Marks a just-created user's address verified when the admin said it was.
+async fn verify_if_asked(state: &IdpState, user: User, verified: bool) -> Result<User, IdpError> {
+    if !verified {
+        return Ok(user);
+    }
+    let marked = state
+        .store
+        .mark_email_verified(&user.id, state.clock.now())
+        .await?;
+    Ok(marked.unwrap_or(user))
 }
 
 /// Changes a user's profile, e-mail, `email_verified` or password; a new password ends every
@@ -228,6 +246,7 @@ pub async fn get_user(
 pub async fn post_disable(
     state: Data<IdpState>,
     admin: Admin,
+    client: ClientAddr,
     id: Path<String>,
 ) -> Result<HttpResponse, IdpError> {
     let user = state
@@ -236,12 +255,14 @@ pub async fn post_disable(
         .await?
         .ok_or_else(|| no_such_user(&id))?;
     tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin disabled a user");
+    admin_event(&state, &admin, client, "admin_disable_user", &user.id).await;
     Ok(json(StatusCode::OK, UserView::from(user)))
 }
 
 pub async fn post_enable(
     state: Data<IdpState>,
     admin: Admin,
+    client: ClientAddr,
     id: Path<String>,
 ) -> Result<HttpResponse, IdpError> {
     let user = state
@@ -250,6 +271,7 @@ pub async fn post_enable(
         .await?
         .ok_or_else(|| no_such_user(&id))?;
     tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin enabled a user");
+    admin_event(&state, &admin, client, "admin_enable_user", &user.id).await;
     Ok(json(StatusCode::OK, UserView::from(user)))
 }
 
