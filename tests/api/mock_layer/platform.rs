@@ -1122,8 +1122,21 @@ async fn a_scheduled_message_is_sent_when_the_emulator_s_clock_reaches_its_time(
         listed_messages(&emulator, &path, &alice).await.is_empty(),
         "still not yet"
     );
+    // 3 s later on the emulator's clock the indicator is sent again (every 2.5 s at least).
+    advance(3).await;
+    let signal = loop {
+        let packet = ws.recv().await;
+        if packet["type"] == "signal" {
+            break packet;
+        }
+    };
+    assert_eq!(signal["body"]["data"]["action"], "started");
+    assert!(
+        listed_messages(&emulator, &path, &alice).await.is_empty(),
+        "nor yet"
+    );
 
-    advance(9).await;
+    advance(6).await;
     let listed = listed_messages(&emulator, &path, &alice).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], pending["id"]);
