@@ -31,9 +31,12 @@ mod views;
 
 use std::future::{Ready, ready};
 
-use actix_web::dev::Payload;
-use actix_web::http::header::{ACCEPT, AUTHORIZATION, HeaderValue};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, Resource, web};
+use actix_web::dev::{AppService, HttpServiceFactory, Payload};
+use actix_web::http::Method;
+use actix_web::http::header::{ACCEPT, ALLOW, AUTHORIZATION, HeaderValue};
+use actix_web::{
+    FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, ResponseError, web,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -46,125 +49,105 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/apps/{app_uuid}")
             .wrap(actix_web::middleware::from_fn(method_override))
-            .service(resource("").route(web::patch().to(users::patch_app)))
-            .service(
-                resource("/announcements").route(web::post().to(announcements::post_announcements)),
-            )
-            .service(
-                resource("/conversations").route(web::post().to(conversations::post_conversations)),
-            )
+            .service(resource("").patch(users::patch_app))
+            .service(resource("/announcements").post(announcements::post_announcements))
+            .service(resource("/conversations").post(conversations::post_conversations))
             .service(
                 resource("/conversations/{conversation}")
-                    .route(web::get().to(conversations::get_conversation))
-                    .route(web::patch().to(conversations::patch_conversation))
-                    .route(web::delete().to(conversations::delete_conversation)),
+                    .get(conversations::get_conversation)
+                    .patch(conversations::patch_conversation)
+                    .delete(conversations::delete_conversation),
             )
-            .service(
-                resource("/conversations/{conversation}/content")
-                    .route(web::post().to(content::post_content)),
-            )
+            .service(resource("/conversations/{conversation}/content").post(content::post_content))
             .service(
                 resource("/conversations/{conversation}/content/{content}")
-                    .route(web::get().to(content::get_content)),
+                    .get(content::get_content),
             )
             .service(
                 resource("/conversations/{conversation}/messages")
-                    .route(web::get().to(messages::get_messages))
-                    .route(web::post().to(messages::post_messages)),
+                    .get(messages::get_messages)
+                    .post(messages::post_messages),
             )
             .service(
                 resource("/conversations/{conversation}/messages/{message}")
-                    .route(web::get().to(messages::get_message))
-                    .route(web::delete().to(messages::delete_message)),
+                    .get(messages::get_message)
+                    .delete(messages::delete_message),
             )
             .service(
                 resource("/conversations/{conversation}/messages/{message}/parts")
-                    .route(web::get().to(parts::get_parts))
-                    .route(web::post().to(parts::post_part))
-                    .route(web::put().to(parts::put_parts)),
+                    .get(parts::get_parts)
+                    .post(parts::post_part)
+                    .put(parts::put_parts),
             )
             .service(
                 resource("/conversations/{conversation}/messages/{message}/parts/{part}")
-                    .route(web::get().to(parts::get_part))
-                    .route(web::put().to(parts::put_part))
-                    .route(web::delete().to(parts::delete_part)),
+                    .get(parts::get_part)
+                    .put(parts::put_part)
+                    .delete(parts::delete_part),
             )
+            .service(resource("/messages/{message}").get(messages::get_bare_message))
             .service(
-                resource("/messages/{message}").route(web::get().to(messages::get_bare_message)),
-            )
-            .service(
-                resource("/users/{user}/conversations")
-                    .route(web::get().to(conversations::get_user_conversations)),
+                resource("/users/{user}/conversations").get(conversations::get_user_conversations),
             )
             .service(
                 resource("/users/{user}/conversations/{conversation}")
-                    .route(web::get().to(conversations::get_user_conversation)),
+                    .get(conversations::get_user_conversation),
             )
             .service(
                 resource("/users/{user}/conversations/{conversation}/messages")
-                    .route(web::get().to(messages::get_user_messages))
-                    .route(web::post().to(proxy::post_user_messages)),
+                    .get(messages::get_user_messages)
+                    .post(proxy::post_user_messages),
             )
             .service(
                 resource("/users/{user}/conversations/{conversation}/mark_all_read")
-                    .route(web::post().to(proxy::post_mark_all_read)),
+                    .post(proxy::post_mark_all_read),
             )
             .service(
                 resource("/users/{user}/messages/{message}/receipts")
-                    .route(web::post().to(proxy::post_user_receipts)),
+                    .post(proxy::post_user_receipts),
             )
             .service(
                 resource("/users/{user}/messages/{message}")
-                    .route(web::get().to(messages::get_user_message))
-                    .route(web::delete().to(proxy::delete_user_message)),
+                    .get(messages::get_user_message)
+                    .delete(proxy::delete_user_message),
             )
             .service(
                 resource("/users/{user}/identity")
-                    .route(web::post().to(identities::post_identity))
-                    .route(web::get().to(identities::get_identity))
-                    .route(web::patch().to(identities::patch_identity))
-                    .route(web::put().to(identities::put_identity))
-                    .route(web::delete().to(identities::delete_identity)),
+                    .post(identities::post_identity)
+                    .get(identities::get_identity)
+                    .patch(identities::patch_identity)
+                    .put(identities::put_identity)
+                    .delete(identities::delete_identity),
             )
             .service(
                 resource("/users/{user}/blocks")
-                    .route(web::get().to(users::get_blocks))
-                    .route(web::post().to(users::post_blocks)),
+                    .get(users::get_blocks)
+                    .post(users::post_blocks),
             )
-            .service(
-                resource("/users/{user}/blocks/{blocked}")
-                    .route(web::delete().to(users::delete_block)),
-            )
+            .service(resource("/users/{user}/blocks/{blocked}").delete(users::delete_block))
             .service(
                 resource("/users/{user}/following")
-                    .route(web::get().to(following::get_following))
-                    .route(web::post().to(following::post_following)),
+                    .get(following::get_following)
+                    .post(following::post_following),
             )
             .service(
                 resource("/users/{user}/following/{followed}")
-                    .route(web::get().to(following::get_following_one))
-                    .route(web::put().to(following::put_following))
-                    .route(web::delete().to(following::delete_following)),
+                    .get(following::get_following_one)
+                    .put(following::put_following)
+                    .delete(following::delete_following),
             )
-            .service(
-                resource("/users/{user}/identities")
-                    .route(web::get().to(following::get_identities)),
-            )
+            .service(resource("/users/{user}/identities").get(following::get_identities))
             .service(
                 resource("/users/{user}/badge")
-                    .route(web::get().to(users::get_badge))
-                    .route(web::put().to(users::put_badge)),
+                    .get(users::get_badge)
+                    .put(users::put_badge),
             )
-            .service(
-                resource("/notifications").route(web::post().to(announcements::post_notifications)),
-            )
-            .service(
-                resource("/users/{user}/sessions").route(web::delete().to(users::delete_sessions)),
-            )
+            .service(resource("/notifications").post(announcements::post_notifications))
+            .service(resource("/users/{user}/sessions").delete(users::delete_sessions))
             .service(
                 resource("/users/{user}")
-                    .route(web::get().to(users::get_user))
-                    .route(web::patch().to(users::patch_user)),
+                    .get(users::get_user)
+                    .patch(users::patch_user),
             )
             .default_service(web::to(invalid_endpoint)),
     );
@@ -187,8 +170,92 @@ async fn method_override(
     next.call(req).await
 }
 
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+fn resource(path: &str) -> Routes {
+    Routes {
+        resource: web::resource(path),
+        methods: Vec::new(),
+    }
+}
+
+/// One Platform API path and its handlers, remembering the methods it takes so that any other
+/// method gets a 405 whose `Allow` header lists them.
+struct Routes {
+    resource: Resource,
+    methods: Vec<Method>,
+}
+
+impl Routes {
+    fn on<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::method(method.clone()).to(handler));
+        self.methods.push(method);
+        self
+    }
+
+    fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::GET, handler)
+    }
+
+    fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::POST, handler)
+    }
+
+    fn put<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::PUT, handler)
+    }
+
+    fn patch<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::PATCH, handler)
+    }
+
+    fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::DELETE, handler)
+    }
+}
+
+impl HttpServiceFactory for Routes {
+    fn register(self, config: &mut AppService) {
+        let allow = self
+            .methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.resource
+            .default_service(web::to(move |platform: Platform, req: HttpRequest| {
+                method_not_allowed(platform, req, allow.clone())
+            }))
+            .register(config);
+    }
 }
 
 /// Unknown paths still check the app and token first: a wrong token learns nothing.
@@ -203,11 +270,16 @@ async fn invalid_endpoint(_: Platform, req: HttpRequest) -> Result<HttpResponse,
     ))
 }
 
-async fn method_not_allowed(_: Platform, req: HttpRequest) -> Result<HttpResponse, LayerError> {
-    Err(LayerError::new(
+async fn method_not_allowed(_: Platform, req: HttpRequest, allow: String) -> HttpResponse {
+    let error = LayerError::new(
         ErrorKind::MethodNotAllowed,
         format!("{} does not support {}", req.path(), req.method()),
-    ))
+    );
+    let mut response = error.error_response();
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(ALLOW, value);
+    }
+    response
 }
 
 /// The Platform API version a request asked for in `Accept`.

@@ -9,6 +9,10 @@ use super::*;
 /// Most delayed messages one app may hold at once.
 const MAX_SCHEDULED: usize = 10_000;
 
+/// How often a running typing indicator is sent again: listeners drop a typing state after
+/// 6 s, and Layer refreshed it at least every 2.5 s (§E.7).
+const TYPING_REFRESH_MS: i64 = 2_500;
+
 #[derive(Debug)]
 pub struct Scheduled {
     pub uuid: Uuid,
@@ -18,7 +22,8 @@ pub struct Scheduled {
     pub due_ms: i64,
     /// When the typing indicator starts, if one was asked for.
     pub typing_from_ms: Option<i64>,
-    pub typing_started: bool,
+    /// When the typing indicator was last sent, once it has started.
+    pub typing_sent_ms: Option<i64>,
 }
 
 impl World {
@@ -71,13 +76,14 @@ impl World {
             input,
             due_ms,
             typing_from_ms: typing_ms.map(|t| due_ms.saturating_sub(t)),
-            typing_started: false,
+            typing_sent_ms: None,
         });
         self.deliver_due();
         Ok(uuid)
     }
 
-    /// Starts the typing indicators and sends the messages whose time has come, in order.
+    /// Starts (or refreshes, every 2.5 s of the world's clock) the typing indicators and sends
+    /// the messages whose time has come, in order.
     /// A message whose conversation was deleted, or whose sender left, is dropped.
     pub fn deliver_due(&mut self) {
         if self.scheduled.is_empty() {
@@ -87,9 +93,13 @@ impl World {
         let starting: Vec<(Uuid, Sender)> = self
             .scheduled
             .iter_mut()
-            .filter(|s| !s.typing_started && s.typing_from_ms.is_some_and(|t| t <= now))
+            .filter(|s| s.typing_from_ms.is_some_and(|t| t <= now))
+            .filter(|s| {
+                s.typing_sent_ms
+                    .is_none_or(|sent| now.saturating_sub(sent) >= TYPING_REFRESH_MS)
+            })
             .map(|s| {
-                s.typing_started = true;
+                s.typing_sent_ms = Some(now);
                 (s.conversation, s.sender.clone())
             })
             .collect();
@@ -107,7 +117,7 @@ impl World {
         }
         due.sort_by_key(|s| s.due_ms);
         for s in due {
-            if s.typing_started {
+            if s.typing_sent_ms.is_some() {
                 self.signal_typing(&s.conversation, &s.sender, "finished");
             }
             if let Err((error, _)) = self.send_message(&s.sender, &s.conversation, s.input) {

@@ -825,13 +825,29 @@ async fn ending_sessions_and_suspending_a_user_close_their_sockets() {
 }
 
 #[tokio::test]
-async fn unknown_paths_and_methods_get_layer_errors_after_the_token_check() {
+async fn unknown_paths_and_methods_get_layer_errors_after_the_token_check_and_405s_say_allow() {
     let emulator = spawn_emulator().await;
     let server = Server::of(&emulator).await;
     let (status, error) = server.json(Method::GET, "/nothing/here", None).await;
     assert_error(status, &error, 404, "invalid_endpoint", 106);
     let (status, error) = server.json(Method::PUT, "/conversations", None).await;
     assert_error(status, &error, 405, "method_not_allowed", 109);
+    let response = server
+        .request(Method::PUT, "/conversations/some-conversation")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    let allow = response.headers().get("allow").map(|v| v.to_str().unwrap());
+    assert_eq!(allow, Some("GET, PATCH, DELETE"));
+    let response = server
+        .request(Method::GET, "/notifications")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    let allow = response.headers().get("allow").map(|v| v.to_str().unwrap());
+    assert_eq!(allow, Some("POST"));
     let response = emulator
         .http
         .get(format!("{}/apps/{APP_UUID}/nothing/here", emulator.url))
@@ -1106,8 +1122,21 @@ async fn a_scheduled_message_is_sent_when_the_emulator_s_clock_reaches_its_time(
         listed_messages(&emulator, &path, &alice).await.is_empty(),
         "still not yet"
     );
+    // 3 s later on the emulator's clock the indicator is sent again (every 2.5 s at least).
+    advance(3).await;
+    let signal = loop {
+        let packet = ws.recv().await;
+        if packet["type"] == "signal" {
+            break packet;
+        }
+    };
+    assert_eq!(signal["body"]["data"]["action"], "started");
+    assert!(
+        listed_messages(&emulator, &path, &alice).await.is_empty(),
+        "nor yet"
+    );
 
-    advance(9).await;
+    advance(6).await;
     let listed = listed_messages(&emulator, &path, &alice).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], pending["id"]);
