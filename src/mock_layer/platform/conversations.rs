@@ -178,33 +178,12 @@ pub async fn get_user_conversations(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, LayerError> {
     let size = query.page_size(100)?;
-    let by_last_message = match query.sort_by.as_deref() {
-        None | Some("created_at") => false,
-        Some("last_message") => true,
-        Some(other) => {
-            return Err(LayerError::invalid_property(
-                "sort_by",
-                format!("sort_by {other:?} must be created_at or last_message"),
-            ));
-        }
-    };
+    let by_last_message = query.by_last_message()?;
     let world = emulator.world(platform.app)?;
     let user = known_user(&world, &path.user)?;
-    let mut theirs: Vec<(u64, &Conversation)> = world
-        .conversations
-        .values()
-        .filter(|c| c.is_participant(&user) || c.former.contains(&user))
-        .map(|c| {
-            let last = world.visible_messages(c, &user).next_back().map(|m| m.seq);
-            let key = if by_last_message {
-                last.unwrap_or(c.created_seq)
-            } else {
-                c.created_seq
-            };
-            (key, c)
-        })
-        .collect();
-    theirs.sort_by(|(a, _), (b, _)| b.cmp(a));
+    let theirs = world.conversations_newest_first(&user, by_last_message, |c| {
+        c.is_participant(&user) || c.former.contains(&user)
+    });
     let total = theirs.len();
     let is_from = |(_, c): &(u64, &Conversation), id: &str| {
         parse_object_id(Kind::Conversations, id).or_else(|| crate::mock_layer::ids::parse_uuid(id))

@@ -21,37 +21,11 @@ pub async fn get_conversations(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, LayerError> {
     let size = query.page_size(100)?;
-    let by_last_message = match query.sort_by.as_deref() {
-        None | Some("created_at") => false,
-        Some("last_message") => true,
-        Some(other) => {
-            return Err(LayerError::invalid_property(
-                "sort_by",
-                format!("sort_by {other:?} must be created_at or last_message"),
-            ));
-        }
-    };
+    let by_last_message = query.by_last_message()?;
     let world = emulator.world(caller.app)?;
-    let mut mine: Vec<_> = world
-        .conversations
-        .values()
-        .filter(|c| c.is_participant(&caller.user_id) && !c.hidden.contains(&caller.user_id))
-        .map(|c| {
-            // The world's event sequence orders by time, ties within a millisecond included.
-            let last_sent = world
-                .visible_messages(c, &caller.user_id)
-                .next_back()
-                .map(|m| m.seq);
-            let key = if by_last_message {
-                last_sent.unwrap_or(c.created_seq)
-            } else {
-                c.created_seq
-            };
-            (key, c)
-        })
-        .collect();
-    // Newest first; keys are unique, so pages never overlap.
-    mine.sort_by(|(ka, _), (kb, _)| kb.cmp(ka));
+    let mine = world.conversations_newest_first(&caller.user_id, by_last_message, |c| {
+        c.is_participant(&caller.user_id) && !c.hidden.contains(&caller.user_id)
+    });
     let total = mine.len();
     let is_from = |(_, c): &(u64, &Conversation), id: &str| {
         parse_object_id(Kind::Conversations, id) == Some(c.uuid)

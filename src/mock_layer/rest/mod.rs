@@ -190,6 +190,18 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
+    /// `sort_by`: `created_at` (the default) or `last_message`.
+    pub fn by_last_message(&self) -> Result<bool, LayerError> {
+        match self.sort_by.as_deref() {
+            None | Some("created_at") => Ok(false),
+            Some("last_message") => Ok(true),
+            Some(other) => Err(LayerError::invalid_property(
+                "sort_by",
+                format!("sort_by {other:?} must be created_at or last_message"),
+            )),
+        }
+    }
+
     /// The page size: default `max.min(100)`, at most `max`.
     pub fn page_size(&self, max: usize) -> Result<usize, LayerError> {
         match &self.page_size {

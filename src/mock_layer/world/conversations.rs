@@ -39,6 +39,34 @@ impl Conversation {
 }
 
 impl World {
+    /// The conversations `include` selects, newest first: by creation, or by the last
+    /// message `viewer` can see. Keys are the world's event sequence numbers, unique, so pages
+    /// cut by key never overlap. Both the Client API and the Platform API list through this.
+    pub fn conversations_newest_first<'a>(
+        &'a self,
+        viewer: &'a str,
+        by_last_message: bool,
+        include: impl Fn(&Conversation) -> bool,
+    ) -> Vec<(u64, &'a Conversation)> {
+        let mut listed: Vec<(u64, &Conversation)> = self
+            .conversations
+            .values()
+            .filter(|c| include(c))
+            .map(|c| {
+                let key = if by_last_message {
+                    self.visible_messages(c, viewer)
+                        .next_back()
+                        .map_or(c.created_seq, |m| m.seq)
+                } else {
+                    c.created_seq
+                };
+                (key, c)
+            })
+            .collect();
+        listed.sort_by(|(a, _), (b, _)| b.cmp(a));
+        listed
+    }
+
     /// `Conversation.create` / `POST /conversations`. Returns the caller's view and whether
     /// it is new (an existing distinct conversation is returned as it is).
     pub fn create_conversation(
