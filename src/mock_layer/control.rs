@@ -73,8 +73,18 @@ pub async fn post_reset(
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn get_requests(emulator: web::Data<MockLayer>) -> HttpResponse {
-    json(StatusCode::OK, &emulator.journal.entries())
+/// The journal; with `?app_id=`, only the requests made in that app (a request no session
+/// or app token placed in an app, such as `POST /nonces` or a content upload, has none).
+pub async fn get_requests(
+    emulator: web::Data<MockLayer>,
+    filter: web::Query<AppFilter>,
+) -> Result<HttpResponse, LayerError> {
+    let mut entries = emulator.journal.entries();
+    if let Some(app) = filter.app(&emulator)? {
+        let app = app.to_string();
+        entries.retain(|entry| entry.app_id.as_deref() == Some(app.as_str()));
+    }
+    Ok(json(StatusCode::OK, &entries))
 }
 
 pub async fn get_notifications(

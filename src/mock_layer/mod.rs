@@ -9,7 +9,8 @@
 //!
 //! - `rest/` — the Client API's HTTP endpoints, thin: extract, call the world, render.
 //! - `websocket.rs` — the socket: handshake, counters, requests, fan-out, closing.
-//! - `control.rs` — `/_mock/…`, the test controls (never on Layer's own paths).
+//! - `control.rs` — `/_mock/…`, the test controls (never on Layer's own paths);
+//!   `control_access.rs` — who may call them (no pages, no foreign `Host`, the token).
 //! - `world/` / `views.rs` / `input.rs` — the state (split by subject: identities,
 //!   conversations, messages, content, sockets), its wire shapes, request parsing.
 //! - `settings.rs` — `[mock_layer]`: defaults, flag overrides, checks (`config.rs` embeds it).
@@ -23,6 +24,7 @@ mod auth;
 mod change_log;
 mod content_store;
 mod control;
+mod control_access;
 pub mod error;
 mod http;
 pub mod identity_token;
@@ -90,6 +92,8 @@ pub struct MockLayer {
     next_socket_id: AtomicU64,
     /// Each app's Platform API token (`Authorization: Bearer …`).
     platform_tokens: BTreeMap<AppId, String>,
+    /// Who may call the test controls.
+    control_access: control_access::ControlAccess,
 }
 
 impl MockLayer {
@@ -152,7 +156,13 @@ impl MockLayer {
                 (*app, token)
             })
             .collect();
+        let control_access = control_access::ControlAccess::new(
+            public_addr,
+            settings.public_url.as_deref(),
+            settings.control_token.as_ref().map(|t| t.0.as_str()),
+        );
         Ok(Self {
+            control_access,
             platform_tokens,
             apps: apps
                 .into_iter()
@@ -212,6 +222,10 @@ impl MockLayer {
     /// The app's Platform API token.
     pub fn platform_token(&self, app: AppId) -> Option<&str> {
         self.platform_tokens.get(&app).map(String::as_str)
+    }
+
+    pub(crate) fn control_access(&self) -> &control_access::ControlAccess {
+        &self.control_access
     }
 
     /// The served app whose bare UUID is `uuid` (Platform API paths name apps so).
@@ -343,6 +357,14 @@ pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::R
     for (app, provider) in state.app_providers() {
         tracing::info!(app_id = %app, provider_id = provider, "an app with its own provider");
     }
+    if state.control_access().is_exposed() {
+        tracing::warn!(
+            listen = %addr,
+            "the Layer emulator listens beyond loopback and its test controls (/_mock/: reset, \
+             the request journal, the pushes with their text) need no token; set \
+             LAYER_IDP_MOCK_LAYER__CONTROL_TOKEN (or --mock-layer-control-token)"
+        );
+    }
     Ok(Running {
         addr,
         server,
@@ -381,14 +403,17 @@ pub fn serve(
     let server = HttpServer::new(move || {
         App::new()
             // The last `wrap` sees the request first: the XDK's `/http://host:port` prefix
-            // is stripped before anything looks at the path; then tracing, CORS (whose
-            // preflight answers never reach the journal, and whose refusals are turned into
-            // Layer errors), the journal, and the refusal of undecodable paths, which the
-            // journal records like any other answer.
+            // is stripped before anything looks at the path; then tracing, the guard of the
+            // test controls (outside CORS, so a page's preflight to them is refused and no
+            // answer of theirs carries CORS headers), CORS (whose preflight answers never
+            // reach the journal, and whose refusals are turned into Layer errors), the
+            // journal, and the refusal of undecodable paths, which the journal records like
+            // any other answer.
             .wrap(middleware::from_fn(http::reject_undecodable_paths))
             .wrap(middleware::from_fn(journal::record_requests))
             .wrap(http::cors())
             .wrap(middleware::from_fn(http::cors_errors_as_layer_errors))
+            .wrap(middleware::from_fn(control_access::guard_test_controls))
             .wrap(middleware::from_fn(|req, next| {
                 crate::telemetry::trace_requests("mock_layer", req, next)
             }))

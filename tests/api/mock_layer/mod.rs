@@ -6,6 +6,7 @@
 mod auth;
 mod bad_input;
 mod control;
+mod control_access;
 mod helpers;
 mod platform;
 mod responses;
