@@ -13,6 +13,7 @@ use super::MockLayer;
 use super::error::{ErrorKind, LayerError};
 use super::ids::{AppId, identity_id};
 use super::rest::json;
+use super::world::SocketEnd;
 use crate::clock::iso_ms;
 
 pub fn configure(cfg: &mut web::ServiceConfig, resource: fn(&str) -> Resource) {
@@ -148,11 +149,15 @@ pub async fn post_clock(
             ));
         }
     };
-    for (_, mut world) in emulator
+    for (app, mut world) in emulator
         .worlds()
         .filter(|(app, _)| only.is_none_or(|o| o == *app))
     {
         world.advance_clock(ms);
+        // Sessions live on the same clock: those it outran end, and their sockets close.
+        for (token, session) in emulator.sessions.advance_clock(app, ms) {
+            world.end_sockets(&session.user_id, Some(&token), SocketEnd::Expired);
+        }
     }
     Ok(get_clock(emulator).await)
 }

@@ -45,7 +45,7 @@ pub use scheduled::Scheduled;
 pub use server::{
     IDENTITY_FIELDS, IdentityFields, IdentityOp, check_identity_metadata, unknown_user,
 };
-pub use sockets::SocketHandle;
+pub use sockets::{SocketEnd, SocketHandle};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
