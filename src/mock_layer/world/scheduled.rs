@@ -149,8 +149,7 @@ impl World {
             })),
         };
         for user in found
-            .participants
-            .iter()
+            .audience()
             .filter(|u| sender.user() != Some(u.as_str()))
         {
             self.send(user, &signal);
