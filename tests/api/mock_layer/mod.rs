@@ -8,6 +8,7 @@ mod bad_input;
 mod control;
 mod helpers;
 mod platform;
+mod platform_details;
 mod responses;
 mod rest;
 mod startup;
