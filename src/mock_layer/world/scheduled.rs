@@ -152,6 +152,12 @@ impl World {
             .audience()
             .filter(|u| sender.user() != Some(u.as_str()))
         {
+            if sender
+                .user()
+                .is_some_and(|s| self.blocks(user, s) || self.blocks(s, user))
+            {
+                continue;
+            }
             self.send(user, &signal);
         }
     }

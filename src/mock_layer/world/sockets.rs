@@ -65,7 +65,10 @@ impl World {
             })),
         };
         for user in conversation.audience().filter(|u| *u != caller) {
-            self.send(user, &signal);
+            // Neither of two users, one blocking the other, sees the other typing (§E.11).
+            if !self.blocks(user, caller) && !self.blocks(caller, user) {
+                self.send(user, &signal);
+            }
         }
         Ok(())
     }

@@ -352,6 +352,48 @@ async fn blocks_hide_messages_both_ways_in_one_to_one_and_group_conversations() 
 }
 
 #[tokio::test]
+async fn two_users_one_blocking_the_other_do_not_see_each_other_typing() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let group = server.conversation(&["alice", "mallory", "carol"]).await;
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/users/alice/blocks",
+            Some(json!({"user_id": "mallory"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let mut sockets = Vec::new();
+    for user in ["alice", "mallory", "carol"] {
+        let session = emulator.login(user).await;
+        sockets.push(emulator.ws(&session).await);
+    }
+    let typing = json!({"type": "signal", "body": {"type": "typing_indicator",
+                        "object": {"id": group["id"]}, "data": {"action": "started"}}})
+    .to_string();
+    // Mallory types, then Carol: the first typing Alice sees is Carol's; and the reverse.
+    for (typist, watcher) in [(1, 0), (0, 1)] {
+        sockets[typist].send_text(typing.clone()).await;
+        // A socket handles its frames in order: once this is answered, the typing went out.
+        sockets[typist]
+            .request("Counter.read", None, Value::Null)
+            .await;
+        sockets[2].send_text(typing.clone()).await;
+        loop {
+            let packet = sockets[watcher].recv().await;
+            if packet["type"] == "signal" {
+                assert_eq!(
+                    packet["body"]["data"]["sender"]["id"],
+                    "layer:///identities/carol"
+                );
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_conversation_a_blocked_user_creates_is_never_seen_by_the_blocker() {
     let emulator = spawn_emulator().await;
     let server = Server::of(&emulator).await;
