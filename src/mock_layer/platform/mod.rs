@@ -10,7 +10,7 @@
 //! - `conversations.rs` — create, get, Layer-Patch, delete; the user-perspective reads.
 //! - `messages.rs` — send (as a user or under a name), list, get, delete.
 //! - `parts.rs` — a sent message's parts under 3.0: add, update, replace, delete.
-//! - `proxy.rs` — 3.0's Client API proxy: send, receipts, mark-all-read as a user.
+//! - `proxy.rs` — 3.0's Client API proxy: the Client API's requests, run as a user.
 //! - `following.rs` — 2.0/3.0 following: follow, unfollow, list, the followed identities.
 //! - `content.rs` — rich content the server uploads for its messages.
 //! - `identities.rs` — `…/users/{u}/identity`: create, get, patch, replace, delete.
@@ -87,11 +87,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(resource("/messages/{message}").get(messages::get_bare_message))
             .service(
-                resource("/users/{user}/conversations").get(conversations::get_user_conversations),
+                resource("/users/{user}/conversations")
+                    .get(conversations::get_user_conversations)
+                    .post(proxy::post_user_conversations),
             )
             .service(
                 resource("/users/{user}/conversations/{conversation}")
-                    .get(conversations::get_user_conversation),
+                    .get(conversations::get_user_conversation)
+                    .patch(proxy::patch_user_conversation)
+                    .delete(proxy::delete_user_conversation),
             )
             .service(
                 resource("/users/{user}/conversations/{conversation}/messages")
@@ -137,6 +141,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .delete(following::delete_following),
             )
             .service(resource("/users/{user}/identities").get(following::get_identities))
+            .service(resource("/users/{user}/identities/{item}").get(proxy::get_user_identity))
+            .service(
+                resource("/users/{user}/following/users/{item}")
+                    .put(proxy::put_user_following)
+                    .delete(proxy::delete_user_following),
+            )
+            .service(resource("/users/{user}/announcements").get(proxy::get_user_announcements))
+            .service(
+                resource("/users/{user}/announcements/{item}")
+                    .get(proxy::get_user_announcement)
+                    .delete(proxy::delete_user_announcement),
+            )
+            .service(
+                resource("/users/{user}/announcements/{item}/receipts")
+                    .post(proxy::post_user_announcement_receipts),
+            )
+            .service(resource("/users/{user}/content").post(proxy::post_user_content))
+            .service(resource("/users/{user}/content/{item}").get(proxy::get_user_content))
+            .service(resource("/users/{user}/push_tokens").post(proxy::post_user_push_tokens))
+            .service(
+                resource("/users/{user}/push_tokens/{item}").delete(proxy::delete_user_push_token),
+            )
             .service(
                 resource("/users/{user}/badge")
                     .get(users::get_badge)

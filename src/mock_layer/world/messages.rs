@@ -29,6 +29,8 @@ pub struct Part {
     pub encoding: Option<String>,
     pub content: Option<Uuid>,
     pub size: u64,
+    /// When the server last added or changed it (3.0 parts API); `None`: as sent.
+    pub updated_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +54,8 @@ pub struct Message {
     /// What it counts for against `max_message_bytes`, measured once when it is sent, so
     /// deleting it gives back exactly that.
     pub stored_bytes: usize,
+    /// When the server last changed its parts (3.0 parts API); `None`: never.
+    pub updated_ms: Option<i64>,
 }
 
 impl Message {
@@ -146,7 +150,9 @@ impl World {
     /// the Client API and the Platform API take, so both reach the same sockets the same way.
     /// The caller has checked the sender may see the conversation; a user who is not a
     /// participant is refused here. On an ID in use, the error comes with that ID.
-    /// Participants who block the sending user never see the message (§E.11).
+    /// Participants who block the sending user, or whom the sending user blocks, never see
+    /// the message (§E.11: neither sees the other's messages, so in a one-to-one
+    /// conversation nothing passes either way).
     pub fn send_message(
         &mut self,
         sender: &Sender,
@@ -197,15 +203,20 @@ impl World {
                     .map_err(|e| (e, None))?,
             );
         }
-        let hidden_for: BTreeSet<String> = match sender.user() {
-            Some(user) => conversation
-                .participants
-                .iter()
-                .filter(|p| *p != user && self.blocks(p, user))
-                .cloned()
-                .collect(),
-            None => BTreeSet::new(),
-        };
+        let hidden_for: BTreeSet<String> = conversation
+            .participants
+            .iter()
+            .filter(|p| match sender.user() {
+                Some(user) => {
+                    *p != user
+                        && (self.blocks(p, user)
+                            || self.blocks(user, p)
+                            || conversation.unseen_by.contains(*p))
+                }
+                None => conversation.unseen_by.contains(*p),
+            })
+            .cloned()
+            .collect();
         // An answer to another message (XDK response-v2) and initial response states are
         // read now, so a bad one refuses the message before anything changes.
         let response = self
@@ -247,6 +258,7 @@ impl World {
             notification: input.notification.clone(),
             hidden_for,
             stored_bytes: 0,
+            updated_ms: None,
         };
         let size = message.measure();
         message.stored_bytes = size;
@@ -322,17 +334,15 @@ impl World {
             self.apply_response(caller, response);
         }
         if let Some(notification) = input.notification {
-            self.notifications.push_back(Notification {
+            self.log_push(Notification {
                 at_ms: now,
                 message: message.id(),
                 conversation: conversation.id(),
                 sender: caller.to_owned(),
                 recipients: receivers.iter().filter(|p| *p != caller).cloned().collect(),
                 notification,
+                badges: Vec::new(),
             });
-            while self.notifications.len() > NOTIFICATION_LOG_SIZE {
-                self.notifications.pop_front();
-            }
         }
         Ok(uuid)
     }
@@ -409,6 +419,7 @@ impl World {
             encoding: part.encoding,
             content,
             size,
+            updated_ms: None,
         })
     }
 
@@ -468,7 +479,7 @@ impl World {
         let object = self.object_ref("Message", &message.id());
         let body =
             json!({"operation": "delete", "object": object, "data": {"mode": "all_participants"}});
-        for user in &conversation.participants {
+        for user in conversation.audience() {
             self.emit(user, PacketKind::Change, body.clone());
         }
         // Each viewer's last message and unread count may have changed with it.
@@ -476,7 +487,7 @@ impl World {
             return;
         };
         let conversation_ref = self.object_ref("Conversation", &conversation.id());
-        for user in &conversation.participants {
+        for user in conversation.audience() {
             let last = match self.visible_messages(&conversation, user).next_back() {
                 Some(last) => {
                     json!({"operation": "set", "property": "last_message", "id": last.id()})
@@ -540,7 +551,7 @@ impl World {
                 "value": status.as_str(),
             }],
         });
-        for user in &conversation.participants {
+        for user in conversation.audience() {
             self.emit(user, PacketKind::Change, body.clone());
         }
     }
@@ -580,7 +591,7 @@ impl World {
             "object": self.object_ref("Conversation", &conversation.id()),
             "data": {"position": up_to, "identity": self.identity_basic(caller)},
         });
-        for user in &conversation.participants {
+        for user in conversation.audience() {
             self.emit(user, PacketKind::Operation, body.clone());
         }
         self.push_unread_count(uuid, caller);

@@ -43,9 +43,10 @@ pub use messages::{Message, Part, Sender, Status};
 pub use patch::escape_patch_key;
 pub use scheduled::Scheduled;
 pub use server::{
-    IDENTITY_FIELDS, IdentityFields, IdentityOp, check_identity_metadata, unknown_user,
+    Badging, BadgingMode, IDENTITY_FIELDS, IdentityFields, IdentityOp, check_identity_metadata,
+    unknown_user,
 };
-pub use sockets::SocketHandle;
+pub use sockets::{SocketEnd, SocketHandle};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -78,8 +79,12 @@ pub struct Notification {
     pub conversation: String,
     pub sender: String,
     pub recipients: Vec<String>,
-    /// `title`, `text` and `sound`, as `input::new_message` kept them.
+    /// `title`, `text` and `sound`, as `input::new_message` kept them (and from the Platform
+    /// API the rest of §C.3: per-recipient overrides, `data`, APNs fields).
     pub notification: Value,
+    /// Each recipient's badge number as the push carried it (in `recipients`' order; `None`
+    /// with badging off).
+    pub badges: Vec<Option<u64>>,
 }
 
 /// Limits that come from configuration.
@@ -127,6 +132,8 @@ pub struct World {
     pub session_ttl_secs: Option<u64>,
     /// Per user, the badge count the app set (`PUT /users/{u}/badge`).
     pub external_unread: HashMap<String, u64>,
+    /// What the badge on a push counts (Layer's dashboard setting; `PUT /_mock/badging`).
+    pub badging: Badging,
     /// Delayed messages waiting for their time (`scheduled.rs`).
     pub scheduled: Vec<Scheduled>,
     /// How far the test controls moved this world's clock ahead of the wall clock.
@@ -159,6 +166,7 @@ impl World {
             suspended: BTreeSet::new(),
             scheduled: Vec::new(),
             external_unread: HashMap::new(),
+            badging: Badging::default(),
             session_ttl_secs: None,
             clock_offset_ms: 0,
             last_ms: 0,

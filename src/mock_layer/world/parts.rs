@@ -70,6 +70,25 @@ impl World {
         Ok(())
     }
 
+    /// Marks the message's parts changed now, `changed` (by index) with them; the rich
+    /// content its parts now use belongs to it (it is freed with the message).
+    fn stamp_parts(&mut self, uuid: &Uuid, changed: impl IntoIterator<Item = usize>) {
+        let now = self.now_ms();
+        let Some(message) = self.messages.get_mut(uuid) else {
+            return;
+        };
+        message.updated_ms = Some(now);
+        for index in changed {
+            if let Some(part) = message.parts.get_mut(index) {
+                part.updated_ms = Some(now);
+            }
+        }
+        let contents: Vec<Uuid> = message.parts.iter().filter_map(|p| p.content).collect();
+        for content in contents {
+            self.content.attach(&content, *uuid);
+        }
+    }
+
     /// Pushes a change to every participant who sees the message.
     fn tell_viewers(&mut self, message: &Message, body: Value) {
         let Some(conversation) = self.conversations.get(&message.conversation) else {
@@ -128,10 +147,11 @@ impl World {
             message.parts.extend(accepted);
         }
         self.remeasure(uuid, &before)?;
+        let start = before.parts.len();
+        self.stamp_parts(uuid, start..start + ids.len());
         let Some(message) = self.messages.get(uuid).cloned() else {
             return Ok(ids);
         };
-        let start = message.parts.len() - ids.len();
         let ops: Vec<Value> = ids
             .iter()
             .enumerate()
@@ -169,6 +189,12 @@ impl World {
             message.parts[index] = part.clone();
         }
         self.remeasure(uuid, &before)?;
+        self.stamp_parts(uuid, [index]);
+        if let Some(old) = before.parts[index].content
+            && part.content != Some(old)
+        {
+            self.content.remove(&old);
+        }
         let mut ops = vec![json!({"operation": "set", "property": "body", "value": part.body})];
         if before.parts[index].mime_type != part.mime_type {
             ops.push(json!({"operation": "set", "property": "mime_type", "value": part.mime_type}));
@@ -192,6 +218,7 @@ impl World {
         self.freeze_part_ids(uuid);
         let removed = self.messages.get_mut(uuid).map(|m| m.parts.remove(index));
         self.remeasure(uuid, &before)?;
+        self.stamp_parts(uuid, []);
         if let Some(content) = removed.as_ref().and_then(|p| p.content) {
             self.content.remove(&content);
         }
@@ -227,8 +254,17 @@ impl World {
             .map(|m| std::mem::replace(&mut m.parts, accepted))
             .unwrap_or_default();
         self.remeasure(uuid, &before)?;
+        let count = self.messages.get(uuid).map_or(0, |m| m.parts.len());
+        self.stamp_parts(uuid, 0..count);
+        let kept: Vec<Uuid> = self
+            .messages
+            .get(uuid)
+            .map(|m| m.parts.iter().filter_map(|p| p.content).collect())
+            .unwrap_or_default();
         for content in old.iter().filter_map(|p| p.content) {
-            self.content.remove(&content);
+            if !kept.contains(&content) {
+                self.content.remove(&content);
+            }
         }
         let Some(message) = self.messages.get(uuid).cloned() else {
             return Ok(());

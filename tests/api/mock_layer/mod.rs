@@ -9,6 +9,7 @@ mod control;
 mod control_access;
 mod helpers;
 mod platform;
+mod platform_details;
 mod responses;
 mod rest;
 mod startup;
