@@ -12,4 +12,5 @@ mod platform;
 mod responses;
 mod rest;
 mod startup;
+mod webhooks;
 mod websocket;
