@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, resource: fn(&str) -> Resource) {
         .service(resource("/_mock/requests").route(web::get().to(get_requests)))
         .service(resource("/_mock/notifications").route(web::get().to(get_notifications)))
         .service(resource("/_mock/apps").route(web::get().to(get_apps)))
+        .service(resource("/_mock/webhooks").route(web::get().to(get_webhooks)))
         .service(
             resource("/_mock/badging")
                 .route(web::get().to(get_badging))
@@ -76,6 +77,7 @@ pub async fn post_reset(
     if only.is_none() {
         emulator.journal.clear();
     }
+    emulator.webhook_sender().clear_log(only);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -125,6 +127,27 @@ pub async fn get_notifications(
     all.sort_by_key(|(at, _)| *at);
     let items: Vec<_> = all.into_iter().map(|(_, v)| v).collect();
     Ok(json(StatusCode::OK, &items))
+}
+
+/// Every webhook delivery remembered (the last 1000), oldest first: its status, attempts,
+/// last response code or error; and how many events were dropped for a full queue.
+pub async fn get_webhooks(
+    emulator: web::Data<MockLayer>,
+    filter: web::Query<AppFilter>,
+) -> Result<HttpResponse, LayerError> {
+    let only = filter.app(&emulator)?;
+    let events_dropped: u64 = emulator
+        .worlds()
+        .filter(|(app, _)| only.is_none_or(|o| o == *app))
+        .map(|(_, world)| world.webhooks.dropped)
+        .sum();
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "deliveries": emulator.webhook_sender().deliveries(only),
+            "events_dropped": events_dropped,
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

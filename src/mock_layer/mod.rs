@@ -94,6 +94,8 @@ pub struct MockLayer {
     platform_tokens: BTreeMap<AppId, String>,
     /// Who may call the test controls.
     control_access: control_access::ControlAccess,
+    /// Sends webhook deliveries and keeps their log.
+    webhook_sender: platform::webhooks::sender::Sender,
 }
 
 impl MockLayer {
@@ -161,12 +163,22 @@ impl MockLayer {
             settings.public_url.as_deref(),
             settings.control_token.as_ref().map(|t| t.0.as_str()),
         );
+        let webhook_sender = platform::webhooks::sender::Sender::new(
+            std::time::Duration::from_millis(settings.webhook_timeout_ms),
+            settings.webhook_queue_size,
+        )?;
+        let notify = webhook_sender.notify();
         Ok(Self {
+            webhook_sender,
             control_access,
             platform_tokens,
             apps: apps
                 .into_iter()
-                .map(|app| (app, Mutex::new(World::new(app, base.clone(), limits))))
+                .map(|app| {
+                    let mut world = World::new(app, base.clone(), limits);
+                    world.webhooks = world::webhooks::Webhooks::new(Some(notify.clone()));
+                    (app, Mutex::new(world))
+                })
                 .collect(),
             sessions: Sessions::new(settings.nonce_ttl_secs, settings.session_ttl_secs),
             trust,
@@ -222,6 +234,10 @@ impl MockLayer {
     /// The app's Platform API token.
     pub fn platform_token(&self, app: AppId) -> Option<&str> {
         self.platform_tokens.get(&app).map(String::as_str)
+    }
+
+    pub(crate) fn webhook_sender(&self) -> &platform::webhooks::sender::Sender {
+        &self.webhook_sender
     }
 
     pub(crate) fn control_access(&self) -> &control_access::ControlAccess {
@@ -330,6 +346,7 @@ pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::R
     let server = serve(state.clone(), listener, workers)
         .with_context(|| format!("could not serve the Layer emulator on {addr}"))?;
     deliver_delayed_messages(&state);
+    platform::webhooks::sender::start(&state.clone().into_inner());
     let apps = state
         .app_ids()
         .iter()

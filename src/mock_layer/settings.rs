@@ -93,6 +93,12 @@ pub struct MockLayerSettings {
     /// address or `localhost` (never cross-origin pages); a warning says so when the emulator
     /// listens on an address other than loopback.
     pub control_token: Option<PlatformToken>,
+    /// How long a webhook receiver may take to answer a delivery or a verification, in ms
+    /// (Layer: 1 s); slower is a failure, retried.
+    pub webhook_timeout_ms: u64,
+    /// Webhook deliveries waiting to be sent, for the whole emulator; past it a delivery
+    /// is dropped (and logged as `dropped` in `GET /_mock/webhooks`).
+    pub webhook_queue_size: usize,
 }
 
 /// A Platform API or test-control token; `Debug` does not show it.
@@ -139,6 +145,8 @@ impl Default for MockLayerSettings {
             replay_bytes_per_app: 64 * 1024 * 1024,
             platform_token: None,
             control_token: None,
+            webhook_timeout_ms: 1000,
+            webhook_queue_size: 1000,
         }
     }
 }
@@ -263,6 +271,8 @@ impl MockLayerSettings {
             ("session_ttl_secs", self.session_ttl_secs as usize),
             ("nonce_ttl_secs", self.nonce_ttl_secs as usize),
             ("max_participants", self.max_participants),
+            ("webhook_timeout_ms", self.webhook_timeout_ms as usize),
+            ("webhook_queue_size", self.webhook_queue_size),
             ("max_identities", self.max_identities),
             ("max_conversations", self.max_conversations),
             ("max_messages", self.max_messages),

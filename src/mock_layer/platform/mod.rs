@@ -16,6 +16,8 @@
 //! - `identities.rs` — `…/users/{u}/identity`: create, get, patch, replace, delete.
 //! - `announcements.rs` — announcements to a list of users from a named sender.
 //! - `users.rs` — block lists, `PATCH /users/{u}` (blocks, suspension), sessions.
+//! - `webhooks/` — the Webhooks API (register, verify, activate …) and the sender of
+//!   deliveries, which shares the Platform API's host and token.
 
 mod announcements;
 mod content;
@@ -28,6 +30,7 @@ mod parts;
 mod proxy;
 mod users;
 mod views;
+pub(crate) mod webhooks;
 
 use std::future::{Ready, ready};
 
@@ -169,6 +172,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .put(users::put_badge),
             )
             .service(resource("/notifications").post(announcements::post_notifications))
+            .service(
+                resource("/webhooks")
+                    .get(webhooks::get_webhooks)
+                    .post(webhooks::post_webhooks),
+            )
+            .service(
+                resource("/webhooks/{webhook}")
+                    .get(webhooks::get_webhook)
+                    .delete(webhooks::delete_webhook),
+            )
+            .service(resource("/webhooks/{webhook}/activate").post(webhooks::post_activate))
+            .service(resource("/webhooks/{webhook}/deactivate").post(webhooks::post_deactivate))
             .service(resource("/users/{user}/sessions").delete(users::delete_sessions))
             .service(
                 resource("/users/{user}")
@@ -370,7 +385,9 @@ impl FromRequest for Platform {
     }
 }
 
-fn platform_of(req: &HttpRequest) -> Result<Platform, LayerError> {
+/// The served app a `/apps/{app_uuid}/…` request names, once its Bearer token is checked —
+/// for the Platform API and the Webhooks API, which share the token.
+fn authorized_app(req: &HttpRequest) -> Result<AppId, LayerError> {
     let Some(emulator) = req.app_data::<web::Data<MockLayer>>() else {
         return Err(LayerError::internal(
             "the emulator's state is not registered",
@@ -406,6 +423,11 @@ fn platform_of(req: &HttpRequest) -> Result<Platform, LayerError> {
              (GET /_mock/apps shows it)",
         ));
     }
+    Ok(app)
+}
+
+fn platform_of(req: &HttpRequest) -> Result<Platform, LayerError> {
+    let app = authorized_app(req)?;
     let version = Version::from_accept(req.headers().get(ACCEPT))?;
     Ok(Platform { app, version })
 }

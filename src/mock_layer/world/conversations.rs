@@ -199,6 +199,10 @@ impl World {
         let view = view(self, &conversation);
         self.conversations.insert(uuid, conversation);
         self.push_conversation_create(&uuid, None);
+        let actor = creator.map(|c| Actor::User(c.to_owned()));
+        self.record_event(EventKind::ConversationCreated, actor, |w| {
+            w.conversation_subject(&uuid)
+        });
         Ok((view, true))
     }
 
@@ -313,6 +317,15 @@ impl World {
         if !added.is_empty() || !removed.is_empty() {
             after.distinct = false;
         }
+        let participants_changed = !added.is_empty() || !removed.is_empty();
+        let metadata_changed = after.metadata != before.metadata;
+        let snapshot = || Some(Subject::Conversation(Box::new(after.clone())));
+        if participants_changed {
+            self.record_event(EventKind::ConversationParticipants, None, |_| snapshot());
+        }
+        if metadata_changed {
+            self.record_event(EventKind::ConversationMetadata, None, |_| snapshot());
+        }
         if after.participants.is_empty() {
             // Everyone left: nobody can see it again, so it goes with its messages and their
             // content, and the room they took is free (the leavers still hear they left).
@@ -404,6 +417,9 @@ impl World {
 impl World {
     /// Deletes a conversation for every participant on every device, and tells them.
     pub fn destroy_conversation(&mut self, conversation: &Conversation) {
+        self.record_event(EventKind::ConversationDeleted, None, |w| {
+            w.conversation_subject(&conversation.uuid)
+        });
         self.forget_conversation(&conversation.uuid);
         self.note_deleted_conversation(conversation.uuid);
         let object = self.object_ref("Conversation", &conversation.id());

@@ -344,6 +344,13 @@ impl World {
                 badges: Vec::new(),
             });
         }
+        let actor = match sender {
+            Sender::User(user) => Actor::User(user.clone()),
+            Sender::Name(name) => Actor::Name(name.clone()),
+        };
+        self.record_event(EventKind::MessageSent, Some(actor), |w| {
+            w.message_subject(&uuid)
+        });
         Ok(uuid)
     }
 
@@ -472,6 +479,9 @@ impl World {
 
     /// Deletes a message for every participant, and tells them.
     pub fn destroy_message(&mut self, message: &Message, conversation: &Conversation) {
+        self.record_event(EventKind::MessageDeleted, None, |w| {
+            w.message_subject(&message.uuid)
+        });
         self.forget_message(&message.uuid);
         if let Some(c) = self.conversations.get_mut(&message.conversation) {
             c.messages.retain(|m| *m != message.uuid);
@@ -539,6 +549,16 @@ impl World {
     }
 
     pub(super) fn push_status_change(&mut self, message: &Message, reader: &str, status: Status) {
+        let kind = match status {
+            Status::Read => Some(EventKind::MessageRead),
+            Status::Delivered => Some(EventKind::MessageDelivered),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            self.record_event(kind, Some(Actor::User(reader.to_owned())), |w| {
+                w.message_subject(&message.uuid)
+            });
+        }
         let Some(conversation) = self.conversations.get(&message.conversation).cloned() else {
             return;
         };

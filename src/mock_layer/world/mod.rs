@@ -21,7 +21,8 @@
 //! `messages.rs` (the one `send_message` both APIs use), `parts.rs` (server edits of parts),
 //! `announcements.rs`, `scheduled.rs` (delayed messages and the clock offset), `content.rs`,
 //! `sockets.rs` (fan-out and the change log), `server.rs` (what only the Platform API does:
-//! identities' fields, blocks, pushes, badges) and `patch.rs` (Layer-Patch paths).
+//! identities' fields, blocks, pushes, badges), `webhooks.rs` (registered webhooks and the
+//! events recorded for them) and `patch.rs` (Layer-Patch paths).
 
 mod access;
 mod announcements;
@@ -35,6 +36,7 @@ mod responses;
 mod scheduled;
 mod server;
 mod sockets;
+pub mod webhooks;
 
 pub use announcements::Announcement;
 pub use conversations::Conversation;
@@ -63,6 +65,7 @@ use super::ids::{AppId, Kind, identity_id, object_id};
 use super::input::{NewConversation, NewMessage, NewPart, PatchOp, ReceiptKind, check_metadata};
 use crate::clock::{iso_ms, wall_clock_ms};
 use patch::{delete_path, metadata_property, set_path};
+use webhooks::{Actor, EventKind, Subject};
 
 /// How many pushes the emulator keeps for `GET /_mock/notifications`, per app. They outlive
 /// their messages; each keeps only a bounded `title`, `text` and `sound` (see `input.rs`).
@@ -136,6 +139,8 @@ pub struct World {
     pub badging: Badging,
     /// Delayed messages waiting for their time (`scheduled.rs`).
     pub scheduled: Vec<Scheduled>,
+    /// Webhooks and the events waiting for them (`webhooks.rs`).
+    pub webhooks: webhooks::Webhooks,
     /// How far the test controls moved this world's clock ahead of the wall clock.
     pub clock_offset_ms: i64,
     /// The latest timestamp handed out: time never goes backwards within a world, so
@@ -165,6 +170,7 @@ impl World {
             deleted_conversations: HashSet::new(),
             suspended: BTreeSet::new(),
             scheduled: Vec::new(),
+            webhooks: webhooks::Webhooks::default(),
             external_unread: HashMap::new(),
             badging: Badging::default(),
             session_ttl_secs: None,
@@ -182,9 +188,11 @@ impl World {
             }
         }
         let offset = self.clock_offset_ms;
+        let notify = self.webhooks.notify();
         *self = World::new(self.app, self.base.clone(), self.limits);
-        // Time does not go back, even across a reset.
+        // Time does not go back, even across a reset; the webhook sender stays attached.
         self.clock_offset_ms = offset;
+        self.webhooks = webhooks::Webhooks::new(notify);
     }
 
     /// Now, in milliseconds, never earlier than a time already handed out.

@@ -163,7 +163,20 @@ impl World {
         let body =
             json!({"operation": "update", "object": self.object_ref("Message", &id), "data": ops});
         self.tell_viewers(&message, body);
+        for part in &message.parts[start..] {
+            self.record_part_event(EventKind::PartCreated, &message, part);
+        }
         Ok(ids)
+    }
+
+    /// A webhook event about one part of a message as it is now.
+    fn record_part_event(&mut self, kind: EventKind, message: &Message, part: &Part) {
+        self.record_event(kind, None, |_| {
+            Some(Subject::Part {
+                message: Box::new(message.clone()),
+                part: part.clone(),
+            })
+        });
     }
 
     /// Replaces one part's MIME type and body; viewers get a MessagePart update.
@@ -201,6 +214,9 @@ impl World {
         }
         let body = json!({"operation": "update", "object": self.object_ref("MessagePart", &part_id), "data": ops});
         self.tell_viewers(&before, body);
+        if let Some(message) = self.messages.get(uuid).cloned() {
+            self.record_part_event(EventKind::PartUpdated, &message, &part);
+        }
         Ok(())
     }
 
@@ -222,10 +238,16 @@ impl World {
         if let Some(content) = removed.as_ref().and_then(|p| p.content) {
             self.content.remove(&content);
         }
-        let part_id = removed.and_then(|p| p.id).unwrap_or_default();
+        let part_id = removed
+            .as_ref()
+            .and_then(|p| p.id.clone())
+            .unwrap_or_default();
         let ops = json!([{"operation": "remove", "property": "parts", "id": part_id}]);
         let body = json!({"operation": "update", "object": self.object_ref("Message", &before.id()), "data": ops});
         self.tell_viewers(&before, body);
+        if let (Some(part), Some(message)) = (removed, self.messages.get(uuid).cloned()) {
+            self.record_part_event(EventKind::PartDeleted, &message, &part);
+        }
         Ok(())
     }
 
@@ -283,6 +305,12 @@ impl World {
         let body =
             json!({"operation": "update", "object": self.object_ref("Message", &id), "data": ops});
         self.tell_viewers(&message, body);
+        for part in &old {
+            self.record_part_event(EventKind::PartDeleted, &message, part);
+        }
+        for part in &message.parts {
+            self.record_part_event(EventKind::PartCreated, &message, part);
+        }
         Ok(())
     }
 }

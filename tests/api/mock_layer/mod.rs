@@ -13,4 +13,5 @@ mod platform_details;
 mod responses;
 mod rest;
 mod startup;
+mod webhooks;
 mod websocket;
