@@ -17,6 +17,7 @@ mod inspect;
 mod login;
 mod mail;
 mod memory;
+mod metrics;
 mod migrations;
 mod mock_layer;
 mod persistence;
