@@ -22,6 +22,7 @@ mod migrations;
 mod mock_layer;
 mod persistence;
 mod replicas;
+mod shutdown;
 mod store;
 mod throttle;
 mod tokens;
