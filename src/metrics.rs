@@ -100,8 +100,8 @@ impl Metrics {
         gauge
     }
 
-    /// A gauge whose value `read` returns, asked at each scrape. `read` runs under the
-    /// registry's lock: it must be quick and must not block on I/O.
+    /// A gauge whose value `read` returns, asked at each scrape. `read` runs inside the
+    /// scrape, under a lock: it must be quick and must not block on I/O.
     pub fn gauge_fn(&self, name: &str, help: &str, read: impl Fn() -> i64 + Send + Sync + 'static) {
         let gauge = self.gauge(name, help);
         self.on_scrape(move || {

@@ -211,6 +211,11 @@ async fn sigterm_under_load_loses_no_answered_token_and_exits_zero() {
         log.join("\n")
     );
     assert!(tokens.len() >= at_signal && at_signal >= ANSWERED_BEFORE_SIGNAL);
+    eprintln!(
+        "{} tokens answered, {} of them after SIGTERM was sent",
+        tokens.len(),
+        tokens.len() - at_signal
+    );
 
     // The socket heard "going away".
     let close = close.await.unwrap();
