@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// trusts this identity provider's keys.
     #[arg(long, value_name = "ADDR:PORT")]
     pub mock_layer_listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics at GET /metrics on this address, a listener of its own (never
+    /// the public one) [default: off; metrics.listen].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
     /// An app the emulator serves (`layer:///apps/staging/UUID` or `…/production/UUID`);
     /// repeat for several [default: one new staging app, printed at start].
     #[arg(long = "mock-layer-app-id", value_name = "APP_ID", value_parser = AppId::parse)]

@@ -19,6 +19,7 @@
 //! - `cors.rs` — which web origins may call it from a browser.
 //! - `mail/` — outgoing mail (SMTP or an outbox directory) and its templates.
 //! - `lifecycle.rs` — e-mail verification and password reset tokens.
+//! - `metrics.rs` — the identity provider's Prometheus series.
 
 pub mod accounts;
 pub mod apps;
@@ -31,6 +32,7 @@ pub mod import;
 pub mod keys;
 pub mod lifecycle;
 pub mod mail;
+pub mod metrics;
 pub mod nonces;
 pub mod password;
 mod routes;
@@ -64,6 +66,7 @@ pub struct IdpState {
     pub cors: cors::CorsPolicy,
     pub mailer: Arc<mail::Mailer>,
     pub lifecycle: lifecycle::Lifecycle,
+    pub metrics: metrics::IdpMetrics,
 }
 
 /// Starts serving the identity provider on an already-bound listener.
@@ -72,25 +75,41 @@ pub fn serve(
     proxies: client::TrustedProxies,
     listener: TcpListener,
     workers: usize,
+    http_metrics: crate::metrics::HttpMetrics,
+    shutdown_timeout_secs: u64,
 ) -> std::io::Result<Server> {
     let max_body_bytes = state.max_body_bytes;
     let cors = state.cors.clone();
     let state = web::Data::new(state);
     let proxies = web::Data::new(proxies);
-    crate::http_server::serve("idp", listener, workers, error::refusal_body, move || {
-        App::new()
-            // Outermost last: the request's span and ID, then CORS refusals in the IdP's
-            // format, then CORS itself.
-            .wrap(cors.middleware())
-            .wrap(middleware::from_fn(cors::tidy_cors_answers))
-            .wrap(middleware::from_fn(|req, next| {
-                crate::telemetry::trace_requests("idp", req, next)
-            }))
-            .app_data(state.clone())
-            .app_data(proxies.clone())
-            .app_data(web::PayloadConfig::new(max_body_bytes))
-            .app_data(routes::path_config())
-            .app_data(routes::query_config())
-            .configure(routes::configure)
-    })
+    let stop = crate::http_server::Stopping::after(shutdown_timeout_secs);
+    crate::http_server::serve(
+        "idp",
+        listener,
+        workers,
+        stop,
+        error::refusal_body,
+        move || {
+            App::new()
+                // Outermost last: the request's span and ID, then CORS refusals in the IdP's
+                // format, then CORS itself.
+                .wrap(cors.middleware())
+                .wrap(middleware::from_fn(cors::tidy_cors_answers))
+                .wrap(middleware::from_fn(|req, next| {
+                    crate::telemetry::trace_requests("idp", req, next)
+                }))
+                .wrap(middleware::from_fn({
+                    let http_metrics = http_metrics.clone();
+                    move |req, next| {
+                        crate::metrics::record_requests(http_metrics.clone(), req, next)
+                    }
+                }))
+                .app_data(state.clone())
+                .app_data(proxies.clone())
+                .app_data(web::PayloadConfig::new(max_body_bytes))
+                .app_data(routes::path_config())
+                .app_data(routes::query_config())
+                .configure(routes::configure)
+        },
+    )
 }

@@ -19,6 +19,7 @@
 //! - `presence.rs` — who follows whom, and presence pushed to followers.
 //! - `auth.rs` / `identity_token.rs` / `trust.rs` — nonces, sessions, token validation, keys.
 //! - `journal.rs` — the request log; `http.rs` — CORS and the XDK's path quirk.
+//! - `metrics.rs` — the emulator's Prometheus series.
 
 mod auth;
 mod change_log;
@@ -31,6 +32,7 @@ pub mod identity_token;
 pub mod ids;
 mod input;
 mod journal;
+pub mod metrics;
 mod platform;
 mod presence;
 mod rest;
@@ -96,6 +98,9 @@ pub struct MockLayer {
     control_access: control_access::ControlAccess,
     /// Sends webhook deliveries and keeps their log.
     webhook_sender: platform::webhooks::sender::Sender,
+    pub(crate) metrics: metrics::EmulatorMetrics,
+    /// Set once the process is stopping: every socket closes with 1001 (going away).
+    going_away: tokio::sync::watch::Sender<bool>,
 }
 
 impl MockLayer {
@@ -168,6 +173,7 @@ impl MockLayer {
             settings.webhook_queue_size,
         )?;
         let notify = webhook_sender.notify();
+        let metrics = metrics::EmulatorMetrics::default();
         Ok(Self {
             webhook_sender,
             control_access,
@@ -177,9 +183,17 @@ impl MockLayer {
                 .map(|app| {
                     let mut world = World::new(app, base.clone(), limits);
                     world.webhooks = world::webhooks::Webhooks::new(Some(notify.clone()));
+                    world.messages_created = metrics
+                        .messages_created
+                        .get_or_create(&metrics::AppLabels {
+                            app: app.to_string(),
+                        })
+                        .clone();
                     (app, Mutex::new(world))
                 })
                 .collect(),
+            metrics,
+            going_away: tokio::sync::watch::Sender::new(false),
             sessions: Sessions::new(settings.nonce_ttl_secs, settings.session_ttl_secs),
             trust,
             journal: Journal::new(settings.request_log_size),
@@ -242,6 +256,22 @@ impl MockLayer {
 
     pub(crate) fn control_access(&self) -> &control_access::ControlAccess {
         &self.control_access
+    }
+
+    /// Names the emulator's series in the application's metrics registry.
+    pub fn register_metrics(&self, metrics: &crate::metrics::Metrics) {
+        self.metrics.register(metrics);
+    }
+
+    /// The process is stopping: every WebSocket, open or opening, closes with 1001 (going
+    /// away), so clients reconnect elsewhere rather than see a dropped connection.
+    pub fn going_away(&self) {
+        self.going_away.send_replace(true);
+    }
+
+    /// Resolves once [`Self::going_away`] was called (at once if it was already).
+    pub(crate) fn watch_going_away(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.going_away.subscribe()
     }
 
     /// The served app whose bare UUID is `uuid` (Platform API paths name apps so).
@@ -326,24 +356,57 @@ pub struct Running {
     pub state: web::Data<MockLayer>,
 }
 
-/// Builds the emulator and starts serving it on an already-bound listener (see [`run`]).
+/// How the emulator's listener is served: its HTTP series, and how it stops.
+#[derive(Clone)]
+pub struct Serving {
+    pub workers: usize,
+    pub http_metrics: crate::metrics::HttpMetrics,
+    pub stopping: crate::http_server::Stopping,
+}
+
+impl Serving {
+    /// `workers` threads, HTTP series in a registry of its own (not exposed), the default
+    /// drain timeout.
+    pub fn unobserved(workers: usize) -> Self {
+        Self {
+            workers,
+            http_metrics: crate::metrics::Metrics::new().http("mock_layer"),
+            stopping: crate::http_server::Stopping::after(
+                crate::http_server::DEFAULT_DRAIN_TIMEOUT_SECS,
+            ),
+        }
+    }
+}
+
+/// Builds the emulator and starts serving it on an already-bound listener with `workers`
+/// threads (see [`run`]).
 pub async fn start(
     settings: &MockLayerSettings,
     local: Option<LocalProvider>,
     listener: TcpListener,
     workers: usize,
 ) -> anyhow::Result<Running> {
+    start_with(settings, local, listener, Serving::unobserved(workers)).await
+}
+
+/// [`start`], served as `serving` says.
+pub async fn start_with(
+    settings: &MockLayerSettings,
+    local: Option<LocalProvider>,
+    listener: TcpListener,
+    serving: Serving,
+) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let state = MockLayer::build(settings, local, addr).await?;
-    run(state, listener, workers)
+    run(state, listener, serving)
 }
 
 /// Starts serving an emulator built for this listener's address; logs
 /// `Layer emulator listening` with the real address and the apps.
-pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::Result<Running> {
+pub fn run(state: MockLayer, listener: TcpListener, serving: Serving) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let state = web::Data::new(state);
-    let server = serve(state.clone(), listener, workers)
+    let server = serve(state.clone(), listener, serving)
         .with_context(|| format!("could not serve the Layer emulator on {addr}"))?;
     deliver_delayed_messages(&state);
     platform::webhooks::sender::start(&state.clone().into_inner());
@@ -411,12 +474,18 @@ fn deliver_delayed_messages(state: &web::Data<MockLayer>) {
     });
 }
 
-/// Serves the emulator on an already-bound listener.
+/// Serves the emulator on an already-bound listener. It never stops on a signal of its own:
+/// whoever runs it stops it (see `http_server::Stopping`).
 pub fn serve(
     state: web::Data<MockLayer>,
     listener: TcpListener,
-    workers: usize,
+    serving: Serving,
 ) -> std::io::Result<Server> {
+    let Serving {
+        workers,
+        http_metrics,
+        stopping,
+    } = serving;
     let server = HttpServer::new(move || {
         App::new()
             // The last `wrap` sees the request first: the XDK's `/http://host:port` prefix
@@ -434,6 +503,10 @@ pub fn serve(
             .wrap(middleware::from_fn(|req, next| {
                 crate::telemetry::trace_requests("mock_layer", req, next)
             }))
+            .wrap(middleware::from_fn({
+                let http_metrics = http_metrics.clone();
+                move |req, next| crate::metrics::record_requests(http_metrics.clone(), req, next)
+            }))
             .wrap(middleware::from_fn(http::strip_absolute_url_prefix))
             .app_data(state.clone())
             .app_data(rest::path_config())
@@ -442,6 +515,8 @@ pub fn serve(
             .configure(rest::configure)
     })
     .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(stopping.drain_timeout_secs)
     .listen(listener)?
     .run();
     Ok(server)

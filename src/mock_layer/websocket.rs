@@ -147,6 +147,7 @@ pub async fn get_websocket(
         last_ms: opened_ms,
         stop: Stop {
             killed,
+            going_away: emulator.watch_going_away(),
             expiry: Box::pin(tokio::time::sleep(Duration::from_millis(lifetime_ms))),
         },
         send_timeout: Duration::from_millis(emulator.settings().socket_send_timeout_ms),
@@ -178,9 +179,10 @@ struct Connection {
 }
 
 /// What ends a socket from outside: the world killing it (logout, session ended, a test
-/// control, a queue it let fill up), or its session's expiry.
+/// control, a queue it let fill up), the process stopping, or its session's expiry.
 struct Stop {
     killed: watch::Receiver<Option<SocketEnd>>,
+    going_away: watch::Receiver<bool>,
     expiry: Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -197,6 +199,11 @@ impl Stop {
                     "the session ended, or this socket was closed by the emulator",
                 ),
             },
+            // Only a stopping process sets it; a dropped sender (the emulator gone) too.
+            _ = self.going_away.wait_for(|away| *away) => reason(
+                CloseCode::Away,
+                "the emulator is shutting down",
+            ),
             () = &mut self.expiry => reason(CloseCode::Policy, "the session expired"),
         }
     }
@@ -225,6 +232,8 @@ impl Connection {
         mut rx: mpsc::Receiver<Outbound>,
     ) {
         tracing::debug!(user = %self.caller.user_id, "socket open");
+        let sockets_open = self.emulator.metrics.sockets_open.clone();
+        sockets_open.inc();
         let reason: Close = loop {
             let step = tokio::select! {
                 biased;
@@ -265,6 +274,7 @@ impl Connection {
             world.remove_socket(&self.caller.user_id, self.id);
         }
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(reason)).await;
+        sockets_open.dec();
         tracing::debug!("socket closed");
     }
 

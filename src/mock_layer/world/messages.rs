@@ -299,6 +299,7 @@ impl World {
         }
         self.message_bytes = self.message_bytes.saturating_add(size);
         self.messages.insert(uuid, message.clone());
+        self.messages_created.inc();
         for user in &reappearing {
             self.push_conversation_create(conversation_uuid, Some(user));
         }

@@ -147,6 +147,9 @@ pub struct World {
     /// `Event.replay` from a packet's timestamp never misses a later change.
     last_ms: i64,
     last_seq: u64,
+    /// Messages created in this world since start (a reset keeps it: a counter never goes
+    /// back).
+    pub messages_created: prometheus_client::metrics::counter::Counter,
 }
 
 impl World {
@@ -177,6 +180,7 @@ impl World {
             clock_offset_ms: 0,
             last_ms: 0,
             last_seq: 0,
+            messages_created: Default::default(),
         }
     }
 
@@ -189,10 +193,12 @@ impl World {
         }
         let offset = self.clock_offset_ms;
         let notify = self.webhooks.notify();
+        let messages_created = self.messages_created.clone();
         *self = World::new(self.app, self.base.clone(), self.limits);
         // Time does not go back, even across a reset; the webhook sender stays attached.
         self.clock_offset_ms = offset;
         self.webhooks = webhooks::Webhooks::new(notify);
+        self.messages_created = messages_created;
     }
 
     /// Now, in milliseconds, never earlier than a time already handed out.

@@ -306,7 +306,9 @@ fn collect(emulator: &MockLayer, waiting: &mut VecDeque<Job>) {
                     created_at: iso_ms(now),
                     next_attempt_at: None,
                 });
-                if !dropped {
+                if dropped {
+                    emulator.metrics.webhook_delivery("dropped");
+                } else {
                     waiting.push_back(job);
                 }
             }
@@ -383,6 +385,7 @@ fn settle(
     job.attempts += 1;
     let (code, error) = match outcome {
         Ok(code) if (200..300).contains(&code) => {
+            emulator.metrics.webhook_delivery("delivered");
             sender.update(job.request_id, |r| {
                 r.status = DeliveryStatus::Delivered;
                 r.attempts = job.attempts;
@@ -395,11 +398,13 @@ fn settle(
         Ok(code) => (Some(code), format!("the answer was {code}, not 2xx")),
         Err(error) => (None, error),
     };
+    emulator.metrics.webhook_delivery("failed");
     let Ok(mut world) = emulator.world(job.app) else {
         return;
     };
     let now = world.peek_ms();
     if now.saturating_sub(job.first_ms) >= RETRY_WINDOW_MS {
+        emulator.metrics.webhook_delivery("gave_up");
         if let Some(hook) = world.webhooks.hooks.get_mut(&job.webhook) {
             hook.status = WebhookStatus::Inactive;
             hook.status_reason = Some(format!(
