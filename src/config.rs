@@ -57,6 +57,8 @@ pub struct Settings {
     pub accounts: AccountSettings,
     /// The Layer emulator (`[mock_layer]`); off unless `mock_layer.listen` is set.
     pub mock_layer: MockLayerSettings,
+    /// Keeping users' Layer Identities in step (`[identity_sync]`, README "Identity sync").
+    pub identity_sync: crate::idp::sync::IdentitySyncSettings,
 }
 
 impl Default for Settings {
@@ -78,6 +80,7 @@ impl Default for Settings {
             mail: MailSettings::default(),
             accounts: AccountSettings::default(),
             mock_layer: MockLayerSettings::default(),
+            identity_sync: Default::default(),
         }
     }
 }
@@ -518,7 +521,7 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
-fn serialize_redacted<S: serde::Serializer>(
+pub(crate) fn serialize_redacted<S: serde::Serializer>(
     value: &Option<SecretString>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
@@ -651,6 +654,12 @@ impl Settings {
         self.throttle.validate().map_err(ConfigError::Invalid)?;
         self.mock_layer.validate().map_err(ConfigError::Invalid)?;
         self.validate_apps()?;
+        let signed_apps: Vec<_> = (self.apps.iter())
+            .filter_map(|app| crate::app_id::AppId::parse(&app.app_id).ok())
+            .collect();
+        (self.identity_sync)
+            .validate(self.mock_layer.listen.is_some(), &signed_apps)
+            .map_err(ConfigError::Invalid)?;
         let has_keys = self.signing.has_keys();
         match (&self.provider_id, has_keys) {
             (Some(_), false) => invalid(

@@ -37,6 +37,8 @@ pub struct Application {
     audit_retention_secs: i64,
     /// The Layer emulator, when `mock_layer.listen` is set.
     mock_layer: Option<mock_layer::Running>,
+    /// Identity sync's worker, when sync is on.
+    identity_sync: Option<idp::sync::Worker>,
 }
 
 impl Application {
@@ -113,6 +115,11 @@ impl Application {
                 Some((state, listener))
             }
         };
+        let identity_sync = identity_sync_target(settings, emulator.as_ref())?
+            .map(|target| {
+                idp::sync::Worker::new(store.clone(), clock.clone(), target, &settings.identity_sync)
+            })
+            .transpose()?;
         // Everything that can fail on a setting has run. (An actix `Server` serves only once
         // it is polled, in `run_until_stopped`; one dropped on an error never served.)
         let idp_addr = listener.local_addr()?;
@@ -136,6 +143,7 @@ impl Application {
             throttle,
             audit_retention_secs: i64::from(settings.audit.retention_days) * 24 * 3600,
             mock_layer,
+            identity_sync,
         })
     }
 
@@ -218,10 +226,17 @@ impl Application {
                 None => std::future::pending().await,
             }
         };
+        let identity_sync = async move {
+            match self.identity_sync {
+                Some(worker) => worker.run().await,
+                None => std::future::pending().await,
+            }
+        };
         let result = tokio::select! {
             result = self.idp_server => result,
             result = mock_layer => result,
             () = purge => Ok(()),
+            () = identity_sync => Ok(()),
         };
         // Whichever face stopped first, the other stops with it.
         if let Some(handle) = mock_layer_handle {
@@ -271,10 +286,49 @@ pub fn worker_count(settings: &Settings) -> usize {
     })
 }
 
-/// Opens the configured database and applies its migrations.
+/// Where identity sync sends, if it is on: the configured Platform API, or else the emulator
+/// in this process — its address, first app and Platform API token, handed over as plain data.
+fn identity_sync_target(
+    settings: &Settings,
+    emulator: Option<&(MockLayer, TcpListener)>,
+) -> anyhow::Result<Option<idp::sync::SyncTarget>> {
+    let sync = &settings.identity_sync;
+    if !sync.is_on(emulator.is_some()) {
+        return Ok(None);
+    }
+    if let Some(target) = sync.configured_target() {
+        return Ok(Some(target));
+    }
+    let Some((state, listener)) = emulator else {
+        return Ok(None);
+    };
+    let served = state.app_ids();
+    let Some(app) = (settings.mock_layer.app_ids.iter())
+        .find(|app| served.contains(app))
+        .or(served.first())
+        .copied()
+    else {
+        return Ok(None);
+    };
+    let token = state
+        .platform_token(app)
+        .context("the emulator has no Platform API token for its first app")?;
+    Ok(Some(idp::sync::SyncTarget {
+        base_url: format!("http://{}", crate::net::reachable(listener.local_addr()?)),
+        app: crate::app_id::ClientAppId {
+            environment: Some(app.environment),
+            uuid: app.uuid,
+        },
+        token: token.to_owned().into(),
+    }))
+}
+
+/// Opens the configured database and applies its migrations. User changes write
+/// identity-outbox rows when identity sync is on, in the server and the command line alike.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let url = settings.effective_database_url();
-    let store = store::connect(&url)
+    let outbox = (settings.identity_sync).is_on(settings.mock_layer.listen.is_some());
+    let store = store::connect(&url, outbox)
         .await
         .with_context(|| format!("could not open the database {url} (set DATABASE_URL)"))?;
     store

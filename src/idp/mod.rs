@@ -19,6 +19,7 @@
 //! - `cors.rs` — which web origins may call it from a browser.
 //! - `mail/` — outgoing mail (SMTP or an outbox directory) and its templates.
 //! - `lifecycle.rs` — e-mail verification and password reset tokens.
+//! - `sync/` — identity sync: the outbox worker that keeps Layer Identities in step.
 
 pub mod accounts;
 pub mod apps;
@@ -35,6 +36,7 @@ pub mod nonces;
 pub mod password;
 mod routes;
 pub mod sessions;
+pub mod sync;
 pub mod throttle;
 pub mod tokens;
 
