@@ -117,7 +117,12 @@ impl Application {
         };
         let identity_sync = identity_sync_target(settings, emulator.as_ref())?
             .map(|target| {
-                idp::sync::Worker::new(store.clone(), clock.clone(), target, &settings.identity_sync)
+                idp::sync::Worker::new(
+                    store.clone(),
+                    clock.clone(),
+                    target,
+                    &settings.identity_sync,
+                )
             })
             .transpose()?;
         // Everything that can fail on a setting has run. (An actix `Server` serves only once

@@ -523,6 +523,8 @@ pub trait Store: Send + Sync + 'static {
 /// so `users update` leaves a row that the running server sends.
 pub async fn connect(url: &DatabaseUrl, identity_outbox: bool) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(
-        SqlStore::connect(url).await?.with_identity_outbox(identity_outbox),
+        SqlStore::connect(url)
+            .await?
+            .with_identity_outbox(identity_outbox),
     ))
 }

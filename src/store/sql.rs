@@ -11,9 +11,9 @@ use sqlx::{PgPool, SqlitePool};
 
 use super::{
     ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, AuditEvent, Backend, ClaimedChange,
-    IdentityChange, ImportOutcome, ImportedUser, Login, NewAccountToken, NewAuditEvent,
-    NewSession, NewUser, NonceClaim, NonceRecord, OutboxBacklog, SignupClaim, Store, StoreError,
-    ThrottlePurge, ThrottleQuery, ThrottleState, TokenPurpose, User,
+    IdentityChange, ImportOutcome, ImportedUser, Login, NewAccountToken, NewAuditEvent, NewSession,
+    NewUser, NonceClaim, NonceRecord, OutboxBacklog, SignupClaim, Store, StoreError, ThrottlePurge,
+    ThrottleQuery, ThrottleState, TokenPurpose, User,
 };
 use crate::config::DatabaseUrl;
 use crate::domain::{Email, Profile};

@@ -93,7 +93,6 @@ impl Worker {
             .saturating_add(30)
     }
 
-
     /// Sends changes for as long as the future is polled.
     pub async fn run(self) {
         let worker = Arc::new(self);

@@ -86,7 +86,8 @@ impl PlatformClient {
     }
 
     /// Makes Layer's identity of `user` carry the user's profile: `GET` it, then patch what
-    /// differs, or `PUT` it when Layer has none.
+    /// differs, or `PUT` it when Layer has none. Comparing first means a change of something
+    /// Layer does not hold (an e-mail, a password) pushes nothing to the user's followers.
     pub async fn sync_identity(&self, user: &User) -> Outcome {
         let url = self.user_url(&user.id, "/identity");
         let wanted = owned_fields(user);
@@ -99,6 +100,12 @@ impl PlatformClient {
             Ok((status, body)) => return classify(status, &body, false),
         };
         let Some(current) = current else {
+            if user.display_name.is_none() {
+                // Layer creates an identity only with a display name. Without one, the
+                // identity appears at the user's first login, from the token's claims (which
+                // carry none either), and later changes patch it.
+                return Outcome::Done;
+            }
             let body = Value::Object(
                 OWNED_FIELDS
                     .iter()
@@ -127,7 +134,11 @@ impl PlatformClient {
             return Outcome::Done;
         }
         match self
-            .call(Method::PATCH, url, Some((PATCH_CONTENT_TYPE, Value::Array(ops))))
+            .call(
+                Method::PATCH,
+                url,
+                Some((PATCH_CONTENT_TYPE, Value::Array(ops))),
+            )
             .await
         {
             Err(e) => Outcome::Retry(e),

@@ -85,16 +85,20 @@ impl IdentitySyncSettings {
         let any = self.platform_url.is_some() || self.app_id.is_some() || self.token.is_some();
         let all = self.platform_url.is_some() && self.app_id.is_some() && self.token.is_some();
         if any && !all {
-            return Err("identity_sync needs platform_url, app_id and token together: set \
+            return Err(
+                "identity_sync needs platform_url, app_id and token together: set \
                         LAYER_IDP_IDENTITY_SYNC__PLATFORM_URL, LAYER_IDP_IDENTITY_SYNC__APP_ID \
                         and LAYER_IDP_IDENTITY_SYNC__TOKEN"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         if self.enabled == Some(true) && !all && !emulator_in_process {
-            return Err("identity_sync.enabled is true but there is nowhere to send: set \
+            return Err(
+                "identity_sync.enabled is true but there is nowhere to send: set \
                         identity_sync.platform_url, app_id and token, or run the Layer \
                         emulator in this process (mock_layer.listen)"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         if let Some(raw) = &self.platform_url {
             let url = url::Url::parse(raw).map_err(|e| {
@@ -125,8 +129,7 @@ impl IdentitySyncSettings {
             use secrecy::ExposeSecret;
             let token = token.expose_secret();
             if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err("identity_sync.token must be printable ASCII without spaces"
-                    .to_owned());
+                return Err("identity_sync.token must be printable ASCII without spaces".to_owned());
             }
         }
         if self.request_timeout_secs == 0 || self.request_timeout_secs > 300 {
