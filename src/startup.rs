@@ -174,6 +174,11 @@ impl Application {
         self.apps.primary()
     }
 
+    /// Identity sync's counters (the backlog), when sync is on.
+    pub fn identity_sync_status(&self) -> Option<Arc<idp::sync::SyncStatus>> {
+        self.identity_sync.as_ref().map(|worker| worker.status())
+    }
+
     /// Every app's keys.
     pub fn apps(&self) -> &Arc<Apps> {
         &self.apps

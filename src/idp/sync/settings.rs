@@ -109,6 +109,13 @@ impl IdentitySyncSettings {
                     "identity_sync.platform_url {raw:?} must be an http:// or https:// URL"
                 ));
             }
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(
+                    "identity_sync.platform_url must not carry credentials; put the Platform \
+                     API token in identity_sync.token"
+                        .to_owned(),
+                );
+            }
             if url.query().is_some() || url.fragment().is_some() {
                 return Err(format!(
                     "identity_sync.platform_url {raw:?} must have no query or fragment"
@@ -145,5 +152,101 @@ impl IdentitySyncSettings {
             return Err("identity_sync.batch_size must be between 1 and 1000".to_owned());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const APP: &str = "layer:///apps/production/4f6e0c84-0a0d-11e5-9d4b-0242ac110002";
+
+    fn configured() -> IdentitySyncSettings {
+        IdentitySyncSettings {
+            platform_url: Some("https://api.layer.com/".to_owned()),
+            app_id: Some(APP.to_owned()),
+            token: Some("platform-secret-token".to_owned().into()),
+            ..IdentitySyncSettings::default()
+        }
+    }
+
+    #[test]
+    fn it_is_on_with_a_platform_url_or_an_emulator_beside_it_unless_turned_off() {
+        let unset = IdentitySyncSettings::default();
+        assert!(!unset.is_on(false));
+        assert!(unset.is_on(true));
+        assert!(configured().is_on(false));
+        let off = IdentitySyncSettings {
+            enabled: Some(false),
+            ..configured()
+        };
+        assert!(!off.is_on(true));
+    }
+
+    #[test]
+    fn the_url_app_and_token_go_together_and_the_url_loses_its_trailing_slash() {
+        assert_eq!(configured().validate(false, &[]), Ok(()));
+        let target = configured().configured_target().unwrap();
+        assert_eq!(target.base_url, "https://api.layer.com");
+        let without_token = IdentitySyncSettings {
+            token: None,
+            ..configured()
+        };
+        let err = without_token.validate(false, &[]).unwrap_err();
+        assert!(err.contains("LAYER_IDP_IDENTITY_SYNC__TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_setting() {
+        let cases = [
+            IdentitySyncSettings {
+                platform_url: Some("ftp://layer.example".to_owned()),
+                ..configured()
+            },
+            IdentitySyncSettings {
+                platform_url: Some("https://user:pw@layer.example".to_owned()),
+                ..configured()
+            },
+            IdentitySyncSettings {
+                app_id: Some("not an app".to_owned()),
+                ..configured()
+            },
+            IdentitySyncSettings {
+                token: Some("two words".to_owned().into()),
+                ..configured()
+            },
+            IdentitySyncSettings {
+                max_backoff_secs: 0,
+                ..configured()
+            },
+            IdentitySyncSettings {
+                enabled: Some(true),
+                ..IdentitySyncSettings::default()
+            },
+        ];
+        for settings in cases {
+            let err = settings.validate(false, &[]).unwrap_err();
+            assert!(err.contains("identity_sync"), "{err}");
+        }
+    }
+
+    #[test]
+    fn with_several_apps_the_synced_app_must_be_one_of_them() {
+        let other = crate::app_id::AppId::parse(
+            "layer:///apps/staging/4f6e0c84-0a0d-11e5-9d4b-0242ac110002",
+        )
+        .unwrap();
+        let err = configured().validate(false, &[other]).unwrap_err();
+        assert!(err.contains("[[apps]]"), "{err}");
+        let same = crate::app_id::AppId::parse(APP).unwrap();
+        assert_eq!(configured().validate(false, &[other, same]), Ok(()));
+    }
+
+    #[test]
+    fn the_token_never_shows_in_debug_output() {
+        let settings = configured();
+        assert!(!format!("{settings:?}").contains("platform-secret-token"));
+        let target = settings.configured_target().unwrap();
+        assert!(!format!("{target:?}").contains("platform-secret-token"));
     }
 }
