@@ -618,3 +618,62 @@ async fn two_replicas_on_one_postgres_database_send_each_change_once() {
     }
     eprintln!("identities created by each replica: {split:?}");
 }
+
+#[tokio::test]
+async fn a_refused_token_is_retried_until_the_operator_fixes_it() {
+    let layer = start_layer(std::net::TcpListener::bind("127.0.0.1:0").unwrap()).await;
+    let clock = manual_clock();
+    let app = spawn_app_with_clock(clock.clone(), |settings| {
+        sync_to(settings, &layer.url);
+        settings.identity_sync.token = Some("not-the-token".to_owned().into());
+    })
+    .await;
+    let id = sign_up(&app, "grace@example.com", "Grace").await;
+    eventually("a refused attempt", || async {
+        let backlog = app.store.identity_outbox_backlog().await.unwrap();
+        (backlog.failing >= 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.store.identity_outbox_backlog().await.unwrap().pending,
+        1
+    );
+    assert!(layer.identity(&id).await.is_none());
+
+    let app = app
+        .restart_with(|settings| settings.identity_sync.token = Some(TOKEN.to_owned().into()))
+        .await;
+    clock.advance(301);
+    layer.wait_for_identity(&id, "display_name", "Grace").await;
+    eventually("the outbox to empty", || async {
+        let backlog = app.store.identity_outbox_backlog().await.unwrap();
+        (backlog.pending == 0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn turned_off_beside_the_emulator_nothing_is_written_to_the_outbox() {
+    let app = spawn_app_with(|settings| {
+        with_emulator(settings);
+        settings.identity_sync.enabled = Some(false);
+    })
+    .await;
+    let id = sign_up(&app, "heidi@example.com", "Heidi").await;
+    let status = admin(
+        &app,
+        Method::POST,
+        &format!("/admin/users/{id}/disable"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let status = admin(&app, Method::DELETE, &format!("/admin/users/{id}"), None).await;
+    assert!(status == 200 || status == 204, "{status}");
+    assert!(!app.store.identity_outbox_enabled());
+    assert_eq!(
+        app.store.identity_outbox_backlog().await.unwrap(),
+        Default::default(),
+        "no row was written, so nothing will be sent"
+    );
+}
