@@ -756,6 +756,9 @@ impl Store for SqlStore {
         lease_until: i64,
         limit: u32,
     ) -> Result<Vec<ClaimedChange>, StoreError> {
+        if !identity_outbox::any_due(&self.reader, now).await? {
+            return Ok(Vec::new());
+        }
         identity_outbox::claim(&self.writer, now, lease_until, limit).await
     }
 

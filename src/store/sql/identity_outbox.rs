@@ -14,6 +14,15 @@ use crate::store::{ClaimedChange, IdentityChange, OutboxBacklog, StoreError};
 pub(super) const ENQUEUE: &str = "INSERT INTO identity_outbox \
      (user_id, change, created_at, next_attempt_at) VALUES ($1, $2, $3, 0)";
 
+/// Whether any row is due and free: a read, so an idle worker polling every second never
+/// takes SQLite's single write connection (the one every login's write queues for).
+pub(super) async fn any_due(pool: &Pool, now: i64) -> Result<bool, StoreError> {
+    let sql = "SELECT COUNT(*) FROM (SELECT 1 FROM identity_outbox WHERE next_attempt_at <= $1 \
+               AND (leased_until IS NULL OR leased_until <= $1) LIMIT 1) AS due";
+    let n: i64 = db_run!(pool, p => sqlx::query_scalar(sql).bind(now).fetch_one(p).await)?;
+    Ok(n > 0)
+}
+
 /// Leases the claimable rows. On PostgreSQL the candidate rows are locked with `FOR UPDATE
 /// SKIP LOCKED`, so two replicas claiming at once take disjoint rows without waiting for each
 /// other, and a row whose lease another replica has just committed is re-checked and dropped.
