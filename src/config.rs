@@ -59,6 +59,8 @@ pub struct Settings {
     pub mock_layer: MockLayerSettings,
     /// Prometheus metrics (`[metrics]`); off unless `metrics.listen` is set.
     pub metrics: crate::metrics::MetricsSettings,
+    /// Keeping users' Layer Identities in step (`[identity_sync]`, README "Identity sync").
+    pub identity_sync: crate::idp::sync::IdentitySyncSettings,
 }
 
 impl Default for Settings {
@@ -81,6 +83,7 @@ impl Default for Settings {
             accounts: AccountSettings::default(),
             mock_layer: MockLayerSettings::default(),
             metrics: crate::metrics::MetricsSettings::default(),
+            identity_sync: Default::default(),
         }
     }
 }
@@ -525,7 +528,7 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
-fn serialize_redacted<S: serde::Serializer>(
+pub(crate) fn serialize_redacted<S: serde::Serializer>(
     value: &Option<SecretString>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
@@ -663,6 +666,12 @@ impl Settings {
         self.throttle.validate().map_err(ConfigError::Invalid)?;
         self.mock_layer.validate().map_err(ConfigError::Invalid)?;
         self.validate_apps()?;
+        let signed_apps: Vec<_> = (self.apps.iter())
+            .filter_map(|app| crate::app_id::AppId::parse(&app.app_id).ok())
+            .collect();
+        (self.identity_sync)
+            .validate(self.mock_layer.listen.is_some(), &signed_apps)
+            .map_err(ConfigError::Invalid)?;
         let has_keys = self.signing.has_keys();
         match (&self.provider_id, has_keys) {
             (Some(_), false) => invalid(

@@ -11,7 +11,8 @@
 //!
 //! - [`startup`] — binds the listeners, opens the store, starts each face. The only module that
 //!   knows both faces.
-//! - [`idp`] — face 1, the identity provider: routes, error type, passwords, keys, tokens.
+//! - [`idp`] — face 1, the identity provider: routes, error type, passwords, keys, tokens,
+//!   identity sync to Layer's Platform API.
 //! - [`mock_layer`] — face 2, the Layer emulator: a local, in-memory Layer server (REST and
 //!   WebSocket) that the real Layer JavaScript SDKs run against; off unless asked for.
 //! - [`store`] — persistence behind the [`store::Store`] trait; SQLite or PostgreSQL, one code

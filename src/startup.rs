@@ -51,6 +51,8 @@ pub struct Application {
     metrics_server: Option<crate::metrics::Running>,
     /// How long requests in flight get to finish once a stop begins.
     drain_timeout_secs: u64,
+    /// Identity sync's worker, when sync is on.
+    identity_sync: Option<idp::sync::Worker>,
 }
 
 impl Application {
@@ -140,6 +142,24 @@ impl Application {
                 Some((state, listener))
             }
         };
+        let identity_sync = identity_sync_target(settings, emulator.as_ref())?
+            .map(|target| {
+                idp::sync::Worker::new(
+                    store.clone(),
+                    clock.clone(),
+                    target,
+                    &settings.identity_sync,
+                )
+            })
+            .transpose()?;
+        if let Some(worker) = &identity_sync {
+            let status = worker.status();
+            metrics.gauge_fn(
+                "identity_sync_backlog",
+                "Identity changes waiting to reach Layer, as last counted (every minute)",
+                move || status.backlog(),
+            );
+        }
         // Everything that can fail on a setting has run. (An actix `Server` serves only once
         // it is polled, in `run_until_stopped`; one dropped on an error never served.)
         let idp_addr = listener.local_addr()?;
@@ -184,6 +204,7 @@ impl Application {
             metrics,
             metrics_server,
             drain_timeout_secs,
+            identity_sync,
         })
     }
 
@@ -218,6 +239,11 @@ impl Application {
     /// The first (in a single-app configuration, the only) app's keys.
     pub fn keys(&self) -> &Arc<KeyRing> {
         self.apps.primary()
+    }
+
+    /// Identity sync's counters (the backlog), when sync is on.
+    pub fn identity_sync_status(&self) -> Option<Arc<idp::sync::SyncStatus>> {
+        self.identity_sync.as_ref().map(|worker| worker.status())
     }
 
     /// Every app's keys.
@@ -285,6 +311,10 @@ impl Application {
             tokio::spawn(running.server)
         });
         let (emulator_state, mut emulator_server) = emulator.unzip();
+        let (stop_sync, stopping) = tokio::sync::watch::channel(false);
+        let identity_sync = self
+            .identity_sync
+            .map(|worker| tokio::spawn(worker.run(stopping)));
         // A task that ended is taken out, so it is not awaited twice.
         let first = tokio::select! {
             joined = until_done(&mut idp) => {
@@ -314,10 +344,18 @@ impl Application {
         if let Some(state) = &emulator_state {
             state.going_away();
         }
-        // Each stop command is sent when asked for, so the servers drain side by side.
+        // Each stop command is sent when asked for, so the servers drain side by side; the
+        // identity-sync worker finishes the round it is sending, within the drain timeout.
+        stop_sync.send_replace(true);
         let stops: Vec<_> = handles.iter().map(|handle| handle.stop(true)).collect();
         for stop in stops {
             stop.await;
+        }
+        if let Some(worker) = identity_sync {
+            let drain = Duration::from_secs(self.drain_timeout_secs);
+            if tokio::time::timeout(drain, worker).await.is_err() {
+                tracing::warn!("identity sync did not finish its round within the drain timeout");
+            }
         }
         let mut results = Vec::from_iter(first);
         for server in [idp, emulator_server, metrics_server].into_iter().flatten() {
@@ -417,10 +455,49 @@ pub fn worker_count(settings: &Settings) -> usize {
     })
 }
 
-/// Opens the configured database and applies its migrations.
+/// Where identity sync sends, if it is on: the configured Platform API, or else the emulator
+/// in this process — its address, first app and Platform API token, handed over as plain data.
+fn identity_sync_target(
+    settings: &Settings,
+    emulator: Option<&(MockLayer, TcpListener)>,
+) -> anyhow::Result<Option<idp::sync::SyncTarget>> {
+    let sync = &settings.identity_sync;
+    if !sync.is_on(emulator.is_some()) {
+        return Ok(None);
+    }
+    if let Some(target) = sync.configured_target() {
+        return Ok(Some(target));
+    }
+    let Some((state, listener)) = emulator else {
+        return Ok(None);
+    };
+    let served = state.app_ids();
+    let Some(app) = (settings.mock_layer.app_ids.iter())
+        .find(|app| served.contains(app))
+        .or(served.first())
+        .copied()
+    else {
+        return Ok(None);
+    };
+    let token = state
+        .platform_token(app)
+        .context("the emulator has no Platform API token for its first app")?;
+    Ok(Some(idp::sync::SyncTarget {
+        base_url: format!("http://{}", crate::net::reachable(listener.local_addr()?)),
+        app: crate::app_id::ClientAppId {
+            environment: Some(app.environment),
+            uuid: app.uuid,
+        },
+        token: token.to_owned().into(),
+    }))
+}
+
+/// Opens the configured database and applies its migrations. User changes write
+/// identity-outbox rows when identity sync is on, in the server and the command line alike.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let url = settings.effective_database_url();
-    let store = store::connect(&url)
+    let outbox = (settings.identity_sync).is_on(settings.mock_layer.listen.is_some());
+    let store = store::connect(&url, outbox)
         .await
         .with_context(|| format!("could not open the database {url} (set DATABASE_URL)"))?;
     store

@@ -20,6 +20,7 @@
 //! - `mail/` — outgoing mail (SMTP or an outbox directory) and its templates.
 //! - `lifecycle.rs` — e-mail verification and password reset tokens.
 //! - `metrics.rs` — the identity provider's Prometheus series.
+//! - `sync/` — identity sync: the outbox worker that keeps Layer Identities in step.
 
 pub mod accounts;
 pub mod apps;
@@ -37,6 +38,7 @@ pub mod nonces;
 pub mod password;
 mod routes;
 pub mod sessions;
+pub mod sync;
 pub mod throttle;
 pub mod tokens;
 

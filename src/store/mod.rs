@@ -265,6 +265,54 @@ pub struct AdminToken {
     pub last_used_at: Option<i64>,
 }
 
+/// A change to a user that Layer must hear about (identity sync, `idp::sync`). Written to
+/// the outbox in the transaction that makes the change, when the store's outbox is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityChange {
+    /// Created or changed: send the user's profile as it is when the row is sent.
+    Identity,
+    Suspend,
+    Unsuspend,
+    Delete,
+}
+
+impl IdentityChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityChange::Identity => "identity",
+            IdentityChange::Suspend => "suspend",
+            IdentityChange::Unsuspend => "unsuspend",
+            IdentityChange::Delete => "delete",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Identity, Self::Suspend, Self::Unsuspend, Self::Delete]
+            .into_iter()
+            .find(|c| c.as_str() == raw)
+    }
+}
+
+/// An outbox row a worker has claimed: it is leased to that worker until it is completed,
+/// retried, or the lease runs out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedChange {
+    pub id: i64,
+    pub user_id: String,
+    pub change: IdentityChange,
+    /// Failed attempts so far.
+    pub attempts: u32,
+}
+
+/// How much is waiting in the identity outbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxBacklog {
+    pub pending: i64,
+    /// Rows that have failed at least once.
+    pub failing: i64,
+    pub oldest_created_at: Option<i64>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -455,9 +503,44 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &str,
         now: i64,
     ) -> Result<Option<User>, StoreError>;
+
+    /// Whether user changes write identity-outbox rows (see [`connect`]).
+    fn identity_outbox_enabled(&self) -> bool;
+
+    /// Leases up to `limit` outbox rows until `lease_until`: only rows due at `now`, not
+    /// leased, and first in their user's queue, so a user's changes go out one at a time and
+    /// in order. Replicas never claim the same row while its lease lasts.
+    async fn claim_identity_changes(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedChange>, StoreError>;
+
+    /// Layer has the change: the row goes.
+    async fn complete_identity_change(&self, id: i64) -> Result<(), StoreError>;
+
+    /// The attempt failed: the row is freed, counted, and due again at `next_attempt_at`.
+    async fn retry_identity_change(
+        &self,
+        id: i64,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// What is waiting, in one cheap query.
+    async fn identity_outbox_backlog(&self) -> Result<OutboxBacklog, StoreError>;
 }
 
 /// Opens the database the URL names and returns its store (migrations not yet applied).
-pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(Arc::new(SqlStore::connect(url).await?))
+/// With `identity_outbox`, every change to a user also writes an identity-outbox row in the
+/// same transaction (identity sync is on); without it, nothing does, so a deployment without
+/// sync never grows the table. The command line opens the store the same way as the server,
+/// so `users update` leaves a row that the running server sends.
+pub async fn connect(url: &DatabaseUrl, identity_outbox: bool) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(Arc::new(
+        SqlStore::connect(url)
+            .await?
+            .with_identity_outbox(identity_outbox),
+    ))
 }

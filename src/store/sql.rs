@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use sqlx::{PgPool, SqlitePool};
 
 use super::{
-    ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, AuditEvent, Backend, ImportOutcome,
-    ImportedUser, Login, NewAccountToken, NewAuditEvent, NewSession, NewUser, NonceClaim,
-    NonceRecord, PoolUse, SignupClaim, Store, StoreError, ThrottlePurge, ThrottleQuery,
-    ThrottleState, TokenPurpose, User,
+    ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, AuditEvent, Backend, ClaimedChange,
+    IdentityChange, ImportOutcome, ImportedUser, Login, NewAccountToken, NewAuditEvent, NewSession,
+    NewUser, NonceClaim, NonceRecord, OutboxBacklog, PoolUse, SignupClaim, Store, StoreError,
+    ThrottlePurge, ThrottleQuery, ThrottleState, TokenPurpose, User,
 };
 use crate::config::DatabaseUrl;
 use crate::domain::{Email, Profile};
@@ -34,7 +34,10 @@ macro_rules! db_run {
     };
 }
 
+mod identity_outbox;
 mod throttle;
+
+use identity_outbox::ENQUEUE as ENQUEUE_IDENTITY_CHANGE;
 
 /// Reads go to `reader`, writes to `writer`. On PostgreSQL both are the same pool. On SQLite,
 /// which allows one writer at a time, `writer` has a single connection: concurrent writes then
@@ -44,6 +47,8 @@ mod throttle;
 pub struct SqlStore {
     reader: Pool,
     writer: Pool,
+    /// Changes to users write identity-outbox rows (identity sync is on).
+    identity_outbox: bool,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -61,14 +66,27 @@ impl SqlStore {
             Ok(Self {
                 reader: pool.clone(),
                 writer: pool,
+                identity_outbox: false,
             })
         } else {
             let (reader, writer) = super::sqlite::connect(url).await?;
             Ok(Self {
                 reader: Pool::Sqlite(reader),
                 writer: Pool::Sqlite(writer),
+                identity_outbox: false,
             })
         }
+    }
+
+    /// Turns the writing of identity-outbox rows on or off (see `store::connect`).
+    pub fn with_identity_outbox(mut self, on: bool) -> Self {
+        self.identity_outbox = on;
+        self
+    }
+
+    /// The outbox row to write with a change, if the outbox is on.
+    fn outbox(&self, change: IdentityChange) -> Option<&'static str> {
+        self.identity_outbox.then_some(change.as_str())
     }
 }
 
@@ -147,18 +165,32 @@ impl Store for SqlStore {
             user_columns!()
         );
         let [display_name, first_name, last_name, avatar_url] = profile_columns(user.profile);
-        Ok(db_run!(self.writer, pool => sqlx::query_as(sql)
-            .bind(user.id.as_str())
-            .bind(user.email.as_str())
-            .bind(user.email.key())
-            .bind(user.password_hash)
-            .bind(display_name)
-            .bind(first_name)
-            .bind(last_name)
-            .bind(avatar_url)
-            .bind(user.now)
-            .fetch_optional(pool)
-            .await)?)
+        let outbox = self.outbox(IdentityChange::Identity);
+        Ok(db_run!(self.writer, pool => {
+            let mut tx = pool.begin().await?;
+            let created: Option<User> = sqlx::query_as(sql)
+                .bind(user.id.as_str())
+                .bind(user.email.as_str())
+                .bind(user.email.key())
+                .bind(user.password_hash)
+                .bind(display_name)
+                .bind(first_name)
+                .bind(last_name)
+                .bind(avatar_url)
+                .bind(user.now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let (Some(_), Some(change)) = (&created, outbox) {
+                sqlx::query(ENQUEUE_IDENTITY_CHANGE)
+                    .bind(user.id.as_str())
+                    .bind(change)
+                    .bind(user.now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            created
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(users = users.len()))]
@@ -194,6 +226,14 @@ impl Store for SqlStore {
                     .await?
                     .rows_affected();
                 if inserted == 1 {
+                    if let Some(change) = self.outbox(IdentityChange::Identity) {
+                        sqlx::query(ENQUEUE_IDENTITY_CHANGE)
+                            .bind(user.id.as_str())
+                            .bind(change)
+                            .bind(user.now)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     outcomes.push(ImportOutcome::Created);
                     continue;
                 }
@@ -290,6 +330,14 @@ impl Store for SqlStore {
             if let (Some(_), Some(verified)) = (&user, update.email_verified) {
                 sqlx::query(verified_sql).bind(update.id).bind(verified).execute(&mut *tx).await?;
             }
+            if let (Some(_), Some(change)) = (&user, self.outbox(IdentityChange::Identity)) {
+                sqlx::query(ENQUEUE_IDENTITY_CHANGE)
+                    .bind(update.id)
+                    .bind(change)
+                    .bind(update.now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             user
         }))
@@ -347,6 +395,15 @@ impl Store for SqlStore {
             if user.is_some() && disabled {
                 sqlx::query(sessions).bind(id).execute(&mut *tx).await?;
             }
+            let change = if disabled { IdentityChange::Suspend } else { IdentityChange::Unsuspend };
+            if let (Some(_), Some(change)) = (&user, self.outbox(change)) {
+                sqlx::query(ENQUEUE_IDENTITY_CHANGE)
+                    .bind(id)
+                    .bind(change)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             user
         }))
@@ -364,6 +421,14 @@ impl Store for SqlStore {
             let done = sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected();
             if done > 0 {
                 sqlx::query(tombstone).bind(id).bind(now).execute(&mut *tx).await?;
+                if let Some(change) = self.outbox(IdentityChange::Delete) {
+                    sqlx::query(ENQUEUE_IDENTITY_CHANGE)
+                        .bind(id)
+                        .bind(change)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             tx.commit().await?;
             Ok(done > 0)
@@ -694,5 +759,38 @@ impl Store for SqlStore {
         now: i64,
     ) -> Result<Option<User>, StoreError> {
         account_tokens::reset_password(&self.writer, user_id, password_hash, now).await
+    }
+
+    fn identity_outbox_enabled(&self) -> bool {
+        self.identity_outbox
+    }
+
+    async fn claim_identity_changes(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedChange>, StoreError> {
+        if !identity_outbox::any_due(&self.reader, now).await? {
+            return Ok(Vec::new());
+        }
+        identity_outbox::claim(&self.writer, now, lease_until, limit).await
+    }
+
+    async fn complete_identity_change(&self, id: i64) -> Result<(), StoreError> {
+        identity_outbox::complete(&self.writer, id).await
+    }
+
+    async fn retry_identity_change(
+        &self,
+        id: i64,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        identity_outbox::retry(&self.writer, id, next_attempt_at, error).await
+    }
+
+    async fn identity_outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        identity_outbox::backlog(&self.reader).await
     }
 }

@@ -12,6 +12,7 @@ mod cors;
 mod hash_queue;
 mod health;
 mod helpers;
+mod identity_sync;
 mod import;
 mod inspect;
 mod login;

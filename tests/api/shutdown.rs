@@ -226,7 +226,7 @@ async fn sigterm_under_load_loses_no_answered_token_and_exits_zero() {
     );
 
     // Every answered token's nonce is recorded: claiming it again is refused, for this user.
-    let store = layer_idp::store::connect(&DatabaseUrl::new(database_url))
+    let store = layer_idp::store::connect(&DatabaseUrl::new(database_url), false)
         .await
         .unwrap();
     let hashes: Vec<[u8; 32]> = tokens
