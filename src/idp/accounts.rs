@@ -16,7 +16,7 @@ use crate::domain::{
 use crate::store::{AccountUpdate, NewUser, Store, StoreError, User};
 
 /// Profile fields as they arrive; empty strings mean "not set".
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileInput {
     pub display_name: Option<String>,
@@ -120,7 +120,7 @@ pub async fn insert_account(
 
 /// An administrator's changes to a user (`PATCH /admin/users/{id}`, `layer-idp users update`
 /// and `set-password`). Absent fields stay; a profile field given as `null` is cleared.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChanges {
     pub email: Option<String>,

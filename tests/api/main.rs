@@ -19,6 +19,7 @@ mod mail;
 mod memory;
 mod migrations;
 mod mock_layer;
+mod openapi;
 mod persistence;
 mod replicas;
 mod store;

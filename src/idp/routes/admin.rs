@@ -2,10 +2,11 @@
 //! existing user base), disable, enable and delete users. Every route requires an admin token
 //! (`layer-idp admin-tokens create`), which the store keeps only as a hash.
 
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path, Query};
+use actix_web::{HttpResponse, delete, get, patch, post};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{UserView, json};
 use crate::clock::unix_now;
@@ -16,20 +17,26 @@ use crate::idp::audit::{self, Actor, Event};
 use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Admin, Body};
+use crate::idp::openapi::ErrorBody;
 use crate::idp::password::HashRequest;
 use crate::store::{AuditEvent, User};
 
 const MAX_PAGE: u32 = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// The `next_after` of the previous page.
     after: Option<String>,
+    /// 1 to 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
-struct UserPage {
+/// A page of users, by ID.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
     users: Vec<UserView>,
     /// Pass as `after` to get the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,6 +44,17 @@ struct UserPage {
     total: i64,
 }
 
+/// Lists users
+#[utoipa::path(
+    tag = "admin",
+    security(("admin" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of users.", body = UserPage),
+        (status = 400, description = "`invalid_request`: a bad or unknown query parameter.", body = ErrorBody),
+    )
+)]
+#[get("/users")]
 pub async fn get_users(
     state: Data<IdpState>,
     _admin: Admin,
@@ -66,7 +84,7 @@ pub async fn get_users(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// Keep an existing user's ID (it is their `prn` at Layer); generated when absent.
@@ -84,6 +102,23 @@ pub struct CreateUserRequest {
     profile: ProfileInput,
 }
 
+/// Creates or imports a user
+///
+/// With `password`, or with `password_hash` (a hash from another system, stored as given).
+#[utoipa::path(
+    tag = "admin",
+    security(("admin" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "The new user.", body = UserView),
+        (status = 400, description = "`invalid_request`: not exactly one of `password` and `password_hash`, or an unsupported or over-cost hash.", body = ErrorBody),
+        (status = 409, description = "`email_taken`, or `id_taken` (also for a deleted account's ID).", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: a value breaks a rule.", body = ErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: too many password hashes queued.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[post("/users")]
 pub async fn post_users(
     state: Data<IdpState>,
     admin: Admin,
@@ -149,8 +184,24 @@ async fn verify_if_asked(state: &IdpState, user: User, verified: bool) -> Result
     Ok(marked.unwrap_or(user))
 }
 
-/// Changes a user's profile, e-mail, `email_verified` or password; a new password ends every
-/// session of the user.
+/// Changes a user
+///
+/// The profile, e-mail, `email_verified` or password; a new password ends every session of the
+/// user.
+#[utoipa::path(
+    tag = "admin",
+    security(("admin" = [])),
+    request_body = UserChanges,
+    responses(
+        (status = 200, description = "The updated user.", body = UserView),
+        (status = 404, description = "`not_found`: no user has this ID.", body = ErrorBody),
+        (status = 409, description = "`email_taken`.", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: a value breaks a rule.", body = ErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: too many password hashes queued.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[patch("/users/{id}")]
 pub async fn patch_user(
     state: Data<IdpState>,
     admin: Admin,
@@ -187,24 +238,42 @@ async fn admin_event(state: &IdpState, admin: &Admin, client: ClientAddr, kind: 
     .await;
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// An event ID: the events after it (default 0).
     after: Option<i64>,
+    /// 1 to 1000; default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// Only the events about this user.
     user_id: Option<String>,
 }
 
-#[derive(Serialize)]
-struct AuditPage {
+/// A page of audit events, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
     events: Vec<AuditEvent>,
     /// Pass as `after` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_after: Option<i64>,
 }
 
-/// The audit trail, oldest first: `after` an event ID, at most `limit` (default 100, at most
-/// 1000), only about `user_id` when given.
+/// The audit trail
+///
+/// Oldest first: `after` an event ID, at most `limit` (default 100, at most 1000), only about
+/// `user_id` when given.
+#[utoipa::path(
+    tag = "admin",
+    security(("admin" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of events.", body = AuditPage),
+        (status = 400, description = "`invalid_request`: a bad or unknown query parameter.", body = ErrorBody),
+    )
+)]
+#[get("/audit")]
 pub async fn get_audit(
     state: Data<IdpState>,
     _admin: Admin,
@@ -230,6 +299,16 @@ fn no_such_user(id: &str) -> IdpError {
     IdpError::NotFound(format!("there is no user with the ID {id}"))
 }
 
+/// Looks up a user
+#[utoipa::path(
+    tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The user.", body = UserView),
+        (status = 404, description = "`not_found`: no user has this ID.", body = ErrorBody),
+    )
+)]
+#[get("/users/{id}")]
 pub async fn get_user(
     state: Data<IdpState>,
     _admin: Admin,
@@ -243,6 +322,16 @@ pub async fn get_user(
     Ok(json(StatusCode::OK, UserView::from(user)))
 }
 
+/// Disables a user, ending every session
+#[utoipa::path(
+    tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The user.", body = UserView),
+        (status = 404, description = "`not_found`: no user has this ID.", body = ErrorBody),
+    )
+)]
+#[post("/users/{id}/disable")]
 pub async fn post_disable(
     state: Data<IdpState>,
     admin: Admin,
@@ -259,6 +348,16 @@ pub async fn post_disable(
     Ok(json(StatusCode::OK, UserView::from(user)))
 }
 
+/// Enables a disabled user
+#[utoipa::path(
+    tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The user.", body = UserView),
+        (status = 404, description = "`not_found`: no user has this ID.", body = ErrorBody),
+    )
+)]
+#[post("/users/{id}/enable")]
 pub async fn post_enable(
     state: Data<IdpState>,
     admin: Admin,
@@ -275,6 +374,16 @@ pub async fn post_enable(
     Ok(json(StatusCode::OK, UserView::from(user)))
 }
 
+/// Deletes a user and every session; the ID is never given to anyone else
+#[utoipa::path(
+    tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "`not_found`: no user has this ID.", body = ErrorBody),
+    )
+)]
+#[delete("/users/{id}")]
 pub async fn delete_user(
     state: Data<IdpState>,
     admin: Admin,
