@@ -190,6 +190,7 @@ pub struct SessionBody {
     responses(
         (status = 201, description = "The session.", body = SessionBody),
         (status = 400, description = "`invalid_request`: credentials missing, given both flat and nested, or a `nonce` given.", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: the e-mail is not well-formed (an empty one, say).", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`: the same for a wrong password, an unknown e-mail and a disabled account.", body = ErrorBody),
         (status = 403, description = "`email_not_verified` (with `[accounts] require_verified_email`).", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`: password checks for this account or address are held; nothing was checked.", body = ErrorBody,
