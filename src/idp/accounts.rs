@@ -19,9 +19,13 @@ use crate::store::{AccountUpdate, NewUser, Store, StoreError, User};
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileInput {
+    #[schema(max_length = 128)]
     pub display_name: Option<String>,
+    #[schema(max_length = 128)]
     pub first_name: Option<String>,
+    #[schema(max_length = 128)]
     pub last_name: Option<String>,
+    #[schema(format = "uri", max_length = 1024)]
     pub avatar_url: Option<String>,
 }
 
@@ -123,16 +127,22 @@ pub async fn insert_account(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChanges {
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 128)]
     pub display_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 128)]
     pub first_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 128)]
     pub last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(format = "uri", max_length = 1024)]
     pub avatar_url: Option<Option<String>>,
     pub email_verified: Option<bool>,
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
 }
 

@@ -23,7 +23,9 @@ use crate::store::{AccountUpdate, StoreError};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
     #[serde(flatten)]
     profile: ProfileInput,
@@ -141,15 +143,21 @@ pub async fn get_me(caller: SessionUser) -> HttpResponse {
 #[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 128)]
     display_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 128)]
     first_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 128)]
     last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(format = "uri", max_length = 1024)]
     avatar_url: Option<Option<String>>,
+    #[schema(min_length = 8, max_length = 1024)]
     password: Option<String>,
     current_password: Option<String>,
 }

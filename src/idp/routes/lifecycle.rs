@@ -27,6 +27,7 @@ pub struct TokenRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
+    #[schema(format = Email, max_length = 254)]
     email: String,
 }
 
@@ -34,6 +35,7 @@ pub struct ResetRequest {
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
     token: String,
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
 }
 
@@ -183,8 +185,10 @@ const REQUEST_FORM: &str = "<form method=\"post\" action=\"form\">\
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetFormPost {
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
     token: Option<String>,
+    #[schema(min_length = 8, max_length = 1024)]
     password: Option<String>,
 }
 

@@ -28,6 +28,7 @@ use crate::store::NewSession;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
+    #[schema(format = Email, max_length = 254)]
     email: String,
     password: String,
     /// The Layer app, also accepted next to the credentials (`user[app_id]`).
@@ -39,9 +40,11 @@ pub struct Credentials {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
     password: Option<String>,
     user: Option<Credentials>,
+    #[schema(pattern = "^[!-~]+$", max_length = 512)]
     nonce: Option<String>,
     /// The Layer app the token is for (`layer:///apps/…/<uuid>` or the bare UUID); required
     /// when several apps are configured.
@@ -243,6 +246,7 @@ pub async fn post_sessions(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityTokenRequest {
+    #[schema(pattern = "^[!-~]+$", max_length = 512)]
     nonce: String,
     /// As for `POST /authenticate`.
     app_id: Option<String>,
