@@ -25,7 +25,8 @@ pub struct ProfileInput {
     pub first_name: Option<String>,
     #[schema(max_length = 128)]
     pub last_name: Option<String>,
-    #[schema(format = "uri", max_length = 1024)]
+    /// An http(s) URL; `""` (and in JSON `null`) means none.
+    #[schema(pattern = "^(https?://|$)", max_length = 1024)]
     pub avatar_url: Option<String>,
 }
 
@@ -139,7 +140,8 @@ pub struct UserChanges {
     #[schema(max_length = 128)]
     pub last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(format = "uri", max_length = 1024)]
+    /// An http(s) URL; `""` (and in JSON `null`) means none.
+    #[schema(pattern = "^(https?://|$)", max_length = 1024)]
     pub avatar_url: Option<Option<String>>,
     pub email_verified: Option<bool>,
     #[schema(min_length = 8, max_length = 1024)]

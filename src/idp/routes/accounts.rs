@@ -155,7 +155,8 @@ pub struct ProfilePatch {
     #[schema(max_length = 128)]
     last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(format = "uri", max_length = 1024)]
+    /// An http(s) URL; `""` (and in JSON `null`) means none.
+    #[schema(pattern = "^(https?://|$)", max_length = 1024)]
     avatar_url: Option<Option<String>>,
     #[schema(min_length = 8, max_length = 1024)]
     password: Option<String>,
