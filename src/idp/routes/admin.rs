@@ -68,7 +68,7 @@ pub async fn get_users(
     }
     let users = state
         .store
-        .list_users(query.after.as_deref(), limit)
+        .list_users(query_user_id("after", query.after.as_deref())?, limit)
         .await?;
     let total = state.store.count_users().await?;
     let next_after = (users.len() == limit as usize)
@@ -211,6 +211,7 @@ pub async fn patch_user(
     id: Path<String>,
     Body(changes): Body<UserChanges>,
 ) -> Result<HttpResponse, IdpError> {
+    let id = possible_id(&id)?;
     let updated = accounts::update_user(
         state.store.as_ref(),
         &state.hasher,
@@ -289,7 +290,11 @@ pub async fn get_audit(
     }
     let events = state
         .store
-        .list_audit_events(query.after.unwrap_or(0), limit, query.user_id.as_deref())
+        .list_audit_events(
+            query.after.unwrap_or(0),
+            limit,
+            query_user_id("user_id", query.user_id.as_deref())?,
+        )
         .await?;
     let next_after = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.id))
@@ -299,6 +304,23 @@ pub async fn get_audit(
 
 fn no_such_user(id: &str) -> IdpError {
     IdpError::NotFound(format!("there is no user with the ID {id}"))
+}
+
+/// An ID from the path, if some user could have it: one that is no valid user ID (a control
+/// character, say) is no user's, and is answered 404 before the store sees it. PostgreSQL
+/// refuses a NUL byte in text outright, which was a 500.
+fn possible_id(id: &str) -> Result<&str, IdpError> {
+    UserId::parse(id).map(|_| id).map_err(|_| no_such_user(id))
+}
+
+/// A user ID given as a query parameter, refused with 400 unless it is a valid one.
+fn query_user_id<'a>(name: &str, raw: Option<&'a str>) -> Result<Option<&'a str>, IdpError> {
+    match raw {
+        Some(raw) => UserId::parse(raw)
+            .map(|_| Some(raw))
+            .map_err(|e| IdpError::InvalidRequest(format!("{name}: {}", e.reason))),
+        None => Ok(None),
+    }
 }
 
 /// Looks up a user
@@ -316,6 +338,7 @@ pub async fn get_user(
     _admin: Admin,
     id: Path<String>,
 ) -> Result<HttpResponse, IdpError> {
+    let id = possible_id(&id)?;
     let user = state
         .store
         .find_user(&id)
@@ -340,6 +363,7 @@ pub async fn post_disable(
     client: ClientAddr,
     id: Path<String>,
 ) -> Result<HttpResponse, IdpError> {
+    let id = possible_id(&id)?;
     let user = state
         .store
         .set_disabled(&id, true, unix_now())
@@ -366,6 +390,7 @@ pub async fn post_enable(
     client: ClientAddr,
     id: Path<String>,
 ) -> Result<HttpResponse, IdpError> {
+    let id = possible_id(&id)?;
     let user = state
         .store
         .set_disabled(&id, false, unix_now())
@@ -392,6 +417,7 @@ pub async fn delete_user(
     client: ClientAddr,
     id: Path<String>,
 ) -> Result<HttpResponse, IdpError> {
+    let id = possible_id(&id)?;
     if !state.store.delete_user(&id).await? {
         return Err(no_such_user(&id));
     }
