@@ -215,7 +215,7 @@ pub async fn patch_user(
     let updated = accounts::update_user(
         state.store.as_ref(),
         &state.hasher,
-        &id,
+        id,
         changes,
         HashRequest::login(client),
         state.clock.now(),
@@ -341,9 +341,9 @@ pub async fn get_user(
     let id = possible_id(&id)?;
     let user = state
         .store
-        .find_user(&id)
+        .find_user(id)
         .await?
-        .ok_or_else(|| no_such_user(&id))?;
+        .ok_or_else(|| no_such_user(id))?;
     Ok(json(StatusCode::OK, UserView::from(user)))
 }
 
@@ -366,9 +366,9 @@ pub async fn post_disable(
     let id = possible_id(&id)?;
     let user = state
         .store
-        .set_disabled(&id, true, unix_now())
+        .set_disabled(id, true, unix_now())
         .await?
-        .ok_or_else(|| no_such_user(&id))?;
+        .ok_or_else(|| no_such_user(id))?;
     tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin disabled a user");
     admin_event(&state, &admin, client, "admin_disable_user", &user.id).await;
     Ok(json(StatusCode::OK, UserView::from(user)))
@@ -393,9 +393,9 @@ pub async fn post_enable(
     let id = possible_id(&id)?;
     let user = state
         .store
-        .set_disabled(&id, false, unix_now())
+        .set_disabled(id, false, unix_now())
         .await?
-        .ok_or_else(|| no_such_user(&id))?;
+        .ok_or_else(|| no_such_user(id))?;
     tracing::info!(admin = %admin.token_name, user_id = %user.id, "admin enabled a user");
     admin_event(&state, &admin, client, "admin_enable_user", &user.id).await;
     Ok(json(StatusCode::OK, UserView::from(user)))
@@ -418,10 +418,10 @@ pub async fn delete_user(
     id: Path<String>,
 ) -> Result<HttpResponse, IdpError> {
     let id = possible_id(&id)?;
-    if !state.store.delete_user(&id).await? {
-        return Err(no_such_user(&id));
+    if !state.store.delete_user(id).await? {
+        return Err(no_such_user(id));
     }
     tracing::info!(admin = %admin.token_name, user_id = %id, "admin deleted a user");
-    admin_event(&state, &admin, client, "admin_delete_user", &id).await;
+    admin_event(&state, &admin, client, "admin_delete_user", id).await;
     Ok(HttpResponse::NoContent().finish())
 }
