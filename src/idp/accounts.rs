@@ -19,14 +19,17 @@ use crate::store::{AccountUpdate, NewUser, Store, StoreError, User};
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileInput {
-    #[schema(max_length = 128)]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     pub display_name: Option<String>,
-    #[schema(max_length = 128)]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     pub first_name: Option<String>,
-    #[schema(max_length = 128)]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     pub last_name: Option<String>,
-    /// An http(s) URL; `""` (and in JSON `null`) means none.
-    #[schema(pattern = "^(https?://|$)", max_length = 1024)]
+    /// An absolute http(s) URL of at most 1024 characters once surrounding whitespace is
+    /// trimmed; empty means none.
     pub avatar_url: Option<String>,
 }
 
@@ -128,23 +131,27 @@ pub async fn insert_account(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChanges {
-    #[schema(format = Email, max_length = 254)]
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     pub email: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(max_length = 128)]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     pub display_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(max_length = 128)]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     pub first_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(max_length = 128)]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     pub last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    /// An http(s) URL; `""` (and in JSON `null`) means none.
-    #[schema(pattern = "^(https?://|$)", max_length = 1024)]
+    /// An absolute http(s) URL of at most 1024 characters once surrounding whitespace is
+    /// trimmed; empty means none.
     pub avatar_url: Option<Option<String>>,
     pub email_verified: Option<bool>,
-    #[schema(min_length = 8, max_length = 1024)]
+    /// At least `[passwords] min_length` characters (8 by default) and at most 1024, counted
+    /// after NFKC normalisation.
     pub password: Option<String>,
 }
 

@@ -23,9 +23,10 @@ use crate::store::{AccountUpdate, StoreError};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
-    #[schema(format = Email, max_length = 254)]
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     email: String,
-    #[schema(min_length = 8, max_length = 1024)]
+    /// At least `[passwords] min_length` characters (8 by default) and at most 1024, counted
+    /// after NFKC normalisation.
     password: String,
     #[serde(flatten)]
     profile: ProfileInput,
@@ -143,22 +144,26 @@ pub async fn get_me(caller: SessionUser) -> HttpResponse {
 #[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
-    #[schema(format = Email, max_length = 254)]
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     email: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(max_length = 128)]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     display_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(max_length = 128)]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     first_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(max_length = 128)]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    /// An http(s) URL; `""` (and in JSON `null`) means none.
-    #[schema(pattern = "^(https?://|$)", max_length = 1024)]
+    /// An absolute http(s) URL of at most 1024 characters once surrounding whitespace is
+    /// trimmed; empty means none.
     avatar_url: Option<Option<String>>,
-    #[schema(min_length = 8, max_length = 1024)]
+    /// At least `[passwords] min_length` characters (8 by default) and at most 1024, counted
+    /// after NFKC normalisation.
     password: Option<String>,
     current_password: Option<String>,
 }

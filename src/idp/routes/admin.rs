@@ -89,9 +89,10 @@ pub async fn get_users(
 pub struct CreateUserRequest {
     /// Keep an existing user's ID (it is their `prn` at Layer); generated when absent.
     id: Option<String>,
-    #[schema(format = Email, max_length = 254)]
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     email: String,
-    #[schema(min_length = 8, max_length = 1024)]
+    /// At least `[passwords] min_length` characters (8 by default) and at most 1024, counted
+    /// after NFKC normalisation.
     password: Option<String>,
     /// A hash from another system (bcrypt, Django PBKDF2, PHC argon2/scrypt/PBKDF2), stored
     /// as given; instead of `password`.

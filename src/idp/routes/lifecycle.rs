@@ -27,7 +27,7 @@ pub struct TokenRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
-    #[schema(format = Email, max_length = 254)]
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     email: String,
 }
 
@@ -35,7 +35,8 @@ pub struct ResetRequest {
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
     token: String,
-    #[schema(min_length = 8, max_length = 1024)]
+    /// At least `[passwords] min_length` characters (8 by default) and at most 1024, counted
+    /// after NFKC normalisation.
     password: String,
 }
 
@@ -185,10 +186,11 @@ const REQUEST_FORM: &str = "<form method=\"post\" action=\"form\">\
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetFormPost {
-    #[schema(format = Email, max_length = 254)]
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     email: Option<String>,
     token: Option<String>,
-    #[schema(min_length = 8, max_length = 1024)]
+    /// At least `[passwords] min_length` characters (8 by default) and at most 1024, counted
+    /// after NFKC normalisation.
     password: Option<String>,
 }
 

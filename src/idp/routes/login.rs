@@ -28,7 +28,7 @@ use crate::store::NewSession;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
-    #[schema(format = Email, max_length = 254)]
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     email: String,
     password: String,
     /// The Layer app, also accepted next to the credentials (`user[app_id]`).
@@ -40,10 +40,11 @@ pub struct Credentials {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    #[schema(format = Email, max_length = 254)]
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     email: Option<String>,
     password: Option<String>,
     user: Option<Credentials>,
+    /// The nonce from Layer's challenge, exactly as issued: printable ASCII without spaces.
     #[schema(pattern = "^[!-~]+$", max_length = 512)]
     nonce: Option<String>,
     /// The Layer app the token is for (`layer:///apps/…/<uuid>` or the bare UUID); required
@@ -246,6 +247,7 @@ pub async fn post_sessions(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityTokenRequest {
+    /// The nonce from Layer's challenge, exactly as issued: printable ASCII without spaces.
     #[schema(pattern = "^[!-~]+$", max_length = 512)]
     nonce: String,
     /// As for `POST /authenticate`.
