@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// trusts this identity provider's keys.
     #[arg(long, value_name = "ADDR:PORT")]
     pub mock_layer_listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics at GET /metrics on this address, a listener of its own (never
+    /// the public one) [default: off; metrics.listen].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
     /// An app the emulator serves (`layer:///apps/staging/UUID` or `…/production/UUID`);
     /// repeat for several [default: one new staging app, printed at start].
     #[arg(long = "mock-layer-app-id", value_name = "APP_ID", value_parser = AppId::parse)]
@@ -75,6 +79,10 @@ pub struct ServeArgs {
     /// [default: a new random token per app, printed at start and in GET /_mock/apps].
     #[arg(long, value_name = "TOKEN")]
     pub mock_layer_platform_token: Option<String>,
+    /// Require `Authorization: Bearer TOKEN` on the emulator's test controls (/_mock/);
+    /// prefer LAYER_IDP_MOCK_LAYER__CONTROL_TOKEN, which other users cannot read in `ps`.
+    #[arg(long, value_name = "TOKEN")]
+    pub mock_layer_control_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +126,15 @@ pub struct MockLayerArgs {
     /// --jwks-url both are learned without these flags.
     #[arg(long = "app-provider", value_name = "APP_ID=PROVIDER_ID", value_parser = parse_app_key)]
     pub app_providers: Vec<(AppId, String)>,
+    /// Require `Authorization: Bearer TOKEN` on the test controls (/_mock/); prefer
+    /// LAYER_IDP_MOCK_LAYER__CONTROL_TOKEN, which other users cannot read in `ps`. Also
+    /// accepted as --mock-layer-control-token.
+    #[arg(
+        long = "control-token",
+        visible_alias = "mock-layer-control-token",
+        value_name = "TOKEN"
+    )]
+    pub control_token: Option<String>,
 }
 
 /// `NAME=VALUE`, split at the last `=` (Layer IDs contain none, file paths rarely).
@@ -145,6 +162,7 @@ impl Command {
                 listen: args.mock_layer_listen,
                 app_ids: args.mock_layer_app_ids.clone(),
                 platform_token: args.mock_layer_platform_token.clone(),
+                control_token: args.mock_layer_control_token.clone(),
                 ..MockLayerOverrides::default()
             },
             Command::MockLayer(args) => MockLayerOverrides {
@@ -162,6 +180,7 @@ impl Command {
                     .collect(),
                 app_keys: args.app_keys.clone(),
                 platform_token: args.platform_token.clone(),
+                control_token: args.control_token.clone(),
                 app_providers: args.app_providers.clone(),
             },
             _ => MockLayerOverrides::default(),
@@ -342,6 +361,22 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    #[test]
+    fn the_control_token_flag_reaches_the_emulator_s_overrides() {
+        let cli = Cli::parse_from(["layer-idp", "serve", "--mock-layer-control-token", "c1"]);
+        assert_eq!(
+            cli.command.mock_layer_overrides().control_token.as_deref(),
+            Some("c1")
+        );
+        for flag in ["--control-token", "--mock-layer-control-token"] {
+            let cli = Cli::parse_from(["layer-idp", "mock-layer", flag, "c2"]);
+            assert_eq!(
+                cli.command.mock_layer_overrides().control_token.as_deref(),
+                Some("c2")
+            );
+        }
+    }
 
     #[test]
     fn the_platform_token_flag_reaches_the_emulator_s_overrides() {

@@ -40,9 +40,24 @@ pub async fn mock_layer(settings: &Settings) -> anyhow::Result<()> {
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8090)));
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("could not listen on {addr} (set --listen)"))?;
-    let workers = worker_count(settings);
-    let running = crate::mock_layer::start(&settings.mock_layer, None, listener, workers).await?;
-    running.server.await?;
+    let serving = crate::mock_layer::Serving {
+        stopping: crate::http_server::Stopping::after(settings.http.shutdown_timeout_secs),
+        ..crate::mock_layer::Serving::unobserved(worker_count(settings))
+    };
+    let running =
+        crate::mock_layer::start_with(&settings.mock_layer, None, listener, serving).await?;
+    // As `serve` does: on SIGTERM or Ctrl-C, sockets hear "going away", requests finish.
+    let handle = running.server.handle();
+    let mut server = tokio::spawn(running.server);
+    tokio::select! {
+        joined = &mut server => return Ok(joined??),
+        signal = crate::startup::until_stop_signal() => {
+            tracing::info!(signal, "stopping: finishing the requests in flight");
+        }
+    }
+    running.state.going_away();
+    handle.stop(true).await;
+    server.await??;
     Ok(())
 }
 
@@ -397,7 +412,7 @@ pub async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result
     if user.is_disabled() {
         bail!("the user {user_id} is disabled");
     }
-    let issuer = TokenIssuer::new(apps, store);
+    let issuer = TokenIssuer::new(apps, store, &crate::idp::metrics::IdpMetrics::new());
     let token = issuer
         .issue(&user, &nonce, &keys, unix_now())
         .await

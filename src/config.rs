@@ -57,6 +57,8 @@ pub struct Settings {
     pub accounts: AccountSettings,
     /// The Layer emulator (`[mock_layer]`); off unless `mock_layer.listen` is set.
     pub mock_layer: MockLayerSettings,
+    /// Prometheus metrics (`[metrics]`); off unless `metrics.listen` is set.
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 impl Default for Settings {
@@ -78,6 +80,7 @@ impl Default for Settings {
             mail: MailSettings::default(),
             accounts: AccountSettings::default(),
             mock_layer: MockLayerSettings::default(),
+            metrics: crate::metrics::MetricsSettings::default(),
         }
     }
 }
@@ -314,6 +317,9 @@ pub struct HttpSettings {
     /// browser. In the environment, a comma-separated list.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub cors_allowed_origins: Vec<String>,
+    /// On SIGTERM or Ctrl-C, how long in-flight requests get to finish before the process
+    /// exits anyway (README "Stopping").
+    pub shutdown_timeout_secs: u64,
 }
 
 impl HttpSettings {
@@ -364,6 +370,7 @@ impl Default for HttpSettings {
             trusted_proxies: Vec::new(),
             forwarded_header: crate::idp::client::ForwardedHeader::default(),
             cors_allowed_origins: Vec::new(),
+            shutdown_timeout_secs: crate::http_server::DEFAULT_DRAIN_TIMEOUT_SECS,
         }
     }
 }
@@ -537,6 +544,8 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub database_url: Option<DatabaseUrl>,
     pub mock_layer: MockLayerOverrides,
+    /// `serve --metrics-listen`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -570,6 +579,9 @@ impl Settings {
         }
         if let Some(url) = &overrides.database_url {
             figment = figment.merge(Serialized::default("database_url", url));
+        }
+        if let Some(listen) = overrides.metrics_listen {
+            figment = figment.merge(Serialized::default("metrics.listen", listen));
         }
         let mut settings: Settings = figment
             .extract()
@@ -998,6 +1010,30 @@ mod tests {
         assert_eq!(
             settings.effective_database_url().expose(),
             "sqlite://flag.db"
+        );
+    }
+
+    #[test]
+    fn the_metrics_listener_is_off_unless_set_by_file_environment_or_flag() {
+        assert_eq!(load(None, &[]).unwrap().metrics.listen, None);
+        let settings = load(None, &[("LAYER_IDP_METRICS__LISTEN", "127.0.0.1:9464")]).unwrap();
+        assert_eq!(
+            settings.metrics.listen.unwrap().to_string(),
+            "127.0.0.1:9464"
+        );
+        let mut result = None;
+        Jail::expect_with(|jail| {
+            jail.set_env("LAYER_IDP_METRICS__LISTEN", "127.0.0.1:9464");
+            let overrides = Overrides {
+                metrics_listen: Some("127.0.0.1:9465".parse().unwrap()),
+                ..Overrides::default()
+            };
+            result = Some(Settings::load(&overrides).unwrap());
+            Ok(())
+        });
+        assert_eq!(
+            result.unwrap().metrics.listen.unwrap().to_string(),
+            "127.0.0.1:9465"
         );
     }
 

@@ -41,6 +41,24 @@ const REFUSALS: [u16; 3] = [400, 408, 431];
 /// A refusal head is short; only the last bytes of a write are searched for one.
 const MAX_REFUSAL_HEAD: usize = 512;
 
+/// How long in-flight requests get after a stop unless `http.shutdown_timeout_secs` says
+/// otherwise (actix's own default).
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 30;
+
+/// How a server stops: never on a signal of its own (`startup.rs` catches SIGTERM and Ctrl-C
+/// once for every listener and stops them together), and after a graceful stop, in-flight
+/// requests get at most this long to finish before their connections are dropped.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopping {
+    pub drain_timeout_secs: u64,
+}
+
+impl Stopping {
+    pub fn after(drain_timeout_secs: u64) -> Self {
+        Self { drain_timeout_secs }
+    }
+}
+
 /// Serves the `App`s `factory` makes on `listener` with `workers` threads, answering requests
 /// refused by the HTTP parser with `render`'s body. The same settings as `HttpServer`'s
 /// defaults: keep-alive 5 s, 5 s for a request head, 1 s to say goodbye.
@@ -48,6 +66,7 @@ pub fn serve<F, I, S, B>(
     face: &'static str,
     listener: TcpListener,
     workers: usize,
+    stopping: Stopping,
     render: RenderRefusal,
     factory: F,
 ) -> io::Result<Server>
@@ -63,13 +82,24 @@ where
     B: MessageBody + 'static,
 {
     let addr = listener.local_addr()?;
-    let server = Server::build()
+    let builder = Server::build();
+    // As `HttpServer` does: once a graceful stop begins, each keep-alive connection closes
+    // after the response in flight, instead of taking new requests until the drain timeout.
+    let draining = builder.graceful_shutdown_signal();
+    let server = builder
         .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(stopping.drain_timeout_secs)
         .listen(format!("{face}-{addr}"), listener, move || {
             let app = factory()
                 .into_factory()
                 .map_err(|e| e.into().error_response());
+            let draining = draining.clone();
             let http = HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let draining = draining.clone();
+                    async move { draining.notified().await }
+                })
                 .client_request_timeout(Duration::from_secs(5))
                 .client_disconnect_timeout(Duration::from_secs(1))
                 .local_addr(addr)

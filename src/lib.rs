@@ -23,6 +23,8 @@
 //! - [`config`] — the settings tree: defaults, TOML file, environment, flags.
 //! - [`cli`] / [`commands`] — the command line and what each command does.
 //! - [`telemetry`] — logging, request IDs, tracing into the blocking pool.
+//! - [`metrics`] — Prometheus metrics: one registry per application, the HTTP series, the
+//!   `/metrics` listener.
 //! - [`clock`] — Unix time and RFC 3339 (seconds for the provider, milliseconds for the emulator).
 //! - [`net`] — the address a listener is reached on.
 //! - [`http_server`] — serving a face over HTTP/1.1, with its own error for requests the HTTP
@@ -39,6 +41,7 @@ pub mod domain;
 pub mod http_server;
 pub mod identity_token;
 pub mod idp;
+pub mod metrics;
 pub mod mock_layer;
 pub mod net;
 pub mod startup;

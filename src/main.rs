@@ -19,6 +19,10 @@ async fn main() -> ExitCode {
         },
         database_url: cli.database_url.clone().map(DatabaseUrl::new),
         mock_layer: cli.command.mock_layer_overrides(),
+        metrics_listen: match &cli.command {
+            Command::Serve(args) => args.metrics_listen,
+            _ => None,
+        },
     };
     let settings = match Settings::load(&overrides) {
         Ok(settings) => settings,

@@ -3,6 +3,12 @@
 //! emulator's state (its key files, its JWKS fetch), and only then starts each face on its
 //! own listener — so a bad setting for either face stops the start before anything answers.
 //! This is the only module that knows both faces.
+//!
+//! It also owns the stop: SIGTERM or Ctrl-C is caught here once for every listener (none of
+//! them stops on a signal of its own). The emulator's sockets are told to close with 1001
+//! (going away), every listener stops accepting, requests in flight get up to
+//! `http.shutdown_timeout_secs` to finish — a token is answered only after its nonce's batch
+//! has committed, so an answered token is a recorded nonce — and `serve` returns normally.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -16,10 +22,12 @@ use crate::config::{Settings, display_path};
 use crate::idp::apps::Apps;
 use crate::idp::cors::CorsPolicy;
 use crate::idp::keys::{KeyOrigin, KeyRing};
+use crate::idp::metrics::IdpMetrics;
 use crate::idp::password::PasswordHasher;
 use crate::idp::throttle::Throttle;
 use crate::idp::tokens::TokenIssuer;
 use crate::idp::{self, IdpState};
+use crate::metrics::Metrics;
 use crate::mock_layer::{self, LocalApp, LocalProvider, MockLayer, TrustedKey};
 use crate::store::{self, Store};
 
@@ -37,6 +45,12 @@ pub struct Application {
     audit_retention_secs: i64,
     /// The Layer emulator, when `mock_layer.listen` is set.
     mock_layer: Option<mock_layer::Running>,
+    /// This application's metrics (both faces record into it).
+    metrics: Arc<Metrics>,
+    /// The `/metrics` listener, when `metrics.listen` is set.
+    metrics_server: Option<crate::metrics::Running>,
+    /// How long requests in flight get to finish once a stop begins.
+    drain_timeout_secs: u64,
 }
 
 impl Application {
@@ -68,19 +82,30 @@ impl Application {
                 format!("could not listen on {addr} (set --mock-layer-listen)")
             })?),
         };
+        let metrics_listener = match settings.metrics.listen {
+            None => None,
+            Some(addr) => Some(TcpListener::bind(addr).with_context(|| {
+                format!("could not listen on {addr} (set --metrics-listen or metrics.listen)")
+            })?),
+        };
+        let metrics = Arc::new(Metrics::new());
+        let idp_metrics = IdpMetrics::new();
         let apps = Arc::new(load_keys(settings).await?);
         let store = open_store(settings).await?;
         let hasher = {
             let passwords = settings.passwords.clone();
             tokio::task::spawn_blocking(move || PasswordHasher::new(&passwords)).await??
-        };
-        let issuer = TokenIssuer::new(apps.clone(), store.clone());
+        }
+        .with_wait_histogram(idp_metrics.hash_wait.clone());
+        idp_metrics.register(&metrics, &hasher, &store);
+        let issuer = TokenIssuer::new(apps.clone(), store.clone(), &idp_metrics);
         let session_ttl_secs = i64::try_from(settings.sessions.ttl_secs).unwrap_or(i64::MAX);
         let throttle = Arc::new(Throttle::new(
             store.clone(),
             clock.clone(),
             settings.throttle.clone(),
             session_ttl_secs,
+            idp_metrics.clone(),
         ));
         let state = IdpState {
             clock: clock.clone(),
@@ -103,6 +128,7 @@ impl Application {
                     .iter()
                     .all(|ring| matches!(ring.origin(), KeyOrigin::Development { .. })),
             ),
+            metrics: idp_metrics,
         };
         let emulator = match mock_layer_listener {
             None => None,
@@ -110,6 +136,7 @@ impl Application {
                 let addr = listener.local_addr()?;
                 let local = local_provider(apps.primary(), &apps);
                 let state = MockLayer::build(&settings.mock_layer, Some(local), addr).await?;
+                state.register_metrics(&metrics);
                 Some((state, listener))
             }
         };
@@ -121,10 +148,28 @@ impl Application {
             networks: settings.http.trusted_proxies.clone(),
             header: settings.http.forwarded_header,
         };
-        let idp_server = idp::serve(state, proxies, listener, workers)?;
+        let drain_timeout_secs = settings.http.shutdown_timeout_secs;
+        let idp_server = idp::serve(
+            state,
+            proxies,
+            listener,
+            workers,
+            metrics.http("idp"),
+            drain_timeout_secs,
+        )?;
         report_start(&apps, idp_addr, settings);
         let mock_layer = emulator
-            .map(|(state, listener)| mock_layer::run(state, listener, workers))
+            .map(|(state, listener)| {
+                let serving = mock_layer::Serving {
+                    workers,
+                    http_metrics: metrics.http("mock_layer"),
+                    stopping: crate::http_server::Stopping::after(drain_timeout_secs),
+                };
+                mock_layer::run(state, listener, serving)
+            })
+            .transpose()?;
+        let metrics_server = metrics_listener
+            .map(|listener| crate::metrics::serve(metrics.clone(), listener))
             .transpose()?;
         Ok(Self {
             idp_addr,
@@ -136,7 +181,21 @@ impl Application {
             throttle,
             audit_retention_secs: i64::from(settings.audit.retention_days) * 24 * 3600,
             mock_layer,
+            metrics,
+            metrics_server,
+            drain_timeout_secs,
         })
+    }
+
+    /// Where `GET /metrics` is served, when `metrics.listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(|m| m.addr)
+    }
+
+    /// This application's metrics registry: a series added after start (an outbox backlog,
+    /// say) is one `metrics().gauge(…)` or `gauge_fn(…)` away.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn idp_addr(&self) -> SocketAddr {
@@ -176,12 +235,14 @@ impl Application {
     }
 
     /// A handle to stop the servers (tests restart the application with it); stopping the
-    /// identity provider stops the emulator too (see [`Self::run_until_stopped`]).
+    /// identity provider stops the emulator and the metrics listener too (see
+    /// [`Self::run_until_stopped`]).
     pub fn handle(&self) -> ServerHandle {
         self.idp_server.handle()
     }
 
-    /// Serves until a signal or [`ServerHandle::stop`], purging expired records meanwhile.
+    /// Serves until SIGTERM, Ctrl-C or [`ServerHandle::stop`], purging expired records
+    /// meanwhile; then stops every listener gracefully (see the module's comment) and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.store.clone();
         let clock = self.clock.clone();
@@ -211,23 +272,108 @@ impl Application {
                 }
             }
         };
-        let mock_layer_handle = self.mock_layer.as_ref().map(|m| m.server.handle());
-        let mock_layer = async move {
-            match self.mock_layer {
-                Some(running) => running.server.await,
-                None => std::future::pending().await,
+        // Each server runs as a task of its own until all have stopped: a server makes
+        // progress (and so stops) only while it is polled.
+        let mut handles = vec![self.idp_server.handle()];
+        let mut idp = Some(tokio::spawn(self.idp_server));
+        let emulator = self.mock_layer.map(|running| {
+            handles.push(running.server.handle());
+            (running.state, tokio::spawn(running.server))
+        });
+        let mut metrics_server = self.metrics_server.map(|running| {
+            handles.push(running.server.handle());
+            tokio::spawn(running.server)
+        });
+        let (emulator_state, mut emulator_server) = emulator.unzip();
+        // A task that ended is taken out, so it is not awaited twice.
+        let first = tokio::select! {
+            joined = until_done(&mut idp) => {
+                idp = None;
+                Some(flatten(joined))
+            }
+            joined = until_done(&mut emulator_server) => {
+                emulator_server = None;
+                Some(flatten(joined))
+            }
+            joined = until_done(&mut metrics_server) => {
+                metrics_server = None;
+                Some(flatten(joined))
+            }
+            () = purge => None,
+            signal = until_stop_signal() => {
+                tracing::info!(
+                    signal,
+                    drain_timeout_secs = self.drain_timeout_secs,
+                    "stopping: no new connections; finishing the requests in flight"
+                );
+                None
             }
         };
-        let result = tokio::select! {
-            result = self.idp_server => result,
-            result = mock_layer => result,
-            () = purge => Ok(()),
-        };
-        // Whichever face stopped first, the other stops with it.
-        if let Some(handle) = mock_layer_handle {
-            handle.stop(true).await;
+        // Whichever stopped first (or a signal), every listener stops, gracefully: open
+        // sockets hear "going away" first.
+        if let Some(state) = &emulator_state {
+            state.going_away();
         }
-        result
+        // Each stop command is sent when asked for, so the servers drain side by side.
+        let stops: Vec<_> = handles.iter().map(|handle| handle.stop(true)).collect();
+        for stop in stops {
+            stop.await;
+        }
+        let mut results = Vec::from_iter(first);
+        for server in [idp, emulator_server, metrics_server].into_iter().flatten() {
+            results.push(flatten(server.await));
+        }
+        tracing::info!("stopped");
+        results.into_iter().collect()
+    }
+}
+
+/// A server task's result as the server's own.
+fn flatten(joined: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {
+    joined.map_err(std::io::Error::other)?
+}
+
+/// Waits for a task that may not exist (then forever).
+async fn until_done<T>(
+    task: &mut Option<tokio::task::JoinHandle<T>>,
+) -> Result<T, tokio::task::JoinError> {
+    match task {
+        Some(task) => task.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves on SIGTERM (how containers and service managers stop a process) or Ctrl-C, with
+/// the signal's name. A signal that cannot be listened for is logged and never arrives.
+pub async fn until_stop_signal() -> &'static str {
+    let interrupt = async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "SIGINT",
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+                std::future::pending().await
+            }
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+                "SIGTERM"
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<&'static str>();
+    tokio::select! {
+        name = interrupt => name,
+        name = terminate => name,
     }
 }
 

@@ -4,6 +4,10 @@
 //   node build.js           one build
 //   node build.js --serve   rebuild on every request and serve public/ on
 //                           http://127.0.0.1:5173 (HOST and PORT override)
+//
+// The page's default Layer app ID is LAYER_APP_ID, else the first app of the Layer emulator
+// at LAYER_URL (default http://127.0.0.1:8090), asked here, at build time: the emulator's
+// test controls (/_mock/) do not answer web pages.
 const fs = require('node:fs');
 const esbuild = require('esbuild');
 
@@ -25,8 +29,23 @@ function copyTheme() {
   fs.copyFileSync(require.resolve('@layerhq/web-xdk/themes/layer-basic-blue.css'), 'public/build/layer-basic-blue.css');
 }
 
+async function defaultAppId() {
+  if (process.env.LAYER_APP_ID) return process.env.LAYER_APP_ID;
+  const layer = (process.env.LAYER_URL || 'http://127.0.0.1:8090').replace(/\/$/, '');
+  try {
+    const res = await fetch(`${layer}/_mock/apps`, { signal: AbortSignal.timeout(2000) });
+    const body = res.ok ? await res.json() : null;
+    if (body && body.apps && body.apps.length) return body.apps[0];
+  } catch (err) {
+    // No emulator there: the page asks for ?app_id=.
+  }
+  console.log(`no Layer app ID: set LAYER_APP_ID, start the emulator at ${layer}, or open the page with ?app_id=`);
+  return '';
+}
+
 async function main() {
   copyTheme();
+  options.define = { ...options.define, __DEFAULT_LAYER_APP_ID__: JSON.stringify(await defaultAppId()) };
   if (!process.argv.includes('--serve')) {
     await esbuild.build(options);
     return;

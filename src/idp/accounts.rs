@@ -7,6 +7,7 @@ use super::IdpState;
 use super::audit::{self, Actor, Event};
 use super::client::ClientAddr;
 use super::error::IdpError;
+use super::metrics::LoginOutcome;
 use super::password::{HashRequest, PasswordHasher};
 use super::throttle::{Purpose, Success};
 use crate::clock::unix_now;
@@ -243,6 +244,7 @@ pub async fn login(
     {
         Ok(attempt) => attempt,
         Err(held @ IdpError::TooManyAttempts { .. }) => {
+            state.metrics.login(LoginOutcome::Held);
             // No subject: whether the e-mail has an account is not looked up for a held
             // attempt (that would cost the query the hold saves).
             audit::record(
@@ -285,11 +287,13 @@ pub async fn login(
         }
     };
     let Some(login) = login else {
+        state.metrics.login(LoginOutcome::Unknown);
         attempt.failed(None, "unknown e-mail").await?;
         failure(None, "failure: unknown e-mail").await;
         return Err(IdpError::LoginFailed);
     };
     if !verification.matches {
+        state.metrics.login(LoginOutcome::Wrong);
         attempt
             .failed(Some(&login.user.id), "wrong password")
             .await?;
@@ -297,6 +301,7 @@ pub async fn login(
         return Err(IdpError::LoginFailed);
     }
     if login.user.is_disabled() {
+        state.metrics.login(LoginOutcome::Disabled);
         attempt
             .failed(Some(&login.user.id), "account disabled")
             .await?;
@@ -306,6 +311,7 @@ pub async fn login(
     let success = attempt.succeeded().await?;
     // Only after the password was checked, so the answer tells nothing to a guesser.
     if state.lifecycle.accounts.require_verified_email && !login.user.email_verified() {
+        state.metrics.login(LoginOutcome::Unverified);
         return Err(IdpError::Refused {
             code: "email_not_verified",
             description: "confirm your e-mail address first; the link was sent when you signed up"
@@ -321,6 +327,7 @@ pub async fn login(
         tracing::info!(user_id = %login.user.id, "password re-hashed with the current parameters");
     }
     tracing::info!(user_id = %login.user.id, "login succeeded");
+    state.metrics.login(LoginOutcome::Ok);
     Ok(LoggedIn {
         user: login.user,
         success,

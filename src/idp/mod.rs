@@ -20,6 +20,7 @@
 //! - `openapi.rs` — the OpenAPI description, generated from the routes as they are mounted.
 //! - `mail/` — outgoing mail (SMTP or an outbox directory) and its templates.
 //! - `lifecycle.rs` — e-mail verification and password reset tokens.
+//! - `metrics.rs` — the identity provider's Prometheus series.
 
 pub mod accounts;
 pub mod apps;
@@ -32,6 +33,7 @@ pub mod import;
 pub mod keys;
 pub mod lifecycle;
 pub mod mail;
+pub mod metrics;
 pub mod nonces;
 pub mod openapi;
 pub mod password;
@@ -67,6 +69,7 @@ pub struct IdpState {
     pub cors: cors::CorsPolicy,
     pub mailer: Arc<mail::Mailer>,
     pub lifecycle: lifecycle::Lifecycle,
+    pub metrics: metrics::IdpMetrics,
 }
 
 /// Starts serving the identity provider on an already-bound listener.
@@ -75,6 +78,8 @@ pub fn serve(
     proxies: client::TrustedProxies,
     listener: TcpListener,
     workers: usize,
+    http_metrics: crate::metrics::HttpMetrics,
+    shutdown_timeout_secs: u64,
 ) -> std::io::Result<Server> {
     let max_body_bytes = state.max_body_bytes;
     let cors = state.cors.clone();
@@ -82,23 +87,37 @@ pub fn serve(
     let proxies = web::Data::new(proxies);
     // Generated once, from the same calls that mount the routes below.
     let description = web::Data::new(openapi::describe());
-    crate::http_server::serve("idp", listener, workers, error::refusal_body, move || {
-        App::new()
-            // Outermost last: the request's span and ID, then CORS refusals in the IdP's
-            // format, then CORS itself.
-            .wrap(cors.middleware())
-            .wrap(middleware::from_fn(cors::tidy_cors_answers))
-            .wrap(middleware::from_fn(|req, next| {
-                crate::telemetry::trace_requests("idp", req, next)
-            }))
-            .app_data(state.clone())
-            .app_data(proxies.clone())
-            .app_data(web::PayloadConfig::new(max_body_bytes))
-            .app_data(routes::path_config())
-            .app_data(routes::query_config())
-            .app_data(description.clone())
-            .into_utoipa_app()
-            .configure(routes::configure)
-            .into_app()
-    })
+    let stop = crate::http_server::Stopping::after(shutdown_timeout_secs);
+    crate::http_server::serve(
+        "idp",
+        listener,
+        workers,
+        stop,
+        error::refusal_body,
+        move || {
+            App::new()
+                // Outermost last: the request's span and ID, then CORS refusals in the IdP's
+                // format, then CORS itself.
+                .wrap(cors.middleware())
+                .wrap(middleware::from_fn(cors::tidy_cors_answers))
+                .wrap(middleware::from_fn(|req, next| {
+                    crate::telemetry::trace_requests("idp", req, next)
+                }))
+                .wrap(middleware::from_fn({
+                    let http_metrics = http_metrics.clone();
+                    move |req, next| {
+                        crate::metrics::record_requests(http_metrics.clone(), req, next)
+                    }
+                }))
+                .app_data(state.clone())
+                .app_data(proxies.clone())
+                .app_data(web::PayloadConfig::new(max_body_bytes))
+                .app_data(routes::path_config())
+                .app_data(routes::query_config())
+                .app_data(description.clone())
+                .into_utoipa_app()
+                .configure(routes::configure)
+                .into_app()
+        },
+    )
 }

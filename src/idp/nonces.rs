@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{mpsc, oneshot};
 
 use super::throttle::Success;
@@ -39,10 +40,11 @@ pub struct NonceLedger {
 }
 
 impl NonceLedger {
-    /// Starts the writer task on the current Tokio runtime.
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    /// Starts the writer task on the current Tokio runtime; each write's size goes to
+    /// `batch_sizes`.
+    pub fn start(store: Arc<dyn Store>, batch_sizes: Histogram) -> Self {
         let (claims, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write_claims(store, queue));
+        tokio::spawn(write_claims(store, queue, batch_sizes));
         Self { claims }
     }
 
@@ -68,9 +70,14 @@ impl NonceLedger {
     }
 }
 
-async fn write_claims(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Claim>) {
+async fn write_claims(
+    store: Arc<dyn Store>,
+    mut queue: mpsc::Receiver<Claim>,
+    batch_sizes: Histogram,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        batch_sizes.observe(batch.len() as f64);
         let claims: Vec<NonceClaim<'_>> = batch
             .iter()
             .map(|c| NonceClaim {

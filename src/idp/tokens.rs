@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::apps::Apps;
 use super::error::IdpError;
 use super::keys::KeyRing;
+use super::metrics::IdpMetrics;
 use super::nonces::NonceLedger;
 use super::throttle::Success;
 use crate::domain::Nonce;
@@ -48,14 +49,16 @@ pub struct IdentityClaims<'a> {
 pub struct TokenIssuer {
     apps: Arc<Apps>,
     ledger: NonceLedger,
+    metrics: IdpMetrics,
 }
 
 impl TokenIssuer {
     /// Builds the issuer and starts its nonce ledger on the current Tokio runtime.
-    pub fn new(apps: Arc<Apps>, store: Arc<dyn Store>) -> Self {
+    pub fn new(apps: Arc<Apps>, store: Arc<dyn Store>, metrics: &IdpMetrics) -> Self {
         Self {
             apps,
-            ledger: NonceLedger::start(store),
+            ledger: NonceLedger::start(store, metrics.nonce_batch_sizes.clone()),
+            metrics: metrics.clone(),
         }
     }
 
@@ -136,9 +139,11 @@ impl TokenIssuer {
         };
         let claims = serde_json::to_vec(&claims).map_err(IdpError::internal)?;
         let keys = keys.clone();
-        spawn_blocking_with_tracing(move || keys.active().sign_json(&claims))
+        let token = spawn_blocking_with_tracing(move || keys.active().sign_json(&claims))
             .await
             .map_err(IdpError::internal)?
-            .map_err(IdpError::internal)
+            .map_err(IdpError::internal)?;
+        self.metrics.token_issued();
+        Ok(token)
     }
 }

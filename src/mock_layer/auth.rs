@@ -133,6 +133,10 @@ pub struct Sessions {
     sessions: Mutex<ExpiringTable<Session>>,
     nonce_ttl_ms: i64,
     session_ttl_ms: i64,
+    /// How far `POST /_mock/clock` moved each app's clock ahead of the wall clock: a session
+    /// lives on its app's clock, as the app's timestamps and delayed messages do, so a test
+    /// moves time instead of waiting. (Nonces name no app and keep the wall clock.)
+    offsets: Mutex<HashMap<AppId, i64>>,
 }
 
 impl Sessions {
@@ -152,7 +156,35 @@ impl Sessions {
             sessions: Mutex::new(ExpiringTable::new(max_sessions)),
             nonce_ttl_ms: ms(nonce_ttl_secs),
             session_ttl_ms: ms(session_ttl_secs),
+            offsets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Now on an app's clock: the wall clock plus what the test controls added.
+    pub fn now_ms(&self, app: AppId) -> i64 {
+        let offset = lock(&self.offsets).get(&app).copied().unwrap_or(0);
+        wall_clock_ms().saturating_add(offset)
+    }
+
+    /// Moves an app's clock forward (with its world's, `POST /_mock/clock`); returns the
+    /// sessions that expired by it, ended now, whose sockets the caller must close. A test
+    /// control: a scan is fine here.
+    pub fn advance_clock(&self, app: AppId, ms: i64) -> Vec<(String, Session)> {
+        {
+            let mut offsets = lock(&self.offsets);
+            let offset = offsets.entry(app).or_insert(0);
+            *offset = offset.saturating_add(ms.max(0));
+        }
+        let now = self.now_ms(app);
+        let mut ended = Vec::new();
+        lock(&self.sessions).retain(|token, s| {
+            let end = s.app == app && s.expires_ms <= now;
+            if end {
+                ended.push((token.clone(), s.clone()));
+            }
+            !end
+        });
+        ended
     }
 
     /// A new nonce, good for one session within the nonce lifetime.
@@ -183,28 +215,30 @@ impl Sessions {
         ttl_secs: Option<u64>,
     ) -> (String, Session, Vec<(String, Session)>) {
         let token = random_token(SESSION_BYTES);
-        let now = wall_clock_ms();
         let ttl_ms = ttl_secs.map_or(self.session_ttl_ms, |secs| {
             i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
         });
         let session = Session {
             app,
             user_id,
-            expires_ms: now.saturating_add(ttl_ms),
+            expires_ms: self.now_ms(app).saturating_add(ttl_ms),
         };
-        let evicted =
-            lock(&self.sessions).insert(token.clone(), session.expires_ms, session.clone(), now);
+        // The queue runs on the wall clock: an app's clock only moves ahead, so a session
+        // never outlives its wall-clock expiry, and the queue never drops a live one.
+        let now = wall_clock_ms();
+        let evicted = lock(&self.sessions).insert(
+            token.clone(),
+            now.saturating_add(ttl_ms),
+            session.clone(),
+            now,
+        );
         (token, session, evicted)
     }
 
     /// The live session for a token.
     pub fn find(&self, token: &str) -> Option<Session> {
-        let now = wall_clock_ms();
-        lock(&self.sessions)
-            .entries
-            .get(token)
-            .filter(|s| s.expires_ms > now)
-            .cloned()
+        let session = lock(&self.sessions).entries.get(token).cloned()?;
+        (session.expires_ms > self.now_ms(session.app)).then_some(session)
     }
 
     pub fn delete(&self, token: &str) -> Option<Session> {

@@ -13,7 +13,9 @@
 //! message is deleted for everyone, or whose conversation is (or was left by everyone), is
 //! freed with it.
 //!
-//! An upload URL takes one upload: once bytes are stored (or a message uses the content) a
+//! An upload URL takes one upload at a time and one in all: a `PUT` claims the URL before
+//! its body is read, so a second concurrent `PUT` is refused (`409 conflict`) without
+//! reading its body, and the claim is released if the first one fails. Once bytes are stored (or a message uses the content) a
 //! further `PUT` is refused with `403 access_denied`, so what an item counts for is settled
 //! once — an undeclared upload gives back, when it lands, the part of its reservation it
 //! did not use — and the sums below never need to go up again. They are kept with
@@ -24,7 +26,7 @@ use std::collections::{HashMap, VecDeque};
 use actix_web::web::Bytes;
 use uuid::Uuid;
 
-use super::error::LayerError;
+use super::error::{ErrorKind, LayerError};
 use super::ids::random_token;
 
 /// What one item counts for at least: its bookkeeping is not free.
@@ -55,6 +57,8 @@ pub struct Content {
     pub download_secret: String,
     /// The message that uses it; uploads are refused from then on.
     pub attached_to: Option<Uuid>,
+    /// A `PUT` is reading its body: another one is refused before its body is read.
+    receiving: bool,
     /// What it counts for against the caps.
     charge: u64,
 }
@@ -71,6 +75,12 @@ impl Content {
             return Err(LayerError::access_denied(
                 "this content has been uploaded already; an upload URL takes one upload \
                  (POST /content for new content)",
+            ));
+        }
+        if self.receiving {
+            return Err(LayerError::new(
+                ErrorKind::Conflict,
+                "an upload to this URL is under way; an upload URL takes one upload at a time",
             ));
         }
         Ok(())
@@ -148,6 +158,7 @@ impl ContentStore {
             upload_secret: random_token(24),
             download_secret: random_token(24),
             attached_to: None,
+            receiving: false,
             charge,
         };
         self.by_upload_secret
@@ -161,25 +172,35 @@ impl ContentStore {
         Ok(self.items.entry(uuid).or_insert(content))
     }
 
-    /// How many bytes the upload at `secret` may have — asked before its body is read.
-    /// `None` if there is no such upload (or it expired); an error if it may take none.
-    pub fn upload_room(&mut self, secret: &str, now_ms: i64) -> Result<Option<u64>, LayerError> {
+    /// Claims the upload at `secret` for a `PUT` about to read its body, and says how many
+    /// bytes it may have. `None` if there is no such upload (or it expired); an error if it
+    /// may take none, or another `PUT` holds the claim. The claim ends with
+    /// [`store_upload`](Self::store_upload) or [`release_upload`](Self::release_upload).
+    pub fn claim_upload(&mut self, secret: &str, now_ms: i64) -> Result<Option<u64>, LayerError> {
         self.expire(now_ms);
-        let Some(content) = self
-            .by_upload_secret
-            .get(secret)
-            .and_then(|uuid| self.items.get(uuid))
-        else {
+        let max_item_bytes = self.limits.max_item_bytes;
+        let Some(content) = self.upload_mut(secret) else {
             return Ok(None);
         };
         content.check_uploadable()?;
-        Ok(Some(
-            content.declared_size.unwrap_or(self.limits.max_item_bytes),
-        ))
+        content.receiving = true;
+        Ok(Some(content.declared_size.unwrap_or(max_item_bytes)))
     }
 
-    /// `PUT {upload_url}`, once the body is read. Checked again: another upload to the same
-    /// URL may have landed while this body was read.
+    /// Gives up a claim whose upload did not land (refused, or its client went away).
+    pub fn release_upload(&mut self, secret: &str) {
+        if let Some(content) = self.upload_mut(secret) {
+            content.receiving = false;
+        }
+    }
+
+    fn upload_mut(&mut self, secret: &str) -> Option<&mut Content> {
+        let uuid = self.by_upload_secret.get(secret)?;
+        self.items.get_mut(uuid)
+    }
+
+    /// `PUT {upload_url}`, once the body is read, by the holder of the claim. Checked again:
+    /// a message may have taken the content while the body was read.
     pub fn store_upload(&mut self, secret: &str, bytes: Bytes) -> Result<(), LayerError> {
         let Some(content) = self
             .by_upload_secret
@@ -188,6 +209,7 @@ impl ContentStore {
         else {
             return Err(LayerError::not_found("there is no upload at this URL"));
         };
+        content.receiving = false;
         content.check_uploadable()?;
         let size = bytes.len() as u64;
         match content.declared_size {
@@ -316,25 +338,49 @@ mod tests {
             content.upload_secret.clone(),
             content.download_secret.clone(),
         );
-        assert_eq!(store.upload_room("nope", 0).unwrap(), None);
-        assert_eq!(store.upload_room(&upload, 0).unwrap(), Some(3));
+        assert_eq!(store.claim_upload("nope", 0).unwrap(), None);
+        assert_eq!(store.claim_upload(&upload, 0).unwrap(), Some(3));
         assert!(
             store
                 .store_upload(&upload, Bytes::from_static(b"ab"))
                 .is_err()
         );
+        assert_eq!(store.claim_upload(&upload, 0).unwrap(), Some(3));
         store
             .store_upload(&upload, Bytes::from_static(b"abc"))
             .unwrap();
         assert_eq!(store.download(&download).unwrap().1, "abc");
         store.attach(&uuid, Uuid::new_v4());
         assert!(
-            store.upload_room(&upload, 0).is_err(),
+            store.claim_upload(&upload, 0).is_err(),
             "attached: not replaceable"
         );
         store.remove(&uuid);
         assert!(store.download(&download).is_none());
-        assert_eq!(store.upload_room(&upload, 0).unwrap(), None);
+        assert_eq!(store.claim_upload(&upload, 0).unwrap(), None);
+    }
+
+    #[test]
+    fn a_second_put_is_refused_while_the_first_reads_its_body() {
+        let mut store = store();
+        let upload = store
+            .create("alice", "a/b".into(), Some(3), 0)
+            .unwrap()
+            .upload_secret
+            .clone();
+        assert_eq!(store.claim_upload(&upload, 0).unwrap(), Some(3));
+        let err = store.claim_upload(&upload, 0).unwrap_err();
+        assert_eq!(err.kind.id(), "conflict");
+        // The first one fails (its client went away): the URL takes an upload again.
+        store.release_upload(&upload);
+        assert_eq!(store.claim_upload(&upload, 0).unwrap(), Some(3));
+        store
+            .store_upload(&upload, Bytes::from_static(b"abc"))
+            .unwrap();
+        assert_eq!(
+            store.claim_upload(&upload, 0).unwrap_err().kind.id(),
+            "access_denied"
+        );
     }
 
     #[test]
@@ -349,7 +395,7 @@ mod tests {
         assert_eq!(store.charged, 2_000);
         assert_eq!(store.charged_by_user["alice"], 2_000);
         // Neither the check before the body nor the store after it lets a second one in.
-        let err = store.upload_room(&upload, 0).unwrap_err();
+        let err = store.claim_upload(&upload, 0).unwrap_err();
         assert_eq!(err.kind.id(), "access_denied");
         let err = store
             .store_upload(&upload, Bytes::from(vec![0; 9_000]))

@@ -13,6 +13,7 @@ use super::MockLayer;
 use super::error::{ErrorKind, LayerError};
 use super::ids::{AppId, identity_id};
 use super::rest::json;
+use super::world::{Badging, BadgingMode, Notification, SocketEnd};
 use crate::clock::iso_ms;
 
 pub fn configure(cfg: &mut web::ServiceConfig, resource: fn(&str) -> Resource) {
@@ -20,6 +21,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, resource: fn(&str) -> Resource) {
         .service(resource("/_mock/requests").route(web::get().to(get_requests)))
         .service(resource("/_mock/notifications").route(web::get().to(get_notifications)))
         .service(resource("/_mock/apps").route(web::get().to(get_apps)))
+        .service(resource("/_mock/webhooks").route(web::get().to(get_webhooks)))
+        .service(
+            resource("/_mock/badging")
+                .route(web::get().to(get_badging))
+                .route(web::put().to(put_badging)),
+        )
         .service(
             resource("/_mock/clock")
                 .route(web::get().to(get_clock))
@@ -70,11 +77,22 @@ pub async fn post_reset(
     if only.is_none() {
         emulator.journal.clear();
     }
+    emulator.webhook_sender().clear_log(only);
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn get_requests(emulator: web::Data<MockLayer>) -> HttpResponse {
-    json(StatusCode::OK, &emulator.journal.entries())
+/// The journal; with `?app_id=`, only the requests made in that app (a request no session
+/// or app token placed in an app, such as `POST /nonces` or a content upload, has none).
+pub async fn get_requests(
+    emulator: web::Data<MockLayer>,
+    filter: web::Query<AppFilter>,
+) -> Result<HttpResponse, LayerError> {
+    let mut entries = emulator.journal.entries();
+    if let Some(app) = filter.app(&emulator)? {
+        let app = app.to_string();
+        entries.retain(|entry| entry.app_id.as_deref() == Some(app.as_str()));
+    }
+    Ok(json(StatusCode::OK, &entries))
 }
 
 pub async fn get_notifications(
@@ -101,6 +119,7 @@ pub async fn get_notifications(
                     "text": n.notification.get("text"),
                     "sound": n.notification.get("sound"),
                     "notification": n.notification,
+                    "pushes": pushes(n),
                 }),
             ));
         }
@@ -108,6 +127,27 @@ pub async fn get_notifications(
     all.sort_by_key(|(at, _)| *at);
     let items: Vec<_> = all.into_iter().map(|(_, v)| v).collect();
     Ok(json(StatusCode::OK, &items))
+}
+
+/// Every webhook delivery remembered (the last 1000), oldest first: its status, attempts,
+/// last response code or error; and how many events were dropped for a full queue.
+pub async fn get_webhooks(
+    emulator: web::Data<MockLayer>,
+    filter: web::Query<AppFilter>,
+) -> Result<HttpResponse, LayerError> {
+    let only = filter.app(&emulator)?;
+    let events_dropped: u64 = emulator
+        .worlds()
+        .filter(|(app, _)| only.is_none_or(|o| o == *app))
+        .map(|(_, world)| world.webhooks.dropped)
+        .sum();
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "deliveries": emulator.webhook_sender().deliveries(only),
+            "events_dropped": events_dropped,
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,11 +188,15 @@ pub async fn post_clock(
             ));
         }
     };
-    for (_, mut world) in emulator
+    for (app, mut world) in emulator
         .worlds()
         .filter(|(app, _)| only.is_none_or(|o| o == *app))
     {
         world.advance_clock(ms);
+        // Sessions live on the same clock: those it outran end, and their sockets close.
+        for (token, session) in emulator.sessions.advance_clock(app, ms) {
+            world.end_sockets(&session.user_id, Some(&token), SocketEnd::Expired);
+        }
     }
     Ok(get_clock(emulator).await)
 }
@@ -222,4 +266,95 @@ fn close_user_sockets(emulator: &MockLayer, user: &str, only: Option<AppId>) -> 
         .filter(|(app, _)| only.is_none_or(|o| o == *app))
         .map(|(_, mut world)| world.close_sockets(user, None))
         .sum()
+}
+
+/// What each recipient's device would show: a per-recipient override's `title`, `text` and
+/// `sound` where given, else the push's own; no `text` and no `sound` is a silent push.
+/// With the badge number the push carried.
+fn pushes(n: &Notification) -> Vec<serde_json::Value> {
+    let overrides = n
+        .notification
+        .get("recipients")
+        .and_then(serde_json::Value::as_array);
+    n.recipients
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            let own = overrides.and_then(|list| {
+                list.iter()
+                    .find(|o| o.get("user_id").and_then(serde_json::Value::as_str) == Some(user))
+            });
+            let field = |name: &str| {
+                own.and_then(|o| o.get(name))
+                    .or_else(|| n.notification.get(name))
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null)
+            };
+            let (title, text, sound) = (field("title"), field("text"), field("sound"));
+            json!({
+                "recipient": identity_id(user),
+                "title": title,
+                "silent": text.is_null() && sound.is_null(),
+                "text": text,
+                "sound": sound,
+                "badge": n.badges.get(i).copied().flatten(),
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BadgingSetting {
+    mode: String,
+    #[serde(default)]
+    include_announcements: bool,
+}
+
+/// Each app's badging (what a push's badge counts), by app.
+pub async fn get_badging(emulator: web::Data<MockLayer>) -> HttpResponse {
+    let by_app: serde_json::Map<String, serde_json::Value> = emulator
+        .worlds()
+        .map(|(app, world)| {
+            let badging = world.badging;
+            (
+                app.to_string(),
+                json!({"mode": badging.mode.name(), "include_announcements": badging.announcements}),
+            )
+        })
+        .collect();
+    json(StatusCode::OK, &json!({ "badging": by_app }))
+}
+
+/// Sets the badging of one app (`?app_id=`) or all, as Layer's dashboard did:
+/// `{"mode": "unread_messages" | "unread_conversations" | "external_only" | "off",
+/// "include_announcements": bool}`.
+pub async fn put_badging(
+    emulator: web::Data<MockLayer>,
+    filter: web::Query<AppFilter>,
+    payload: web::Payload,
+) -> Result<HttpResponse, LayerError> {
+    let only = filter.app(&emulator)?;
+    let raw = super::rest::json_body(payload, 4096).await?;
+    let setting: BadgingSetting = serde_json::from_value(raw).map_err(|e| {
+        LayerError::invalid_request(format!(
+            "the body must be {{\"mode\": …, \"include_announcements\": bool}}: {e}"
+        ))
+    })?;
+    let mode = BadgingMode::parse(&setting.mode).ok_or_else(|| {
+        LayerError::invalid_property(
+            "mode",
+            format!("mode must be one of {}", BadgingMode::NAMES.join(", ")),
+        )
+    })?;
+    for (_, mut world) in emulator
+        .worlds()
+        .filter(|(app, _)| only.is_none_or(|o| o == *app))
+    {
+        world.badging = Badging {
+            mode,
+            announcements: setting.include_announcements,
+        };
+    }
+    Ok(get_badging(emulator).await)
 }

@@ -46,6 +46,8 @@ pub struct NewConversation {
     pub participants: Vec<String>,
     pub distinct: bool,
     pub metadata: Option<Map<String, Value>>,
+    /// Platform API 3.0's `significance` object, kept as given (the Client API has none).
+    pub significance: Option<Map<String, Value>>,
 }
 
 #[derive(Debug)]
@@ -238,6 +240,7 @@ pub fn new_conversation(
         participants,
         distinct,
         metadata,
+        significance: None,
     })
 }
 

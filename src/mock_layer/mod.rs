@@ -9,7 +9,8 @@
 //!
 //! - `rest/` — the Client API's HTTP endpoints, thin: extract, call the world, render.
 //! - `websocket.rs` — the socket: handshake, counters, requests, fan-out, closing.
-//! - `control.rs` — `/_mock/…`, the test controls (never on Layer's own paths).
+//! - `control.rs` — `/_mock/…`, the test controls (never on Layer's own paths);
+//!   `control_access.rs` — who may call them (no pages, no foreign `Host`, the token).
 //! - `world/` / `views.rs` / `input.rs` — the state (split by subject: identities,
 //!   conversations, messages, content, sockets), its wire shapes, request parsing.
 //! - `settings.rs` — `[mock_layer]`: defaults, flag overrides, checks (`config.rs` embeds it).
@@ -18,17 +19,20 @@
 //! - `presence.rs` — who follows whom, and presence pushed to followers.
 //! - `auth.rs` / `identity_token.rs` / `trust.rs` — nonces, sessions, token validation, keys.
 //! - `journal.rs` — the request log; `http.rs` — CORS and the XDK's path quirk.
+//! - `metrics.rs` — the emulator's Prometheus series.
 
 mod auth;
 mod change_log;
 mod content_store;
 mod control;
+mod control_access;
 pub mod error;
 mod http;
 pub mod identity_token;
 pub mod ids;
 mod input;
 mod journal;
+pub mod metrics;
 mod platform;
 mod presence;
 mod rest;
@@ -90,6 +94,13 @@ pub struct MockLayer {
     next_socket_id: AtomicU64,
     /// Each app's Platform API token (`Authorization: Bearer …`).
     platform_tokens: BTreeMap<AppId, String>,
+    /// Who may call the test controls.
+    control_access: control_access::ControlAccess,
+    /// Sends webhook deliveries and keeps their log.
+    webhook_sender: platform::webhooks::sender::Sender,
+    pub(crate) metrics: metrics::EmulatorMetrics,
+    /// Set once the process is stopping: every socket closes with 1001 (going away).
+    going_away: tokio::sync::watch::Sender<bool>,
 }
 
 impl MockLayer {
@@ -152,12 +163,37 @@ impl MockLayer {
                 (*app, token)
             })
             .collect();
+        let control_access = control_access::ControlAccess::new(
+            public_addr,
+            settings.public_url.as_deref(),
+            settings.control_token.as_ref().map(|t| t.0.as_str()),
+        );
+        let webhook_sender = platform::webhooks::sender::Sender::new(
+            std::time::Duration::from_millis(settings.webhook_timeout_ms),
+            settings.webhook_queue_size,
+        )?;
+        let notify = webhook_sender.notify();
+        let metrics = metrics::EmulatorMetrics::default();
         Ok(Self {
+            webhook_sender,
+            control_access,
             platform_tokens,
             apps: apps
                 .into_iter()
-                .map(|app| (app, Mutex::new(World::new(app, base.clone(), limits))))
+                .map(|app| {
+                    let mut world = World::new(app, base.clone(), limits);
+                    world.webhooks = world::webhooks::Webhooks::new(Some(notify.clone()));
+                    world.messages_created = metrics
+                        .messages_created
+                        .get_or_create(&metrics::AppLabels {
+                            app: app.to_string(),
+                        })
+                        .clone();
+                    (app, Mutex::new(world))
+                })
                 .collect(),
+            metrics,
+            going_away: tokio::sync::watch::Sender::new(false),
             sessions: Sessions::new(settings.nonce_ttl_secs, settings.session_ttl_secs),
             trust,
             journal: Journal::new(settings.request_log_size),
@@ -212,6 +248,30 @@ impl MockLayer {
     /// The app's Platform API token.
     pub fn platform_token(&self, app: AppId) -> Option<&str> {
         self.platform_tokens.get(&app).map(String::as_str)
+    }
+
+    pub(crate) fn webhook_sender(&self) -> &platform::webhooks::sender::Sender {
+        &self.webhook_sender
+    }
+
+    pub(crate) fn control_access(&self) -> &control_access::ControlAccess {
+        &self.control_access
+    }
+
+    /// Names the emulator's series in the application's metrics registry.
+    pub fn register_metrics(&self, metrics: &crate::metrics::Metrics) {
+        self.metrics.register(metrics);
+    }
+
+    /// The process is stopping: every WebSocket, open or opening, closes with 1001 (going
+    /// away), so clients reconnect elsewhere rather than see a dropped connection.
+    pub fn going_away(&self) {
+        self.going_away.send_replace(true);
+    }
+
+    /// Resolves once [`Self::going_away`] was called (at once if it was already).
+    pub(crate) fn watch_going_away(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.going_away.subscribe()
     }
 
     /// The served app whose bare UUID is `uuid` (Platform API paths name apps so).
@@ -296,26 +356,60 @@ pub struct Running {
     pub state: web::Data<MockLayer>,
 }
 
-/// Builds the emulator and starts serving it on an already-bound listener (see [`run`]).
+/// How the emulator's listener is served: its HTTP series, and how it stops.
+#[derive(Clone)]
+pub struct Serving {
+    pub workers: usize,
+    pub http_metrics: crate::metrics::HttpMetrics,
+    pub stopping: crate::http_server::Stopping,
+}
+
+impl Serving {
+    /// `workers` threads, HTTP series in a registry of its own (not exposed), the default
+    /// drain timeout.
+    pub fn unobserved(workers: usize) -> Self {
+        Self {
+            workers,
+            http_metrics: crate::metrics::Metrics::new().http("mock_layer"),
+            stopping: crate::http_server::Stopping::after(
+                crate::http_server::DEFAULT_DRAIN_TIMEOUT_SECS,
+            ),
+        }
+    }
+}
+
+/// Builds the emulator and starts serving it on an already-bound listener with `workers`
+/// threads (see [`run`]).
 pub async fn start(
     settings: &MockLayerSettings,
     local: Option<LocalProvider>,
     listener: TcpListener,
     workers: usize,
 ) -> anyhow::Result<Running> {
+    start_with(settings, local, listener, Serving::unobserved(workers)).await
+}
+
+/// [`start`], served as `serving` says.
+pub async fn start_with(
+    settings: &MockLayerSettings,
+    local: Option<LocalProvider>,
+    listener: TcpListener,
+    serving: Serving,
+) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let state = MockLayer::build(settings, local, addr).await?;
-    run(state, listener, workers)
+    run(state, listener, serving)
 }
 
 /// Starts serving an emulator built for this listener's address; logs
 /// `Layer emulator listening` with the real address and the apps.
-pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::Result<Running> {
+pub fn run(state: MockLayer, listener: TcpListener, serving: Serving) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let state = web::Data::new(state);
-    let server = serve(state.clone(), listener, workers)
+    let server = serve(state.clone(), listener, serving)
         .with_context(|| format!("could not serve the Layer emulator on {addr}"))?;
     deliver_delayed_messages(&state);
+    platform::webhooks::sender::start(&state.clone().into_inner());
     let apps = state
         .app_ids()
         .iter()
@@ -342,6 +436,14 @@ pub fn run(state: MockLayer, listener: TcpListener, workers: usize) -> anyhow::R
     }
     for (app, provider) in state.app_providers() {
         tracing::info!(app_id = %app, provider_id = provider, "an app with its own provider");
+    }
+    if state.control_access().is_exposed() {
+        tracing::warn!(
+            listen = %addr,
+            "the Layer emulator listens beyond loopback and its test controls (/_mock/: reset, \
+             the request journal, the pushes with their text) need no token; set \
+             LAYER_IDP_MOCK_LAYER__CONTROL_TOKEN (or --mock-layer-control-token)"
+        );
     }
     Ok(Running {
         addr,
@@ -372,25 +474,38 @@ fn deliver_delayed_messages(state: &web::Data<MockLayer>) {
     });
 }
 
-/// Serves the emulator on an already-bound listener.
+/// Serves the emulator on an already-bound listener. It never stops on a signal of its own:
+/// whoever runs it stops it (see `http_server::Stopping`).
 pub fn serve(
     state: web::Data<MockLayer>,
     listener: TcpListener,
-    workers: usize,
+    serving: Serving,
 ) -> std::io::Result<Server> {
+    let Serving {
+        workers,
+        http_metrics,
+        stopping,
+    } = serving;
     let server = HttpServer::new(move || {
         App::new()
             // The last `wrap` sees the request first: the XDK's `/http://host:port` prefix
-            // is stripped before anything looks at the path; then tracing, CORS (whose
-            // preflight answers never reach the journal, and whose refusals are turned into
-            // Layer errors), the journal, and the refusal of undecodable paths, which the
-            // journal records like any other answer.
+            // is stripped before anything looks at the path; then tracing, the guard of the
+            // test controls (outside CORS, so a page's preflight to them is refused and no
+            // answer of theirs carries CORS headers), CORS (whose preflight answers never
+            // reach the journal, and whose refusals are turned into Layer errors), the
+            // journal, and the refusal of undecodable paths, which the journal records like
+            // any other answer.
             .wrap(middleware::from_fn(http::reject_undecodable_paths))
             .wrap(middleware::from_fn(journal::record_requests))
             .wrap(http::cors())
             .wrap(middleware::from_fn(http::cors_errors_as_layer_errors))
+            .wrap(middleware::from_fn(control_access::guard_test_controls))
             .wrap(middleware::from_fn(|req, next| {
                 crate::telemetry::trace_requests("mock_layer", req, next)
+            }))
+            .wrap(middleware::from_fn({
+                let http_metrics = http_metrics.clone();
+                move |req, next| crate::metrics::record_requests(http_metrics.clone(), req, next)
             }))
             .wrap(middleware::from_fn(http::strip_absolute_url_prefix))
             .app_data(state.clone())
@@ -400,6 +515,8 @@ pub fn serve(
             .configure(rest::configure)
     })
     .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(stopping.drain_timeout_secs)
     .listen(listener)?
     .run();
     Ok(server)

@@ -88,9 +88,20 @@ pub struct MockLayerSettings {
     /// The Platform API token (`Authorization: Bearer …`) of every app served; default: a
     /// new random token per app, printed at start and shown by `GET /_mock/apps`.
     pub platform_token: Option<PlatformToken>,
+    /// When set, every request under `/_mock/` must carry `Authorization: Bearer <token>`.
+    /// Without it the test controls answer anyone who can reach the listener by an IP
+    /// address or `localhost` (never cross-origin pages); a warning says so when the emulator
+    /// listens on an address other than loopback.
+    pub control_token: Option<PlatformToken>,
+    /// How long a webhook receiver may take to answer a delivery or a verification, in ms
+    /// (Layer: 1 s); slower is a failure, retried.
+    pub webhook_timeout_ms: u64,
+    /// Webhook deliveries waiting to be sent, for the whole emulator; past it a delivery
+    /// is dropped (and logged as `dropped` in `GET /_mock/webhooks`).
+    pub webhook_queue_size: usize,
 }
 
-/// A Platform API token; `Debug` does not show it.
+/// A Platform API or test-control token; `Debug` does not show it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PlatformToken(pub String);
@@ -133,6 +144,9 @@ impl Default for MockLayerSettings {
             replay_bytes_per_user: 4 * 1024 * 1024,
             replay_bytes_per_app: 64 * 1024 * 1024,
             platform_token: None,
+            control_token: None,
+            webhook_timeout_ms: 1000,
+            webhook_queue_size: 1000,
         }
     }
 }
@@ -167,6 +181,9 @@ impl MockLayerSettings {
         }
         if let Some(token) = &flags.platform_token {
             self.platform_token = Some(PlatformToken(token.clone()));
+        }
+        if let Some(token) = &flags.control_token {
+            self.control_token = Some(PlatformToken(token.clone()));
         }
         if !flags.app_keys.is_empty() {
             self.app_keys.clear();
@@ -228,11 +245,20 @@ impl MockLayerSettings {
             ));
         }
         if let Some(PlatformToken(token)) = &self.platform_token
-            && (token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()))
+            && !is_token(token)
         {
             return invalid(
                 "mock_layer.platform_token must be printable ASCII without spaces \
                  (--mock-layer-platform-token, LAYER_IDP_MOCK_LAYER__PLATFORM_TOKEN)"
+                    .to_owned(),
+            );
+        }
+        if let Some(PlatformToken(token)) = &self.control_token
+            && (!is_token(token) || token.len() < 16)
+        {
+            return invalid(
+                "mock_layer.control_token must be at least 16 characters of printable ASCII \
+                 without spaces (--mock-layer-control-token, LAYER_IDP_MOCK_LAYER__CONTROL_TOKEN)"
                     .to_owned(),
             );
         }
@@ -245,6 +271,8 @@ impl MockLayerSettings {
             ("session_ttl_secs", self.session_ttl_secs as usize),
             ("nonce_ttl_secs", self.nonce_ttl_secs as usize),
             ("max_participants", self.max_participants),
+            ("webhook_timeout_ms", self.webhook_timeout_ms as usize),
+            ("webhook_queue_size", self.webhook_queue_size),
             ("max_identities", self.max_identities),
             ("max_conversations", self.max_conversations),
             ("max_messages", self.max_messages),
@@ -323,6 +351,11 @@ fn deserialize_app_keys<'de, D: serde::Deserializer<'de>>(
     Ok(parsed)
 }
 
+/// Whether `token` can travel in an `Authorization: Bearer` header as it is.
+fn is_token(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// The Layer emulator's flags; an empty list leaves the layered value alone.
 #[derive(Debug, Default, Clone)]
 pub struct MockLayerOverrides {
@@ -334,6 +367,7 @@ pub struct MockLayerOverrides {
     /// `(app ID, key ID)` pairs from `--app-key APP_ID=KEY_ID`.
     pub app_keys: Vec<(AppId, String)>,
     pub platform_token: Option<String>,
+    pub control_token: Option<String>,
     /// `(app ID, provider ID)` pairs from `--app-provider APP_ID=PROVIDER_ID`.
     pub app_providers: Vec<(AppId, String)>,
 }

@@ -36,8 +36,8 @@ use super::change_log::{ClientApi, Outbound};
 use super::error::LayerError;
 use super::ids::{Kind, parse_object_id, user_id_from_identity};
 use super::input;
-use super::world::{PresenceStatus, SocketHandle};
-use crate::clock::{iso_ms, parse_iso_ms, wall_clock_ms};
+use super::world::{PresenceStatus, SocketEnd, SocketHandle};
+use crate::clock::{iso_ms, parse_iso_ms};
 
 /// Subprotocols: the WebSDK speaks `layer-2.0`, the XDK `layer-3.0`. The chosen one is echoed,
 /// without which browsers and the npm `websocket` client refuse the connection.
@@ -100,7 +100,7 @@ pub async fn get_websocket(
         .aggregate_continuations()
         .max_continuation_size(max_frame);
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-    let (kill, killed) = watch::channel(false);
+    let (kill, killed) = watch::channel(None);
     let id = emulator.next_socket_id();
     let api = ClientApi::from_protocol(
         response
@@ -132,8 +132,12 @@ pub async fn get_websocket(
             return Ok(response);
         }
     };
-    let lifetime_ms =
-        u64::try_from(session.expires_ms.saturating_sub(wall_clock_ms())).unwrap_or(0);
+    let lifetime_ms = u64::try_from(
+        session
+            .expires_ms
+            .saturating_sub(emulator.sessions.now_ms(session.app)),
+    )
+    .unwrap_or(0);
     let connection = Connection {
         emulator: emulator.clone(),
         caller,
@@ -143,6 +147,7 @@ pub async fn get_websocket(
         last_ms: opened_ms,
         stop: Stop {
             killed,
+            going_away: emulator.watch_going_away(),
             expiry: Box::pin(tokio::time::sleep(Duration::from_millis(lifetime_ms))),
         },
         send_timeout: Duration::from_millis(emulator.settings().socket_send_timeout_ms),
@@ -174,9 +179,10 @@ struct Connection {
 }
 
 /// What ends a socket from outside: the world killing it (logout, session ended, a test
-/// control, a queue it let fill up), or its session's expiry.
+/// control, a queue it let fill up), the process stopping, or its session's expiry.
 struct Stop {
-    killed: watch::Receiver<bool>,
+    killed: watch::Receiver<Option<SocketEnd>>,
+    going_away: watch::Receiver<bool>,
     expiry: Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -186,9 +192,17 @@ impl Stop {
         tokio::select! {
             biased;
             // A dropped sender means the world forgot this socket: stop all the same.
-            _ = self.killed.wait_for(|killed| *killed) => reason(
-                CloseCode::Normal,
-                "the session ended, or this socket was closed by the emulator",
+            ended = self.killed.wait_for(Option::is_some) => match ended.ok().and_then(|e| *e) {
+                Some(SocketEnd::Expired) => reason(CloseCode::Policy, "the session expired"),
+                _ => reason(
+                    CloseCode::Normal,
+                    "the session ended, or this socket was closed by the emulator",
+                ),
+            },
+            // Only a stopping process sets it; a dropped sender (the emulator gone) too.
+            _ = self.going_away.wait_for(|away| *away) => reason(
+                CloseCode::Away,
+                "the emulator is shutting down",
             ),
             () = &mut self.expiry => reason(CloseCode::Policy, "the session expired"),
         }
@@ -218,6 +232,8 @@ impl Connection {
         mut rx: mpsc::Receiver<Outbound>,
     ) {
         tracing::debug!(user = %self.caller.user_id, "socket open");
+        let sockets_open = self.emulator.metrics.sockets_open.clone();
+        sockets_open.inc();
         let reason: Close = loop {
             let step = tokio::select! {
                 biased;
@@ -258,6 +274,7 @@ impl Connection {
             world.remove_socket(&self.caller.user_id, self.id);
         }
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(reason)).await;
+        sockets_open.dec();
         tracing::debug!("socket closed");
     }
 

@@ -271,9 +271,25 @@ pub enum Backend {
     Postgres,
 }
 
+/// One connection pool's use right now (for the metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// `read` and `write` on SQLite; `shared` on PostgreSQL, which has one pool.
+    pub name: &'static str,
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: usize,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
+
+    /// Each connection pool's use; cheap and never waits (read at each metrics scrape).
+    fn pool_use(&self) -> Vec<PoolUse>;
 
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;

@@ -12,8 +12,8 @@ use sqlx::{PgPool, SqlitePool};
 use super::{
     ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, AuditEvent, Backend, ImportOutcome,
     ImportedUser, Login, NewAccountToken, NewAuditEvent, NewSession, NewUser, NonceClaim,
-    NonceRecord, SignupClaim, Store, StoreError, ThrottlePurge, ThrottleQuery, ThrottleState,
-    TokenPurpose, User,
+    NonceRecord, PoolUse, SignupClaim, Store, StoreError, ThrottlePurge, ThrottleQuery,
+    ThrottleState, TokenPurpose, User,
 };
 use crate::config::DatabaseUrl;
 use crate::domain::{Email, Profile};
@@ -98,6 +98,21 @@ impl Store for SqlStore {
         match self.writer {
             Pool::Sqlite(_) => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    fn pool_use(&self) -> Vec<PoolUse> {
+        let of = |name, pool: &Pool| {
+            db_run!(pool, p => PoolUse {
+                name,
+                size: p.size(),
+                idle: p.num_idle(),
+                max: p.options().get_max_connections(),
+            })
+        };
+        match &self.writer {
+            Pool::Postgres(_) => vec![of("shared", &self.writer)],
+            Pool::Sqlite(_) => vec![of("read", &self.reader), of("write", &self.writer)],
         }
     }
 

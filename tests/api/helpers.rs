@@ -41,6 +41,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// The Layer emulator's address, when the settings start it.
     pub mock_layer_addr: Option<SocketAddr>,
+    /// Where `GET /metrics` is served, when the settings start it.
+    pub metrics_addr: Option<SocketAddr>,
     pub settings: Settings,
     pub dir: Arc<tempfile::TempDir>,
     pub client: reqwest::Client,
@@ -164,6 +166,7 @@ async fn start(
         .expect("the application builds");
     let addr = app.idp_addr();
     let mock_layer_addr = app.mock_layer_addr();
+    let metrics_addr = app.metrics_addr();
     let handle = app.handle();
     let store = app.store().clone();
     let hasher = app.password_hasher().clone();
@@ -172,6 +175,7 @@ async fn start(
         address: format!("http://{addr}"),
         addr,
         mock_layer_addr,
+        metrics_addr,
         settings,
         dir,
         client: reqwest::Client::builder()

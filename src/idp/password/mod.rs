@@ -24,9 +24,10 @@ mod queue;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argon2::Params;
+use prometheus_client::metrics::histogram::Histogram;
 
 pub use argon2id::Verification;
 use legacy::Legacy;
@@ -85,6 +86,8 @@ pub struct PasswordHasher {
     dummy_hash: Arc<str>,
     /// Verifications that ran on a hashing thread (for an account or against the dummy hash).
     verifications: Arc<AtomicU64>,
+    /// How long each job waited for a thread (`layer_idp_hash_queue_wait_seconds`).
+    wait: Histogram,
 }
 
 impl PasswordHasher {
@@ -125,7 +128,19 @@ impl PasswordHasher {
             pool: Arc::new(pool),
             dummy_hash: dummy_hash.into(),
             verifications: Arc::new(AtomicU64::new(0)),
+            wait: crate::metrics::wait_histogram(),
         })
+    }
+
+    /// Records each job's wait for a thread in `wait` (a registered histogram).
+    pub fn with_wait_histogram(mut self, wait: Histogram) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Jobs waiting for a hashing thread now.
+    pub fn queued(&self) -> usize {
+        self.pool.queued()
     }
 
     /// Whether a hash brought from elsewhere (import, `password_hash` on admin create) can be
@@ -218,6 +233,12 @@ impl PasswordHasher {
         request: HashRequest,
         work: impl FnOnce(&mut argon2id::Scratch) -> T + Send + 'static,
     ) -> Result<T, IdpError> {
+        let queued_at = Instant::now();
+        let wait = self.wait.clone();
+        let work = move |scratch: &mut argon2id::Scratch| {
+            wait.observe(queued_at.elapsed().as_secs_f64());
+            work(scratch)
+        };
         self.pool
             .run(request.lane, request.source, work)
             .await

@@ -145,7 +145,7 @@ impl Pool {
         rx.await.map_err(|_| Rejected::Lost)
     }
 
-    #[cfg(test)]
+    /// Jobs waiting for a thread (read by the metrics at each scrape).
     pub fn queued(&self) -> usize {
         self.shared.lock().queue.len()
     }

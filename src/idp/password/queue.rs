@@ -155,7 +155,7 @@ impl<J> FairQueue<J> {
         }
     }
 
-    #[cfg(test)]
+    /// Jobs waiting (not the ones running).
     pub fn len(&self) -> usize {
         self.len
     }

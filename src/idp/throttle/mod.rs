@@ -28,6 +28,7 @@ pub use rules::{Hold, NIST_MAX_FAILURES, Rule, ThrottleSettings, evaluate};
 
 use super::client::ClientAddr;
 use super::error::IdpError;
+use super::metrics::IdpMetrics;
 use crate::clock::Clock;
 use crate::store::{LoginSuccess, SignupClaim, Store, ThrottlePurge, ThrottleQuery, ThrottleState};
 
@@ -56,6 +57,7 @@ pub struct Throttle {
     /// How long a successful login exempts its address from the shared ceilings.
     session_ttl_secs: i64,
     locks: AccountLocks,
+    metrics: IdpMetrics,
 }
 
 impl Throttle {
@@ -64,6 +66,7 @@ impl Throttle {
         clock: Clock,
         settings: ThrottleSettings,
         session_ttl_secs: i64,
+        metrics: IdpMetrics,
     ) -> Self {
         Self {
             store,
@@ -71,6 +74,7 @@ impl Throttle {
             settings,
             session_ttl_secs,
             locks: AccountLocks::default(),
+            metrics,
         }
     }
 
@@ -101,6 +105,7 @@ impl Throttle {
             })
             .await?;
         if let Some(hold) = evaluate(&self.settings, &state, now) {
+            self.metrics.throttled(purpose.as_str());
             tracing::warn!(
                 security_event = "password_attempt_held",
                 purpose = purpose.as_str(),
@@ -141,6 +146,7 @@ impl Throttle {
         match claim {
             SignupClaim::Admitted => Ok(()),
             SignupClaim::Refused { oldest } => {
+                self.metrics.throttled("signup");
                 let retry_after = (oldest.saturating_add(window) - now).max(1);
                 tracing::warn!(
                     security_event = "signup_held",

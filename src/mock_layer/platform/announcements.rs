@@ -43,16 +43,8 @@ pub async fn post_notifications(
         ));
     }
     let recipients = recipients(&body)?;
-    let notification = match body.get("notification") {
-        Some(Value::Object(n)) => Value::Object(input::notification(n)?),
-        None | Some(Value::Null) => return Err(LayerError::missing_property("notification")),
-        Some(_) => {
-            return Err(LayerError::invalid_property(
-                "notification",
-                "notification must be an object with title, text and sound",
-            ));
-        }
-    };
+    let notification = platform_input::notification(&body)?
+        .ok_or_else(|| LayerError::missing_property("notification"))?;
     emulator
         .world(platform.app)?
         .push_notification(recipients, notification)?;
@@ -82,7 +74,8 @@ pub async fn post_announcements(
             ));
         }
     };
-    let new = input::new_message(&body)?;
+    let mut new = input::new_message(&body)?;
+    new.notification = platform_input::notification(&body)?;
     let mut world = emulator.world(platform.app)?;
     let uuid = world.send_announcement(tag, sender, recipients, new)?;
     let announcement = world

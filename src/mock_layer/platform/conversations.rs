@@ -9,7 +9,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::views::PlatformView;
-use super::{Platform, dedupe_tag, no_content, path_user, path_uuid};
+use super::{
+    Platform, Version, dedupe_tag, input as platform_input, no_content, path_user, path_uuid,
+};
 use crate::mock_layer::MockLayer;
 use crate::mock_layer::error::{ErrorKind, LayerError};
 use crate::mock_layer::ids::{Kind, object_id, parse_object_id};
@@ -64,6 +66,9 @@ pub async fn post_conversations(
     let body = json_body(payload, emulator.settings().max_body_bytes).await?;
     let mut new = input::new_conversation(&body, emulator.settings().max_participants)?;
     new.uuid = tag;
+    if platform.version == Version::V3_0 {
+        new.significance = platform_input::significance(&body)?;
+    }
     let mut world = emulator.world(platform.app)?;
     let version = platform.version;
     if let Some(existing) = tag.and_then(|uuid| world.conversations.get(&uuid)) {
@@ -161,7 +166,9 @@ pub(super) fn users_conversation<'a>(
     world
         .conversations
         .get(uuid)
-        .filter(|c| c.is_participant(user) || c.former.contains(user))
+        .filter(|c| {
+            (c.is_participant(user) || c.former.contains(user)) && !c.unseen_by.contains(user)
+        })
         .ok_or_else(|| {
             LayerError::not_found(format!(
                 "The referenced conversation cannot be found ({}).",
@@ -182,7 +189,7 @@ pub async fn get_user_conversations(
     let world = emulator.world(platform.app)?;
     let user = known_user(&world, &path.user)?;
     let theirs = world.conversations_newest_first(&user, by_last_message, |c| {
-        c.is_participant(&user) || c.former.contains(&user)
+        (c.is_participant(&user) || c.former.contains(&user)) && !c.unseen_by.contains(&user)
     });
     let total = theirs.len();
     let is_from = |(_, c): &(u64, &Conversation), id: &str| {

@@ -319,3 +319,150 @@ pub fn user_patch(body: &Value) -> Result<Vec<UserOp>, LayerError> {
     }
     Ok(parsed)
 }
+
+/// The most a conversation's `significance` may take, as JSON.
+const MAX_SIGNIFICANCE_BYTES: usize = 4096;
+
+/// 3.0's `significance` on a conversation create: an object (Layer documented it as one and
+/// no more), kept and shown as given.
+pub fn significance(body: &Value) -> Result<Option<Map<String, Value>>, LayerError> {
+    match body.get("significance") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map))
+            if Value::Object(map.clone()).to_string().len() <= MAX_SIGNIFICANCE_BYTES =>
+        {
+            Ok(Some(map.clone()))
+        }
+        Some(Value::Object(_)) => Err(LayerError::invalid_property(
+            "significance",
+            format!("significance takes at most {MAX_SIGNIFICANCE_BYTES} bytes of JSON"),
+        )),
+        Some(_) => Err(LayerError::invalid_property(
+            "significance",
+            "significance must be an object",
+        )),
+    }
+}
+
+/// Members of a push that are one string each (§C.3), besides `title`, `text` and `sound`.
+const NOTIFICATION_STRINGS: [&str; 4] = ["category", "title-loc-key", "loc-key", "action-loc-key"];
+
+/// Members of a push that are lists of strings (format arguments).
+const NOTIFICATION_LISTS: [&str; 2] = ["title-loc-args", "loc-args"];
+
+/// The most a push's `data`, or its `apns` object, may take as JSON (APNs took 4 KiB for a
+/// whole payload)…
+const MAX_NOTIFICATION_OBJECT_BYTES: usize = 2048;
+
+/// …and how many per-recipient overrides one may carry.
+const MAX_NOTIFICATION_RECIPIENTS: usize = 1000;
+
+/// A push as the Platform API takes it (§C.3) on messages, announcements and
+/// `POST /notifications`: `title`, `text`, `sound`, `category`, the localisation keys and
+/// arguments, `apns` (`launch-image`), `data`, and `recipients` — per-recipient `title`,
+/// `text` and `sound` for a `user_id` (1.x) or `recipient` (2.0, an identity ID; either is
+/// accepted), kept with the user ID as `user_id`. Other members are not kept.
+pub fn notification(body: &Value) -> Result<Option<Value>, LayerError> {
+    let given = match body.get("notification") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(given)) => given,
+        Some(_) => {
+            return Err(LayerError::invalid_property(
+                "notification",
+                "notification must be an object (title, text, sound, data, recipients, …)",
+            ));
+        }
+    };
+    let invalid = |message: String| LayerError::invalid_property("notification", message);
+    let mut kept = crate::mock_layer::input::notification(given)?;
+    for field in NOTIFICATION_STRINGS {
+        match given.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s.len() <= MAX_NOTIFICATION_OBJECT_BYTES => {
+                kept.insert(field.to_owned(), Value::String(s.clone()));
+            }
+            Some(_) => {
+                return Err(invalid(format!(
+                    "notification.{field} must be a string of at most \
+                     {MAX_NOTIFICATION_OBJECT_BYTES} bytes"
+                )));
+            }
+        }
+    }
+    for field in NOTIFICATION_LISTS {
+        match given.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(list))
+                if list.len() <= 16
+                    && list.iter().all(|v| {
+                        v.as_str()
+                            .is_some_and(|s| s.len() <= MAX_NOTIFICATION_OBJECT_BYTES)
+                    }) =>
+            {
+                kept.insert(field.to_owned(), Value::Array(list.clone()));
+            }
+            Some(_) => {
+                return Err(invalid(format!(
+                    "notification.{field} must be a list of at most 16 strings"
+                )));
+            }
+        }
+    }
+    for field in ["apns", "data"] {
+        match given.get(field) {
+            None | Some(Value::Null) => {}
+            Some(value @ Value::Object(map))
+                if value.to_string().len() <= MAX_NOTIFICATION_OBJECT_BYTES
+                    && (field == "data" || map.values().all(Value::is_string)) =>
+            {
+                kept.insert(field.to_owned(), value.clone());
+            }
+            Some(_) => {
+                return Err(invalid(format!(
+                    "notification.{field} must be an object of at most \
+                     {MAX_NOTIFICATION_OBJECT_BYTES} bytes of JSON{}",
+                    if field == "apns" {
+                        " with string values"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+        }
+    }
+    match given.get("recipients") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) if list.len() <= MAX_NOTIFICATION_RECIPIENTS => {
+            let mut overrides = Vec::with_capacity(list.len());
+            for (index, entry) in list.iter().enumerate() {
+                let Some(entry) = entry.as_object() else {
+                    return Err(invalid(format!(
+                        "notification.recipients[{index}] must be an object"
+                    )));
+                };
+                let who = entry
+                    .get("user_id")
+                    .or_else(|| entry.get("recipient"))
+                    .filter(|v| !v.is_null())
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "notification.recipients[{index}] names nobody: give user_id \
+                             (1.x) or recipient (2.0)"
+                        ))
+                    })?;
+                let user = user(who, "notification")?;
+                let mut one = crate::mock_layer::input::notification(entry)?;
+                one.insert("user_id".into(), Value::String(user));
+                overrides.push(Value::Object(one));
+            }
+            kept.insert("recipients".into(), Value::Array(overrides));
+        }
+        Some(_) => {
+            return Err(invalid(format!(
+                "notification.recipients must be a list of at most \
+                 {MAX_NOTIFICATION_RECIPIENTS} overrides"
+            )));
+        }
+    }
+    Ok(Some(Value::Object(kept)))
+}

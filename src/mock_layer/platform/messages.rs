@@ -67,6 +67,7 @@ pub async fn post_messages(
     let sender = platform_input::sender(&body)?;
     let schedule = platform_input::schedule(&body)?;
     let mut new = input::new_message(&body)?;
+    new.notification = platform_input::notification(&body)?;
     new.uuid = tag;
     new.from_server = true;
     let mut world = emulator.world(platform.app)?;

@@ -10,12 +10,14 @@
 //! - `conversations.rs` — create, get, Layer-Patch, delete; the user-perspective reads.
 //! - `messages.rs` — send (as a user or under a name), list, get, delete.
 //! - `parts.rs` — a sent message's parts under 3.0: add, update, replace, delete.
-//! - `proxy.rs` — 3.0's Client API proxy: send, receipts, mark-all-read as a user.
+//! - `proxy.rs` — 3.0's Client API proxy: the Client API's requests, run as a user.
 //! - `following.rs` — 2.0/3.0 following: follow, unfollow, list, the followed identities.
 //! - `content.rs` — rich content the server uploads for its messages.
 //! - `identities.rs` — `…/users/{u}/identity`: create, get, patch, replace, delete.
 //! - `announcements.rs` — announcements to a list of users from a named sender.
 //! - `users.rs` — block lists, `PATCH /users/{u}` (blocks, suspension), sessions.
+//! - `webhooks/` — the Webhooks API (register, verify, activate …) and the sender of
+//!   deliveries, which shares the Platform API's host and token.
 
 mod announcements;
 mod content;
@@ -28,6 +30,7 @@ mod parts;
 mod proxy;
 mod users;
 mod views;
+pub(crate) mod webhooks;
 
 use std::future::{Ready, ready};
 
@@ -87,11 +90,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(resource("/messages/{message}").get(messages::get_bare_message))
             .service(
-                resource("/users/{user}/conversations").get(conversations::get_user_conversations),
+                resource("/users/{user}/conversations")
+                    .get(conversations::get_user_conversations)
+                    .post(proxy::post_user_conversations),
             )
             .service(
                 resource("/users/{user}/conversations/{conversation}")
-                    .get(conversations::get_user_conversation),
+                    .get(conversations::get_user_conversation)
+                    .patch(proxy::patch_user_conversation)
+                    .delete(proxy::delete_user_conversation),
             )
             .service(
                 resource("/users/{user}/conversations/{conversation}/messages")
@@ -137,12 +144,46 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .delete(following::delete_following),
             )
             .service(resource("/users/{user}/identities").get(following::get_identities))
+            .service(resource("/users/{user}/identities/{item}").get(proxy::get_user_identity))
+            .service(
+                resource("/users/{user}/following/users/{item}")
+                    .put(proxy::put_user_following)
+                    .delete(proxy::delete_user_following),
+            )
+            .service(resource("/users/{user}/announcements").get(proxy::get_user_announcements))
+            .service(
+                resource("/users/{user}/announcements/{item}")
+                    .get(proxy::get_user_announcement)
+                    .delete(proxy::delete_user_announcement),
+            )
+            .service(
+                resource("/users/{user}/announcements/{item}/receipts")
+                    .post(proxy::post_user_announcement_receipts),
+            )
+            .service(resource("/users/{user}/content").post(proxy::post_user_content))
+            .service(resource("/users/{user}/content/{item}").get(proxy::get_user_content))
+            .service(resource("/users/{user}/push_tokens").post(proxy::post_user_push_tokens))
+            .service(
+                resource("/users/{user}/push_tokens/{item}").delete(proxy::delete_user_push_token),
+            )
             .service(
                 resource("/users/{user}/badge")
                     .get(users::get_badge)
                     .put(users::put_badge),
             )
             .service(resource("/notifications").post(announcements::post_notifications))
+            .service(
+                resource("/webhooks")
+                    .get(webhooks::get_webhooks)
+                    .post(webhooks::post_webhooks),
+            )
+            .service(
+                resource("/webhooks/{webhook}")
+                    .get(webhooks::get_webhook)
+                    .delete(webhooks::delete_webhook),
+            )
+            .service(resource("/webhooks/{webhook}/activate").post(webhooks::post_activate))
+            .service(resource("/webhooks/{webhook}/deactivate").post(webhooks::post_deactivate))
             .service(resource("/users/{user}/sessions").delete(users::delete_sessions))
             .service(
                 resource("/users/{user}")
@@ -344,7 +385,9 @@ impl FromRequest for Platform {
     }
 }
 
-fn platform_of(req: &HttpRequest) -> Result<Platform, LayerError> {
+/// The served app a `/apps/{app_uuid}/…` request names, once its Bearer token is checked —
+/// for the Platform API and the Webhooks API, which share the token.
+fn authorized_app(req: &HttpRequest) -> Result<AppId, LayerError> {
     let Some(emulator) = req.app_data::<web::Data<MockLayer>>() else {
         return Err(LayerError::internal(
             "the emulator's state is not registered",
@@ -380,6 +423,11 @@ fn platform_of(req: &HttpRequest) -> Result<Platform, LayerError> {
              (GET /_mock/apps shows it)",
         ));
     }
+    Ok(app)
+}
+
+fn platform_of(req: &HttpRequest) -> Result<Platform, LayerError> {
+    let app = authorized_app(req)?;
     let version = Version::from_accept(req.headers().get(ACCEPT))?;
     Ok(Platform { app, version })
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::conversations::existing;
 use super::{Platform, Version, no_content, path_uuid};
+use crate::clock::iso_ms;
 use crate::mock_layer::MockLayer;
 use crate::mock_layer::error::{ErrorKind, LayerError};
 use crate::mock_layer::input;
@@ -78,6 +79,10 @@ fn part_view(world: &World, message: &Message, index: usize) -> Value {
         map.insert("url".into(), format!("{message_url}/parts/{key}").into());
         map.insert("message_url".into(), message_url.into());
         map.remove("size");
+        if let Some(part) = message.parts.get(index) {
+            let updated = part.updated_ms.unwrap_or(message.sent_ms);
+            map.insert("updated_at".into(), iso_ms(updated).into());
+        }
     }
     view
 }

@@ -178,7 +178,8 @@ pub async fn put_badge(
     };
     let mut world = emulator.world(platform.app)?;
     let user = known_user(&world, &path.user)?;
-    world.external_unread.insert(user, count);
+    world.external_unread.insert(user.clone(), count);
+    world.push_badge(&user);
     Ok(no_content())
 }
 

@@ -69,6 +69,12 @@ impl PlatformView<'_> {
             "distinct": conversation.distinct,
             "metadata": conversation.metadata,
         });
+        if self.version == Version::V3_0 {
+            view["significance"] = conversation
+                .significance
+                .clone()
+                .map_or(Value::Null, Value::Object);
+        }
         if let (Some(user), Value::Object(map)) = (viewer, &mut view) {
             let last = self
                 .world
@@ -121,13 +127,17 @@ impl PlatformView<'_> {
                             "expiration": null,
                         })
                     });
-                json!({
+                let mut view = json!({
                     "id": part_id,
                     "mime_type": part.mime_type,
                     "body": part.body,
                     "encoding": part.encoding,
                     "content": content,
-                })
+                });
+                if self.version == Version::V3_0 {
+                    view["updated_at"] = iso_ms(part.updated_ms.unwrap_or(message.sent_ms)).into();
+                }
+                view
             })
             .collect();
         let recipient_status: Map<String, Value> = message
@@ -135,7 +145,7 @@ impl PlatformView<'_> {
             .iter()
             .map(|(user, status)| (self.user_key(user), status.as_str().into()))
             .collect();
-        json!({
+        let mut view = json!({
             "id": id,
             "url": format!("{conversation_url}/messages/{}", message.uuid),
             "receipts_url": null,
@@ -148,7 +158,12 @@ impl PlatformView<'_> {
             "is_unread": viewer.map(|user| message.is_unread_for(user)),
             "recipient_status": recipient_status,
             "notification": message.notification,
-        })
+        });
+        if self.version == Version::V3_0 {
+            // 3.0: the last change of the parts (the sending, until the server edits them).
+            view["updated_at"] = iso_ms(message.updated_ms.unwrap_or(message.sent_ms)).into();
+        }
+        view
     }
 
     /// A delayed message as it will be (202 of a `schedule`d send): not sent yet, so no

@@ -20,6 +20,7 @@ use super::{json, path_uuid};
 use crate::mock_layer::MockLayer;
 use crate::mock_layer::auth::Caller;
 use crate::mock_layer::error::LayerError;
+use crate::mock_layer::ids::AppId;
 
 pub async fn post_content(
     caller: Caller,
@@ -95,17 +96,23 @@ pub async fn put_upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, LayerError> {
     // Which app's upload it is, and how long it may be, before a byte is read: the URL is
-    // unauthenticated, so a wrong one must cost nothing.
+    // unauthenticated, so a wrong one must cost nothing. The URL is claimed now, so a
+    // second `PUT` to it is refused before its body is read too.
     let mut target = None;
     for (app, mut world) in emulator.worlds() {
         let now = world.now_ms();
-        if let Some(room) = world.content.upload_room(&secret, now)? {
+        if let Some(room) = world.content.claim_upload(&secret, now)? {
             target = Some((app, room));
             break;
         }
     }
     let Some((app, room)) = target else {
         return Err(LayerError::not_found("there is no upload at this URL"));
+    };
+    let mut claim = UploadClaim {
+        emulator: emulator.clone(),
+        app,
+        secret: Some(secret.into_inner()),
     };
     let too_long = || {
         LayerError::invalid_request(format!(
@@ -127,8 +134,38 @@ pub async fn put_upload(
         .await
         .map_err(|_| too_long())?
         .map_err(|e| LayerError::invalid_request(format!("the upload could not be read: {e}")))?;
-    emulator.world(app)?.content.store_upload(&secret, bytes)?;
-    Ok(HttpResponse::Ok().finish())
+    claim.store(bytes)
+}
+
+/// A `PUT`'s hold on its upload URL. Dropped without storing — the upload was refused, or
+/// the client went away while its body was read — it gives the URL back.
+struct UploadClaim {
+    emulator: web::Data<MockLayer>,
+    app: AppId,
+    /// The upload's secret while the claim is held.
+    secret: Option<String>,
+}
+
+impl UploadClaim {
+    fn store(&mut self, bytes: web::Bytes) -> Result<HttpResponse, LayerError> {
+        let mut world = self.emulator.world(self.app)?;
+        // `store_upload` ends the claim whatever it answers, under the same lock.
+        let Some(secret) = self.secret.take() else {
+            return Err(LayerError::internal("an upload claim was used twice"));
+        };
+        world.content.store_upload(&secret, bytes)?;
+        Ok(HttpResponse::Ok().finish())
+    }
+}
+
+impl Drop for UploadClaim {
+    fn drop(&mut self) {
+        if let Some(secret) = &self.secret
+            && let Ok(mut world) = self.emulator.world(self.app)
+        {
+            world.content.release_upload(secret);
+        }
+    }
 }
 
 /// `GET {download_url}`: the bytes with the type they were uploaded as, as an attachment.

@@ -24,7 +24,9 @@ pub async fn get_conversations(
     let by_last_message = query.by_last_message()?;
     let world = emulator.world(caller.app)?;
     let mine = world.conversations_newest_first(&caller.user_id, by_last_message, |c| {
-        c.is_participant(&caller.user_id) && !c.hidden.contains(&caller.user_id)
+        c.is_participant(&caller.user_id)
+            && !c.hidden.contains(&caller.user_id)
+            && !c.unseen_by.contains(&caller.user_id)
     });
     let total = mine.len();
     let is_from = |(_, c): &(u64, &Conversation), id: &str| {

@@ -7,12 +7,12 @@
 //! `invalid_endpoint`, unsupported methods `method_not_allowed`, and an upgrade request on
 //! any path goes to the WebSocket.
 
-mod announcements;
+pub(super) mod announcements;
 pub(super) mod content;
-mod conversations;
-mod identities;
-mod messages;
-mod sessions;
+pub(super) mod conversations;
+pub(super) mod identities;
+pub(super) mod messages;
+pub(super) mod sessions;
 
 use actix_web::guard::{self, GuardContext};
 use actix_web::http::StatusCode;

@@ -13,7 +13,9 @@ impl World {
             ))
         };
         let conversation = self.conversations.get(uuid).ok_or_else(not_found)?;
-        if conversation.is_participant(caller) {
+        if conversation.unseen_by.contains(caller) {
+            Err(not_found())
+        } else if conversation.is_participant(caller) {
             Ok(conversation)
         } else if conversation.former.contains(caller) {
             Err(LayerError::access_denied(format!(

@@ -83,17 +83,15 @@ impl World {
             self.emit(user, PacketKind::Change, body);
         }
         if let Some(notification) = input.notification {
-            self.notifications.push_back(Notification {
+            self.log_push(Notification {
                 at_ms: announcement.sent_ms,
                 message: announcement.id(),
                 conversation: String::new(),
                 sender: announcement.sender_name.clone(),
                 recipients: announcement.recipients.clone(),
                 notification,
+                badges: Vec::new(),
             });
-            while self.notifications.len() > NOTIFICATION_LOG_SIZE {
-                self.notifications.pop_front();
-            }
         }
         Ok(uuid)
     }

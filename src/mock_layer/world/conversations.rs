@@ -22,6 +22,12 @@ pub struct Conversation {
     pub hidden: BTreeSet<String>,
     /// Per user, the position up to which messages were deleted for their devices.
     pub purged_up_to: HashMap<String, u64>,
+    /// Platform API 3.0's `significance`, as the server gave it at creation.
+    pub significance: Option<Map<String, Value>>,
+    /// Participants who never see it: it was created by a user they block (§E.11). Others
+    /// see them among the participants; they get no packet about it and 404 for it, until
+    /// they leave or find it again by creating the same distinct conversation.
+    pub unseen_by: BTreeSet<String>,
 }
 
 impl Conversation {
@@ -31,6 +37,13 @@ impl Conversation {
 
     pub fn is_participant(&self, user: &str) -> bool {
         self.participants.iter().any(|p| p == user)
+    }
+
+    /// The participants who see it: whom its changes are pushed to.
+    pub fn audience(&self) -> impl Iterator<Item = &String> + '_ {
+        self.participants
+            .iter()
+            .filter(|p| !self.unseen_by.contains(*p))
     }
 
     fn participant_set(&self) -> BTreeSet<&str> {
@@ -123,8 +136,16 @@ impl World {
             let found = self
                 .conversations
                 .values()
-                .find(|c| c.distinct && c.participant_set() == wanted);
-            if let Some(existing) = found {
+                .find(|c| c.distinct && c.participant_set() == wanted)
+                .map(|c| c.uuid);
+            // A user who never saw it (its creator is someone they block) finds it now.
+            if let (Some(uuid), Some(creator)) = (found, creator)
+                && let Some(existing) = self.conversations.get_mut(&uuid)
+                && existing.unseen_by.remove(creator)
+            {
+                self.push_conversation_create(&uuid, Some(creator));
+            }
+            if let Some(existing) = found.and_then(|uuid| self.conversations.get(&uuid)) {
                 let view = view(self, existing);
                 return match &input.metadata {
                     Some(metadata) if *metadata != existing.metadata => Err(LayerError::new(
@@ -150,6 +171,16 @@ impl World {
         }
         let now = self.now_ms();
         let uuid = input.uuid.unwrap_or_else(Uuid::new_v4);
+        // Whoever blocks the creator never sees what they create (§E.11).
+        let unseen_by = creator
+            .map(|creator| {
+                participants
+                    .iter()
+                    .filter(|p| *p != creator && self.blocks(p, creator))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
         let conversation = Conversation {
             uuid,
             created_ms: now,
@@ -162,10 +193,16 @@ impl World {
             former: BTreeSet::new(),
             hidden: BTreeSet::new(),
             purged_up_to: HashMap::new(),
+            significance: input.significance,
+            unseen_by,
         };
         let view = view(self, &conversation);
         self.conversations.insert(uuid, conversation);
         self.push_conversation_create(&uuid, None);
+        let actor = creator.map(|c| Actor::User(c.to_owned()));
+        self.record_event(EventKind::ConversationCreated, actor, |w| {
+            w.conversation_subject(&uuid)
+        });
         Ok((view, true))
     }
 
@@ -175,7 +212,7 @@ impl World {
         let Some(conversation) = self.conversations.get(uuid).cloned() else {
             return;
         };
-        for user in &conversation.participants {
+        for user in conversation.audience() {
             if only.is_some_and(|o| o != user) {
                 continue;
             }
@@ -273,11 +310,21 @@ impl World {
         for user in &removed {
             after.former.insert(user.clone());
             after.hidden.remove(user);
+            after.unseen_by.remove(user);
         }
         // Changing who takes part makes a distinct conversation an ordinary one (Layer docs).
         let was_distinct = after.distinct;
         if !added.is_empty() || !removed.is_empty() {
             after.distinct = false;
+        }
+        let participants_changed = !added.is_empty() || !removed.is_empty();
+        let metadata_changed = after.metadata != before.metadata;
+        let snapshot = || Some(Subject::Conversation(Box::new(after.clone())));
+        if participants_changed {
+            self.record_event(EventKind::ConversationParticipants, None, |_| snapshot());
+        }
+        if metadata_changed {
+            self.record_event(EventKind::ConversationMetadata, None, |_| snapshot());
         }
         if after.participants.is_empty() {
             // Everyone left: nobody can see it again, so it goes with its messages and their
@@ -318,11 +365,7 @@ impl World {
         }
         let object = self.object_ref("Conversation", &after.id());
         let update = json!({"operation": "update", "object": object, "data": wire_ops});
-        for user in before
-            .participants
-            .iter()
-            .filter(|u| after.is_participant(u))
-        {
+        for user in before.audience().filter(|u| after.is_participant(u)) {
             self.emit(user, PacketKind::Change, update.clone());
         }
         for user in &removed {
@@ -374,12 +417,15 @@ impl World {
 impl World {
     /// Deletes a conversation for every participant on every device, and tells them.
     pub fn destroy_conversation(&mut self, conversation: &Conversation) {
+        self.record_event(EventKind::ConversationDeleted, None, |w| {
+            w.conversation_subject(&conversation.uuid)
+        });
         self.forget_conversation(&conversation.uuid);
         self.note_deleted_conversation(conversation.uuid);
         let object = self.object_ref("Conversation", &conversation.id());
         let body =
             json!({"operation": "delete", "object": object, "data": {"mode": "all_participants"}});
-        for user in &conversation.participants {
+        for user in conversation.audience() {
             self.emit(user, PacketKind::Change, body.clone());
         }
     }

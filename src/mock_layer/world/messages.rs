@@ -29,6 +29,8 @@ pub struct Part {
     pub encoding: Option<String>,
     pub content: Option<Uuid>,
     pub size: u64,
+    /// When the server last added or changed it (3.0 parts API); `None`: as sent.
+    pub updated_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +54,8 @@ pub struct Message {
     /// What it counts for against `max_message_bytes`, measured once when it is sent, so
     /// deleting it gives back exactly that.
     pub stored_bytes: usize,
+    /// When the server last changed its parts (3.0 parts API); `None`: never.
+    pub updated_ms: Option<i64>,
 }
 
 impl Message {
@@ -146,7 +150,9 @@ impl World {
     /// the Client API and the Platform API take, so both reach the same sockets the same way.
     /// The caller has checked the sender may see the conversation; a user who is not a
     /// participant is refused here. On an ID in use, the error comes with that ID.
-    /// Participants who block the sending user never see the message (§E.11).
+    /// Participants who block the sending user, or whom the sending user blocks, never see
+    /// the message (§E.11: neither sees the other's messages, so in a one-to-one
+    /// conversation nothing passes either way).
     pub fn send_message(
         &mut self,
         sender: &Sender,
@@ -197,15 +203,20 @@ impl World {
                     .map_err(|e| (e, None))?,
             );
         }
-        let hidden_for: BTreeSet<String> = match sender.user() {
-            Some(user) => conversation
-                .participants
-                .iter()
-                .filter(|p| *p != user && self.blocks(p, user))
-                .cloned()
-                .collect(),
-            None => BTreeSet::new(),
-        };
+        let hidden_for: BTreeSet<String> = conversation
+            .participants
+            .iter()
+            .filter(|p| match sender.user() {
+                Some(user) => {
+                    *p != user
+                        && (self.blocks(p, user)
+                            || self.blocks(user, p)
+                            || conversation.unseen_by.contains(*p))
+                }
+                None => conversation.unseen_by.contains(*p),
+            })
+            .cloned()
+            .collect();
         // An answer to another message (XDK response-v2) and initial response states are
         // read now, so a bad one refuses the message before anything changes.
         let response = self
@@ -247,6 +258,7 @@ impl World {
             notification: input.notification.clone(),
             hidden_for,
             stored_bytes: 0,
+            updated_ms: None,
         };
         let size = message.measure();
         message.stored_bytes = size;
@@ -287,6 +299,7 @@ impl World {
         }
         self.message_bytes = self.message_bytes.saturating_add(size);
         self.messages.insert(uuid, message.clone());
+        self.messages_created.inc();
         for user in &reappearing {
             self.push_conversation_create(conversation_uuid, Some(user));
         }
@@ -322,18 +335,23 @@ impl World {
             self.apply_response(caller, response);
         }
         if let Some(notification) = input.notification {
-            self.notifications.push_back(Notification {
+            self.log_push(Notification {
                 at_ms: now,
                 message: message.id(),
                 conversation: conversation.id(),
                 sender: caller.to_owned(),
                 recipients: receivers.iter().filter(|p| *p != caller).cloned().collect(),
                 notification,
+                badges: Vec::new(),
             });
-            while self.notifications.len() > NOTIFICATION_LOG_SIZE {
-                self.notifications.pop_front();
-            }
         }
+        let actor = match sender {
+            Sender::User(user) => Actor::User(user.clone()),
+            Sender::Name(name) => Actor::Name(name.clone()),
+        };
+        self.record_event(EventKind::MessageSent, Some(actor), |w| {
+            w.message_subject(&uuid)
+        });
         Ok(uuid)
     }
 
@@ -409,6 +427,7 @@ impl World {
             encoding: part.encoding,
             content,
             size,
+            updated_ms: None,
         })
     }
 
@@ -461,6 +480,9 @@ impl World {
 
     /// Deletes a message for every participant, and tells them.
     pub fn destroy_message(&mut self, message: &Message, conversation: &Conversation) {
+        self.record_event(EventKind::MessageDeleted, None, |w| {
+            w.message_subject(&message.uuid)
+        });
         self.forget_message(&message.uuid);
         if let Some(c) = self.conversations.get_mut(&message.conversation) {
             c.messages.retain(|m| *m != message.uuid);
@@ -468,7 +490,7 @@ impl World {
         let object = self.object_ref("Message", &message.id());
         let body =
             json!({"operation": "delete", "object": object, "data": {"mode": "all_participants"}});
-        for user in &conversation.participants {
+        for user in conversation.audience() {
             self.emit(user, PacketKind::Change, body.clone());
         }
         // Each viewer's last message and unread count may have changed with it.
@@ -476,7 +498,7 @@ impl World {
             return;
         };
         let conversation_ref = self.object_ref("Conversation", &conversation.id());
-        for user in &conversation.participants {
+        for user in conversation.audience() {
             let last = match self.visible_messages(&conversation, user).next_back() {
                 Some(last) => {
                     json!({"operation": "set", "property": "last_message", "id": last.id()})
@@ -528,6 +550,16 @@ impl World {
     }
 
     pub(super) fn push_status_change(&mut self, message: &Message, reader: &str, status: Status) {
+        let kind = match status {
+            Status::Read => Some(EventKind::MessageRead),
+            Status::Delivered => Some(EventKind::MessageDelivered),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            self.record_event(kind, Some(Actor::User(reader.to_owned())), |w| {
+                w.message_subject(&message.uuid)
+            });
+        }
         let Some(conversation) = self.conversations.get(&message.conversation).cloned() else {
             return;
         };
@@ -540,7 +572,7 @@ impl World {
                 "value": status.as_str(),
             }],
         });
-        for user in &conversation.participants {
+        for user in conversation.audience() {
             self.emit(user, PacketKind::Change, body.clone());
         }
     }
@@ -580,7 +612,7 @@ impl World {
             "object": self.object_ref("Conversation", &conversation.id()),
             "data": {"position": up_to, "identity": self.identity_basic(caller)},
         });
-        for user in &conversation.participants {
+        for user in conversation.audience() {
             self.emit(user, PacketKind::Operation, body.clone());
         }
         self.push_unread_count(uuid, caller);

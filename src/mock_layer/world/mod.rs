@@ -21,7 +21,8 @@
 //! `messages.rs` (the one `send_message` both APIs use), `parts.rs` (server edits of parts),
 //! `announcements.rs`, `scheduled.rs` (delayed messages and the clock offset), `content.rs`,
 //! `sockets.rs` (fan-out and the change log), `server.rs` (what only the Platform API does:
-//! identities' fields, blocks, pushes, badges) and `patch.rs` (Layer-Patch paths).
+//! identities' fields, blocks, pushes, badges), `webhooks.rs` (registered webhooks and the
+//! events recorded for them) and `patch.rs` (Layer-Patch paths).
 
 mod access;
 mod announcements;
@@ -35,6 +36,7 @@ mod responses;
 mod scheduled;
 mod server;
 mod sockets;
+pub mod webhooks;
 
 pub use announcements::Announcement;
 pub use conversations::Conversation;
@@ -43,9 +45,10 @@ pub use messages::{Message, Part, Sender, Status};
 pub use patch::escape_patch_key;
 pub use scheduled::Scheduled;
 pub use server::{
-    IDENTITY_FIELDS, IdentityFields, IdentityOp, check_identity_metadata, unknown_user,
+    Badging, BadgingMode, IDENTITY_FIELDS, IdentityFields, IdentityOp, check_identity_metadata,
+    unknown_user,
 };
-pub use sockets::SocketHandle;
+pub use sockets::{SocketEnd, SocketHandle};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -62,6 +65,7 @@ use super::ids::{AppId, Kind, identity_id, object_id};
 use super::input::{NewConversation, NewMessage, NewPart, PatchOp, ReceiptKind, check_metadata};
 use crate::clock::{iso_ms, wall_clock_ms};
 use patch::{delete_path, metadata_property, set_path};
+use webhooks::{Actor, EventKind, Subject};
 
 /// How many pushes the emulator keeps for `GET /_mock/notifications`, per app. They outlive
 /// their messages; each keeps only a bounded `title`, `text` and `sound` (see `input.rs`).
@@ -78,8 +82,12 @@ pub struct Notification {
     pub conversation: String,
     pub sender: String,
     pub recipients: Vec<String>,
-    /// `title`, `text` and `sound`, as `input::new_message` kept them.
+    /// `title`, `text` and `sound`, as `input::new_message` kept them (and from the Platform
+    /// API the rest of §C.3: per-recipient overrides, `data`, APNs fields).
     pub notification: Value,
+    /// Each recipient's badge number as the push carried it (in `recipients`' order; `None`
+    /// with badging off).
+    pub badges: Vec<Option<u64>>,
 }
 
 /// Limits that come from configuration.
@@ -127,14 +135,21 @@ pub struct World {
     pub session_ttl_secs: Option<u64>,
     /// Per user, the badge count the app set (`PUT /users/{u}/badge`).
     pub external_unread: HashMap<String, u64>,
+    /// What the badge on a push counts (Layer's dashboard setting; `PUT /_mock/badging`).
+    pub badging: Badging,
     /// Delayed messages waiting for their time (`scheduled.rs`).
     pub scheduled: Vec<Scheduled>,
+    /// Webhooks and the events waiting for them (`webhooks.rs`).
+    pub webhooks: webhooks::Webhooks,
     /// How far the test controls moved this world's clock ahead of the wall clock.
     pub clock_offset_ms: i64,
     /// The latest timestamp handed out: time never goes backwards within a world, so
     /// `Event.replay` from a packet's timestamp never misses a later change.
     last_ms: i64,
     last_seq: u64,
+    /// Messages created in this world since start (a reset keeps it: a counter never goes
+    /// back).
+    pub messages_created: prometheus_client::metrics::counter::Counter,
 }
 
 impl World {
@@ -158,11 +173,14 @@ impl World {
             deleted_conversations: HashSet::new(),
             suspended: BTreeSet::new(),
             scheduled: Vec::new(),
+            webhooks: webhooks::Webhooks::default(),
             external_unread: HashMap::new(),
+            badging: Badging::default(),
             session_ttl_secs: None,
             clock_offset_ms: 0,
             last_ms: 0,
             last_seq: 0,
+            messages_created: Default::default(),
         }
     }
 
@@ -174,9 +192,13 @@ impl World {
             }
         }
         let offset = self.clock_offset_ms;
+        let notify = self.webhooks.notify();
+        let messages_created = self.messages_created.clone();
         *self = World::new(self.app, self.base.clone(), self.limits);
-        // Time does not go back, even across a reset.
+        // Time does not go back, even across a reset; the webhook sender stays attached.
         self.clock_offset_ms = offset;
+        self.webhooks = webhooks::Webhooks::new(notify);
+        self.messages_created = messages_created;
     }
 
     /// Now, in milliseconds, never earlier than a time already handed out.

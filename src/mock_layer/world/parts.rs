@@ -70,6 +70,25 @@ impl World {
         Ok(())
     }
 
+    /// Marks the message's parts changed now, `changed` (by index) with them; the rich
+    /// content its parts now use belongs to it (it is freed with the message).
+    fn stamp_parts(&mut self, uuid: &Uuid, changed: impl IntoIterator<Item = usize>) {
+        let now = self.now_ms();
+        let Some(message) = self.messages.get_mut(uuid) else {
+            return;
+        };
+        message.updated_ms = Some(now);
+        for index in changed {
+            if let Some(part) = message.parts.get_mut(index) {
+                part.updated_ms = Some(now);
+            }
+        }
+        let contents: Vec<Uuid> = message.parts.iter().filter_map(|p| p.content).collect();
+        for content in contents {
+            self.content.attach(&content, *uuid);
+        }
+    }
+
     /// Pushes a change to every participant who sees the message.
     fn tell_viewers(&mut self, message: &Message, body: Value) {
         let Some(conversation) = self.conversations.get(&message.conversation) else {
@@ -128,10 +147,11 @@ impl World {
             message.parts.extend(accepted);
         }
         self.remeasure(uuid, &before)?;
+        let start = before.parts.len();
+        self.stamp_parts(uuid, start..start + ids.len());
         let Some(message) = self.messages.get(uuid).cloned() else {
             return Ok(ids);
         };
-        let start = message.parts.len() - ids.len();
         let ops: Vec<Value> = ids
             .iter()
             .enumerate()
@@ -143,7 +163,20 @@ impl World {
         let body =
             json!({"operation": "update", "object": self.object_ref("Message", &id), "data": ops});
         self.tell_viewers(&message, body);
+        for part in &message.parts[start..] {
+            self.record_part_event(EventKind::PartCreated, &message, part);
+        }
         Ok(ids)
+    }
+
+    /// A webhook event about one part of a message as it is now.
+    fn record_part_event(&mut self, kind: EventKind, message: &Message, part: &Part) {
+        self.record_event(kind, None, |_| {
+            Some(Subject::Part {
+                message: Box::new(message.clone()),
+                part: part.clone(),
+            })
+        });
     }
 
     /// Replaces one part's MIME type and body; viewers get a MessagePart update.
@@ -169,12 +202,21 @@ impl World {
             message.parts[index] = part.clone();
         }
         self.remeasure(uuid, &before)?;
+        self.stamp_parts(uuid, [index]);
+        if let Some(old) = before.parts[index].content
+            && part.content != Some(old)
+        {
+            self.content.remove(&old);
+        }
         let mut ops = vec![json!({"operation": "set", "property": "body", "value": part.body})];
         if before.parts[index].mime_type != part.mime_type {
             ops.push(json!({"operation": "set", "property": "mime_type", "value": part.mime_type}));
         }
         let body = json!({"operation": "update", "object": self.object_ref("MessagePart", &part_id), "data": ops});
         self.tell_viewers(&before, body);
+        if let Some(message) = self.messages.get(uuid).cloned() {
+            self.record_part_event(EventKind::PartUpdated, &message, &part);
+        }
         Ok(())
     }
 
@@ -192,13 +234,20 @@ impl World {
         self.freeze_part_ids(uuid);
         let removed = self.messages.get_mut(uuid).map(|m| m.parts.remove(index));
         self.remeasure(uuid, &before)?;
+        self.stamp_parts(uuid, []);
         if let Some(content) = removed.as_ref().and_then(|p| p.content) {
             self.content.remove(&content);
         }
-        let part_id = removed.and_then(|p| p.id).unwrap_or_default();
+        let part_id = removed
+            .as_ref()
+            .and_then(|p| p.id.clone())
+            .unwrap_or_default();
         let ops = json!([{"operation": "remove", "property": "parts", "id": part_id}]);
         let body = json!({"operation": "update", "object": self.object_ref("Message", &before.id()), "data": ops});
         self.tell_viewers(&before, body);
+        if let (Some(part), Some(message)) = (removed, self.messages.get(uuid).cloned()) {
+            self.record_part_event(EventKind::PartDeleted, &message, &part);
+        }
         Ok(())
     }
 
@@ -227,8 +276,17 @@ impl World {
             .map(|m| std::mem::replace(&mut m.parts, accepted))
             .unwrap_or_default();
         self.remeasure(uuid, &before)?;
+        let count = self.messages.get(uuid).map_or(0, |m| m.parts.len());
+        self.stamp_parts(uuid, 0..count);
+        let kept: Vec<Uuid> = self
+            .messages
+            .get(uuid)
+            .map(|m| m.parts.iter().filter_map(|p| p.content).collect())
+            .unwrap_or_default();
         for content in old.iter().filter_map(|p| p.content) {
-            self.content.remove(&content);
+            if !kept.contains(&content) {
+                self.content.remove(&content);
+            }
         }
         let Some(message) = self.messages.get(uuid).cloned() else {
             return Ok(());
@@ -247,6 +305,12 @@ impl World {
         let body =
             json!({"operation": "update", "object": self.object_ref("Message", &id), "data": ops});
         self.tell_viewers(&message, body);
+        for part in &old {
+            self.record_part_event(EventKind::PartDeleted, &message, part);
+        }
+        for part in &message.parts {
+            self.record_part_event(EventKind::PartCreated, &message, part);
+        }
         Ok(())
     }
 }

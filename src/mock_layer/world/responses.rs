@@ -337,6 +337,7 @@ impl World {
                     body: Some(body),
                     encoding: None,
                     content: None,
+                    updated_ms: None,
                 }
             })
             .collect())
@@ -389,6 +390,7 @@ impl World {
                     body: Some(body.clone()),
                     encoding: None,
                     content: None,
+                    updated_ms: None,
                 });
                 (message.parts.len() - 1, true)
             }
@@ -413,7 +415,7 @@ impl World {
                 "data": [{"operation": "set", "property": "body", "value": body}],
             })
         };
-        for user in &conversation.participants {
+        for user in conversation.audience() {
             self.emit_for(user, PacketKind::Change, change.clone(), ClientApi::V3);
         }
     }

@@ -149,10 +149,15 @@ impl World {
             })),
         };
         for user in found
-            .participants
-            .iter()
+            .audience()
             .filter(|u| sender.user() != Some(u.as_str()))
         {
+            if sender
+                .user()
+                .is_some_and(|s| self.blocks(user, s) || self.blocks(s, user))
+            {
+                continue;
+            }
             self.send(user, &signal);
         }
     }

@@ -276,18 +276,77 @@ impl World {
             self.provision_within_room(user);
         }
         let at_ms = self.now_ms();
-        self.notifications.push_back(Notification {
+        self.log_push(Notification {
             at_ms,
             message: String::new(),
             conversation: String::new(),
             sender: String::new(),
             recipients,
             notification,
+            badges: Vec::new(),
         });
+        Ok(())
+    }
+
+    /// `PUT /users/{u}/badge`: the new count goes out at once in a silent push (§C.9).
+    pub fn push_badge(&mut self, user: &str) {
+        let at_ms = self.now_ms();
+        self.log_push(Notification {
+            at_ms,
+            message: String::new(),
+            conversation: String::new(),
+            sender: String::new(),
+            recipients: vec![user.to_owned()],
+            notification: json!({}),
+            badges: Vec::new(),
+        });
+    }
+
+    /// Records a push as it would go out, each recipient's badge number with it, keeping the
+    /// last [`NOTIFICATION_LOG_SIZE`].
+    pub(super) fn log_push(&mut self, mut push: Notification) {
+        push.badges = push
+            .recipients
+            .iter()
+            .map(|u| self.badge_number(u))
+            .collect();
+        self.notifications.push_back(push);
         while self.notifications.len() > NOTIFICATION_LOG_SIZE {
             self.notifications.pop_front();
         }
-        Ok(())
+    }
+
+    /// The badge a push shows a user, by the app's badging mode: the app's own count
+    /// (`PUT …/badge`) plus the user's unread messages or unread conversations (and, if the
+    /// app counts them, unread announcements), the app's count alone, or none.
+    pub fn badge_number(&self, user: &str) -> Option<u64> {
+        let external = self.external_unread.get(user).copied().unwrap_or(0);
+        let unread = |count: &dyn Fn(usize) -> usize| -> u64 {
+            self.conversations
+                .values()
+                .filter(|c| c.is_participant(user))
+                .map(|c| count(self.unread_count(c, user)))
+                .sum::<usize>() as u64
+        };
+        let counted = match self.badging.mode {
+            BadgingMode::Off => return None,
+            BadgingMode::ExternalOnly => return Some(external),
+            BadgingMode::UnreadMessages => unread(&|n| n),
+            BadgingMode::UnreadConversations => unread(&|n| usize::from(n > 0)),
+        };
+        let announcements = if self.badging.announcements {
+            self.announcements
+                .values()
+                .filter(|a| a.status.get(user).is_some_and(|s| *s != Status::Read))
+                .count() as u64
+        } else {
+            0
+        };
+        Some(
+            external
+                .saturating_add(counted)
+                .saturating_add(announcements),
+        )
     }
 
     /// The badge of `GET /users/{u}/badge`: what the app set, and the user's unread counts.
@@ -319,6 +378,56 @@ impl World {
             self.deleted_conversations.insert(uuid);
         }
     }
+}
+
+/// What the badge of a push counts besides the app's own number (§C.9, Layer's badging
+/// setting).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BadgingMode {
+    /// Unread messages (Layer's default).
+    #[default]
+    UnreadMessages,
+    /// Conversations with unread messages.
+    UnreadConversations,
+    /// Only what the app set with `PUT /users/{u}/badge`.
+    ExternalOnly,
+    /// No badge.
+    Off,
+}
+
+impl BadgingMode {
+    pub const NAMES: [&'static str; 4] = [
+        "unread_messages",
+        "unread_conversations",
+        "external_only",
+        "off",
+    ];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "unread_messages" => Self::UnreadMessages,
+            "unread_conversations" => Self::UnreadConversations,
+            "external_only" => Self::ExternalOnly,
+            "off" => Self::Off,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::UnreadMessages => "unread_messages",
+            Self::UnreadConversations => "unread_conversations",
+            Self::ExternalOnly => "external_only",
+            Self::Off => "off",
+        }
+    }
+}
+
+/// An app's badging: the mode, and whether unread announcements count too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Badging {
+    pub mode: BadgingMode,
+    pub announcements: bool,
 }
 
 /// 404 for a user the app never mentioned.

@@ -13,13 +13,32 @@ pub struct SocketHandle {
     /// What it understands: packets for a newer Client API are not sent to it.
     pub api: ClientApi,
     /// Set to make the socket close itself (a state, not an event: a socket busy when it is
-    /// set still sees it).
-    pub kill: watch::Sender<bool>,
+    /// set still sees it), and why.
+    pub kill: watch::Sender<Option<SocketEnd>>,
+}
+
+/// Why the world closes a socket: the close frame says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketEnd {
+    /// Logout, ended sessions, a test control, a queue it let fill up.
+    Closed,
+    /// Its session expired when the app's clock moved past it.
+    Expired,
 }
 
 impl SocketHandle {
     pub fn kill(&self) {
-        self.kill.send_replace(true);
+        self.end(SocketEnd::Closed);
+    }
+
+    pub fn end(&self, why: SocketEnd) {
+        self.kill.send_if_modified(|state| {
+            let first = state.is_none();
+            if first {
+                *state = Some(why);
+            }
+            first
+        });
     }
 }
 
@@ -45,8 +64,11 @@ impl World {
                 "data": {"sender": self.identity_basic(caller), "action": action},
             })),
         };
-        for user in conversation.participants.iter().filter(|u| *u != caller) {
-            self.send(user, &signal);
+        for user in conversation.audience().filter(|u| *u != caller) {
+            // Neither of two users, one blocking the other, sees the other typing (§E.11).
+            if !self.blocks(user, caller) && !self.blocks(caller, user) {
+                self.send(user, &signal);
+            }
         }
         Ok(())
     }
@@ -103,13 +125,18 @@ impl World {
 
     /// Closes the user's sockets (all of them, or those of one session).
     pub fn close_sockets(&mut self, user: &str, session: Option<&str>) -> usize {
+        self.end_sockets(user, session, SocketEnd::Closed)
+    }
+
+    /// [`Self::close_sockets`], saying why.
+    pub fn end_sockets(&mut self, user: &str, session: Option<&str>, why: SocketEnd) -> usize {
         let before = self.shown_presence(user).0;
         let mut closed = 0;
         if let Some(handles) = self.sockets.get_mut(user) {
             handles.retain(|h| {
                 let close = session.is_none_or(|s| s == h.session);
                 if close {
-                    h.kill();
+                    h.end(why);
                     closed += 1;
                 }
                 !close

@@ -312,14 +312,32 @@ async fn a_deleted_session_is_refused_and_its_socket_closes() {
 
 #[tokio::test]
 async fn sessions_expire_after_the_configured_ttl() {
-    let emulator = spawn_with(|s| s.session_ttl_secs = 1).await;
+    // Sessions live on the app's clock: the test moves it rather than waiting.
+    let emulator = spawn_with(|s| s.session_ttl_secs = 60).await;
     let session = emulator.login("alice").await;
     assert_eq!(emulator.get("/conversations", &session).await.status(), 200);
     let mut ws = emulator.ws(&session).await;
-    // The socket closes by itself when the session ends.
+    advance_clock(&emulator, 59_000).await;
+    assert_eq!(emulator.get("/conversations", &session).await.status(), 200);
+    advance_clock(&emulator, 1_000).await;
+    // The socket closes when the clock passes the session's end.
     assert_eq!(ws.closed_with().await, Some(1008));
     let response = emulator.get("/conversations", &session).await;
     assert_eq!(response.status(), 401);
+    // A new session lives its full time from the moved clock on.
+    let again = emulator.login("alice").await;
+    assert_eq!(emulator.get("/conversations", &again).await.status(), 200);
+}
+
+async fn advance_clock(emulator: &Emulator, ms: i64) {
+    let response = emulator
+        .http
+        .post(format!("{}/_mock/clock", emulator.url))
+        .json(&json!({ "advance_ms": ms }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]

@@ -6,9 +6,12 @@
 mod auth;
 mod bad_input;
 mod control;
+mod control_access;
 mod helpers;
 mod platform;
+mod platform_details;
 mod responses;
 mod rest;
 mod startup;
+mod webhooks;
 mod websocket;

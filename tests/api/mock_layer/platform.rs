@@ -5,19 +5,19 @@ use serde_json::{Value, json};
 
 use super::helpers::{Emulator, STAGING, Ws, spawn_emulator, spawn_with};
 
-const APP_UUID: &str = "11111111-1111-4111-8111-111111111111";
-const V1: &str = "application/vnd.layer+json; version=1.0";
-const V2: &str = "application/vnd.layer+json; version=2.0";
+pub(super) const APP_UUID: &str = "11111111-1111-4111-8111-111111111111";
+pub(super) const V1: &str = "application/vnd.layer+json; version=1.0";
+pub(super) const V2: &str = "application/vnd.layer+json; version=2.0";
 
 /// A Platform API client for the emulator's staging app.
-struct Server<'a> {
-    emulator: &'a Emulator,
-    token: String,
-    accept: &'static str,
+pub(super) struct Server<'a> {
+    pub(super) emulator: &'a Emulator,
+    pub(super) token: String,
+    pub(super) accept: &'static str,
 }
 
 impl<'a> Server<'a> {
-    async fn of(emulator: &'a Emulator) -> Server<'a> {
+    pub(super) async fn of(emulator: &'a Emulator) -> Server<'a> {
         let apps: Value = serde_json::from_str(&emulator.control("apps").await).unwrap();
         Server {
             emulator,
@@ -29,7 +29,7 @@ impl<'a> Server<'a> {
         }
     }
 
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub(super) fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.emulator
             .http
             .request(
@@ -40,7 +40,12 @@ impl<'a> Server<'a> {
             .header("accept", self.accept)
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, String) {
+    pub(super) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, String) {
         let mut request = self.request(method.clone(), path);
         if let Some(body) = body {
             let content_type = if method == Method::PATCH {
@@ -56,12 +61,17 @@ impl<'a> Server<'a> {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
-    async fn json(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(super) async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let (status, text) = self.call(method, path, body).await;
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn conversation(&self, participants: &[&str]) -> Value {
+    pub(super) async fn conversation(&self, participants: &[&str]) -> Value {
         let (status, body) = self
             .json(
                 Method::POST,
@@ -73,14 +83,19 @@ impl<'a> Server<'a> {
         body
     }
 
-    async fn send(&self, conversation: &Value, sender: Value, text: &str) -> (u16, Value) {
+    pub(super) async fn send(
+        &self,
+        conversation: &Value,
+        sender: Value,
+        text: &str,
+    ) -> (u16, Value) {
         let path = format!("/conversations/{}/messages", uuid_of(conversation));
         let body = json!({"sender": sender, "parts": [{"mime_type": "text/plain", "body": text}]});
         self.json(Method::POST, &path, Some(body)).await
     }
 }
 
-fn uuid_of(object: &Value) -> String {
+pub(super) fn uuid_of(object: &Value) -> String {
     object["id"]
         .as_str()
         .unwrap()
@@ -92,7 +107,7 @@ fn uuid_of(object: &Value) -> String {
 
 /// The next change packet of this kind on the socket, skipping others (presence, etc.);
 /// panics after five seconds without one.
-async fn next_change(ws: &mut Ws, operation: &str, kind: &str) -> Value {
+pub(super) async fn next_change(ws: &mut Ws, operation: &str, kind: &str) -> Value {
     loop {
         let packet = ws.recv().await;
         let body = &packet["body"];
@@ -105,7 +120,7 @@ async fn next_change(ws: &mut Ws, operation: &str, kind: &str) -> Value {
     }
 }
 
-fn assert_error(status: u16, body: &Value, want_status: u16, id: &str, code: u64) {
+pub(super) fn assert_error(status: u16, body: &Value, want_status: u16, id: &str, code: u64) {
     assert_eq!(status, want_status, "{body}");
     assert_eq!(body["id"], id, "{body}");
     assert_eq!(body["code"], code, "{body}");
@@ -1542,7 +1557,7 @@ async fn bad_input_on_every_platform_route_gets_a_layer_error_and_changes_nothin
         (
             &v3,
             Method::DELETE,
-            format!("/users/alice/messages/{m}?mode=all_participants"),
+            format!("/users/alice/messages/{m}?mode=sideways"),
             "",
             422,
             "invalid_property",

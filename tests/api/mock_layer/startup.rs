@@ -329,3 +329,93 @@ async fn alone_it_fetches_a_jwks_directly_whatever_proxy_the_environment_names()
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Starts `mock-layer` on `listen` with `env`, calls `GET /_mock/apps` with `authorization`,
+/// stops it; the status and everything it logged.
+async fn start_and_call_the_controls(
+    listen: &str,
+    env: &[(&str, &str)],
+    authorization: Option<&str>,
+) -> (u16, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = write_public_key(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_layer-idp"))
+        .args(["mock-layer", "--listen", listen, "--app-id", STAGING])
+        .args(["--provider-id", PROVIDER, "--key"])
+        .arg(format!("{KID}={}", key_file.display()))
+        .current_dir(dir.path())
+        .env("LAYER_IDP_LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut logged = String::new();
+    let port = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "no start-up line:\n{logged}"
+        );
+        logged.push_str(&line);
+        let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if parsed["message"] == "Layer emulator listening" {
+            let listen = parsed["listen"].as_str().unwrap();
+            break listen.rsplit(':').next().unwrap().to_owned();
+        }
+    };
+    let mut request = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/_mock/apps"));
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let status = request.send().await.unwrap().status().as_u16();
+    let _ = child.kill();
+    let _ = child.wait();
+    stdout.read_to_string(&mut logged).unwrap();
+    (status, logged)
+}
+
+const EXPOSED: &str = "the Layer emulator listens beyond loopback";
+
+#[tokio::test]
+async fn beyond_loopback_without_a_control_token_it_warns() {
+    let (status, logged) = start_and_call_the_controls("0.0.0.0:0", &[], None).await;
+    assert_eq!(status, 200);
+    assert!(logged.contains(EXPOSED), "no warning:\n{logged}");
+
+    let (status, logged) = start_and_call_the_controls("127.0.0.1:0", &[], None).await;
+    assert_eq!(status, 200);
+    assert!(
+        !logged.contains(EXPOSED),
+        "a warning on loopback:\n{logged}"
+    );
+}
+
+#[tokio::test]
+async fn a_control_token_from_the_environment_guards_the_controls() {
+    let token = "a-control-token-from-the-environment";
+    let env = [("LAYER_IDP_MOCK_LAYER__CONTROL_TOKEN", token)];
+    let (status, logged) = start_and_call_the_controls("0.0.0.0:0", &env, None).await;
+    assert_eq!(status, 401);
+    assert!(
+        !logged.contains(EXPOSED),
+        "a warning with a token:\n{logged}"
+    );
+    let bearer = format!("Bearer {token}");
+    let (status, logged) = start_and_call_the_controls("0.0.0.0:0", &env, Some(&bearer)).await;
+    assert_eq!(status, 200);
+    assert!(!logged.contains(token), "the token was logged:\n{logged}");
+
+    let short = [("LAYER_IDP_MOCK_LAYER__CONTROL_TOKEN", "short")];
+    let output = Command::new(env!("CARGO_BIN_EXE_layer-idp"))
+        .args(["mock-layer", "--listen", "127.0.0.1:0", "--app-id", STAGING])
+        .envs(short)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr).to_string()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("mock_layer.control_token"), "{said}");
+}

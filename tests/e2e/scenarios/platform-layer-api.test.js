@@ -191,7 +191,7 @@ describe('layer-api 2.3.3 against the emulator, seen by layer-websdk 3.4.18', { 
     assert.ok(changed.properties.includes('displayName'));
   });
 
-  it('P5. block lists: a blocked user\'s messages never reach the blocker', async () => {
+  it('P5. block lists: messages between the two never pass, and the blocked user\'s conversations stay unseen', async () => {
     need(conversationId, 'the conversation of P1');
     const blocked = await api.blocklist.blockAsync(bob.userId, alice.userId);
     assert.equal(blocked.status, 204);
@@ -208,6 +208,22 @@ describe('layer-api 2.3.3 against the emulator, seen by layer-websdk 3.4.18', { 
     assert.ok(!bobsView.body.some((m) => m.id === hidden.body.id), 'absent from bob\'s list');
     const alicesView = await api.messages.getAllFromUserAsync(alice.userId, conversationId);
     assert.ok(alicesView.body.some((m) => m.id === hidden.body.id), 'alice sees her own message');
+
+    // Both ways in a one-to-one conversation: what Bob's SDK sends never reaches Alice's.
+    const aliceSince = alice.mark();
+    const fromBob = await bob.call('sendMessage', { conversationId, parts: [{ mimeType: 'text/plain', body: 'alice is blocked' }] });
+    const later = await api.messages.sendTextFromNameAsync(conversationId, 'Admin', 'after bob\'s');
+    await alice.waitFor('message-added', (d) => d.message.id === later.body.id, { since: aliceSince, what: 'the Admin message at alice' });
+    alice.assertNo('message-added', (d) => d.message.id === fromBob.id, { since: aliceSince, what: 'the blocker\'s message at alice' });
+
+    // A conversation Alice's SDK creates with Bob is never seen by Bob's.
+    const bobSince = bob.mark();
+    const made = await alice.call('createConversation', { participants: [bob.userId], distinct: false });
+    assert.equal(made.result, 'Created');
+    const server2 = await api.conversations.createAsync({ participants: [alice.userId, bob.userId] });
+    await bob.waitFor('conversation-added', (d) => d.conversation.id === server2.body.id, { since: bobSince, what: 'the server\'s conversation at bob' });
+    bob.assertNo('conversation-added', (d) => d.conversation.id === made.conversation.id, { since: bobSince, what: 'alice\'s conversation at bob' });
+    assert.equal((await failure(api.conversations.getFromUserAsync(bob.userId, made.conversation.id))).status, 404);
 
     assert.equal((await api.blocklist.unblockAsync(bob.userId, alice.userId)).status, 204);
     assert.deepEqual((await api.blocklist.getAsync(bob.userId)).body, []);

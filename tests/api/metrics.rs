@@ -1,0 +1,328 @@
+//! `GET /metrics` on its own listener, read as Prometheus reads it: the exposition is parsed
+//! by a grammar-based OpenMetrics parser, and the series are checked against what the
+//! requests of the test did.
+
+use futures_util::StreamExt;
+use openmetrics_parser::{
+    MetricNumber, MetricsExposition, OpenMetricsType, OpenMetricsValue, openmetrics,
+};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::helpers::{manual_clock, spawn_app, spawn_app_with_clock};
+
+const APP_ID: &str = "layer:///apps/staging/2f7a6b1e-4c3d-4e5f-8a9b-0c1d2e3f4a5b";
+const PASSWORD: &str = "correct horse battery";
+
+type Exposition = MetricsExposition<OpenMetricsType, OpenMetricsValue>;
+
+/// A parsed scrape.
+struct Scrape {
+    text: String,
+    exposition: Exposition,
+}
+
+impl Scrape {
+    /// The samples of `family` whose labels include every pair of `labels`.
+    fn samples(&self, family: &str, labels: &[(&str, &str)]) -> Vec<OpenMetricsValue> {
+        let Some(family) = self.exposition.families.get(family) else {
+            panic!("no family {family} in\n{}", self.text);
+        };
+        family
+            .iter_samples()
+            .filter(|sample| {
+                let set = sample.get_labelset().unwrap();
+                labels
+                    .iter()
+                    .all(|(name, value)| set.get_label_value(name) == Some(*value))
+            })
+            .map(|sample| sample.value.clone())
+            .collect()
+    }
+
+    /// The sum of the matching counters or gauges (0 when none matches).
+    fn value(&self, family: &str, labels: &[(&str, &str)]) -> f64 {
+        self.samples(family, labels)
+            .into_iter()
+            .map(|value| match value {
+                OpenMetricsValue::Counter(counter) => counter.value.as_f64(),
+                OpenMetricsValue::Gauge(gauge) => gauge.as_f64(),
+                other => panic!("{family} is not a counter or gauge: {other:?}"),
+            })
+            .sum()
+    }
+
+    /// The summed count and sum of the matching histograms.
+    fn histogram(&self, family: &str, labels: &[(&str, &str)]) -> (u64, f64) {
+        self.samples(family, labels)
+            .into_iter()
+            .map(|value| match value {
+                OpenMetricsValue::Histogram(h) => (
+                    h.count.unwrap_or_default(),
+                    h.sum.as_ref().map(MetricNumber::as_f64).unwrap_or_default(),
+                ),
+                other => panic!("{family} is not a histogram: {other:?}"),
+            })
+            .fold((0, 0.0), |(c, s), (count, sum)| (c + count, s + sum))
+    }
+}
+
+async fn scrape(client: &reqwest::Client, addr: std::net::SocketAddr) -> Scrape {
+    let response = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = response.text().await.unwrap();
+    let exposition = openmetrics::parse_openmetrics(&text)
+        .unwrap_or_else(|e| panic!("the exposition does not parse: {e:?}\n{text}"));
+    Scrape { text, exposition }
+}
+
+#[tokio::test]
+async fn the_metrics_listener_is_off_unless_configured_and_never_on_the_public_listener() {
+    let app = spawn_app().await;
+    assert!(app.metrics_addr.is_none());
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 404);
+    let body = response.text().await.unwrap();
+    assert!(!body.contains("layer_idp_"), "{body}");
+}
+
+#[tokio::test]
+async fn the_series_move_as_logins_tokens_and_emulator_traffic_dictate() {
+    // A manual clock: a held attempt stays held however slow the machine.
+    let app = spawn_app_with_clock(manual_clock(), |settings| {
+        settings.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+        settings.mock_layer.listen = Some("127.0.0.1:0".parse().unwrap());
+        settings.mock_layer.app_ids = vec![layer_idp::mock_layer::AppId::parse(APP_ID).unwrap()];
+    })
+    .await;
+    let metrics_addr = app.metrics_addr.expect("metrics listen");
+    let emulator = format!("http://{}", app.mock_layer_addr.unwrap());
+    let http = reqwest::Client::new();
+
+    // Before anything: every series exists, at zero.
+    let before = scrape(&http, metrics_addr).await;
+    assert_eq!(before.value("layer_idp_identity_tokens_issued", &[]), 0.0);
+    assert_eq!(before.value("layer_idp_logins", &[]), 0.0);
+    assert_eq!(
+        before.samples("layer_idp_logins", &[]).len(),
+        6,
+        "every outcome, at 0"
+    );
+    assert_eq!(
+        before.histogram("layer_idp_hash_queue_wait_seconds", &[]).0,
+        0
+    );
+    assert_eq!(before.value("layer_idp_hash_queue_depth", &[]), 0.0);
+
+    // One sign-up (a hash), two good logins, two tokens, one nonce refused a second time.
+    let user = app.sign_up("ada@example.com", PASSWORD).await;
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    let session = app.session_token("ada@example.com", PASSWORD).await;
+    let layer_nonce: Value = http
+        .post(format!("{emulator}/nonces"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let layer_nonce = layer_nonce["nonce"].as_str().unwrap().to_owned();
+    let token = app
+        .identity_token("ada@example.com", PASSWORD, &layer_nonce)
+        .await;
+    let second = app.post_identity_tokens(&session, "a-second-nonce").await;
+    assert_eq!(second.status(), 200);
+    let again = app.post_identity_tokens(&session, "a-second-nonce").await;
+    assert_eq!(again.status(), 409);
+    // One unknown e-mail, five wrong passwords, then one attempt held.
+    let unknown = app
+        .post_json(
+            "/sessions",
+            &json!({"email": "nobody@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(unknown.status(), 401);
+    for _ in 0..5 {
+        let wrong = app
+            .post_json(
+                "/sessions",
+                &json!({"email": "ada@example.com", "password": "wrong horse battery"}),
+            )
+            .await;
+        assert_eq!(wrong.status(), 401);
+    }
+    let held = app
+        .post_json(
+            "/sessions",
+            &json!({"email": "ada@example.com", "password": "wrong horse battery"}),
+        )
+        .await;
+    assert_eq!(held.status(), 429);
+
+    // The emulator: a session from the identity token, a socket, a conversation, a message.
+    let layer_session: Value = http
+        .post(format!("{emulator}/sessions"))
+        .json(&json!({"identity_token": token, "app_id": APP_ID}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let layer_session = layer_session["session_token"].as_str().unwrap().to_owned();
+    let mut request = format!(
+        "{}/websocket/?session_token={layer_session}",
+        emulator.replace("http://", "ws://")
+    )
+    .into_client_request()
+    .unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "layer-2.0".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let auth = format!("Layer session-token=\"{layer_session}\"");
+    let conversation: Value = http
+        .post(format!("{emulator}/conversations"))
+        .header("authorization", &auth)
+        .json(&json!({"participants": [user_id], "distinct": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let conversation_path = conversation["id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("layer://");
+    let message = http
+        .post(format!("{emulator}{conversation_path}/messages"))
+        .header("authorization", &auth)
+        .json(&json!({"parts": [{"mime_type": "text/plain", "body": "hello"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(message.status(), 201);
+
+    let after = scrape(&http, metrics_addr).await;
+    // Identity provider.
+    assert_eq!(after.value("layer_idp_identity_tokens_issued", &[]), 2.0);
+    for (outcome, count) in [("ok", 2.0), ("unknown", 1.0), ("wrong", 5.0), ("held", 1.0)] {
+        assert_eq!(
+            after.value("layer_idp_logins", &[("outcome", outcome)]),
+            count,
+            "logins {outcome}"
+        );
+    }
+    assert_eq!(
+        after.value("layer_idp_throttled_attempts", &[("purpose", "login")]),
+        1.0
+    );
+    // A hash each: the sign-up, two good logins, the unknown e-mail (against the dummy hash),
+    // five wrong passwords. The held attempt costs none.
+    assert_eq!(
+        after.histogram("layer_idp_hash_queue_wait_seconds", &[]).0,
+        9
+    );
+    assert_eq!(after.value("layer_idp_hash_queue_depth", &[]), 0.0);
+    // Three claims (two signed, one refused), one at a time: three batches of one.
+    assert_eq!(
+        after.histogram("layer_idp_nonce_ledger_batch_size", &[]),
+        (3, 3.0)
+    );
+    let pools = after.samples("layer_idp_db_pool_connections", &[]);
+    assert!(!pools.is_empty(), "{}", after.text);
+    assert!(after.value("layer_idp_db_pool_max_connections", &[]) >= 1.0);
+    // HTTP, by route pattern and status class.
+    let idp = |route, status| {
+        after.value(
+            "layer_idp_http_requests",
+            &[
+                ("face", "idp"),
+                ("method", "POST"),
+                ("route", route),
+                ("status", status),
+            ],
+        )
+    };
+    assert_eq!(idp("/sessions", "2xx"), 1.0);
+    assert_eq!(idp("/sessions", "4xx"), 7.0);
+    assert_eq!(idp("/authenticate", "2xx"), 1.0);
+    assert_eq!(idp("/identity_tokens", "2xx"), 1.0);
+    assert_eq!(idp("/identity_tokens", "4xx"), 1.0);
+    assert_eq!(idp("/users", "2xx"), 1.0);
+    assert_eq!(
+        after
+            .histogram(
+                "layer_idp_http_request_duration_seconds",
+                &[("face", "idp"), ("route", "/sessions")]
+            )
+            .0,
+        8
+    );
+    // The Layer emulator: nonce, session, conversation and message; the socket's upgrade.
+    assert_eq!(
+        after.value(
+            "layer_idp_http_requests",
+            &[
+                ("face", "mock_layer"),
+                ("method", "POST"),
+                ("status", "2xx")
+            ]
+        ),
+        4.0
+    );
+    assert_eq!(
+        after.value(
+            "layer_idp_http_requests",
+            &[("face", "mock_layer"), ("method", "GET"), ("status", "1xx")]
+        ),
+        1.0
+    );
+    assert_eq!(after.value("layer_idp_emulator_sockets_open", &[]), 1.0);
+    assert_eq!(
+        after.value("layer_idp_emulator_messages_created", &[("app", APP_ID)]),
+        1.0
+    );
+    // No label carries a user, an e-mail, a nonce or a token.
+    for secret in [
+        "ada@example.com",
+        user_id.as_str(),
+        layer_nonce.as_str(),
+        "a-second-nonce",
+        session.as_str(),
+        layer_session.as_str(),
+    ] {
+        assert!(!after.text.contains(secret), "{secret} in\n{}", after.text);
+    }
+
+    // The public listeners serve no metrics.
+    let public = app.get("/metrics").await;
+    assert_eq!(public.status(), 404);
+    let emulator_metrics = http
+        .get(format!("{emulator}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !emulator_metrics.contains("layer_idp_"),
+        "{emulator_metrics}"
+    );
+    socket.close(None).await.unwrap();
+    while socket.next().await.is_some() {}
+}
