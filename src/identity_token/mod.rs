@@ -60,7 +60,7 @@ pub mod reason {
 }
 
 /// One rule's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Rule {
     /// The rule's name: `size`, `structure`, `header`, `alg`, `typ`, `cty`, `crit`, `kid`,
     /// `key`, `signature`, `claims`, `iss`, `prn`, `exp`, `iat`, `expiry`, `not_before`,

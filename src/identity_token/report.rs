@@ -20,7 +20,7 @@ pub struct Options {
 }
 
 /// The inspector's answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// Every rule passed.
     pub valid: bool,

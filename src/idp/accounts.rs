@@ -17,12 +17,20 @@ use crate::domain::{
 use crate::store::{AccountUpdate, NewUser, Store, StoreError, User};
 
 /// Profile fields as they arrive; empty strings mean "not set".
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileInput {
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     pub display_name: Option<String>,
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     pub first_name: Option<String>,
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     pub last_name: Option<String>,
+    /// An absolute http(s) URL of at most 1024 characters once surrounding whitespace is
+    /// trimmed; empty means none.
     pub avatar_url: Option<String>,
 }
 
@@ -121,19 +129,30 @@ pub async fn insert_account(
 
 /// An administrator's changes to a user (`PATCH /admin/users/{id}`, `layer-idp users update`
 /// and `set-password`). Absent fields stay; a profile field given as `null` is cleared.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChanges {
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     pub email: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     pub display_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     pub first_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     pub last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    /// An absolute http(s) URL of at most 1024 characters once surrounding whitespace is
+    /// trimmed; empty means none.
     pub avatar_url: Option<Option<String>>,
     pub email_verified: Option<bool>,
+    /// At least `[passwords] min_length` characters (8 by default) and at most 1024, counted
+    /// after NFKC normalisation.
     pub password: Option<String>,
 }
 

@@ -17,6 +17,7 @@
 //! - `audit.rs` — the audit trail of security-relevant events.
 //! - `import.rs` — users brought from another system with their password hashes.
 //! - `cors.rs` — which web origins may call it from a browser.
+//! - `openapi.rs` — the OpenAPI description, generated from the routes as they are mounted.
 //! - `mail/` — outgoing mail (SMTP or an outbox directory) and its templates.
 //! - `lifecycle.rs` — e-mail verification and password reset tokens.
 //! - `metrics.rs` — the identity provider's Prometheus series.
@@ -35,6 +36,7 @@ pub mod lifecycle;
 pub mod mail;
 pub mod metrics;
 pub mod nonces;
+pub mod openapi;
 pub mod password;
 mod routes;
 pub mod sessions;
@@ -47,6 +49,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{App, middleware, web};
+use utoipa_actix_web::AppExt;
 
 pub use error::IdpError;
 
@@ -84,6 +87,8 @@ pub fn serve(
     let cors = state.cors.clone();
     let state = web::Data::new(state);
     let proxies = web::Data::new(proxies);
+    // Generated once, from the same calls that mount the routes below.
+    let description = web::Data::new(openapi::describe());
     let stop = crate::http_server::Stopping::after(shutdown_timeout_secs);
     crate::http_server::serve(
         "idp",
@@ -111,7 +116,10 @@ pub fn serve(
                 .app_data(web::PayloadConfig::new(max_body_bytes))
                 .app_data(routes::path_config())
                 .app_data(routes::query_config())
+                .app_data(description.clone())
+                .into_utoipa_app()
                 .configure(routes::configure)
+                .into_app()
         },
     )
 }

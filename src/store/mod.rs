@@ -234,7 +234,7 @@ pub struct NewAccountToken<'a> {
 }
 
 /// A recorded security event (see `idp::audit`).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub id: i64,
     pub at: i64,

@@ -21,6 +21,7 @@ mod memory;
 mod metrics;
 mod migrations;
 mod mock_layer;
+mod openapi;
 mod persistence;
 mod replicas;
 mod shutdown;

@@ -1,11 +1,12 @@
 //! `POST /users` (sign-up), `GET /users/me`, `PATCH /users/me`.
 
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
+use actix_web::{HttpResponse, delete, get, patch, post};
 use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
 
-use super::{UserView, json};
+use super::{Accepted, UserView, json};
 use crate::config::SignupMode;
 use crate::domain::{Email, Password};
 use crate::idp::IdpState;
@@ -15,19 +16,43 @@ use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Body, SessionUser};
 use crate::idp::lifecycle;
+use crate::idp::openapi::ErrorBody;
 use crate::idp::password::HashRequest;
 use crate::store::{AccountUpdate, StoreError};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     email: String,
+    /// At least `[passwords] min_length` characters (8 by default) and at most 1024, counted
+    /// after NFKC normalisation.
     password: String,
     #[serde(flatten)]
     profile: ProfileInput,
 }
 
-/// Signs a user up. The ID is generated and never changes.
+/// Signs a user up
+///
+/// The ID is generated and never changes. The answer depends on `[accounts] signup`: `open`
+/// answers the new user, `private` answers 202 whether or not the address was taken (its owner
+/// is told by mail), `closed` refuses.
+#[utoipa::path(
+    tag = "accounts",
+    request_body = SignUpRequest,
+    responses(
+        (status = 201, description = "The new user (`signup = \"open\"`).", body = UserView),
+        (status = 202, description = "Accepted (`signup = \"private\"`): check the inbox.", body = Accepted),
+        (status = 403, description = "`signup_closed`.", body = ErrorBody),
+        (status = 409, description = "`email_taken` (`signup = \"open\"`).", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: the e-mail, password or a profile field breaks a rule.", body = ErrorBody),
+        (status = 429, description = "`too_many_signups` from this address.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`temporarily_unavailable`: too many password hashes queued.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[post("/users")]
 pub async fn post_users(
     state: Data<IdpState>,
     client: ClientAddr,
@@ -94,30 +119,51 @@ pub async fn post_users(
     }
 }
 
-fn signup_accepted() -> serde_json::Value {
-    serde_json::json!({
-        "status": "accepted",
-        "message": "check your inbox to confirm your address"
-    })
+fn signup_accepted() -> Accepted {
+    Accepted {
+        status: "accepted",
+        message: "check your inbox to confirm your address",
+    }
 }
 
+/// The caller's account
+#[utoipa::path(
+    tag = "accounts",
+    security(("session" = [])),
+    responses((status = 200, description = "The user behind the session.", body = UserView))
+)]
+#[get(
+    "/users/me",
+    wrap = "actix_web::middleware::from_fn(crate::idp::extract::require_session)"
+)]
 pub async fn get_me(caller: SessionUser) -> HttpResponse {
     json(StatusCode::OK, UserView::from(caller.user))
 }
 
 /// `null` and `""` clear a profile field; an absent key leaves it alone.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     email: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     display_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     first_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    /// At most 128 characters once surrounding whitespace is trimmed; no control characters;
+    /// empty means none.
     last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    /// An absolute http(s) URL of at most 1024 characters once surrounding whitespace is
+    /// trimmed; empty means none.
     avatar_url: Option<Option<String>>,
+    /// At least `[passwords] min_length` characters (8 by default) and at most 1024, counted
+    /// after NFKC normalisation.
     password: Option<String>,
     current_password: Option<String>,
 }
@@ -126,8 +172,32 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// Updates the caller's profile. Changing the e-mail or the password requires the current
-/// password; a new password ends every other session of the account.
+/// Updates the caller's profile
+///
+/// Changing the e-mail or the password requires the current password; a new password ends
+/// every other session of the account. A new e-mail is unverified until its owner follows the
+/// link mailed to it.
+#[utoipa::path(
+    tag = "accounts",
+    security(("session" = [])),
+    request_body = ProfilePatch,
+    responses(
+        (status = 200, description = "The updated user.", body = UserView),
+        (status = 400, description = "`invalid_request`: `current_password` without a new e-mail or password, or missing with one.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: `current_password` is wrong.", body = ErrorBody),
+        (status = 404, description = "`not_found`: the account no longer exists.", body = ErrorBody),
+        (status = 409, description = "`email_taken`.", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: a value breaks a rule.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: password checks for this account or address are held.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`temporarily_unavailable`: too many password hashes queued.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[patch(
+    "/users/me",
+    wrap = "actix_web::middleware::from_fn(crate::idp::extract::require_session)"
+)]
 pub async fn patch_me(
     state: Data<IdpState>,
     caller: SessionUser,
@@ -231,14 +301,35 @@ pub async fn patch_me(
     Ok(json(StatusCode::OK, UserView::from(updated)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteMe {
     current_password: Option<String>,
 }
 
-/// Deletes the caller's account and every session of it, after checking the current password
-/// (throttled like a login). The ID is kept as taken, never given to anyone else.
+/// Deletes the caller's account
+///
+/// Every session of it ends, after the current password is checked (throttled like a login).
+/// The ID is kept as taken, never given to anyone else.
+#[utoipa::path(
+    tag = "accounts",
+    security(("session" = [])),
+    request_body = DeleteMe,
+    responses(
+        (status = 204, description = "The account and its sessions are gone."),
+        (status = 400, description = "`invalid_request`: `current_password` is missing.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: `current_password` is wrong.", body = ErrorBody),
+        (status = 404, description = "`not_found`: the account no longer exists.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`temporarily_unavailable`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[delete(
+    "/users/me",
+    wrap = "actix_web::middleware::from_fn(crate::idp::extract::require_session)"
+)]
 pub async fn delete_me(
     state: Data<IdpState>,
     caller: SessionUser,

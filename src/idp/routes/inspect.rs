@@ -3,10 +3,11 @@
 //! Layer's rules one by one (see [`crate::identity_token`]), against this layer-idp's keys,
 //! a JWKS URL, or a public key given in the request. The token is never logged.
 
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
+use actix_web::{HttpResponse, post};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::json;
 use crate::app_id::{AppId, ClientAppId};
@@ -16,11 +17,12 @@ use crate::idp::IdpState;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Admin, Body};
 use crate::idp::keys::inspection_key_set;
+use crate::idp::openapi::ErrorBody;
 
 /// A PEM public key is a few hundred bytes; this leaves room for 8192-bit keys.
 const MAX_PUBLIC_KEY_BYTES: usize = 16 * 1024;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InspectRequest {
     token: String,
@@ -36,6 +38,20 @@ pub struct InspectRequest {
     at: Option<i64>,
 }
 
+/// Inspects an identity token
+///
+/// Reports Layer's rules one by one, with Layer's `eit_*` reason and the likely cause of each
+/// failure, against this layer-idp's keys, a JWKS URL or a public key.
+#[utoipa::path(
+    tag = "admin",
+    security(("admin" = [])),
+    request_body = InspectRequest,
+    responses(
+        (status = 200, description = "The report (also for a token that fails every rule).", body = identity_token::Report),
+        (status = 400, description = "`invalid_request`: both `jwks_url` and `public_key`, a JWKS that cannot be fetched, a key that cannot be read, or an `app_id` this layer-idp does not sign for.", body = ErrorBody),
+    )
+)]
+#[post("/tokens/inspect")]
 pub async fn post_tokens_inspect(
     state: Data<IdpState>,
     _admin: Admin,

@@ -3,46 +3,65 @@
 //! and `/users/verify/form` (plain HTML, no script, no external assets). Tokens in their query
 //! strings never reach the log: the request log records route patterns only.
 
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::{Data, Query};
+use actix_web::{HttpResponse, get, post};
 use serde::Deserialize;
-use serde_json::json as json_value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::{UserView, json};
+use super::{Accepted, UserView, json};
 use crate::idp::IdpState;
 use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::Body;
 use crate::idp::lifecycle;
 use crate::idp::mail::escape_html;
+use crate::idp::openapi::ErrorBody;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     email: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
     token: String,
+    /// At least `[passwords] min_length` characters (8 by default) and at most 1024, counted
+    /// after NFKC normalisation.
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
+    /// The token from the e-mailed link.
     #[serde(default)]
+    #[param(required = false)]
     token: String,
 }
 
-/// Marks the address verified and answers the user.
+/// Verifies an e-mail address
+///
+/// Marks the address verified with the token from the verification message, and answers the
+/// user.
+#[utoipa::path(
+    tag = "lifecycle",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "The user, `email_verified: true`.", body = UserView),
+        (status = 400, description = "`invalid_token`: the token is unknown, used or expired.", body = ErrorBody),
+    )
+)]
+#[post("/users/verify")]
 pub async fn post_verify(
     state: Data<IdpState>,
     Body(request): Body<TokenRequest>,
@@ -51,7 +70,20 @@ pub async fn post_verify(
     Ok(json(StatusCode::OK, UserView::from(user)))
 }
 
-/// Always 202 with the same body, account or not.
+/// Asks for a password reset link
+///
+/// Always 202 with the same body, account or not; an account with this address is sent a link.
+#[utoipa::path(
+    tag = "lifecycle",
+    request_body = ResetRequest,
+    responses(
+        (status = 202, description = "Accepted, the same for every address.", body = Accepted),
+        (status = 422, description = "`invalid_value`: not an e-mail address.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many requests for this address.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[post("/password_resets")]
 pub async fn post_password_resets(
     state: Data<IdpState>,
     client: ClientAddr,
@@ -61,13 +93,28 @@ pub async fn post_password_resets(
     Ok(json(StatusCode::ACCEPTED, reset_accepted()))
 }
 
-fn reset_accepted() -> serde_json::Value {
-    json_value!({
-        "status": "accepted",
-        "message": "if an account has this address, a link to reset its password is on its way"
-    })
+fn reset_accepted() -> Accepted {
+    Accepted {
+        status: "accepted",
+        message: "if an account has this address, a link to reset its password is on its way",
+    }
 }
 
+/// Sets a new password with a reset token
+///
+/// Every session of the account ends.
+#[utoipa::path(
+    tag = "lifecycle",
+    request_body = ConfirmRequest,
+    responses(
+        (status = 200, description = "The user.", body = UserView),
+        (status = 400, description = "`invalid_token`: the token is unknown, used or expired.", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: the password breaks the policy.", body = ErrorBody),
+        (status = 503, description = "`temporarily_unavailable`: too many password hashes queued.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[post("/password_resets/confirm")]
 pub async fn post_password_resets_confirm(
     state: Data<IdpState>,
     client: ClientAddr,
@@ -77,8 +124,19 @@ pub async fn post_password_resets_confirm(
     Ok(json(StatusCode::OK, UserView::from(user)))
 }
 
-/// The built-in reset form: with a token, the new-password form; without, the form that asks
-/// for a link.
+/// The built-in password reset page
+///
+/// With a token, the new-password form; without, the form that asks for a link. Plain HTML, no
+/// script.
+#[utoipa::path(
+    tag = "lifecycle",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "The form.", body = String, content_type = "text/html"),
+        (status = 400, description = "The token is unknown, used or expired (a page saying so).", body = String, content_type = "text/html"),
+    )
+)]
+#[get("/password_resets/form")]
 pub async fn get_reset_form(
     state: Data<IdpState>,
     Query(query): Query<TokenQuery>,
@@ -125,15 +183,37 @@ const REQUEST_FORM: &str = "<form method=\"post\" action=\"form\">\
      <p><button type=\"submit\">Send me a link</button></p></form>";
 
 /// What the built-in reset pages post: `{email}` asks for a link, `{token, password}` sets it.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetFormPost {
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     email: Option<String>,
     token: Option<String>,
+    /// At least `[passwords] min_length` characters (8 by default) and at most 1024, counted
+    /// after NFKC normalisation.
     password: Option<String>,
 }
 
-/// The built-in reset form, submitted.
+/// The built-in password reset page, submitted
+///
+/// `email` asks for a link; `token` and `password` set the new password.
+#[utoipa::path(
+    tag = "lifecycle",
+    request_body = ResetFormPost,
+    responses(
+        (status = 200, description = "The password was changed (a page).", body = String, content_type = "text/html"),
+        (status = 202, description = "A link is on its way if the address has an account (a page).", body = String, content_type = "text/html"),
+        (status = 400, description = "The token is unknown, used or expired (a page); or, as JSON, `invalid_request`: neither `email` nor `token` and `password`.",
+            content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 422, description = "The password breaks the policy (the form again, saying why); as JSON, `invalid_value`: not an e-mail address.",
+            content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 429, description = "`too_many_attempts`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`temporarily_unavailable`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[post("/password_resets/form")]
 pub async fn post_reset_form(
     state: Data<IdpState>,
     client: ClientAddr,
@@ -183,8 +263,15 @@ pub async fn post_reset_form(
     }
 }
 
-/// The built-in verification page: a button, so a mail scanner following the link verifies
-/// nothing.
+/// The built-in verification page
+///
+/// A button, so a mail scanner following the link verifies nothing.
+#[utoipa::path(
+    tag = "lifecycle",
+    params(TokenQuery),
+    responses((status = 200, description = "The page.", body = String, content_type = "text/html"))
+)]
+#[get("/users/verify/form")]
 pub async fn get_verify_form(Query(query): Query<TokenQuery>) -> HttpResponse {
     page(
         StatusCode::OK,
@@ -198,6 +285,17 @@ pub async fn get_verify_form(Query(query): Query<TokenQuery>) -> HttpResponse {
     )
 }
 
+/// The built-in verification page, submitted
+#[utoipa::path(
+    tag = "lifecycle",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "The address is confirmed (a page).", body = String, content_type = "text/html"),
+        (status = 400, description = "The token is unknown, used or expired (a page).",
+            content((String = "text/html"), (ErrorBody = "application/json"))),
+    )
+)]
+#[post("/users/verify/form")]
 pub async fn post_verify_form(
     state: Data<IdpState>,
     Body(request): Body<TokenRequest>,

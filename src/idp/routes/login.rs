@@ -5,9 +5,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, delete, post};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 use super::{IdentityTokenBody, UserView, json};
 use crate::app_id::ClientAppId;
@@ -19,13 +20,15 @@ use crate::idp::client::ClientAddr;
 use crate::idp::error::IdpError;
 use crate::idp::extract::{Body, SessionUser};
 use crate::idp::keys::KeyRing;
+use crate::idp::openapi::ErrorBody;
 use crate::idp::sessions;
 use crate::store::NewSession;
 
 // Bodies that carry passwords or tokens derive no `Debug`, so they cannot be logged by accident.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     email: String,
     password: String,
     /// The Layer app, also accepted next to the credentials (`user[app_id]`).
@@ -34,12 +37,15 @@ pub struct Credentials {
 
 /// Credentials flat (`{email, password}`, Instastart) or nested (`{user: {email, password}}`,
 /// Rails/Android samples), as JSON or form.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// An e-mail address: `name@domain`, no spaces, at most 254 bytes once trimmed.
     email: Option<String>,
     password: Option<String>,
     user: Option<Credentials>,
+    /// The nonce from Layer's challenge, exactly as issued: printable ASCII without spaces.
+    #[schema(pattern = "^[!-~]+$", max_length = 512)]
     nonce: Option<String>,
     /// The Layer app the token is for (`layer:///apps/…/<uuid>` or the bare UUID); required
     /// when several apps are configured.
@@ -127,7 +133,28 @@ fn log_app_id(req: &HttpRequest, body: Option<&str>) {
     }
 }
 
-/// Checks the credentials and signs an identity token for the nonce.
+/// Answers a Layer authentication challenge
+///
+/// Checks the credentials and signs an identity token for the nonce from Layer's challenge.
+/// Send the credentials flat (`email`, `password`) or nested (`user[email]`, `user[password]`),
+/// not both.
+#[utoipa::path(
+    tag = "login",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "The identity token, under both keys.", body = IdentityTokenBody),
+        (status = 400, description = "`invalid_request`: credentials or the nonce missing, or given both flat and nested.", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: the same for a wrong password, an unknown e-mail and a disabled account.", body = ErrorBody),
+        (status = 403, description = "`email_not_verified` (with `[accounts] require_verified_email`).", body = ErrorBody),
+        (status = 409, description = "`nonce_already_signed`: ask Layer for a new nonce.", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: the nonce or the `app_id` is not well-formed, or names no configured app.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: password checks for this account or address are held; nothing was checked.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`temporarily_unavailable`: too many password hashes queued.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[post("/authenticate")]
 pub async fn post_authenticate(
     req: HttpRequest,
     state: Data<IdpState>,
@@ -147,8 +174,9 @@ pub async fn post_authenticate(
     Ok(json(StatusCode::OK, IdentityTokenBody::new(token)))
 }
 
-#[derive(Serialize)]
-struct SessionBody {
+/// A new app session.
+#[derive(Serialize, ToSchema)]
+pub struct SessionBody {
     session_token: String,
     token_type: &'static str,
     expires_at: String,
@@ -156,8 +184,26 @@ struct SessionBody {
     user: UserView,
 }
 
+/// Logs in: credentials for a session token
+///
 /// Exchanges credentials for an app session token, so an app need not keep the password to
-/// answer later challenges.
+/// answer later challenges (`POST /identity_tokens`).
+#[utoipa::path(
+    tag = "login",
+    request_body = LoginRequest,
+    responses(
+        (status = 201, description = "The session.", body = SessionBody),
+        (status = 400, description = "`invalid_request`: credentials missing, given both flat and nested, or a `nonce` given.", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: the e-mail is not well-formed (an empty one, say).", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: the same for a wrong password, an unknown e-mail and a disabled account.", body = ErrorBody),
+        (status = 403, description = "`email_not_verified` (with `[accounts] require_verified_email`).", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: password checks for this account or address are held; nothing was checked.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`temporarily_unavailable`: too many password hashes queued.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+#[post("/sessions")]
 pub async fn post_sessions(
     req: HttpRequest,
     state: Data<IdpState>,
@@ -198,15 +244,31 @@ pub async fn post_sessions(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityTokenRequest {
+    /// The nonce from Layer's challenge, exactly as issued: printable ASCII without spaces.
+    #[schema(pattern = "^[!-~]+$", max_length = 512)]
     nonce: String,
     /// As for `POST /authenticate`.
     app_id: Option<String>,
 }
 
-/// Signs an identity token for the session's user.
+/// Signs an identity token for the session's user
+#[utoipa::path(
+    tag = "login",
+    security(("session" = [])),
+    request_body = IdentityTokenRequest,
+    responses(
+        (status = 200, description = "The identity token, under both keys.", body = IdentityTokenBody),
+        (status = 409, description = "`nonce_already_signed`: ask Layer for a new nonce.", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: the nonce or the `app_id` is not well-formed, or names no configured app.", body = ErrorBody),
+    )
+)]
+#[post(
+    "/identity_tokens",
+    wrap = "actix_web::middleware::from_fn(crate::idp::extract::require_session)"
+)]
 pub async fn post_identity_tokens(
     req: HttpRequest,
     state: Data<IdpState>,
@@ -222,7 +284,16 @@ pub async fn post_identity_tokens(
     Ok(json(StatusCode::OK, IdentityTokenBody::new(token)))
 }
 
-/// Revokes the session whose token authenticates the request.
+/// Logs out: revokes the session whose token authenticates the request
+#[utoipa::path(
+    tag = "login",
+    security(("session" = [])),
+    responses((status = 204, description = "The session is revoked."))
+)]
+#[delete(
+    "/sessions/current",
+    wrap = "actix_web::middleware::from_fn(crate::idp::extract::require_session)"
+)]
 pub async fn delete_session(
     state: Data<IdpState>,
     caller: SessionUser,

@@ -1,5 +1,8 @@
-//! The identity provider's routes. Each resource answers a method it does not support with a
-//! JSON 405, and an unknown path with a JSON 404, so clients always get the face's format.
+//! The identity provider's routes, each registered through utoipa-actix-web so that the router
+//! and the OpenAPI description ([`super::openapi`]) come from the same calls: a handler is
+//! mounted by `service(handler)`, which also adds its `#[utoipa::path]` operation. A method a
+//! path does not support answers a JSON 405, and an unknown path a JSON 404, so clients always
+//! get the face's format.
 
 mod accounts;
 mod admin;
@@ -8,97 +11,77 @@ mod lifecycle;
 mod login;
 mod meta;
 
-use actix_web::{HttpRequest, HttpResponse, Resource, middleware, web};
+use actix_web::http::header::{ALLOW, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::error::IdpError;
-use super::extract::{require_admin, require_session};
+use super::extract::require_admin;
+use super::openapi::Description;
 use crate::clock::rfc3339;
 use crate::store::User;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let session = || middleware::from_fn(require_session);
-    cfg.service(resource("/users").route(web::post().to(accounts::post_users)))
+/// Every route of the identity provider. Nothing is mounted here except through
+/// `service(...)` of a documented handler (or the fallbacks), so a route cannot exist without
+/// its description; `tests/api/openapi.rs` probes both directions.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(accounts::post_users)
+        .service(accounts::get_me)
+        .service(accounts::patch_me)
+        .service(accounts::delete_me)
+        .service(lifecycle::post_verify)
+        .service(lifecycle::get_verify_form)
+        .service(lifecycle::post_verify_form)
+        .service(lifecycle::post_password_resets)
+        .service(lifecycle::post_password_resets_confirm)
+        .service(lifecycle::get_reset_form)
+        .service(lifecycle::post_reset_form)
+        .service(login::post_authenticate)
+        .service(login::post_sessions)
+        .service(login::delete_session)
+        .service(login::post_identity_tokens)
+        .service(meta::get_jwks)
+        .service(meta::get_healthz)
+        .service(meta::get_readyz)
+        .service(meta::get_deployed)
+        .service(meta::get_openapi)
         .service(
-            resource("/users/me")
-                .wrap(session())
-                .route(web::get().to(accounts::get_me))
-                .route(web::patch().to(accounts::patch_me))
-                .route(web::delete().to(accounts::delete_me)),
+            utoipa_actix_web::scope("/admin")
+                .wrap(actix_web::middleware::from_fn(require_admin))
+                .service(admin::get_users)
+                .service(admin::post_users)
+                .service(admin::get_user)
+                .service(admin::patch_user)
+                .service(admin::delete_user)
+                .service(admin::get_audit)
+                .service(admin::post_disable)
+                .service(admin::post_enable)
+                .service(inspect::post_tokens_inspect)
+                .default_service(web::to(no_route)),
         )
-        .service(resource("/users/verify").route(web::post().to(lifecycle::post_verify)))
-        .service(
-            resource("/users/verify/form")
-                .route(web::get().to(lifecycle::get_verify_form))
-                .route(web::post().to(lifecycle::post_verify_form)),
-        )
-        .service(
-            resource("/password_resets").route(web::post().to(lifecycle::post_password_resets)),
-        )
-        .service(
-            resource("/password_resets/confirm")
-                .route(web::post().to(lifecycle::post_password_resets_confirm)),
-        )
-        .service(
-            resource("/password_resets/form")
-                .route(web::get().to(lifecycle::get_reset_form))
-                .route(web::post().to(lifecycle::post_reset_form)),
-        )
-        .service(resource("/authenticate").route(web::post().to(login::post_authenticate)))
-        .service(resource("/sessions").route(web::post().to(login::post_sessions)))
-        .service(
-            resource("/sessions/current")
-                .wrap(session())
-                .route(web::delete().to(login::delete_session)),
-        )
-        .service(
-            resource("/identity_tokens")
-                .wrap(session())
-                .route(web::post().to(login::post_identity_tokens)),
-        )
-        .service(resource("/.well-known/jwks.json").route(web::get().to(meta::get_jwks)))
-        .service(resource("/healthz").route(web::get().to(meta::get_healthz)))
-        .service(resource("/readyz").route(web::get().to(meta::get_readyz)))
-        .service(resource("/deployed").route(web::get().to(meta::get_deployed)))
-        .service(
-            web::scope("/admin")
-                .wrap(middleware::from_fn(require_admin))
-                .service(
-                    resource("/users")
-                        .route(web::get().to(admin::get_users))
-                        .route(web::post().to(admin::post_users)),
-                )
-                .service(
-                    resource("/users/{id}")
-                        .route(web::get().to(admin::get_user))
-                        .route(web::patch().to(admin::patch_user))
-                        .route(web::delete().to(admin::delete_user)),
-                )
-                .service(resource("/audit").route(web::get().to(admin::get_audit)))
-                .service(resource("/users/{id}/disable").route(web::post().to(admin::post_disable)))
-                .service(resource("/users/{id}/enable").route(web::post().to(admin::post_enable)))
-                .service(
-                    resource("/tokens/inspect").route(web::post().to(inspect::post_tokens_inspect)),
-                )
-                .default_service(web::to(not_found)),
-        )
-        .default_service(web::to(not_found));
+        .default_service(web::to(no_route));
 }
 
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
-}
-
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, IdpError> {
-    Err(IdpError::NotFound(format!(
-        "there is no {} {}",
-        req.method(),
-        req.path()
-    )))
-}
-
-async fn method_not_allowed() -> Result<HttpResponse, IdpError> {
-    Err(IdpError::MethodNotAllowed)
+/// No route took the request: 405 with `Allow` when the path is a documented one (another
+/// method is), else 404. Each handler is its own resource guarded by its method, so a method
+/// that no handler takes falls through to here.
+async fn no_route(req: HttpRequest, description: Option<web::Data<Description>>) -> HttpResponse {
+    let allowed = description
+        .as_ref()
+        .and_then(|d| d.routes.methods_of(req.path()));
+    match allowed {
+        Some(methods) => {
+            let mut response = IdpError::MethodNotAllowed.error_response();
+            if let Ok(value) = HeaderValue::from_str(&methods.join(", ")) {
+                response.headers_mut().insert(ALLOW, value);
+            }
+            response
+        }
+        None => IdpError::NotFound(format!("there is no {} {}", req.method(), req.path()))
+            .error_response(),
+    }
 }
 
 pub fn path_config() -> web::PathConfig {
@@ -112,7 +95,7 @@ pub fn query_config() -> web::QueryConfig {
 }
 
 /// A user as the API shows it: never the password hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     pub id: String,
     pub email: String,
@@ -145,7 +128,7 @@ impl From<User> for UserView {
 
 /// The body of every successful token issuance. Both keys carry the same token: Instastart
 /// clients read `identity_token`, Rails-era and Atlas Messenger clients `layer_identity_token`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IdentityTokenBody {
     pub identity_token: String,
     pub layer_identity_token: String,
@@ -167,4 +150,13 @@ pub fn json<T: Serialize>(status: actix_web::http::StatusCode, body: T) -> HttpR
     HttpResponse::build(status)
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(body)
+}
+
+/// `202 Accepted`: what a request whose outcome must not be revealed answers (a private
+/// sign-up, a password reset request).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    /// Always `accepted`.
+    pub status: &'static str,
+    pub message: &'static str,
 }
