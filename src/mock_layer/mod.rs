@@ -24,6 +24,8 @@ mod change_log;
 mod content_store;
 mod control;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 pub mod identity_token;
 pub mod ids;
