@@ -7,3 +7,6 @@
 pub use crate::idp::extract::{parse_form, parse_json};
 pub use crate::idp::import::{CheckedLine, LinePassword, check_line};
 pub use crate::mock_layer::fuzzing::*;
+
+#[cfg(test)]
+mod properties;
