@@ -118,7 +118,15 @@ impl Email {
         }
         Ok(Self {
             address: address.to_owned(),
-            key: address.nfc().collect::<String>().to_lowercase(),
+            // Normalised again after lower-casing: a capital with no precomposed form (`J` +
+            // caron) lower-cases to a pair that does compose (`ǰ`), and the key must be
+            // the key of its own lower-case spelling.
+            key: address
+                .nfc()
+                .collect::<String>()
+                .to_lowercase()
+                .nfc()
+                .collect(),
         })
     }
 
@@ -323,6 +331,17 @@ mod tests {
         let b = Email::parse("élodie@example.com").unwrap();
         assert_eq!(a.key(), b.key());
         assert_eq!(a.as_str(), "Élodie@Example.COM");
+    }
+
+    #[test]
+    fn an_email_key_is_composed_after_lower_casing() {
+        // Found by a property test: "J" + caron has no precomposed capital, but its
+        // lower case composes to U+01F0, so the key of "J\u{30c}" was not the key of "ǰ".
+        let capital = Email::parse("J\u{30c}ohn@example.com").unwrap();
+        let small = Email::parse("\u{1f0}ohn@example.com").unwrap();
+        assert_eq!(capital.key(), small.key());
+        assert_eq!(capital.key(), "\u{1f0}ohn@example.com");
+        assert_eq!(Email::parse(capital.key()).unwrap().key(), capital.key());
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod domain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http_server;
 pub mod identity_token;
 pub mod idp;

@@ -86,7 +86,8 @@ fn body_kind(req: &HttpRequest) -> Result<BodyKind, IdpError> {
     }
 }
 
-fn parse_json(bytes: &[u8]) -> Result<Value, IdpError> {
+/// A JSON body: an object whose keys are unique at every depth. Public for the fuzzers.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, IdpError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(IdpError::Malformed(
             "the request body is empty; send a JSON object".to_owned(),
@@ -209,8 +210,8 @@ impl<'de> Visitor<'de> for UniqueKeys<'_> {
 
 /// Decodes `a=1&user[email]=x` into `{"a": "1", "user": {"email": "x"}}`. Percent-decoding is
 /// strict: bytes that are not UTF-8 are an error, not replacement characters. Repeated keys
-/// are refused rather than silently resolved.
-fn parse_form(bytes: &[u8]) -> Result<Value, IdpError> {
+/// are refused rather than silently resolved. Public for the fuzzers.
+pub fn parse_form(bytes: &[u8]) -> Result<Value, IdpError> {
     let mut object = Map::new();
     for pair in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let (key, value) = match pair.iter().position(|b| *b == b'=') {

@@ -129,33 +129,64 @@ fn skip_line(input: &mut impl BufRead) -> std::io::Result<u64> {
     }
 }
 
-async fn parse(text: &str, line: u64, hasher: &PasswordHasher) -> Result<Parsed, String> {
+/// A line's password: a hash to store as given, or a plaintext to hash with argon2id.
+pub enum LinePassword {
+    Hash(String),
+    Plain(Password),
+}
+
+/// One line's user record with every rule checked, before any plaintext password is hashed.
+pub struct CheckedLine {
+    pub id: UserId,
+    pub email: Email,
+    pub profile: Profile,
+    pub email_verified: bool,
+    pub password: LinePassword,
+}
+
+/// Reads one (trimmed, non-empty) line and checks it; the error is the line's report. Public
+/// for the fuzzers.
+pub fn check_line(text: &str, hasher: &PasswordHasher) -> Result<CheckedLine, String> {
     let input: Line = serde_json::from_str(text).map_err(|e| format!("not a user record: {e}"))?;
     let id = UserId::parse(&input.id).map_err(|e| e.to_string())?;
     let email = Email::parse(&input.email).map_err(|e| e.to_string())?;
     let profile = input.profile.parse().map_err(|e| e.to_string())?;
-    let password_hash = match (input.password_hash, input.password) {
+    let password = match (input.password_hash, input.password) {
         (Some(hash), None) => {
             hasher.check_stored(&hash).map_err(|e| e.to_string())?;
-            hash
+            LinePassword::Hash(hash)
         }
-        (None, Some(password)) => {
-            let password =
-                Password::parse(&password, hasher.policy()).map_err(|e| e.to_string())?;
-            hasher
-                .hash(password, HashRequest::command_line())
-                .await
-                .map_err(|e| format!("could not hash the password: {e}"))?
-        }
+        (None, Some(password)) => LinePassword::Plain(
+            Password::parse(&password, hasher.policy()).map_err(|e| e.to_string())?,
+        ),
         _ => return Err("give exactly one of password_hash and password".to_owned()),
     };
-    Ok(Parsed {
-        line,
+    Ok(CheckedLine {
         id,
         email,
-        password_hash,
         profile,
         email_verified: input.email_verified,
+        password,
+    })
+}
+
+async fn parse(text: &str, line: u64, hasher: &PasswordHasher) -> Result<Parsed, String> {
+    let checked = check_line(text, hasher)?;
+    let password_hash =
+        match checked.password {
+            LinePassword::Hash(hash) => hash,
+            LinePassword::Plain(password) => hasher
+                .hash(password, HashRequest::command_line())
+                .await
+                .map_err(|e| format!("could not hash the password: {e}"))?,
+        };
+    Ok(Parsed {
+        line,
+        id: checked.id,
+        email: checked.email,
+        password_hash,
+        profile: checked.profile,
+        email_verified: checked.email_verified,
     })
 }
 

@@ -27,6 +27,8 @@ mod content_store;
 mod control;
 mod control_access;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 pub mod identity_token;
 pub mod ids;

@@ -29,6 +29,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
 
 use super::MockLayer;
 use super::auth::{Caller, session_token_from_header};
@@ -339,19 +340,23 @@ impl Connection {
     }
 
     async fn handle_text(&mut self, ws: &mut actix_ws::Session, text: &str) -> Result<(), Close> {
-        let Ok(Value::Object(packet)) = serde_json::from_str::<Value>(text) else {
-            tracing::debug!("ignoring a frame that is not a JSON object");
-            return Ok(());
-        };
-        let body = packet.get("body").cloned().unwrap_or(Value::Null);
-        match packet.get("type").and_then(Value::as_str) {
-            Some("request") => self.handle_request(ws, &body).await,
-            Some("signal") => {
-                self.handle_signal(&body);
+        match decode_frame(text) {
+            Frame::Request(request) => self.handle_request(ws, request).await,
+            Frame::Typing(Some((conversation, action))) => {
+                self.relay_typing(&conversation, action);
                 Ok(())
             }
-            other => {
-                tracing::debug!(packet_type = ?other, "ignoring a packet of an unknown type");
+            Frame::Typing(None) => {
+                tracing::debug!("ignoring a malformed typing indicator");
+                Ok(())
+            }
+            Frame::OtherSignal => Ok(()),
+            Frame::NotAnObject => {
+                tracing::debug!("ignoring a frame that is not a JSON object");
+                Ok(())
+            }
+            Frame::UnknownType(packet_type) => {
+                tracing::debug!(?packet_type, "ignoring a packet of an unknown type");
                 Ok(())
             }
         }
@@ -360,18 +365,15 @@ impl Connection {
     async fn handle_request(
         &mut self,
         ws: &mut actix_ws::Session,
-        body: &Value,
+        request: Request,
     ) -> Result<(), Close> {
-        let method = body
-            .get("method")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let Some(request_id) = body
-            .get("request_id")
-            .filter(|id| id.is_string() || id.is_number())
-            .cloned()
-        else {
+        let Request {
+            method,
+            request_id,
+            object_id,
+            data,
+        } = request;
+        let Some(request_id) = request_id else {
             tracing::debug!(
                 method,
                 "ignoring a request without a request_id: it cannot be answered"
@@ -381,7 +383,6 @@ impl Connection {
         self.emulator
             .journal
             .record_packet(&self.caller, journal_method(&method));
-        let data = body.get("data").cloned().unwrap_or(Value::Null);
         let result = match method.as_str() {
             "Presence.subscribe" => Ok(json!({})),
             "Presence.update" => self.presence_update(&data),
@@ -393,7 +394,7 @@ impl Connection {
                 Err(closed) => return Err(closed),
             },
             "Conversation.create" => self.create_conversation(&data),
-            "Message.create" => self.create_message(body.get("object_id"), &data),
+            "Message.create" => self.create_message(object_id.as_ref(), &data),
             "" => Err(LayerError::invalid_request("the request has no method")),
             other => Err(LayerError::invalid_request(format!(
                 "{other:?} is not a method this emulator implements ({})",
@@ -412,28 +413,7 @@ impl Connection {
     }
 
     fn presence_update(&self, data: &Value) -> Result<Value, LayerError> {
-        let invalid = || {
-            LayerError::invalid_property(
-                "status",
-                "Presence.update takes [{\"operation\": \"set\", \"property\": \"status\", \"value\": \
-                 \"auto|available|away|busy|offline|invisible\"}]",
-            )
-        };
-        let ops = data.as_array().ok_or_else(invalid)?;
-        let mut status = None;
-        for op in ops {
-            if op.get("operation").and_then(Value::as_str) != Some("set")
-                || op.get("property").and_then(Value::as_str) != Some("status")
-            {
-                return Err(invalid());
-            }
-            status = Some(
-                op.get("value")
-                    .and_then(Value::as_str)
-                    .and_then(PresenceStatus::parse)
-                    .ok_or_else(invalid)?,
-            );
-        }
+        let status = presence_status(data)?;
         if let Some(status) = status {
             self.emulator
                 .world(self.caller.app)?
@@ -543,30 +523,109 @@ impl Connection {
         )
     }
 
-    /// Typing indicators are relayed to the other participants; anything else is ignored
-    /// (signals have no response to carry an error).
-    fn handle_signal(&self, body: &Value) {
-        if body.get("type").and_then(Value::as_str) != Some("typing_indicator") {
-            return;
-        }
-        let conversation = body
-            .pointer("/object/id")
-            .and_then(Value::as_str)
-            .and_then(|id| parse_object_id(Kind::Conversations, id));
-        let action = body
-            .pointer("/data/action")
-            .and_then(Value::as_str)
-            .filter(|a| matches!(*a, "started" | "paused" | "finished"));
-        let (Some(conversation), Some(action)) = (conversation, action) else {
-            tracing::debug!("ignoring a malformed typing indicator");
-            return;
-        };
+    /// Relays a typing indicator to the other participants.
+    fn relay_typing(&self, conversation: &Uuid, action: &str) {
         let result = self
             .emulator
             .world(self.caller.app)
-            .and_then(|mut world| world.relay_typing(&self.caller.user_id, &conversation, action));
+            .and_then(|mut world| world.relay_typing(&self.caller.user_id, conversation, action));
         if let Err(e) = result {
             tracing::debug!(error = ?e, "typing indicator not relayed");
         }
     }
+}
+
+/// A text frame, decoded: what the socket does with it. Public, with [`decode_frame`] and
+/// [`presence_status`], for the fuzzers.
+#[derive(Debug)]
+pub enum Frame {
+    /// Not a JSON object: ignored.
+    NotAnObject,
+    /// A packet whose `type` is neither `request` nor `signal`: ignored.
+    UnknownType(Option<String>),
+    Request(Request),
+    /// A typing indicator: its conversation and action, or `None` when it names no
+    /// conversation or no known action (then it is ignored).
+    Typing(Option<(Uuid, &'static str)>),
+    /// Any other signal: ignored (signals have no response to carry an error).
+    OtherSignal,
+}
+
+/// A `request` packet's body.
+#[derive(Debug)]
+pub struct Request {
+    /// Empty when absent or not a string.
+    pub method: String,
+    /// `None` when absent or neither a string nor a number: the request cannot be answered.
+    pub request_id: Option<Value>,
+    pub object_id: Option<Value>,
+    /// `null` when absent.
+    pub data: Value,
+}
+
+pub fn decode_frame(text: &str) -> Frame {
+    let Ok(Value::Object(mut packet)) = serde_json::from_str::<Value>(text) else {
+        return Frame::NotAnObject;
+    };
+    let body = packet.remove("body").unwrap_or(Value::Null);
+    match packet.get("type").and_then(Value::as_str) {
+        Some("request") => Frame::Request(Request {
+            method: body
+                .get("method")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            request_id: body
+                .get("request_id")
+                .filter(|id| id.is_string() || id.is_number())
+                .cloned(),
+            object_id: body.get("object_id").cloned(),
+            data: body.get("data").cloned().unwrap_or(Value::Null),
+        }),
+        Some("signal") => {
+            if body.get("type").and_then(Value::as_str) != Some("typing_indicator") {
+                return Frame::OtherSignal;
+            }
+            let conversation = body
+                .pointer("/object/id")
+                .and_then(Value::as_str)
+                .and_then(|id| parse_object_id(Kind::Conversations, id));
+            let action = match body.pointer("/data/action").and_then(Value::as_str) {
+                Some("started") => Some("started"),
+                Some("paused") => Some("paused"),
+                Some("finished") => Some("finished"),
+                _ => None,
+            };
+            Frame::Typing(conversation.zip(action))
+        }
+        other => Frame::UnknownType(other.map(str::to_owned)),
+    }
+}
+
+/// `Presence.update`'s data: `[{"operation": "set", "property": "status", "value": …}]`; the
+/// last status set, or `None` for an empty list.
+pub fn presence_status(data: &Value) -> Result<Option<PresenceStatus>, LayerError> {
+    let invalid = || {
+        LayerError::invalid_property(
+            "status",
+            "Presence.update takes [{\"operation\": \"set\", \"property\": \"status\", \"value\": \
+             \"auto|available|away|busy|offline|invisible\"}]",
+        )
+    };
+    let ops = data.as_array().ok_or_else(invalid)?;
+    let mut status = None;
+    for op in ops {
+        if op.get("operation").and_then(Value::as_str) != Some("set")
+            || op.get("property").and_then(Value::as_str) != Some("status")
+        {
+            return Err(invalid());
+        }
+        status = Some(
+            op.get("value")
+                .and_then(Value::as_str)
+                .and_then(PresenceStatus::parse)
+                .ok_or_else(invalid)?,
+        );
+    }
+    Ok(status)
 }

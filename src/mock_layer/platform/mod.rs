@@ -24,7 +24,7 @@ mod content;
 mod conversations;
 mod following;
 mod identities;
-mod input;
+pub(crate) mod input;
 mod messages;
 mod parts;
 mod proxy;
