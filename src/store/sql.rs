@@ -34,6 +34,7 @@ macro_rules! db_run {
     };
 }
 
+mod email_keys;
 mod identity_outbox;
 mod throttle;
 
@@ -140,7 +141,16 @@ impl Store for SqlStore {
             Pool::Sqlite(pool) => super::sqlite::MIGRATOR.run(pool).await,
             Pool::Postgres(pool) => super::postgres::MIGRATOR.run(pool).await,
         }
-        .map_err(StoreError::Migration)
+        .map_err(StoreError::Migration)?;
+        // The one migration SQL cannot do: keys computed in Rust by an earlier rule.
+        let rekeyed = email_keys::rekey(&self.writer).await?;
+        if rekeyed.rewritten > 0 {
+            tracing::info!(
+                users = rekeyed.rewritten,
+                "recomputed e-mail keys stored under an earlier comparison rule"
+            );
+        }
+        Ok(())
     }
 
     async fn close(&self) {

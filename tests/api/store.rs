@@ -182,3 +182,93 @@ async fn an_admin_token_use_is_noted_once_a_minute_and_an_unknown_one_not_at_all
     assert_eq!(used.unwrap().last_used_at, Some(1_070));
     assert_eq!(last_used().await, Some(1_070));
 }
+
+/// Runs one statement on the suite's database, beside the application's pools.
+async fn execute(app: &crate::helpers::TestApp, sql: &'static str, binds: &[&str]) {
+    use sqlx::Connection;
+    let url = app.settings.effective_database_url();
+    let url = url.expose();
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        let mut query = sqlx::query(sql);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        query.execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        let mut query = sqlx::query(sql);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        query.execute(&mut conn).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn e_mail_keys_stored_under_the_earlier_rule_are_recomputed_at_migration() {
+    let app = spawn_app().await;
+    let store = &app.store;
+    let profile = Profile::default();
+    let new = |id, email| NewUser {
+        id,
+        email,
+        password_hash: "x",
+        profile: &profile,
+        now: 1,
+    };
+    // `J` + combining caron has no precomposed capital; lower-cased it is `j` + caron, which
+    // composes to `ǰ`. The earlier rule stored the uncomposed pair as the key.
+    let john = Email::parse("J\u{30C}ohn@example.com").unwrap();
+    let john_id = UserId::parse("u-john").unwrap();
+    store.create_user(new(&john_id, &john)).await.unwrap();
+    let jane = Email::parse("J\u{30C}ane@example.com").unwrap();
+    let jane_id = UserId::parse("u-jane").unwrap();
+    store.create_user(new(&jane_id, &jane)).await.unwrap();
+    let old_key = |local: &str| format!("j\u{30C}{local}@example.com");
+    for (id, local) in [("u-john", "ohn"), ("u-jane", "ane")] {
+        execute(
+            &app,
+            "UPDATE users SET email_key = $1 WHERE id = $2",
+            &[&old_key(local), id],
+        )
+        .await;
+    }
+    // The bug let a second account in under the composed spelling of jane's address.
+    let composed = Email::parse("\u{1F0}ane@example.com").unwrap();
+    assert_eq!(composed.key(), jane.key());
+    execute(
+        &app,
+        "INSERT INTO users (id, email, email_key, password_hash, created_at, updated_at) \
+         VALUES ('u-jane-2', $1, $1, 'x', 1, 1)",
+        &[composed.key()],
+    )
+    .await;
+    let find = |email: &str| {
+        let email = Email::parse(email).unwrap();
+        async move { store.find_login(&email).await.unwrap().map(|l| l.user.id) }
+    };
+    assert_eq!(find("\u{1F0}ohn@example.com").await, None, "stranded");
+
+    store.migrate().await.unwrap();
+    assert_eq!(
+        find("\u{1F0}ohn@example.com").await.as_deref(),
+        Some("u-john")
+    );
+    assert_eq!(
+        find("J\u{30C}OHN@example.com").await.as_deref(),
+        Some("u-john")
+    );
+    // Two accounts for one address: the holder of the key keeps it; nothing is deleted.
+    assert_eq!(
+        find("J\u{30C}ane@example.com").await.as_deref(),
+        Some("u-jane-2")
+    );
+    assert!(store.find_login_by_id("u-jane").await.unwrap().is_some());
+    // Running it again changes nothing.
+    store.migrate().await.unwrap();
+    assert_eq!(
+        find("\u{1F0}ohn@example.com").await.as_deref(),
+        Some("u-john")
+    );
+}
