@@ -110,9 +110,12 @@ fn no_webhook(raw: &str) -> LayerError {
     LayerError::not_found(format!("there is no webhook {raw:?}"))
 }
 
-fn webhook_uuid(raw: &str) -> Result<Uuid, LayerError> {
+/// The webhook a `{webhook}` path segment (its UUID, or its whole ID) names.
+fn webhook_mut<'w>(world: &'w mut World, raw: &str) -> Result<&'w mut Webhook, LayerError> {
     let last = raw.rsplit('/').next().unwrap_or(raw);
-    crate::mock_layer::ids::parse_uuid(last).ok_or_else(|| no_webhook(raw))
+    crate::mock_layer::ids::parse_uuid(last)
+        .and_then(|uuid| world.webhooks.hooks.get_mut(&uuid))
+        .ok_or_else(|| no_webhook(raw))
 }
 
 /// What `POST /webhooks` asks for, checked.
@@ -323,15 +326,9 @@ pub async fn get_webhook(
     emulator: web::Data<MockLayer>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, LayerError> {
-    let raw = &path.1;
-    let uuid = webhook_uuid(raw)?;
-    let world = emulator.world(api.app)?;
-    let hook = world
-        .webhooks
-        .hooks
-        .get(&uuid)
-        .ok_or_else(|| no_webhook(raw))?;
-    Ok(json(StatusCode::OK, &view(&world, hook)))
+    let mut world = emulator.world(api.app)?;
+    let hook = webhook_mut(&mut world, &path.1)?.clone();
+    Ok(json(StatusCode::OK, &view(&world, &hook)))
 }
 
 /// `POST /webhooks/{uuid}/activate`: `unverified` again, then verified before answering.
@@ -340,19 +337,13 @@ pub async fn post_activate(
     emulator: web::Data<MockLayer>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, LayerError> {
-    let raw = &path.1;
-    let uuid = webhook_uuid(raw)?;
-    let round = {
+    let (uuid, round) = {
         let mut world = emulator.world(api.app)?;
-        let hook = world
-            .webhooks
-            .hooks
-            .get_mut(&uuid)
-            .ok_or_else(|| no_webhook(raw))?;
+        let hook = webhook_mut(&mut world, &path.1)?;
         hook.status = WebhookStatus::Unverified;
         hook.status_reason = None;
         hook.verification += 1;
-        hook.verification
+        (hook.uuid, hook.verification)
     };
     verify(&emulator, api.app, uuid, round).await;
     get_webhook(api, emulator, path).await
@@ -364,14 +355,8 @@ pub async fn post_deactivate(
     emulator: web::Data<MockLayer>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, LayerError> {
-    let raw = &path.1;
-    let uuid = webhook_uuid(raw)?;
     let mut world = emulator.world(api.app)?;
-    let hook = world
-        .webhooks
-        .hooks
-        .get_mut(&uuid)
-        .ok_or_else(|| no_webhook(raw))?;
+    let hook = webhook_mut(&mut world, &path.1)?;
     hook.status = WebhookStatus::Inactive;
     hook.status_reason = Some("Deactivated by User".to_owned());
     // A verification under way must not turn it back on.
@@ -385,13 +370,8 @@ pub async fn delete_webhook(
     emulator: web::Data<MockLayer>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, LayerError> {
-    let raw = &path.1;
-    let uuid = webhook_uuid(raw)?;
-    emulator
-        .world(api.app)?
-        .webhooks
-        .hooks
-        .remove(&uuid)
-        .ok_or_else(|| no_webhook(raw))?;
+    let mut world = emulator.world(api.app)?;
+    let uuid = webhook_mut(&mut world, &path.1)?.uuid;
+    world.webhooks.hooks.remove(&uuid);
     Ok(HttpResponse::NoContent().finish())
 }
