@@ -35,6 +35,7 @@ mod patch;
 mod responses;
 mod scheduled;
 mod server;
+mod snapshot;
 mod sockets;
 pub mod webhooks;
 
@@ -48,6 +49,7 @@ pub use server::{
     Badging, BadgingMode, IDENTITY_FIELDS, IdentityFields, IdentityOp, check_identity_metadata,
     unknown_user,
 };
+pub use snapshot::Snapshot;
 pub use sockets::{SocketEnd, SocketHandle};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
