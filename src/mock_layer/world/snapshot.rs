@@ -446,6 +446,11 @@ impl World {
                 "more messages and announcements than mock_layer.max_messages",
             ));
         }
+        if doc.deleted_conversations.len() > limits.max_conversations {
+            return Err(bad(
+                "more deleted conversations than mock_layer.max_conversations",
+            ));
+        }
         if doc.webhooks.len() > MAX_WEBHOOKS {
             return Err(bad(format!("more than {MAX_WEBHOOKS} webhooks")));
         }

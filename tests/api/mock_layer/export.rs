@@ -4,7 +4,12 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::helpers::{Emulator, PRODUCTION, STAGING, path_of, spawn_emulator, spawn_with};
+use layer_idp::mock_layer::{self, LocalProvider, settings::MockLayerSettings};
+
+use super::helpers::{
+    Emulator, KID, PRODUCTION, PROVIDER, STAGING, app_id, keys, path_of, spawn_emulator,
+    spawn_with, trusted,
+};
 use super::platform::{APP_UUID, Server, assert_error, uuid_of};
 
 const CONTENT: &[u8] = b"\x00\x01rich content bytes\xff";
@@ -460,5 +465,68 @@ async fn the_import_setting_loads_a_world_at_start() {
                 .unwrap()
                 .clone()
         )
+    );
+}
+
+#[tokio::test]
+async fn a_cross_site_page_can_neither_export_nor_import() {
+    let emulator = spawn_emulator().await;
+    build_world(&emulator).await;
+    let (_, doc) = export(&emulator, STAGING).await;
+    let exported = emulator
+        .http
+        .get(format!("{}/_mock/export?app_id={STAGING}", emulator.url))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exported.status(), 403);
+    let mut emptied = doc.clone();
+    emptied["messages"] = json!([]);
+    emptied["content"] = json!([]);
+    let imported = emulator
+        .http
+        .post(format!("{}/_mock/import", emulator.url))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/json")
+        .body(emptied.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), 403);
+    let (_, now) = export(&emulator, STAGING).await;
+    assert_eq!(now, doc, "nothing imported");
+}
+
+#[tokio::test]
+async fn the_emulator_does_not_start_with_a_refused_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("world.json");
+    std::fs::write(&file, "{\"format\": \"something else\"}").unwrap();
+    let settings = MockLayerSettings {
+        app_ids: vec![app_id(STAGING)],
+        import: Some(file.clone()),
+        ..MockLayerSettings::default()
+    };
+    let local = || LocalProvider {
+        provider_id: PROVIDER.to_owned(),
+        keys: vec![trusted(KID, &keys().0)],
+        apps: Vec::new(),
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let error = match mock_layer::start(&settings, Some(local()), listener, 1).await {
+        Ok(_) => panic!("started with a refused document"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("mock_layer.import"), "{error}");
+    let missing = MockLayerSettings {
+        import: Some(dir.path().join("missing.json")),
+        ..settings
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    assert!(
+        mock_layer::start(&missing, None, listener, 1)
+            .await
+            .is_err()
     );
 }
