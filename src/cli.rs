@@ -377,6 +377,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_import_flag_reaches_the_emulator_s_overrides() {
+        let cli = Cli::parse_from(["layer-idp", "serve", "--mock-layer-import", "w1.json"]);
+        assert_eq!(
+            cli.command.mock_layer_overrides().import,
+            Some(PathBuf::from("w1.json"))
+        );
+        for flag in ["--import", "--mock-layer-import"] {
+            let cli = Cli::parse_from(["layer-idp", "mock-layer", flag, "w2.json"]);
+            let overrides = cli.command.mock_layer_overrides();
+            assert_eq!(overrides.import, Some(PathBuf::from("w2.json")));
+            let mut settings = crate::config::MockLayerSettings::default();
+            settings.apply(&overrides);
+            assert_eq!(settings.import, Some(PathBuf::from("w2.json")));
+        }
+    }
+
+    #[test]
     fn the_control_token_flag_reaches_the_emulator_s_overrides() {
         let cli = Cli::parse_from(["layer-idp", "serve", "--mock-layer-control-token", "c1"]);
         assert_eq!(
