@@ -332,9 +332,11 @@ async fn import_ends_the_app_s_sessions() {
     let (_, doc) = export(&emulator, STAGING).await;
     let alice = emulator.login("alice").await;
     let other = emulator.login_to("alice", PRODUCTION).await;
+    let mut ws = emulator.ws(&alice).await;
     assert_eq!(emulator.get("/conversations", &alice).await.status(), 200);
     let (status, _) = import(&emulator, Some(STAGING), doc.to_string()).await;
     assert_eq!(status, 204);
+    assert!(ws.closed_with().await.is_some(), "the app's sockets close");
     assert_eq!(emulator.get("/conversations", &alice).await.status(), 401);
     assert_eq!(
         emulator.get("/conversations", &other).await.status(),
