@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::content_store::RestoredContent;
 use super::super::ids::parse_object_id;
+use super::super::presence::MAX_FOLLOWS_PER_USER;
 use super::webhooks::{EventKind, MAX_WEBHOOKS, Webhook, WebhookStatus, WebhookVersion};
 use super::*;
 
@@ -502,6 +503,12 @@ impl World {
             }
         };
         for i in &doc.identities {
+            if i.following.len() > MAX_FOLLOWS_PER_USER {
+                return Err(bad(format!(
+                    "{:?} follows more than {MAX_FOLLOWS_PER_USER} users",
+                    i.user_id
+                )));
+            }
             for other in i.following.iter().chain(&i.blocks) {
                 known(self, other, &format!("{:?}'s follows or blocks", i.user_id))?;
             }
