@@ -361,7 +361,7 @@ pub async fn put_badging(
     Ok(get_badging(emulator).await)
 }
 
-/// The world of one app as a document (`world/snapshot.rs`). `?app_id=` chooses the app;
+/// The world of one app as a document (`world/snapshot/`). `?app_id=` chooses the app;
 /// it may be left out only when one app is served.
 pub async fn get_export(
     emulator: web::Data<MockLayer>,

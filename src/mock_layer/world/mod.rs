@@ -22,7 +22,7 @@
 //! `announcements.rs`, `scheduled.rs` (delayed messages and the clock offset), `content.rs`,
 //! `sockets.rs` (fan-out and the change log), `server.rs` (what only the Platform API does:
 //! identities' fields, blocks, pushes, badges), `webhooks.rs` (registered webhooks and the
-//! events recorded for them), `patch.rs` (Layer-Patch paths) and `snapshot.rs` (the world
+//! events recorded for them), `patch.rs` (Layer-Patch paths) and `snapshot/` (the world
 //! as a document, for `GET /_mock/export` and `POST /_mock/import`).
 
 mod access;
