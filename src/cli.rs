@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// prefer LAYER_IDP_MOCK_LAYER__CONTROL_TOKEN, which other users cannot read in `ps`.
     #[arg(long, value_name = "TOKEN")]
     pub mock_layer_control_token: Option<String>,
+    /// Load the emulator's world for one app from a document `GET /_mock/export` gave
+    /// [default: mock_layer.import, else empty].
+    #[arg(long, value_name = "FILE")]
+    pub mock_layer_import: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +139,14 @@ pub struct MockLayerArgs {
         value_name = "TOKEN"
     )]
     pub control_token: Option<String>,
+    /// Load the world of one app from a document `GET /_mock/export` gave [default:
+    /// mock_layer.import, else empty]. Also accepted as --import.
+    #[arg(
+        long = "mock-layer-import",
+        visible_alias = "import",
+        value_name = "FILE"
+    )]
+    pub import: Option<PathBuf>,
 }
 
 /// `NAME=VALUE`, split at the last `=` (Layer IDs contain none, file paths rarely).
@@ -163,6 +175,7 @@ impl Command {
                 app_ids: args.mock_layer_app_ids.clone(),
                 platform_token: args.mock_layer_platform_token.clone(),
                 control_token: args.mock_layer_control_token.clone(),
+                import: args.mock_layer_import.clone(),
                 ..MockLayerOverrides::default()
             },
             Command::MockLayer(args) => MockLayerOverrides {
@@ -182,6 +195,7 @@ impl Command {
                 platform_token: args.platform_token.clone(),
                 control_token: args.control_token.clone(),
                 app_providers: args.app_providers.clone(),
+                import: args.import.clone(),
             },
             _ => MockLayerOverrides::default(),
         }
@@ -361,6 +375,23 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    #[test]
+    fn the_import_flag_reaches_the_emulator_s_overrides() {
+        let cli = Cli::parse_from(["layer-idp", "serve", "--mock-layer-import", "w1.json"]);
+        assert_eq!(
+            cli.command.mock_layer_overrides().import,
+            Some(PathBuf::from("w1.json"))
+        );
+        for flag in ["--import", "--mock-layer-import"] {
+            let cli = Cli::parse_from(["layer-idp", "mock-layer", flag, "w2.json"]);
+            let overrides = cli.command.mock_layer_overrides();
+            assert_eq!(overrides.import, Some(PathBuf::from("w2.json")));
+            let mut settings = crate::config::MockLayerSettings::default();
+            settings.apply(&overrides);
+            assert_eq!(settings.import, Some(PathBuf::from("w2.json")));
+        }
+    }
 
     #[test]
     fn the_control_token_flag_reaches_the_emulator_s_overrides() {

@@ -1253,6 +1253,15 @@ private_key_file = "p.pem"
     }
 
     #[test]
+    fn the_emulator_s_world_document_comes_from_the_environment_too() {
+        let settings = load(None, &[("LAYER_IDP_MOCK_LAYER__IMPORT", "world.json")]).unwrap();
+        assert_eq!(
+            settings.mock_layer.import,
+            Some(std::path::PathBuf::from("world.json"))
+        );
+    }
+
+    #[test]
     fn a_malformed_emulator_app_id_names_the_flag_to_fix() {
         let err = load(
             Some("[mock_layer]\napp_ids = [\"layer:///apps/dev/1\"]\n"),

@@ -87,6 +87,18 @@ impl Content {
     }
 }
 
+/// Uploaded content a message uses, as an export keeps it.
+pub struct RestoredContent {
+    pub uuid: Uuid,
+    pub owner: String,
+    pub mime_type: String,
+    pub declared_size: Option<u64>,
+    pub bytes: Bytes,
+    pub upload_secret: String,
+    pub download_secret: String,
+    pub attached_to: Uuid,
+}
+
 pub struct ContentStore {
     items: HashMap<Uuid, Content>,
     by_upload_secret: HashMap<String, Uuid>,
@@ -266,6 +278,66 @@ impl ContentStore {
         }
         // Its `by_age` entry stays until it reaches the front, where a missing item is
         // skipped: removing it from the middle of the queue would be a scan.
+    }
+
+    /// Every item, in no particular order (for `GET /_mock/export`).
+    pub fn items(&self) -> impl Iterator<Item = &Content> {
+        self.items.values()
+    }
+
+    /// Puts back uploaded content a message uses, from `POST /_mock/import`, within the
+    /// caps. Its URLs keep their secrets, so download URLs handed out before still work.
+    pub fn restore(&mut self, item: RestoredContent, now_ms: i64) -> Result<(), LayerError> {
+        let size = item.bytes.len() as u64;
+        let charge = size.max(MIN_CHARGE);
+        if size > self.limits.max_item_bytes {
+            return Err(LayerError::invalid_request(format!(
+                "content {} is {size} bytes, over mock_layer.max_content_bytes ({})",
+                item.uuid, self.limits.max_item_bytes
+            )));
+        }
+        let user = self.charged_by_user.get(&item.owner).copied().unwrap_or(0);
+        if user.saturating_add(charge) > self.limits.max_bytes_per_user
+            || self.charged.saturating_add(charge) > self.limits.max_bytes_per_app
+        {
+            return Err(LayerError::invalid_request(format!(
+                "content {} would pass mock_layer.max_content_bytes_per_user or \
+                 mock_layer.max_content_bytes_per_app",
+                item.uuid
+            )));
+        }
+        if self.items.contains_key(&item.uuid)
+            || self.by_upload_secret.contains_key(&item.upload_secret)
+            || self.by_download_secret.contains_key(&item.download_secret)
+        {
+            return Err(LayerError::invalid_request(format!(
+                "content {} appears twice, or shares a URL secret",
+                item.uuid
+            )));
+        }
+        self.by_upload_secret
+            .insert(item.upload_secret.clone(), item.uuid);
+        self.by_download_secret
+            .insert(item.download_secret.clone(), item.uuid);
+        self.by_age.push_back((now_ms, item.uuid));
+        *self.charged_by_user.entry(item.owner.clone()).or_default() += charge;
+        self.charged = self.charged.saturating_add(charge);
+        self.items.insert(
+            item.uuid,
+            Content {
+                uuid: item.uuid,
+                owner: item.owner,
+                mime_type: item.mime_type,
+                declared_size: item.declared_size,
+                bytes: Some(item.bytes),
+                upload_secret: item.upload_secret,
+                download_secret: item.download_secret,
+                attached_to: Some(item.attached_to),
+                receiving: false,
+                charge,
+            },
+        );
+        Ok(())
     }
 
     /// Frees content that no message took within its time.

@@ -13,7 +13,7 @@ use super::MockLayer;
 use super::error::{ErrorKind, LayerError};
 use super::ids::{AppId, identity_id};
 use super::rest::json;
-use super::world::{Badging, BadgingMode, Notification, SocketEnd};
+use super::world::{Badging, BadgingMode, Notification, Snapshot, SocketEnd};
 use crate::clock::iso_ms;
 
 pub fn configure(cfg: &mut web::ServiceConfig, resource: fn(&str) -> Resource) {
@@ -21,6 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, resource: fn(&str) -> Resource) {
         .service(resource("/_mock/requests").route(web::get().to(get_requests)))
         .service(resource("/_mock/notifications").route(web::get().to(get_notifications)))
         .service(resource("/_mock/apps").route(web::get().to(get_apps)))
+        .service(resource("/_mock/export").route(web::get().to(get_export)))
+        .service(resource("/_mock/import").route(web::post().to(post_import)))
         .service(resource("/_mock/webhooks").route(web::get().to(get_webhooks)))
         .service(
             resource("/_mock/badging")
@@ -357,4 +359,126 @@ pub async fn put_badging(
         };
     }
     Ok(get_badging(emulator).await)
+}
+
+/// The world of one app as a document (`world/snapshot/`). `?app_id=` chooses the app;
+/// it may be left out only when one app is served.
+pub async fn get_export(
+    emulator: web::Data<MockLayer>,
+    filter: web::Query<AppFilter>,
+) -> Result<HttpResponse, LayerError> {
+    let app = match filter.app(&emulator)? {
+        Some(app) => app,
+        None => match emulator.app_ids().as_slice() {
+            [only] => *only,
+            apps => {
+                return Err(LayerError::invalid_request(format!(
+                    "{} apps are served here; name the one to export with ?app_id=",
+                    apps.len()
+                )));
+            }
+        },
+    };
+    let snapshot = emulator.world(app)?.export();
+    Ok(json(StatusCode::OK, &snapshot))
+}
+
+/// Replaces an app's world with a document `GET /_mock/export` gave: the app is the
+/// document's `app_id` (and `?app_id=`, if given, must name the same one). The app's
+/// sessions end and its sockets close. A document refused changes nothing.
+pub async fn post_import(
+    emulator: web::Data<MockLayer>,
+    filter: web::Query<AppFilter>,
+    payload: web::Payload,
+) -> Result<HttpResponse, LayerError> {
+    let named = filter.app(&emulator)?;
+    let limit = emulator.import_body_limit();
+    let bytes = payload
+        .to_bytes_limited(limit)
+        .await
+        .map_err(|_| {
+            LayerError::invalid_request(format!(
+                "the document is larger than the limit of {limit} bytes (from \
+                 mock_layer.max_message_bytes and max_content_bytes_per_app)"
+            ))
+        })?
+        .map_err(|e| LayerError::invalid_request(format!("the body could not be read: {e}")))?;
+    let doc = parse_snapshot(&bytes)?;
+    emulator.import_world(doc, named)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A world document from JSON text, refused with Layer's error format.
+pub fn parse_snapshot(bytes: &[u8]) -> Result<Snapshot, LayerError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        LayerError::invalid_request(format!(
+            "the body is not a world document (see GET /_mock/export): {e}"
+        ))
+    })
+}
+
+impl MockLayer {
+    /// The most an import's body may take: the messages and the rich content in base64
+    /// the caps allow, and room for the rest.
+    fn import_body_limit(&self) -> usize {
+        let settings = self.settings();
+        settings
+            .max_message_bytes
+            .saturating_add(settings.max_content_bytes_per_app.saturating_mul(4) / 3)
+            .saturating_add(16 * 1024 * 1024)
+    }
+
+    /// Replaces the world of the document's app (which must be `named`, if given): its
+    /// sockets close and its sessions end. Refused whole, changing nothing, if the
+    /// document is inconsistent or over the caps.
+    pub(crate) fn import_world(
+        &self,
+        doc: Snapshot,
+        named: Option<AppId>,
+    ) -> Result<(), LayerError> {
+        let app = AppId::parse(&doc.app_id).map_err(|e| {
+            LayerError::new(
+                ErrorKind::InvalidAppId,
+                format!("the document's app_id: {e}"),
+            )
+        })?;
+        if let Some(named) = named
+            && named != app
+        {
+            return Err(LayerError::new(
+                ErrorKind::InvalidAppId,
+                format!("the document holds the app {app}, not {named}"),
+            ));
+        }
+        if !self.app_ids().contains(&app) {
+            return Err(LayerError::new(
+                ErrorKind::InvalidAppId,
+                format!("the document's app {app} is not served here"),
+            ));
+        }
+        self.world(app)?.import(doc)?;
+        self.sessions.clear(Some(app));
+        Ok(())
+    }
+}
+
+/// Loads a world document at start (`mock_layer.import`, `--mock-layer-import`).
+pub async fn import_file(emulator: &MockLayer, file: &std::path::Path) -> anyhow::Result<()> {
+    let bytes = tokio::fs::read(file)
+        .await
+        .map_err(|e| anyhow::anyhow!("mock_layer.import: cannot read {}: {e}", file.display()))?;
+    let app = parse_snapshot(&bytes)
+        .and_then(|doc| {
+            let app = doc.app_id.clone();
+            emulator.import_world(doc, None).map(|()| app)
+        })
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "mock_layer.import: {} is refused: {}",
+                file.display(),
+                e.message
+            )
+        })?;
+    tracing::info!(file = %file.display(), app = %app, "loaded the world from a document");
+    Ok(())
 }

@@ -176,7 +176,7 @@ impl MockLayer {
         )?;
         let notify = webhook_sender.notify();
         let metrics = metrics::EmulatorMetrics::default();
-        Ok(Self {
+        let emulator = Self {
             webhook_sender,
             control_access,
             platform_tokens,
@@ -202,7 +202,11 @@ impl MockLayer {
             base,
             settings: settings.clone(),
             next_socket_id: AtomicU64::new(1),
-        })
+        };
+        if let Some(file) = &settings.import {
+            control::import_file(&emulator, file).await?;
+        }
+        Ok(emulator)
     }
 
     /// The apps served, in a stable order.

@@ -99,6 +99,9 @@ pub struct MockLayerSettings {
     /// Webhook deliveries waiting to be sent, for the whole emulator; past it a delivery
     /// is dropped (and logged as `dropped` in `GET /_mock/webhooks`).
     pub webhook_queue_size: usize,
+    /// A world document (`GET /_mock/export`) loaded at start into the app it names
+    /// (`--mock-layer-import`); the emulator refuses to start if it is refused.
+    pub import: Option<PathBuf>,
 }
 
 /// A Platform API or test-control token; `Debug` does not show it.
@@ -147,6 +150,7 @@ impl Default for MockLayerSettings {
             control_token: None,
             webhook_timeout_ms: 1000,
             webhook_queue_size: 1000,
+            import: None,
         }
     }
 }
@@ -193,6 +197,9 @@ impl MockLayerSettings {
         }
         if !flags.app_providers.is_empty() {
             self.app_providers = flags.app_providers.iter().cloned().collect();
+        }
+        if let Some(file) = &flags.import {
+            self.import = Some(file.clone());
         }
     }
 
@@ -370,4 +377,6 @@ pub struct MockLayerOverrides {
     pub control_token: Option<String>,
     /// `(app ID, provider ID)` pairs from `--app-provider APP_ID=PROVIDER_ID`.
     pub app_providers: Vec<(AppId, String)>,
+    /// `--mock-layer-import FILE`.
+    pub import: Option<PathBuf>,
 }

@@ -22,7 +22,8 @@
 //! `announcements.rs`, `scheduled.rs` (delayed messages and the clock offset), `content.rs`,
 //! `sockets.rs` (fan-out and the change log), `server.rs` (what only the Platform API does:
 //! identities' fields, blocks, pushes, badges), `webhooks.rs` (registered webhooks and the
-//! events recorded for them) and `patch.rs` (Layer-Patch paths).
+//! events recorded for them), `patch.rs` (Layer-Patch paths) and `snapshot/` (the world
+//! as a document, for `GET /_mock/export` and `POST /_mock/import`).
 
 mod access;
 mod announcements;
@@ -35,6 +36,7 @@ mod patch;
 mod responses;
 mod scheduled;
 mod server;
+mod snapshot;
 mod sockets;
 pub mod webhooks;
 
@@ -48,6 +50,7 @@ pub use server::{
     Badging, BadgingMode, IDENTITY_FIELDS, IdentityFields, IdentityOp, check_identity_metadata,
     unknown_user,
 };
+pub use snapshot::Snapshot;
 pub use sockets::{SocketEnd, SocketHandle};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};

@@ -31,7 +31,7 @@ pub fn keys() -> &'static (KeyPair, KeyPair) {
     })
 }
 
-fn trusted(id: &str, pair: &KeyPair) -> TrustedKey {
+pub fn trusted(id: &str, pair: &KeyPair) -> TrustedKey {
     let components = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
     TrustedKey {
         id: id.to_owned(),

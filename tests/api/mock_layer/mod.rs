@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod control;
 mod control_access;
+mod export;
 mod helpers;
 mod platform;
 mod platform_details;
