@@ -292,6 +292,13 @@ async fn the_series_move_as_logins_tokens_and_emulator_traffic_dictate() {
         1.0
     );
     assert_eq!(after.value("layer_idp_emulator_sockets_open", &[]), 1.0);
+    // With the emulator in the process, identity sync runs and reports its backlog.
+    assert_eq!(
+        after.samples("layer_idp_identity_sync_backlog", &[]).len(),
+        1,
+        "{}",
+        after.text
+    );
     assert_eq!(
         after.value("layer_idp_emulator_messages_created", &[("app", APP_ID)]),
         1.0
