@@ -292,8 +292,8 @@ impl HttpServiceFactory for Routes {
             .collect::<Vec<_>>()
             .join(", ");
         self.resource
-            .default_service(web::to(move |platform: Platform, req: HttpRequest| {
-                method_not_allowed(platform, req, allow.clone())
+            .default_service(web::to(move |req: HttpRequest| {
+                method_not_allowed(req, allow.clone())
             }))
             .register(config);
     }
@@ -311,7 +311,11 @@ async fn invalid_endpoint(_: Platform, req: HttpRequest) -> Result<HttpResponse,
     ))
 }
 
-async fn method_not_allowed(_: Platform, req: HttpRequest, allow: String) -> HttpResponse {
+/// A method the path does not take: 405 with `Allow` — once the token is checked (so a
+/// stranger learns nothing about which paths exist), whatever API's `Accept` it sent: the
+/// Platform and Webhooks APIs share these paths' scope.
+async fn method_not_allowed(req: HttpRequest, allow: String) -> Result<HttpResponse, LayerError> {
+    authorized_app(&req)?;
     let error = LayerError::new(
         ErrorKind::MethodNotAllowed,
         format!("{} does not support {}", req.path(), req.method()),
@@ -320,7 +324,7 @@ async fn method_not_allowed(_: Platform, req: HttpRequest, allow: String) -> Htt
     if let Ok(value) = HeaderValue::from_str(&allow) {
         response.headers_mut().insert(ALLOW, value);
     }
-    response
+    Ok(response)
 }
 
 /// The Platform API version a request asked for in `Accept`.

@@ -206,6 +206,17 @@ impl<'a> Backend<'a> {
         }
     }
 
+    fn request_raw(&self, method: Method, path: &str, accept: &str) -> reqwest::RequestBuilder {
+        self.emulator
+            .http
+            .request(
+                method,
+                format!("{}/apps/{APP_UUID}{path}", self.emulator.url),
+            )
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("accept", accept)
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -213,15 +224,7 @@ impl<'a> Backend<'a> {
         accept: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self
-            .emulator
-            .http
-            .request(
-                method.clone(),
-                format!("{}/apps/{APP_UUID}{path}", self.emulator.url),
-            )
-            .header("authorization", format!("Bearer {}", self.token))
-            .header("accept", accept);
+        let mut request = self.request_raw(method.clone(), path, accept);
         if let Some(body) = body {
             let content_type = if method == Method::PATCH {
                 "application/vnd.layer-patch+json"
@@ -815,6 +818,14 @@ async fn bad_webhook_requests_get_layer_errors_and_change_nothing() {
         .call(Method::GET, "/webhooks/not-a-uuid", WEBHOOKS_V1, None)
         .await;
     assert_eq!((status, error["id"].as_str()), (404, Some("not_found")));
+    // A method the path does not take: 405 naming those it does, with the webhooks `Accept`.
+    let wrong_method = backend
+        .request_raw(Method::PUT, "/webhooks", WEBHOOKS_V1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(wrong_method.headers()["allow"], "GET, POST");
     let unknown = format!("/webhooks/{}/activate", uuid::Uuid::new_v4());
     let (status, _) = backend
         .call(Method::POST, &unknown, WEBHOOKS_V1, None)
