@@ -333,3 +333,139 @@ async fn the_series_move_as_logins_tokens_and_emulator_traffic_dictate() {
     socket.close(None).await.unwrap();
     while socket.next().await.is_some() {}
 }
+
+/// A webhook receiver on 127.0.0.1: echoes the verification challenge, answers deliveries 204.
+fn start_webhook_receiver() -> String {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let server = HttpServer::new(|| {
+        App::new()
+            .route(
+                "/hook",
+                web::get().to(
+                    |q: web::Query<std::collections::HashMap<String, String>>| async move {
+                        let challenge = q.get("verification_challenge").cloned();
+                        HttpResponse::Ok().body(challenge.unwrap_or_default())
+                    },
+                ),
+            )
+            .route("/hook", web::post().to(HttpResponse::NoContent))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    url
+}
+
+#[tokio::test]
+async fn the_emulator_s_webhook_deliveries_are_counted_by_outcome() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+        settings.mock_layer.listen = Some("127.0.0.1:0".parse().unwrap());
+        settings.mock_layer.app_ids = vec![layer_idp::mock_layer::AppId::parse(APP_ID).unwrap()];
+        // A loaded machine must not turn a slow answer into a failure.
+        settings.mock_layer.webhook_timeout_ms = 60_000;
+    })
+    .await;
+    let metrics_addr = app.metrics_addr.expect("metrics listen");
+    let emulator = format!("http://{}", app.mock_layer_addr.unwrap());
+    let http = reqwest::Client::new();
+    let apps: Value = http
+        .get(format!("{emulator}/_mock/apps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = apps["platform_tokens"][APP_ID].as_str().unwrap().to_owned();
+    let app_uuid = APP_ID.rsplit('/').next().unwrap();
+    let api = |method: reqwest::Method, path: &str, accept: &str, body: Value| {
+        http.request(method, format!("{emulator}/apps/{app_uuid}{path}"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("accept", accept)
+            .json(&body)
+            .send()
+    };
+    let webhooks = "application/vnd.layer.webhooks+json; version=1.0";
+    let platform = "application/vnd.layer+json; version=1.0";
+    let receiver = start_webhook_receiver();
+    let created: Value = api(
+        reqwest::Method::POST,
+        "/webhooks",
+        webhooks,
+        json!({"version": "1.0", "target_url": receiver, "events": ["message.sent"], "secret": "s"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let hook_path = format!(
+        "/webhooks/{}",
+        created["id"].as_str().unwrap().rsplit('/').next().unwrap()
+    );
+    // Activation verifies before it answers.
+    let activated: Value = api(
+        reqwest::Method::POST,
+        &format!("{hook_path}/activate"),
+        webhooks,
+        Value::Null,
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(activated["status"], "active", "{activated}");
+
+    let conversation: Value = api(
+        reqwest::Method::POST,
+        "/conversations",
+        platform,
+        json!({"participants": ["ada", "bob"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let conversation_uuid = conversation["id"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let sent = api(
+        reqwest::Method::POST,
+        &format!("/conversations/{conversation_uuid}/messages"),
+        platform,
+        json!({"sender": {"name": "Admin"}, "parts": [{"mime_type": "text/plain", "body": "hi"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent.status(), 201);
+
+    // The delivery is sent in the background; look again until it is counted (the bound
+    // guards against hanging, it is no timing requirement).
+    let mut counted = None;
+    for _ in 0..6000 {
+        let now = scrape(&http, metrics_addr).await;
+        if now.text.contains("outcome=\"delivered\"") {
+            counted = Some(now);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let counted = counted.expect("the delivery was never counted");
+    let outcome = |o| counted.value("layer_idp_emulator_webhook_deliveries", &[("outcome", o)]);
+    assert_eq!(outcome("delivered"), 1.0, "{}", counted.text);
+    assert!(
+        !counted.text.contains("outcome=\"failed\""),
+        "{}",
+        counted.text
+    );
+}
