@@ -14,7 +14,7 @@
 use std::sync::LazyLock;
 
 use arbitrary::Arbitrary;
-use aws_lc_rs::rsa::{KeyPair, PublicKeyComponents};
+use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -27,11 +27,10 @@ const KID: &str = "fuzz-key";
 const PROVIDER: &str = "layer:///providers/6f4a2b1c-0000-4000-8000-000000000001";
 const NOW: i64 = 1_800_000_000;
 
-/// A key made for this fuzzer and used nowhere else.
-static SIGNING: LazyLock<KeyPair> = LazyLock::new(|| {
-    let pem = pem::parse(include_bytes!("../keys/fuzz-only-rsa2048.pem")).unwrap();
-    KeyPair::from_pkcs8(pem.contents()).unwrap()
-});
+/// A key generated when the fuzzer starts and used nowhere else (no private key is
+/// committed; an input describes how a token is built, so the corpus needs no fixed key).
+static SIGNING: LazyLock<KeyPair> =
+    LazyLock::new(|| KeyPair::generate(KeySize::Rsa2048).unwrap());
 static VERIFYING: LazyLock<DecodingKey> = LazyLock::new(|| {
     let public = PublicKeyComponents::<Vec<u8>>::from(SIGNING.public_key());
     DecodingKey::from_rsa_raw_components(&public.n, &public.e)
