@@ -18,7 +18,7 @@ use std::future::{Ready, ready};
 use std::sync::Mutex;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::error::LayerError;
@@ -330,6 +330,25 @@ fn caller_of(req: &HttpRequest) -> Result<Caller, LayerError> {
             "the session token is unknown or expired; answer the challenge in data.nonce",
         )),
     }
+}
+
+/// Whether the request's `Authorization: Bearer <token>` carries `expected`: the Platform
+/// API token, or the test controls' token. Compared as SHA-256 digests in constant time, so
+/// neither the bytes nor the length of the secret leak through timing.
+pub(crate) fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    let digest =
+        |token: &str| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .is_some_and(|given| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(
+                digest(given.trim()).as_ref(),
+                digest(expected).as_ref(),
+            )
+            .is_ok()
+        })
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use actix_web::middleware::Next;
 use actix_web::web;
 
 use super::MockLayer;
+use super::auth::bearer_matches;
 use super::error::{ErrorKind, LayerError};
 
 /// What the guard compares requests with, fixed when the emulator is built.
@@ -35,8 +36,8 @@ pub struct ControlAccess {
     listen: SocketAddr,
     /// The host of `mock_layer.public_url`, lower-cased.
     public_host: Option<String>,
-    /// SHA-256 of `mock_layer.control_token`.
-    token_digest: Option<[u8; 32]>,
+    /// `mock_layer.control_token`.
+    token: Option<String>,
 }
 
 impl ControlAccess {
@@ -47,14 +48,14 @@ impl ControlAccess {
         Self {
             listen,
             public_host,
-            token_digest: control_token.map(digest),
+            token: control_token.map(str::to_owned),
         }
     }
 
     /// Whether anyone who can reach the listener could use the controls: it is bound beyond
     /// loopback and no control token is set. Worth a warning at start.
     pub fn is_exposed(&self) -> bool {
-        self.token_digest.is_none() && !self.listen.ip().is_loopback()
+        self.token.is_none() && !self.listen.ip().is_loopback()
     }
 
     /// Why a request to a test control is refused, if it is.
@@ -77,21 +78,13 @@ impl ControlAccess {
                  them from a test or a backend",
             );
         }
-        if let Some(expected) = &self.token_digest {
-            let given = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|h| h.to_str().ok())
-                .and_then(|h| h.strip_prefix("Bearer "))
-                .map(|t| digest(t.trim()));
-            let matches = given.is_some_and(|given| {
-                aws_lc_rs::constant_time::verify_slices_are_equal(&given, expected).is_ok()
-            });
-            if !matches {
-                return Err(LayerError::new(
-                    ErrorKind::AuthenticationRequired,
-                    "the test controls need Authorization: Bearer <mock_layer.control_token>",
-                ));
-            }
+        if let Some(expected) = &self.token
+            && !bearer_matches(headers, expected)
+        {
+            return Err(LayerError::new(
+                ErrorKind::AuthenticationRequired,
+                "the test controls need Authorization: Bearer <mock_layer.control_token>",
+            ));
         }
         Ok(())
     }
@@ -119,13 +112,6 @@ fn host_name(host: &str) -> &str {
         return host.find(']').map_or(host, |end| &host[..=end]);
     }
     host.rsplit_once(':').map_or(host, |(name, _)| name)
-}
-
-fn digest(token: &str) -> [u8; 32] {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    let mut out = [0; 32];
-    out.copy_from_slice(d.as_ref());
-    out
 }
 
 fn is_control_path(path: &str) -> bool {

@@ -36,7 +36,7 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::{AppService, HttpServiceFactory, Payload};
 use actix_web::http::Method;
-use actix_web::http::header::{ACCEPT, ALLOW, AUTHORIZATION, HeaderValue};
+use actix_web::http::header::{ACCEPT, ALLOW, HeaderValue};
 use actix_web::{
     FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, ResponseError, web,
 };
@@ -405,22 +405,8 @@ fn authorized_app(req: &HttpRequest) -> Result<AppId, LayerError> {
                 "there is no app {raw:?} in this emulator (GET /_mock/apps lists them)"
             ))
         })?;
-    let given = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim);
     let expected = emulator.platform_token(app).unwrap_or_default();
-    let authorized = given.is_some_and(|given| {
-        !expected.is_empty()
-            && aws_lc_rs::constant_time::verify_slices_are_equal(
-                given.as_bytes(),
-                expected.as_bytes(),
-            )
-            .is_ok()
-    });
-    if !authorized {
+    if expected.is_empty() || !super::auth::bearer_matches(req.headers(), expected) {
         return Err(LayerError::new(
             ErrorKind::AuthenticationRequired,
             "the Platform API needs Authorization: Bearer <the app's Platform API token> \
