@@ -317,9 +317,9 @@ async fn sessions_expire_after_the_configured_ttl() {
     let session = emulator.login("alice").await;
     assert_eq!(emulator.get("/conversations", &session).await.status(), 200);
     let mut ws = emulator.ws(&session).await;
-    advance_clock(&emulator, 59_000).await;
+    emulator.advance_clock_ms(59_000).await;
     assert_eq!(emulator.get("/conversations", &session).await.status(), 200);
-    advance_clock(&emulator, 1_000).await;
+    emulator.advance_clock_ms(1_000).await;
     // The socket closes when the clock passes the session's end.
     assert_eq!(ws.closed_with().await, Some(1008));
     let response = emulator.get("/conversations", &session).await;
@@ -327,17 +327,6 @@ async fn sessions_expire_after_the_configured_ttl() {
     // A new session lives its full time from the moved clock on.
     let again = emulator.login("alice").await;
     assert_eq!(emulator.get("/conversations", &again).await.status(), 200);
-}
-
-async fn advance_clock(emulator: &Emulator, ms: i64) {
-    let response = emulator
-        .http
-        .post(format!("{}/_mock/clock", emulator.url))
-        .json(&json!({ "advance_ms": ms }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]

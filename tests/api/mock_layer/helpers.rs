@@ -187,6 +187,19 @@ impl Emulator {
             .unwrap()
     }
 
+    /// Moves every app's clock `ms` ahead (`POST /_mock/clock`): what a test would otherwise
+    /// wait for on the wall clock.
+    pub async fn advance_clock_ms(&self, ms: i64) {
+        let response = self
+            .http
+            .post(format!("{}/_mock/clock", self.url))
+            .json(&serde_json::json!({ "advance_ms": ms }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
     /// The pushes the emulator recorded.
     pub async fn notifications(&self) -> Vec<Value> {
         serde_json::from_str(&self.control("notifications").await).unwrap()

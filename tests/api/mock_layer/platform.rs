@@ -1081,19 +1081,7 @@ async fn a_scheduled_message_is_sent_when_the_emulator_s_clock_reaches_its_time(
     let alice = emulator.login("alice").await;
     let conversation = server.conversation(&["alice", "bob"]).await;
     let path = format!("/conversations/{}/messages", uuid_of(&conversation));
-    let advance = |secs: i64| {
-        let emulator = &emulator;
-        async move {
-            let response = emulator
-                .http
-                .post(format!("{}/_mock/clock", emulator.url))
-                .json(&json!({"advance_secs": secs}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-        }
-    };
+    let advance = |secs: i64| emulator.advance_clock_ms(secs * 1000);
     let mut ws = emulator.ws(&alice).await;
 
     for bad in [

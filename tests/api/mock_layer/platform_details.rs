@@ -768,14 +768,7 @@ async fn parts_carry_updated_at_and_take_rich_content_under_3_0() {
     assert_eq!(message["updated_at"], message["sent_at"]);
 
     // The clock moves; the update stamps the part and the message.
-    let response = emulator
-        .http
-        .post(format!("{}/_mock/clock", emulator.url))
-        .json(&json!({"advance_secs": 60}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    emulator.advance_clock_ms(60_000).await;
     let key = uuid_of(&parts[0]);
     let (status, _) = v3
         .call(
@@ -847,14 +840,7 @@ async fn parts_carry_updated_at_and_take_rich_content_under_3_0() {
         .unwrap();
     assert_eq!(downloaded, bytes);
     // Still there after the unattached-content lifetime: the message holds it.
-    let response = emulator
-        .http
-        .post(format!("{}/_mock/clock", emulator.url))
-        .json(&json!({"advance_secs": 7200}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    emulator.advance_clock_ms(7_200_000).await;
     // (Reserving content sweeps what expired.)
     let response = server
         .request(Method::POST, &format!("/conversations/{c}/content"))

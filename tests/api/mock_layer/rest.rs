@@ -868,7 +868,7 @@ async fn rich_content_is_capped_per_user_and_per_app_and_freed_with_its_message(
 #[tokio::test]
 async fn content_no_message_uses_expires() {
     let emulator = spawn_with(|s| {
-        s.content_upload_ttl_secs = 1;
+        s.content_upload_ttl_secs = 60;
         s.max_content_bytes = 8 * 1024;
         s.max_content_bytes_per_user = 8 * 1024;
     })
@@ -893,26 +893,18 @@ async fn content_no_message_uses_expires() {
         .await
         .unwrap();
     assert_eq!(put.status(), 200, "uploading never attaches it");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        // Refused as uploaded already while the content lives, unknown once it expired.
-        let put = emulator
-            .http
-            .put(&upload)
-            .body(vec![0u8; 8 * 1024])
-            .send()
-            .await
-            .unwrap();
-        if put.status() == 404 {
-            break;
-        }
-        assert_eq!(put.status(), 403);
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the content never expired"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    // Refused as uploaded already while the content lives…
+    let again = |emulator: &Emulator| emulator.http.put(&upload).body(vec![0u8; 8 * 1024]).send();
+    assert_eq!(again(&emulator).await.unwrap().status(), 403);
+    emulator.advance_clock_ms(30_000).await;
+    assert_eq!(
+        again(&emulator).await.unwrap().status(),
+        403,
+        "not yet expired"
+    );
+    // …and unknown once it expired.
+    emulator.advance_clock_ms(30_000).await;
+    assert_eq!(again(&emulator).await.unwrap().status(), 404);
     assert_eq!(
         emulator.reserve_content(&alice, 8 * 1024).await.status(),
         201,

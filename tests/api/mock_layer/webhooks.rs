@@ -325,17 +325,6 @@ async fn log_until(emulator: &Emulator, done: impl Fn(&Value) -> bool) -> Value 
     panic!("the delivery log never got there: {}", log(emulator).await);
 }
 
-async fn advance_clock(emulator: &Emulator, secs: u64) {
-    let response = emulator
-        .http
-        .post(format!("{}/_mock/clock", emulator.url))
-        .json(&json!({"advance_secs": secs}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-}
-
 async fn patient_emulator() -> Emulator {
     // A loaded machine must not turn a slow answer into a failure.
     spawn_with(|s| s.webhook_timeout_ms = 60_000).await
@@ -640,9 +629,9 @@ async fn a_failed_delivery_is_retried_on_the_emulator_s_clock_with_the_same_requ
     assert_eq!(retrying["deliveries"][0]["response_code"], 500);
     let request_id = retrying["deliveries"][0]["request_id"].clone();
     // The retries wait for the app's clock: 1 s, then 2 s.
-    advance_clock(&emulator, 1).await;
+    emulator.advance_clock_ms(1_000).await;
     log_until(&emulator, |log| log["deliveries"][0]["attempts"] == 2).await;
-    advance_clock(&emulator, 2).await;
+    emulator.advance_clock_ms(2_000).await;
     let done = log_until(&emulator, |log| {
         log["deliveries"][0]["status"] == "delivered"
     })
@@ -666,7 +655,7 @@ async fn deliveries_failing_for_thirty_minutes_make_the_webhook_inactive() {
         .send(&conversation, json!({"user_id": "alice"}), "lost")
         .await;
     log_until(&emulator, |log| log["deliveries"][0]["attempts"] == 1).await;
-    advance_clock(&emulator, 31 * 60).await;
+    emulator.advance_clock_ms(31 * 60 * 1000).await;
     let failed = log_until(&emulator, |log| log["deliveries"][0]["status"] == "failed").await;
     assert_eq!(failed["deliveries"][0]["attempts"], 2);
     let (_, after) = backend

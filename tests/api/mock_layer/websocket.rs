@@ -200,7 +200,7 @@ async fn event_replay_resends_what_a_closed_socket_missed_and_nothing_older() {
     // Seen live: the conversation's create, then (a moment later) a first message.
     let c = emulator.conversation(&alice, &["bob"]).await;
     let created = bob_ws.recv().await;
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    emulator.advance_clock_ms(5).await;
     emulator.message(&alice, &c, "seen live").await;
     let live = bob_ws.drain(QUIET).await;
     assert_eq!(changes(&live).len(), 2, "{live:?}");
@@ -268,7 +268,7 @@ async fn replayed_changes_carry_the_timestamps_they_were_pushed_with() {
     let c = emulator.conversation(&alice, &["bob"]).await;
     // Timestamps have millisecond resolution: let the conversation's create be strictly
     // older than the sockets, so the replay below starts after it.
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    emulator.advance_clock_ms(5).await;
     let mut phone = emulator.ws(&bob).await;
     let mut laptop = emulator.ws(&bob).await;
     let (subscribed, _) = laptop
@@ -279,7 +279,7 @@ async fn replayed_changes_carry_the_timestamps_they_were_pushed_with() {
     emulator.message(&alice, &c, "one").await;
     let live = phone.drain(QUIET).await;
     // The laptop replays later; its packets carry the times the phone saw them with.
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    emulator.advance_clock_ms(5).await;
     let mut laptop = emulator.ws(&bob).await;
     let (_, replayed) = laptop
         .request("Event.replay", None, json!({"from_timestamp": from}))
@@ -306,7 +306,7 @@ async fn a_response_is_never_stamped_later_than_the_changes_its_socket_delivered
     let mut ws = emulator.ws(&bob).await;
     emulator.conversation(&alice, &["bob"]).await;
     let change = ws.recv().await;
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    emulator.advance_clock_ms(5).await;
     // A replay from the last timestamp seen must cover whatever was still queued: so a
     // response carries the time of the last change delivered, not the time it was written.
     let (response, _) = ws.request("Counter.read", None, Value::Null).await;
@@ -639,7 +639,7 @@ async fn presence_sync_since_returns_what_changed_for_followed_identities() {
     let (before, _) = probe.request("Presence.subscribe", None, Value::Null).await;
     let since = before["timestamp"].as_str().unwrap().to_owned();
     drop(probe);
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    emulator.advance_clock_ms(5).await;
     let _alice_ws = emulator.ws(&alice).await;
     let _carol_ws = emulator.ws(&carol).await;
 
