@@ -462,10 +462,12 @@ impl World {
         Ok(())
     }
 
-    /// `DELETE {channel.url}/members/{user}`: a member leaves, or removes another. Every
-    /// member so far (the one leaving too) gets the Membership's `delete`; the one leaving
-    /// then gets the channel's `delete`, which takes it and its messages off their devices.
-    /// A channel left empty stays (its name stays taken, as it would in Layer).
+    /// `DELETE {channel.url}/members/{user}`: a member leaves, or removes another. The one
+    /// leaving gets the channel's `delete`, which takes it and its messages off their
+    /// devices. The others get no packet: the XDK's Membership has no `members:delete`
+    /// event, so a Membership `delete` only makes it log "ignored members:delete" (Layer's
+    /// own clients never met one); their member queries see the change when they reload.
+    /// A channel left empty stays (its name stays taken).
     pub fn remove_channel_member(
         &mut self,
         caller: &str,
@@ -480,19 +482,9 @@ impl World {
                 channel.id()
             )));
         }
-        let members: Vec<String> = channel.members.keys().cloned().collect();
-        let id = membership_id(channel, user);
         let channel_id = channel.id();
         if let Some(channel) = self.channels.by_uuid.get_mut(channel_uuid) {
             channel.members.remove(user);
-        }
-        let body = json!({
-            "operation": "delete",
-            "object": self.object_ref("Membership", &id),
-            "data": {},
-        });
-        for member in &members {
-            self.emit(member, PacketKind::Change, body.clone());
         }
         let body = json!({
             "operation": "delete",
