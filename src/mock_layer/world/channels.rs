@@ -236,7 +236,7 @@ impl World {
             .values()
             .filter(|c| c.is_member(viewer))
             .collect();
-        listed.sort_by(|a, b| b.created_seq.cmp(&a.created_seq));
+        listed.sort_by_key(|c| std::cmp::Reverse(c.created_seq));
         listed
     }
 
