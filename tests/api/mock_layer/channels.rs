@@ -10,6 +10,7 @@ use super::helpers::*;
 use super::platform::assert_error;
 
 const QUIET: Duration = Duration::from_millis(300);
+const CONTENT: &[u8] = b"\x00\x01channel content\xff";
 const CHANNEL: &str = "layer:///channels/6f0e4cf2-9a51-4a57-9b43-0d4b0d2a1c01";
 const OTHER_CHANNEL: &str = "layer:///channels/1b7a52d0-3f8e-4a8c-8f43-5e0f3c3a9d02";
 
@@ -757,7 +758,22 @@ async fn alice_sees(emulator: &Emulator, alice: &str) -> Value {
         seen["messages"].as_array_mut().unwrap().push(messages);
         seen["members"].as_array_mut().unwrap().push(members);
     }
-    serde_json::from_str(&seen.to_string().replace(&emulator.url, "BASE")).unwrap()
+    let mut seen: Value =
+        serde_json::from_str(&seen.to_string().replace(&emulator.url, "BASE")).unwrap();
+    without_expirations(&mut seen);
+    seen
+}
+
+/// A download URL's advertised expiration is an hour from when it is shown.
+fn without_expirations(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.remove("expiration");
+            map.values_mut().for_each(without_expirations);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_expirations),
+        _ => {}
+    }
 }
 
 #[tokio::test]
@@ -779,6 +795,30 @@ async fn channels_their_members_and_messages_survive_export_and_import() {
     send(&mut alice_ws, CHANNEL, &message_id(1), "first").await;
     send(&mut bob_ws, CHANNEL, &message_id(2), "second").await;
     send(&mut alice_ws, OTHER_CHANNEL, &message_id(3), "elsewhere").await;
+    // A rich-content part, uploaded as for a conversation.
+    let content: Value = first
+        .reserve_content(&alice, CONTENT.len())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let put = first
+        .http
+        .put(content["upload_url"].as_str().unwrap())
+        .body(CONTENT.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let (response, _) = alice_ws
+        .request(
+            "Message.create",
+            Some(OTHER_CHANNEL),
+            json!({"id": message_id(5), "parts": [{"mime_type": "application/octet-stream",
+                   "content": {"id": content["id"], "size": CONTENT.len()}}]}),
+        )
+        .await;
+    assert_eq!(response["body"]["success"], true, "{response}");
     let removed = first
         .send(
             Method::DELETE,
@@ -791,7 +831,8 @@ async fn channels_their_members_and_messages_survive_export_and_import() {
 
     let doc = export(&first).await;
     assert_eq!(doc["channels"].as_array().unwrap().len(), 2, "{doc}");
-    assert_eq!(doc["channel_messages"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["channel_messages"].as_array().unwrap().len(), 4);
+    assert_eq!(doc["content"][0]["attached_to"], message_id(5), "{doc}");
     assert_eq!(
         doc["messages"],
         json!([]),
@@ -833,6 +874,20 @@ async fn channels_their_members_and_messages_survive_export_and_import() {
         before,
         "alice sees the same channels"
     );
+    let (_, elsewhere) = status_and_json(
+        second
+            .get(&format!("{}/messages", channel_path(OTHER_CHANNEL)), &alice)
+            .await,
+    )
+    .await;
+    let download = elsewhere[0]["parts"][0]["content"]["download_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(download.starts_with(&second.url), "{download}");
+    let bytes = second.http.get(download).send().await.unwrap();
+    assert_eq!(bytes.status(), 200);
+    assert_eq!(bytes.bytes().await.unwrap().as_ref(), CONTENT);
 
     // The name stays taken, and new messages follow the imported ones.
     let mut ws = second.ws(&alice).await;
@@ -867,6 +922,6 @@ async fn channels_their_members_and_messages_survive_export_and_import() {
             .as_array()
             .unwrap()
             .len(),
-        4
+        5
     );
 }
