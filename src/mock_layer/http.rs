@@ -6,8 +6,11 @@
 //!   ones the SDKs send (§B.0 item 7); a preflight asking for another is refused with
 //!   Layer's JSON error, like every other refusal, not actix-cors's plain text.
 //! - The XDK 4.0 treats only `https://` URLs as absolute and prefixes `http://` ones with
-//!   the API base: `GET /http://127.0.0.1:PORT/identities/alice`. The prefix is stripped
-//!   here, before routing, so every route works with either form.
+//!   the API base: `GET /http://127.0.0.1:PORT/identities/alice`. A request it queues for an
+//!   object (a channel's `PUT {channel.url}/members/{user}`) gets the object's URL in front
+//!   of its own absolute URL: `/channels/<uuid>http://127.0.0.1:PORT/channels/<uuid>/…`.
+//!   Everything up to the last absolute URL is stripped here, before routing, so every
+//!   route works in each form (with `https://` the XDK does neither).
 //! - actix decodes a path's percent-escapes lossily (`%FF` becomes U+FFFD), which would make
 //!   `GET /identities/%FF` provision a user the client never named. A path that is not valid
 //!   percent-encoded UTF-8 is refused here, before routing, with Layer's `400 invalid_request`.
@@ -115,7 +118,7 @@ fn decodes_strictly(path: &str) -> bool {
     well_formed && percent_decode_str(path).decode_utf8().is_ok()
 }
 
-/// Middleware: `/http://host:port/rest` → `/rest` (also `https://`).
+/// Middleware: `…http://host:port/rest` → `/rest` (also `https://`).
 pub async fn strip_absolute_url_prefix(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -129,9 +132,13 @@ pub async fn strip_absolute_url_prefix(
 
 fn stripped_uri(uri: &Uri) -> Option<Uri> {
     let path = uri.path();
-    let rest = path
-        .strip_prefix("/http://")
-        .or_else(|| path.strip_prefix("/https://"))?;
+    // The last absolute URL in the path is the real one. Paths the SDKs build never hold
+    // `http://` otherwise: they percent-encode the `:` and `/` of every ID they put there.
+    let start = ["http://", "https://"]
+        .iter()
+        .filter_map(|scheme| path.rfind(scheme).map(|i| i + scheme.len()))
+        .max()?;
+    let rest = &path[start..];
     // Skip the authority; what follows is the real path.
     let real_path = rest.find('/').map_or("/", |i| &rest[i..]);
     let path_and_query = match uri.query() {
@@ -174,6 +181,14 @@ mod tests {
         assert_eq!(stripped_uri(&uri).unwrap(), "/identities/alice?x=1");
         let uri: Uri = "/https://h/content/abc".parse().unwrap();
         assert_eq!(stripped_uri(&uri).unwrap().path(), "/content/abc");
+        let uri: Uri = "/channels/6f0e4cf2http://127.0.0.1:4242/channels/6f0e4cf2/members/bob"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            stripped_uri(&uri).unwrap(),
+            "/channels/6f0e4cf2/members/bob",
+            "a queued request's doubled URL"
+        );
         let uri: Uri = "/identities/alice".parse().unwrap();
         assert!(stripped_uri(&uri).is_none());
     }

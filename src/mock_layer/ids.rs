@@ -2,7 +2,7 @@
 //!
 //! Apps are `layer:///apps/{staging|production}/<uuid>`; the Client API also accepts the bare
 //! UUID. Identities are `layer:///identities/<user id, percent-encoded>`; conversations,
-//! messages and content are `layer:///<kind>/<uuid>`, and the SDK chooses the UUIDs itself.
+//! messages, content, announcements and channels are `layer:///<kind>/<uuid>`, and the SDK chooses the UUIDs itself.
 //! Tokens (nonces, session tokens, upload and download secrets) are URL-safe base64 of
 //! random bytes, because the SDK puts the session token unencoded into a query string.
 
@@ -21,6 +21,7 @@ pub enum Kind {
     Messages,
     Content,
     Announcements,
+    Channels,
 }
 
 impl Kind {
@@ -30,6 +31,7 @@ impl Kind {
             Kind::Messages => "layer:///messages/",
             Kind::Content => "layer:///content/",
             Kind::Announcements => "layer:///announcements/",
+            Kind::Channels => "layer:///channels/",
         }
     }
 }

@@ -560,6 +560,108 @@ pub fn mark_all_read_position(body: &Value) -> Result<Option<u64>, LayerError> {
     }
 }
 
+/// The longest channel name the emulator keeps (Layer documented none; a name is an app's
+/// key for the channel, not prose).
+pub const MAX_CHANNEL_NAME_BYTES: usize = 256;
+
+#[derive(Debug)]
+pub struct NewChannel {
+    pub uuid: Option<Uuid>,
+    pub name: String,
+    /// User IDs (the caller is added by the world).
+    pub members: Vec<String>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// `Channel.create`: `{"name", "metadata" | null, "id", "members": [identity ids]}`;
+/// `max_members` bounds the list before any of it is read.
+pub fn new_channel(body: &Value, max_members: usize) -> Result<NewChannel, LayerError> {
+    let body = object(body, "the channel")?;
+    let uuid = match body.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(parse_object_id(Kind::Channels, id).ok_or_else(|| {
+            LayerError::invalid_property("id", format!("{id:?} is not layer:///channels/<uuid>"))
+        })?),
+        Some(_) => return Err(LayerError::invalid_property("id", "id must be a string")),
+    };
+    let name = match body.get("name") {
+        None | Some(Value::Null) => return Err(LayerError::missing_property("name")),
+        Some(Value::String(name)) => name.clone(),
+        Some(_) => {
+            return Err(LayerError::invalid_property(
+                "name",
+                "name must be a string",
+            ));
+        }
+    };
+    if name.trim().is_empty() || name.len() > MAX_CHANNEL_NAME_BYTES {
+        return Err(LayerError::invalid_property(
+            "name",
+            format!("name must be 1 to {MAX_CHANNEL_NAME_BYTES} bytes, not blank"),
+        ));
+    }
+    // The XDK's rule: a name must not be a UUID (it would read as an ID).
+    if Uuid::parse_str(&name).is_ok() {
+        return Err(LayerError::invalid_property(
+            "name",
+            "a channel's name must not be a UUID",
+        ));
+    }
+    let members = match body.get("members") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) if list.len() > max_members => {
+            return Err(LayerError::invalid_property(
+                "members",
+                format!(
+                    "a channel has at most {max_members} members \
+                     (mock_layer.max_channel_members); this list names {}",
+                    list.len()
+                ),
+            ));
+        }
+        Some(Value::Array(list)) => list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                participant(v).ok_or_else(|| {
+                    LayerError::invalid_property(
+                        "members",
+                        format!(
+                            "members[{i}] is not an identity ID (layer:///identities/<user id>) \
+                             or a user ID"
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(LayerError::invalid_property(
+                "members",
+                "members must be an array of identity IDs",
+            ));
+        }
+    };
+    let metadata = match body.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => {
+            check_metadata(m)?;
+            Some(m.clone())
+        }
+        Some(_) => {
+            return Err(LayerError::invalid_property(
+                "metadata",
+                "metadata must be an object whose values are strings or objects",
+            ));
+        }
+    };
+    Ok(NewChannel {
+        uuid,
+        name,
+        members,
+        metadata,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

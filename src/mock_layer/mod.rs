@@ -134,6 +134,7 @@ impl MockLayer {
         };
         let limits = Limits {
             max_participants: settings.max_participants,
+            max_channel_members: settings.max_channel_members,
             max_identities: settings.max_identities,
             max_conversations: settings.max_conversations,
             max_messages: settings.max_messages,

@@ -48,6 +48,9 @@ pub struct MockLayerSettings {
     pub nonce_ttl_secs: u64,
     /// Most participants in one conversation (Layer: 25).
     pub max_participants: usize,
+    /// Most members of one channel. Channels are Layer's large rooms (no documented
+    /// limit); this bounds what one channel's fan-out and member list may cost.
+    pub max_channel_members: usize,
     /// What one app may hold — the emulator is a test instrument, but one test must not be
     /// able to exhaust the process for everyone. Identities, auto-provisioned ones included…
     pub max_identities: usize,
@@ -129,6 +132,7 @@ impl Default for MockLayerSettings {
             session_ttl_secs: 24 * 3600,
             nonce_ttl_secs: 600,
             max_participants: 25,
+            max_channel_members: 1_000,
             max_identities: 10_000,
             max_conversations: 10_000,
             max_messages: 100_000,
@@ -278,6 +282,7 @@ impl MockLayerSettings {
             ("session_ttl_secs", self.session_ttl_secs as usize),
             ("nonce_ttl_secs", self.nonce_ttl_secs as usize),
             ("max_participants", self.max_participants),
+            ("max_channel_members", self.max_channel_members),
             ("webhook_timeout_ms", self.webhook_timeout_ms as usize),
             ("webhook_queue_size", self.webhook_queue_size),
             ("max_identities", self.max_identities),

@@ -45,7 +45,7 @@ use crate::clock::{iso_ms, parse_iso_ms};
 const PROTOCOLS: [&str; 2] = ["layer-2.0", "layer-3.0"];
 
 /// The request methods the emulator answers: all the journal ever records of a method.
-const METHODS: [&str; 7] = [
+const METHODS: [&str; 8] = [
     "Presence.subscribe",
     "Presence.update",
     "Presence.sync",
@@ -53,6 +53,7 @@ const METHODS: [&str; 7] = [
     "Event.replay",
     "Conversation.create",
     "Message.create",
+    "Channel.create",
 ];
 
 /// What the journal records as the method of a request packet: a method the emulator
@@ -395,6 +396,7 @@ impl Connection {
             },
             "Conversation.create" => self.create_conversation(&data),
             "Message.create" => self.create_message(object_id.as_ref(), &data),
+            "Channel.create" => self.create_channel(&data),
             "" => Err(LayerError::invalid_request("the request has no method")),
             other => Err(LayerError::invalid_request(format!(
                 "{other:?} is not a method this emulator implements ({})",
@@ -505,14 +507,34 @@ impl Connection {
         Ok(view)
     }
 
+    fn create_channel(&self, data: &Value) -> Result<Value, LayerError> {
+        let new = input::new_channel(data, self.emulator.settings().max_channel_members)?;
+        self.emulator
+            .world(self.caller.app)?
+            .create_channel(&self.caller.user_id, new)
+    }
+
+    /// `object_id` names a conversation, or a channel (a channel message).
     fn create_message(&self, object_id: Option<&Value>, data: &Value) -> Result<Value, LayerError> {
-        let conversation = object_id
-            .and_then(Value::as_str)
+        let target = object_id.and_then(Value::as_str);
+        if let Some(channel) = target.and_then(|id| {
+            id.starts_with("layer:///channels/")
+                .then(|| parse_object_id(Kind::Channels, id))
+                .flatten()
+        }) {
+            let new = input::new_message(data)?;
+            return self.emulator.world(self.caller.app)?.send_channel_message(
+                &self.caller.user_id,
+                &channel,
+                new,
+            );
+        }
+        let conversation = target
             .and_then(|id| parse_object_id(Kind::Conversations, id))
             .ok_or_else(|| {
                 LayerError::invalid_property(
                     "object_id",
-                    "Message.create needs object_id, the conversation's ID",
+                    "Message.create needs object_id, the conversation's or the channel's ID",
                 )
             })?;
         let new = input::new_message(data)?;

@@ -1,4 +1,4 @@
-//! The Client API's REST endpoints (rows 1–21 of §B.1, plus the REST forms of creating
+//! The Client API's REST endpoints (rows 1–23 of §B.1, plus the REST forms of creating
 //! conversations and messages, and push tokens). Handlers are thin: extract the caller and
 //! the input, run one world operation under the app's lock, render.
 //!
@@ -8,6 +8,7 @@
 //! any path goes to the WebSocket.
 
 pub(super) mod announcements;
+pub(super) mod channels;
 pub(super) mod content;
 pub(super) mod conversations;
 pub(super) mod identities;
@@ -90,6 +91,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/announcements/{uuid}/receipts")
             .route(web::post().to(announcements::post_announcement_receipts)),
+    )
+    .service(resource("/channels").route(web::get().to(channels::get_channels)))
+    .service(resource("/channels/{uuid}").route(web::get().to(channels::get_channel)))
+    .service(
+        resource("/channels/{uuid}/messages").route(web::get().to(channels::get_channel_messages)),
+    )
+    .service(
+        resource("/channels/{uuid}/messages/{message}")
+            .route(web::get().to(channels::get_channel_message))
+            .route(web::delete().to(channels::delete_channel_message)),
+    )
+    .service(
+        resource("/channels/{uuid}/messages/{message}/receipts")
+            .route(web::post().to(channels::post_channel_message_receipts)),
+    )
+    .service(
+        resource("/channels/{uuid}/members").route(web::get().to(channels::get_channel_members)),
+    )
+    .service(
+        resource("/channels/{uuid}/members/{user_id}")
+            .route(web::get().to(channels::get_channel_member))
+            .route(web::put().to(channels::put_channel_member))
+            .route(web::delete().to(channels::delete_channel_member)),
     )
     .service(resource("/content").route(web::post().to(content::post_content)))
     .service(resource("/content/{uuid}").route(web::get().to(content::get_content)))

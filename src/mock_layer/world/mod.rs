@@ -19,7 +19,8 @@
 //!
 //! By subject: `identities.rs`, `access.rs` (who sees what), `conversations.rs`,
 //! `messages.rs` (the one `send_message` both APIs use), `parts.rs` (server edits of parts),
-//! `announcements.rs`, `scheduled.rs` (delayed messages and the clock offset), `content.rs`,
+//! `announcements.rs`, `channels.rs` (channels, their members and messages), `scheduled.rs`
+//! (delayed messages and the clock offset), `content.rs`,
 //! `sockets.rs` (fan-out and the change log), `server.rs` (what only the Platform API does:
 //! identities' fields, blocks, pushes, badges), `webhooks.rs` (registered webhooks and the
 //! events recorded for them), `patch.rs` (Layer-Patch paths) and `snapshot/` (the world
@@ -27,6 +28,7 @@
 
 mod access;
 mod announcements;
+mod channels;
 mod content;
 mod conversations;
 mod identities;
@@ -41,6 +43,7 @@ mod sockets;
 pub mod webhooks;
 
 pub use announcements::Announcement;
+pub use channels::{Channel, ChannelMessage, Channels, MEMBER_ROLE, Member, membership_id};
 pub use conversations::Conversation;
 pub use identities::{Identity, PresenceStatus};
 pub use messages::{Message, Part, Sender, Status};
@@ -97,6 +100,7 @@ pub struct Notification {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_participants: usize,
+    pub max_channel_members: usize,
     pub max_identities: usize,
     pub max_conversations: usize,
     pub max_messages: usize,
@@ -127,6 +131,8 @@ pub struct World {
     pub notifications: VecDeque<Notification>,
     /// Announcements by UUID; each recipient sees their own copy's status.
     pub announcements: HashMap<Uuid, Announcement>,
+    /// Channels, their members and their messages (`channels.rs`).
+    pub channels: Channels,
     /// Per user, whom they block, in the order blocked (Platform API block lists).
     pub blocks: HashMap<String, Vec<String>>,
     /// Conversations deleted for everyone, so the Platform API answers 410, not 404
@@ -173,6 +179,7 @@ impl World {
             notifications: VecDeque::new(),
             blocks: HashMap::new(),
             announcements: HashMap::new(),
+            channels: Channels::default(),
             deleted_conversations: HashSet::new(),
             suspended: BTreeSet::new(),
             scheduled: Vec::new(),

@@ -5,6 +5,7 @@
 
 mod auth;
 mod bad_input;
+mod channels;
 mod control;
 mod control_access;
 mod export;

@@ -105,6 +105,29 @@ function conversationSnapshot(conversation) {
   };
 }
 
+// XDK only: a Channel and a channel Membership (Layer.Core.Channel, Layer.Core.Membership).
+function channelSnapshot(channel) {
+  if (!channel) return null;
+  return {
+    id: channel.id,
+    name: channel.name || null,
+    metadata: channel.metadata || null,
+    isCurrentParticipant: Boolean(channel.isCurrentParticipant),
+    membershipId: channel.membership ? channel.membership.id : null,
+    syncState: channel.syncState || null,
+  };
+}
+
+function membershipSnapshot(member) {
+  if (!member) return null;
+  return {
+    id: member.id,
+    channelId: member.channelId || null,
+    userId: member.identity ? member.identity.userId || null : null,
+    role: member.role || null,
+  };
+}
+
 // Blob parts are converted to base64 asynchronously, so a message snapshot with blob parts
 // also carries their bytes.
 async function fullMessageSnapshot(message) {
@@ -197,6 +220,23 @@ function createClient({ appId, url, websocketUrl, logLevel }) {
   client.on('conversations:sent', (evt) => emit('conversation-sent', { result: evt.result || null, conversation: conversationSnapshot(evt.target) }));
   client.on('conversations:sent-error', (evt) => emit('conversation-sent-error', { error: errorSnapshot(evt.error), id: evt.target && evt.target.id }));
 
+  // XDK only: channels and their members.
+  if (supported.includes('channels:add')) {
+    client.on('channels:add', (evt) => {
+      for (const channel of evt.channels || []) emit('channel-added', { channel: channelSnapshot(channel) });
+    });
+    client.on('channels:remove', (evt) => {
+      for (const channel of evt.channels || []) emit('channel-removed', { id: channel.id });
+    });
+    client.on('channels:change', (evt) => emit('channel-changed', { channel: channelSnapshot(evt.target) }));
+    client.on('members:add', (evt) => {
+      for (const member of evt.members || []) emit('member-added', { member: membershipSnapshot(member) });
+    });
+    client.on('members:remove', (evt) => {
+      for (const member of evt.members || []) emit('member-removed', { id: member.id });
+    });
+  }
+
   client.on('messages:add', (evt) => {
     for (const message of evt.messages || []) reportMessage('message-added', message);
   });
@@ -237,6 +277,12 @@ function findConversation(id) {
   const conversation = requireClient().getConversation(id, false);
   if (!conversation) throw new Error(`the client holds no conversation ${id}`);
   return conversation;
+}
+
+function findChannel(id) {
+  const channel = requireClient().getChannel(id, false);
+  if (!channel) throw new Error(`the client holds no channel ${id}`);
+  return channel;
 }
 
 function makePart(spec) {
@@ -305,6 +351,93 @@ const commands = {
     message.send(notification);
     await sent;
     return fullMessageSnapshot(message);
+  },
+
+  // XDK only: Layer.Core.Channel, created on the server by send() (Channel.create).
+  async createChannel({ name, members, metadata }) {
+    const options = { name, members };
+    if (metadata) options.metadata = metadata;
+    const channel = requireClient().createChannel(options);
+    const sent = once(channel, 'channels:sent', 'channels:sent-error');
+    channel.send();
+    const evt = await sent;
+    return { result: evt.result || null, channel: channelSnapshot(channel) };
+  },
+
+  async sendChannelMessage({ channelId, parts }) {
+    const message = findChannel(channelId).createMessage({ parts: parts.map(makePart) });
+    const sent = once(message, 'messages:sent', 'messages:sent-error');
+    message.send();
+    await sent;
+    return fullMessageSnapshot(message);
+  },
+
+  // A channel this client does not hold yet, loaded as the app would (GET /channels/{uuid}).
+  async loadChannel({ id }) {
+    const c = requireClient();
+    const cached = c.getChannel(id, false);
+    if (cached && !cached.isLoading) return channelSnapshot(cached);
+    const channel = c.getChannel(id, true);
+    await once(channel, 'channels:loaded', 'channels:loaded-error');
+    return channelSnapshot(channel);
+  },
+
+  channel({ id }) {
+    return channelSnapshot(findChannel(id));
+  },
+
+  // join()/leave() and addMembers()/removeMembers(): PUT/DELETE {channel.url}/members/{user id}.
+  joinChannel({ id }) {
+    findChannel(id).join();
+    return {};
+  },
+
+  leaveChannel({ id }) {
+    findChannel(id).leave();
+    return {};
+  },
+
+  addChannelMembers({ id, userIds }) {
+    findChannel(id).addMembers(userIds);
+    return {};
+  },
+
+  removeChannelMembers({ id, userIds }) {
+    findChannel(id).removeMembers(userIds);
+    return {};
+  },
+
+  // The XDK's queries over channels: the user's channels, a channel's messages, its members.
+  async channelQuery({ model, channelId, pageSize = 100 }) {
+    const c = requireClient();
+    const Query = Layer.Core.Query;
+    const options = { paginationWindow: pageSize };
+    if (model === 'channels') {
+      options.model = Query.Channel;
+    } else if (model === 'messages') {
+      options.model = Query.Message;
+      options.predicate = `channel.id = '${channelId}'`;
+    } else if (model === 'members') {
+      options.model = Query.Membership;
+      options.predicate = `channel.id = '${channelId}'`;
+    } else {
+      throw new Error(`unknown channel query model ${model}`);
+    }
+    const query = c.createQuery(options);
+    try {
+      await new Promise((resolve, reject) => {
+        query.on('change', (evt) => { if (evt.type === 'data') resolve(); });
+        query.on('error', (evt) => reject(new Error(`query error: ${JSON.stringify(errorSnapshot(evt.error))}`)));
+      });
+      const items = query.data.map((item) => c.getObject(item.id) || item);
+      let data;
+      if (model === 'channels') data = items.map(channelSnapshot);
+      else if (model === 'messages') data = await Promise.all(items.map(fullMessageSnapshot));
+      else data = items.map(membershipSnapshot);
+      return { totalSize: query.totalSize, data };
+    } finally {
+      query.destroy();
+    }
   },
 
   async message({ id }) {

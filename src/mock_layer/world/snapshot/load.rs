@@ -59,9 +59,16 @@ impl World {
         if doc.conversations.len() > limits.max_conversations {
             return Err(bad("more conversations than mock_layer.max_conversations"));
         }
-        if doc.messages.len() + doc.announcements.len() > limits.max_messages {
+        if doc.messages.len() + doc.announcements.len() + doc.channel_messages.len()
+            > limits.max_messages
+        {
             return Err(bad(
-                "more messages and announcements than mock_layer.max_messages",
+                "more messages, announcements and channel messages than mock_layer.max_messages",
+            ));
+        }
+        if doc.conversations.len() + doc.channels.len() > limits.max_conversations {
+            return Err(bad(
+                "more conversations and channels than mock_layer.max_conversations",
             ));
         }
         if doc.deleted_conversations.len() > limits.max_conversations {
@@ -396,6 +403,111 @@ impl World {
                     status,
                 },
             );
+        }
+
+        for c in &doc.channels {
+            let uuid = uuid_of(Kind::Channels, &c.id)?;
+            if self.channels.by_uuid.contains_key(&uuid) {
+                return Err(bad(format!("{} appears twice", c.id)));
+            }
+            if self.channels.by_name.contains_key(&c.name) {
+                return Err(bad(format!("two channels are named {:?}", c.name)));
+            }
+            if c.members.len() > limits.max_channel_members {
+                return Err(bad(format!(
+                    "{} has more members than mock_layer.max_channel_members",
+                    c.id
+                )));
+            }
+            let mut members = HashMap::with_capacity(c.members.len());
+            for m in &c.members {
+                known(self, &m.user_id, &c.id)?;
+                max_seq = max_seq.max(m.seq);
+                max_ms = max_ms.max(m.joined_ms);
+                let member = Member {
+                    joined_ms: m.joined_ms,
+                    seq: m.seq,
+                };
+                if members.insert(m.user_id.clone(), member).is_some() {
+                    return Err(bad(format!("{} lists {:?} twice", c.id, m.user_id)));
+                }
+            }
+            max_seq = max_seq.max(c.created_seq);
+            max_ms = max_ms.max(c.created_ms);
+            self.channels.by_name.insert(c.name.clone(), uuid);
+            self.channels.by_uuid.insert(
+                uuid,
+                Channel {
+                    uuid,
+                    name: c.name.clone(),
+                    metadata: c.metadata.clone(),
+                    created_ms: c.created_ms,
+                    created_seq: c.created_seq,
+                    members,
+                    messages: Vec::new(),
+                    next_position: c.next_position,
+                },
+            );
+        }
+        let mut channel_messages = Vec::with_capacity(doc.channel_messages.len());
+        for m in &doc.channel_messages {
+            let uuid = uuid_of(Kind::Messages, &m.id)?;
+            let channel = uuid_of(Kind::Channels, &m.channel)?;
+            let Some(c) = self.channels.by_uuid.get(&channel) else {
+                return Err(bad(format!(
+                    "{} is in {}, which is not among channels",
+                    m.id, m.channel
+                )));
+            };
+            if m.position >= c.next_position {
+                return Err(bad(format!(
+                    "{}'s position is not below its channel's next_position",
+                    m.id
+                )));
+            }
+            known(self, &m.sender, &m.id)?;
+            max_seq = max_seq.max(m.seq);
+            max_ms = max_ms.max(m.sent_ms);
+            let mut message = ChannelMessage {
+                uuid,
+                channel,
+                position: m.position,
+                parts: parts_of(&m.parts, &m.id)?,
+                sent_ms: m.sent_ms,
+                seq: m.seq,
+                sender: m.sender.clone(),
+                stored_bytes: 0,
+            };
+            message.stored_bytes = message.measure();
+            self.message_bytes = self.message_bytes.saturating_add(message.stored_bytes);
+            channel_messages.push(message);
+        }
+        if self.message_bytes > limits.max_message_bytes {
+            return Err(bad(
+                "the messages take more than mock_layer.max_message_bytes",
+            ));
+        }
+        channel_messages.sort_by_key(|m| (m.channel, m.position));
+        for pair in channel_messages.windows(2) {
+            if pair[0].channel == pair[1].channel && pair[0].position == pair[1].position {
+                return Err(bad(format!(
+                    "{} and {} share a position",
+                    pair[0].id(),
+                    pair[1].id()
+                )));
+            }
+        }
+        for message in channel_messages {
+            if self.channels.messages.contains_key(&message.uuid)
+                || self.messages.contains_key(&message.uuid)
+                || self.announcements.contains_key(&message.uuid)
+            {
+                return Err(bad(format!("{} appears twice", message.id())));
+            }
+            if let Some(c) = self.channels.by_uuid.get_mut(&message.channel) {
+                c.messages.push(message.uuid);
+            }
+            self.channels.messages.insert(message.uuid, message);
         }
 
         for item in restored {

@@ -6,8 +6,8 @@
 //! and sequence number: identities (profile, fields, metadata, presence, follows, blocks,
 //! suspension, badge count), conversations (participants, former and hidden state),
 //! messages, rich content a message uses (its bytes in base64, its URL secrets),
-//! announcements, webhooks (with their secrets: a document is a test fixture), the session
-//! TTL and the badging setting. Not kept: sessions, sockets, nonces, the change log that
+//! announcements, channels (members, messages), webhooks (with their secrets: a document is
+//! a test fixture), the session TTL and the badging setting. Not kept: sessions, sockets, nonces, the change log that
 //! `Event.replay` re-sends, the request journal, the push log, pending webhook events,
 //! delayed messages, content no message uses yet, and the test clock's offset.
 //!
@@ -45,6 +45,11 @@ pub struct Snapshot {
     pub content: Vec<ContentSnap>,
     pub announcements: Vec<AnnouncementSnap>,
     pub webhooks: Vec<WebhookSnap>,
+    /// Absent in documents made before channels were emulated: none.
+    #[serde(default)]
+    pub channels: Vec<ChannelSnap>,
+    #[serde(default)]
+    pub channel_messages: Vec<ChannelMessageSnap>,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -155,6 +160,39 @@ pub struct AnnouncementSnap {
     pub notification: Option<Value>,
     /// Each recipient's status; one who deleted their copy is missing.
     pub status: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSnap {
+    pub id: String,
+    pub name: String,
+    pub metadata: Map<String, Value>,
+    pub created_ms: i64,
+    pub created_seq: u64,
+    pub next_position: u64,
+    /// In the order they joined.
+    pub members: Vec<MemberSnap>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MemberSnap {
+    pub user_id: String,
+    pub joined_ms: i64,
+    pub seq: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelMessageSnap {
+    pub id: String,
+    pub channel: String,
+    pub position: u64,
+    pub parts: Vec<PartSnap>,
+    pub sent_ms: i64,
+    pub seq: u64,
+    pub sender: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -344,6 +382,46 @@ impl World {
             })
             .collect();
 
+        let mut channels: Vec<ChannelSnap> = self
+            .channels
+            .by_uuid
+            .values()
+            .map(|c| ChannelSnap {
+                id: c.id(),
+                name: c.name.clone(),
+                metadata: c.metadata.clone(),
+                created_ms: c.created_ms,
+                created_seq: c.created_seq,
+                next_position: c.next_position,
+                members: c
+                    .members_in_order()
+                    .into_iter()
+                    .map(|(user, m)| MemberSnap {
+                        user_id: user.clone(),
+                        joined_ms: m.joined_ms,
+                        seq: m.seq,
+                    })
+                    .collect(),
+            })
+            .collect();
+        channels.sort_by(|a, b| a.id.cmp(&b.id));
+
+        let mut channel_messages: Vec<ChannelMessageSnap> = self
+            .channels
+            .messages
+            .values()
+            .map(|m| ChannelMessageSnap {
+                id: m.id(),
+                channel: object_id(Kind::Channels, &m.channel),
+                position: m.position,
+                parts: m.parts.iter().map(part_snap).collect(),
+                sent_ms: m.sent_ms,
+                seq: m.seq,
+                sender: m.sender.clone(),
+            })
+            .collect();
+        channel_messages.sort_by(|a, b| a.id.cmp(&b.id));
+
         Snapshot {
             format: FORMAT.to_owned(),
             version: VERSION,
@@ -365,6 +443,8 @@ impl World {
             content,
             announcements,
             webhooks,
+            channels,
+            channel_messages,
         }
     }
 
