@@ -3,6 +3,8 @@
 //! filter delivery in the world (§E.11); suspension and ended sessions close the user's
 //! sockets, and a suspended user gets no new session (§E.12).
 
+use std::collections::HashSet;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -16,6 +18,7 @@ use crate::mock_layer::MockLayer;
 use crate::mock_layer::error::LayerError;
 use crate::mock_layer::ids::AppId;
 use crate::mock_layer::rest::{json, json_body};
+use crate::mock_layer::world::check_block_room;
 
 #[derive(Debug, Deserialize)]
 pub struct UserPath {
@@ -117,17 +120,32 @@ pub async fn patch_user(
             }
         }
         world.room_for_identities(named)?;
+        // All or nothing: the block list the ops end with must fit before any applies.
+        let mut blocked: HashSet<String> = world.block_list(&user).into_iter().collect();
+        for op in &ops {
+            match op {
+                UserOp::Block(u) => {
+                    blocked.insert(u.clone());
+                }
+                UserOp::Unblock(u) => {
+                    blocked.remove(u);
+                }
+                UserOp::SetBlocks(list) => blocked = list.iter().cloned().collect(),
+                UserOp::Suspend(_) => {}
+            }
+        }
+        check_block_room(blocked.len())?;
         world.provision(&user)?;
         for op in ops {
             match op {
-                UserOp::Block(target) => world.block(&user, &target)?,
+                UserOp::Block(target) => world.add_block(&user, &target)?,
                 UserOp::Unblock(target) => world.unblock(&user, &target),
                 UserOp::SetBlocks(list) => {
                     for target in world.block_list(&user) {
                         world.unblock(&user, &target);
                     }
                     for target in list {
-                        world.block(&user, &target)?;
+                        world.add_block(&user, &target)?;
                     }
                 }
                 UserOp::Suspend(on) => {

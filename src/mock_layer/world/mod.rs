@@ -50,8 +50,8 @@ pub use messages::{Message, Part, Sender, Status};
 pub use patch::escape_patch_key;
 pub use scheduled::Scheduled;
 pub use server::{
-    Badging, BadgingMode, IDENTITY_FIELDS, IdentityFields, IdentityOp, check_identity_metadata,
-    unknown_user,
+    Badging, BadgingMode, IDENTITY_FIELDS, IdentityFields, IdentityOp, MAX_BLOCKS_PER_USER,
+    check_block_room, check_identity_metadata, unknown_user,
 };
 pub use snapshot::Snapshot;
 pub use sockets::{SocketEnd, SocketHandle};

@@ -240,6 +240,16 @@ impl World {
 
     /// `owner` blocks `target` (again is no change); both exist from then on.
     pub fn block(&mut self, owner: &str, target: &str) -> Result<(), LayerError> {
+        if !self.blocks(owner, target) {
+            let count = self.blocks.get(owner).map_or(0, Vec::len);
+            check_block_room(count + 1)?;
+        }
+        self.add_block(owner, target)
+    }
+
+    /// [`Self::block`] for a caller that checked the list it ends with against
+    /// [`MAX_BLOCKS_PER_USER`] (a bulk patch may pass it on the way).
+    pub fn add_block(&mut self, owner: &str, target: &str) -> Result<(), LayerError> {
         self.room_for_identities([owner, target])?;
         self.provision_within_room(owner);
         self.provision_within_room(target);
@@ -454,6 +464,21 @@ pub fn check_identity_metadata(metadata: &Map<String, Value>) -> Result<(), Laye
             "metadata",
             format!("identity metadata values are strings; {key:?} is not"),
         ));
+    }
+    Ok(())
+}
+
+/// Users one user may block. Layer documented no limit; this one keeps a loop of
+/// `POST /users/{u}/blocks` from growing memory without bound, and the block check every
+/// message makes short.
+pub const MAX_BLOCKS_PER_USER: usize = 1_000;
+
+/// 429 if a block list of `count` users would pass [`MAX_BLOCKS_PER_USER`].
+pub fn check_block_room(count: usize) -> Result<(), LayerError> {
+    if count > MAX_BLOCKS_PER_USER {
+        return Err(LayerError::rate_limit_exceeded(format!(
+            "a user blocks at most {MAX_BLOCKS_PER_USER} users here; this would make {count}"
+        )));
     }
     Ok(())
 }

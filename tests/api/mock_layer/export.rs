@@ -437,6 +437,19 @@ async fn a_document_over_the_caps_is_refused() {
     );
     let (_, empty) = export(&small, STAGING).await;
     assert_eq!(empty["identities"], json!([]));
+
+    // A block list longer than a user may hold live (identities named in it or not).
+    let mut blocking = doc.clone();
+    blocking["identities"][0]["blocks"] = (0..1001).map(|i| format!("user-{i}")).collect::<Value>();
+    let (status, error) = import(&source, None, blocking.to_string()).await;
+    assert_error(status, &error, 400, "invalid_request", 10);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("blocks more than 1000 users"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -780,6 +780,60 @@ async fn a_blocked_user_s_messages_never_reach_the_blocker() {
 }
 
 #[tokio::test]
+async fn a_block_list_holds_at_most_a_thousand_users_and_a_refused_patch_changes_nothing() {
+    let emulator = spawn_emulator().await;
+    let server = Server::of(&emulator).await;
+    let users = |range: std::ops::Range<usize>| -> Vec<String> {
+        range.map(|i| format!("user-{i}")).collect()
+    };
+    let set =
+        |list: Vec<String>| json!([{"operation": "set", "property": "blocks", "value": list}]);
+    // One over, in the bulk form: refused whole.
+    let (status, body) = server
+        .json(Method::PATCH, "/users/alice", Some(set(users(0..1001))))
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["id"], "rate_limit_exceeded");
+    let (status, _) = server.json(Method::GET, "/users/alice/blocks", None).await;
+    assert_eq!(
+        status, 404,
+        "nothing was applied: not even alice was provisioned"
+    );
+
+    let (status, _) = server
+        .call(Method::PATCH, "/users/alice", Some(set(users(0..1000))))
+        .await;
+    assert_eq!(status, 202, "exactly the cap");
+    let (status, body) = server
+        .json(
+            Method::POST,
+            "/users/alice/blocks",
+            Some(json!({"user_id": "one-more"})),
+        )
+        .await;
+    assert_eq!(status, 429, "{body}");
+    // Adding one and removing another in one patch stays within it.
+    let swap = json!([
+        {"operation": "add", "property": "blocks", "value": "one-more"},
+        {"operation": "remove", "property": "blocks", "value": "user-0"},
+    ]);
+    let (status, _) = server.call(Method::PATCH, "/users/alice", Some(swap)).await;
+    assert_eq!(status, 202);
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/users/alice/blocks",
+            Some(json!({"user_id": "user-1"})),
+        )
+        .await;
+    assert_eq!(status, 204, "blocking someone blocked already is no change");
+    let (_, list) = server.json(Method::GET, "/users/alice/blocks", None).await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1000);
+    assert_eq!(list[999], json!({"user_id": "one-more"}));
+}
+
+#[tokio::test]
 async fn ending_sessions_and_suspending_a_user_close_their_sockets() {
     let emulator = spawn_emulator().await;
     let server = Server::of(&emulator).await;

@@ -133,6 +133,12 @@ impl World {
                     i.user_id
                 )));
             }
+            if i.blocks.len() > MAX_BLOCKS_PER_USER {
+                return Err(bad(format!(
+                    "{:?} blocks more than {MAX_BLOCKS_PER_USER} users",
+                    i.user_id
+                )));
+            }
             for other in i.following.iter().chain(&i.blocks) {
                 known(self, other, &format!("{:?}'s follows or blocks", i.user_id))?;
             }
