@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use layer_idp::cli::{Cli, Command};
+use layer_idp::commands;
 use layer_idp::config::{DatabaseUrl, Overrides, Settings};
-use layer_idp::{commands, telemetry};
+use layer_idp::telemetry::{self, LogStream};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
@@ -31,11 +32,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let default_filter = match cli.command {
-        Command::Serve(_) | Command::MockLayer(_) => "info,sqlx=warn",
-        _ => "warn",
+    let (default_filter, stream) = match cli.command {
+        Command::Serve(_) | Command::MockLayer(_) => ("info,sqlx=warn", LogStream::Stdout),
+        _ => ("warn", LogStream::Stderr),
     };
-    telemetry::init(settings.log.format, default_filter);
+    telemetry::init(settings.log.format, default_filter, stream);
 
     let result = match cli.command {
         Command::Serve(_) => commands::serve(&settings).await,

@@ -21,7 +21,7 @@ use tracing_subscriber::fmt::MakeWriter;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
-    /// JSON when stdout is not a terminal, human-readable when it is.
+    /// JSON when the log's stream is not a terminal, human-readable when it is.
     #[default]
     Auto,
     Json,
@@ -35,9 +35,36 @@ tokio::task_local! {
     static CURRENT_REQUEST_ID: String;
 }
 
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    /// The servers (`serve`, `mock-layer`): stdout, where container platforms collect it.
+    Stdout,
+    /// Every other command: stderr, so a log line never mixes with what the command prints
+    /// (`users export > users.jsonl`).
+    Stderr,
+}
+
 /// Installs the global subscriber. Call once, from `main`.
-pub fn init(format: LogFormat, default_filter: &str) {
-    init_with_writer(format, default_filter, std::io::stdout);
+pub fn init(format: LogFormat, default_filter: &str, stream: LogStream) {
+    let format = match format {
+        LogFormat::Auto => {
+            let terminal = match stream {
+                LogStream::Stdout => std::io::stdout().is_terminal(),
+                LogStream::Stderr => std::io::stderr().is_terminal(),
+            };
+            if terminal {
+                LogFormat::Pretty
+            } else {
+                LogFormat::Json
+            }
+        }
+        chosen => chosen,
+    };
+    match stream {
+        LogStream::Stdout => init_with_writer(format, default_filter, std::io::stdout),
+        LogStream::Stderr => init_with_writer(format, default_filter, std::io::stderr),
+    }
 }
 
 /// Installs the global subscriber writing to `writer`; tests pass a sink.

@@ -191,6 +191,46 @@ fn users_are_added_from_stdin_listed_and_get_tokens_minted_for_debugging() {
 }
 
 #[test]
+fn a_command_s_log_goes_to_stderr_and_never_mixes_with_what_it_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = run(
+        dir.path(),
+        &[
+            "users",
+            "add",
+            "--email",
+            "log@example.com",
+            "--id",
+            "log-user",
+        ],
+        Some("correct horse battery\n"),
+    );
+    assert!(add.status.success(), "{}", stderr(&add));
+    // Every log line the command can write, forced on: the listing must stay exactly its rows.
+    let listed = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["users", "list"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let printed = stdout(&listed);
+    assert_eq!(printed.lines().count(), 1, "{printed}");
+    assert!(
+        printed.starts_with("log-user\tlog@example.com"),
+        "{printed}"
+    );
+    let log = stderr(&listed);
+    assert!(
+        log.lines()
+            .any(|line| line.starts_with('{') && line.contains("\"level\"")),
+        "the log lines went to stderr, as JSON off a terminal: {log}"
+    );
+}
+
+#[test]
 fn a_too_short_password_from_stdin_is_refused_with_the_rule() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(
