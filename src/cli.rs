@@ -94,6 +94,10 @@ pub struct MockLayerArgs {
     /// Address to listen on [default: mock_layer.listen, else 127.0.0.1:8090].
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics at GET /metrics on this address, a listener of its own (never
+    /// the emulator's) [default: off; metrics.listen].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
     /// An app to serve; repeat for several [default: one new staging app]. Also accepted as
     /// --mock-layer-app-id, the name `serve` gives it.
     #[arg(

@@ -23,6 +23,7 @@ use crate::idp::keys::{self, KeyOrigin};
 use crate::idp::password::{HashRequest, PasswordHasher};
 use crate::idp::sessions;
 use crate::idp::tokens::TokenIssuer;
+use crate::metrics::Metrics;
 use crate::startup::{Application, load_keys, open_store, worker_count};
 use crate::store::{Store, StoreError};
 
@@ -40,15 +41,33 @@ pub async fn mock_layer(settings: &Settings) -> anyhow::Result<()> {
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8090)));
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("could not listen on {addr} (set --listen)"))?;
+    let metrics_listener = settings
+        .metrics
+        .listen
+        .map(|addr| {
+            std::net::TcpListener::bind(addr).with_context(|| {
+                format!("could not listen on {addr} (set --metrics-listen or metrics.listen)")
+            })
+        })
+        .transpose()?;
+    let metrics = Arc::new(Metrics::new());
+    let bound = listener.local_addr()?;
+    let state = crate::mock_layer::MockLayer::build(&settings.mock_layer, None, bound).await?;
+    state.register_metrics(&metrics);
     let serving = crate::mock_layer::Serving {
+        workers: worker_count(settings),
+        http_metrics: metrics.http("mock_layer"),
         stopping: crate::http_server::Stopping::after(settings.http.shutdown_timeout_secs),
-        ..crate::mock_layer::Serving::unobserved(worker_count(settings))
     };
-    let running =
-        crate::mock_layer::start_with(&settings.mock_layer, None, listener, serving).await?;
+    let running = crate::mock_layer::run(state, listener, serving)?;
+    let metrics_server = metrics_listener
+        .map(|listener| crate::metrics::serve(metrics, listener))
+        .transpose()?;
     // As `serve` does: on SIGTERM or Ctrl-C, sockets hear "going away", requests finish.
     let handle = running.server.handle();
     let mut server = tokio::spawn(running.server);
+    let metrics_handle = metrics_server.as_ref().map(|m| m.server.handle());
+    let _metrics_task = metrics_server.map(|m| tokio::spawn(m.server));
     tokio::select! {
         joined = &mut server => return Ok(joined??),
         signal = crate::startup::until_stop_signal() => {
@@ -57,6 +76,9 @@ pub async fn mock_layer(settings: &Settings) -> anyhow::Result<()> {
     }
     running.state.going_away();
     handle.stop(true).await;
+    if let Some(metrics) = metrics_handle {
+        metrics.stop(true).await;
+    }
     server.await??;
     Ok(())
 }

@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
         mock_layer: cli.command.mock_layer_overrides(),
         metrics_listen: match &cli.command {
             Command::Serve(args) => args.metrics_listen,
+            Command::MockLayer(args) => args.metrics_listen,
             _ => None,
         },
     };

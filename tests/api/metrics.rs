@@ -469,3 +469,114 @@ async fn the_emulator_s_webhook_deliveries_are_counted_by_outcome() {
         counted.text
     );
 }
+
+/// An unused loopback port (the OS picked it; free again once the listener drops).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn the_emulator_alone_serves_its_metrics_on_a_listener_of_its_own() {
+    let (layer_port, metrics_port) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_layer-idp");
+    // A key for the emulator to trust: it will not start without one.
+    let keys = std::process::Command::new(bin)
+        .current_dir(dir.path())
+        .args(["keys", "generate", "--out-dir", "keys", "--name", "k"])
+        .output()
+        .unwrap();
+    assert!(keys.status.success(), "{keys:?}");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .args([
+            "mock-layer",
+            "--app-id",
+            APP_ID,
+            "--provider-id",
+            "layer:///providers/p",
+        ])
+        .args(["--key", "layer:///keys/k=keys/k.public.pem", "--listen"])
+        .arg(format!("127.0.0.1:{layer_port}"))
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{metrics_port}"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let started = std::time::Instant::now();
+    let http = reqwest::Client::new();
+    let emulator = format!("http://127.0.0.1:{layer_port}");
+    // Up once both listeners answer (bounded, so a start that failed fails the test).
+    loop {
+        let up = http
+            .get(format!("{emulator}/_mock/apps"))
+            .send()
+            .await
+            .is_ok()
+            && http
+                .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+                .send()
+                .await
+                .is_ok();
+        if up {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("mock-layer exited: {status}");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "never up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _child = Kill(child);
+    let nonce = http
+        .post(format!("{emulator}/nonces"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nonce.status(), 201);
+
+    let addr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
+    let scrape = scrape(&http, addr).await;
+    assert!(
+        scrape.value(
+            "layer_idp_http_requests",
+            &[
+                ("face", "mock_layer"),
+                ("method", "POST"),
+                ("status", "2xx")
+            ]
+        ) >= 1.0,
+        "{}",
+        scrape.text
+    );
+    assert_eq!(scrape.value("layer_idp_emulator_sockets_open", &[]), 0.0);
+    assert!(
+        !scrape.text.contains("face=\"idp\""),
+        "no identity provider runs here: {}",
+        scrape.text
+    );
+    // Never on the emulator's own listener.
+    let on_emulator = http
+        .get(format!("{emulator}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(on_emulator.status(), 200);
+}
