@@ -30,6 +30,16 @@ impl<'a> Server<'a> {
     }
 
     pub(super) fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.request_as(method, path, self.accept)
+    }
+
+    /// A request with another `Accept` (the Webhooks API's, say).
+    pub(super) fn request_as(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+    ) -> reqwest::RequestBuilder {
         self.emulator
             .http
             .request(
@@ -37,7 +47,7 @@ impl<'a> Server<'a> {
                 format!("{}/apps/{APP_UUID}{path}", self.emulator.url),
             )
             .header("authorization", format!("Bearer {}", self.token))
-            .header("accept", self.accept)
+            .header("accept", accept)
     }
 
     pub(super) async fn call(
@@ -46,7 +56,18 @@ impl<'a> Server<'a> {
         path: &str,
         body: Option<Value>,
     ) -> (u16, String) {
-        let mut request = self.request(method.clone(), path);
+        self.call_as(method, path, self.accept, body).await
+    }
+
+    /// [`Self::call`] with another `Accept`.
+    pub(super) async fn call_as(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+        body: Option<Value>,
+    ) -> (u16, String) {
+        let mut request = self.request_as(method.clone(), path, accept);
         if let Some(body) = body {
             let content_type = if method == Method::PATCH {
                 "application/vnd.layer-patch+json"

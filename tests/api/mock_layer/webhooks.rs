@@ -9,12 +9,11 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 
-use super::helpers::{Emulator, STAGING, spawn_with};
+use super::helpers::{Emulator, spawn_with};
+use super::platform::{APP_UUID, Server, V1 as PLATFORM_V1};
 
-const APP_UUID: &str = "11111111-1111-4111-8111-111111111111";
 const WEBHOOKS_V1: &str = "application/vnd.layer.webhooks+json; version=1.0";
 const WEBHOOKS_V3: &str = "application/vnd.layer.webhooks+json; version=3.0";
-const PLATFORM_V1: &str = "application/vnd.layer+json; version=1.0";
 const SECRET: &str = "the receiver's shared secret";
 
 /// How often a test looks again for what happens in the background before it gives up: a
@@ -190,31 +189,18 @@ async fn delivery(
 
 /// The app's backend: the Platform and Webhooks APIs with the staging app's token.
 struct Backend<'a> {
-    emulator: &'a Emulator,
-    token: String,
+    server: Server<'a>,
 }
 
 impl<'a> Backend<'a> {
     async fn of(emulator: &'a Emulator) -> Backend<'a> {
-        let apps: Value = serde_json::from_str(&emulator.control("apps").await).unwrap();
         Backend {
-            emulator,
-            token: apps["platform_tokens"][STAGING]
-                .as_str()
-                .unwrap()
-                .to_owned(),
+            server: Server::of(emulator).await,
         }
     }
 
     fn request_raw(&self, method: Method, path: &str, accept: &str) -> reqwest::RequestBuilder {
-        self.emulator
-            .http
-            .request(
-                method,
-                format!("{}/apps/{APP_UUID}{path}", self.emulator.url),
-            )
-            .header("authorization", format!("Bearer {}", self.token))
-            .header("accept", accept)
+        self.server.request_as(method, path, accept)
     }
 
     async fn call(
@@ -224,20 +210,7 @@ impl<'a> Backend<'a> {
         accept: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self.request_raw(method.clone(), path, accept);
-        if let Some(body) = body {
-            let content_type = if method == Method::PATCH {
-                "application/vnd.layer-patch+json"
-            } else {
-                "application/json"
-            };
-            request = request
-                .header("content-type", content_type)
-                .body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
+        let (status, text) = self.server.call_as(method, path, accept, body).await;
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
