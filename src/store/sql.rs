@@ -12,7 +12,8 @@ use sqlx::{PgPool, SqlitePool};
 use super::{
     ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, AuditEvent, Backend, ClaimedChange,
     IdentityChange, ImportOutcome, ImportedUser, Login, NewAccountToken, NewAuditEvent, NewSession,
-    NewUser, NonceClaim, NonceRecord, OutboxBacklog, PoolUse, SignupClaim, Store, StoreError,
+    NewUser, NonceClaim, NonceRecord, OutboxBacklog, PoolUse, SessionOwner, SignupClaim, Store,
+    StoreError,
     ThrottlePurge, ThrottleQuery, ThrottleState, TokenPurpose, User,
 };
 use crate::config::DatabaseUrl;
@@ -489,6 +490,36 @@ impl Store for SqlStore {
             .bind(now)
             .fetch_optional(pool)
             .await)?)
+    }
+
+    #[tracing::instrument(skip_all, fields(sessions = token_hashes.len()))]
+    async fn find_session_users(
+        &self,
+        token_hashes: &[&[u8]],
+        now: i64,
+    ) -> Result<Vec<SessionOwner>, StoreError> {
+        let mut distinct: Vec<&[u8]> = token_hashes.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(db_run!(self.reader, pool => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT s.token_hash, s.expires_at, u.id, u.email, u.display_name, u.first_name, \
+                 u.last_name, u.avatar_url, u.disabled_at, u.created_at, u.updated_at, \
+                 u.email_verified_at \
+                 FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE u.disabled_at IS NULL AND s.expires_at > ",
+            );
+            query.push_bind(now).push(" AND s.token_hash IN (");
+            let mut hashes = query.separated(", ");
+            for hash in &distinct {
+                hashes.push_bind(*hash);
+            }
+            hashes.push_unseparated(")");
+            query.build_query_as().fetch_all(pool).await?
+        }))
     }
 
     #[tracing::instrument(skip_all)]
