@@ -540,8 +540,9 @@ impl Store for SqlStore {
         // One multi-row INSERT: one statement, one commit for the whole batch. `RETURNING`
         // names the nonces that were new; the others were signed before.
         let holder = "SELECT user_id FROM signed_nonces WHERE nonce_hash = $1";
+        // The password logins these tokens answer, in the same transaction: one commit.
+        let logins = throttle::distinct_successes(claims.iter().filter_map(|c| c.login));
         let (inserted, mut holders) = db_run!(self.writer, pool => {
-            let mut tx = pool.begin().await?;
             let mut insert = sqlx::QueryBuilder::new(
                 "INSERT INTO signed_nonces (nonce_hash, user_id, expires_at) ",
             );
@@ -551,10 +552,13 @@ impl Store for SqlStore {
                     .push_bind(claim.expires_at);
             });
             insert.push(" ON CONFLICT (nonce_hash) DO NOTHING RETURNING nonce_hash");
-            let inserted: Vec<Vec<u8>> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
-            // The password logins these tokens answer, in the same transaction: one commit.
-            let logins = throttle::distinct_successes(claims.iter().filter_map(|c| c.login));
-            if !logins.is_empty() {
+            let inserted: Vec<Vec<u8>> = if logins.is_empty() {
+                // One statement commits on its own: no BEGIN and COMMIT, each of which was a
+                // round trip to the connection's thread (SQLite) or the server.
+                insert.build_query_scalar().fetch_all(pool).await?
+            } else {
+                let mut tx = pool.begin().await?;
+                let inserted = insert.build_query_scalar().fetch_all(&mut *tx).await?;
                 let mut upsert = sqlx::QueryBuilder::new(throttle::UPSERT_SUCCESSES);
                 upsert.push_values(&logins, |mut row, login| {
                     row.push_bind(login.email_key)
@@ -563,20 +567,23 @@ impl Store for SqlStore {
                 });
                 upsert.push(throttle::ON_SUCCESS_CONFLICT);
                 upsert.build().execute(&mut *tx).await?;
-            }
+                tx.commit().await?;
+                inserted
+            };
+            // Who signed the refused nonces, read after the commit: a recorded nonce's holder
+            // never changes (a purged one reads as unknown).
             let mut holders = Vec::new();
             if inserted.len() < claims.len() {
                 for claim in claims {
                     if !inserted.iter().any(|hash| hash == claim.nonce_hash) {
                         let user: Option<String> = sqlx::query_scalar(holder)
                             .bind(claim.nonce_hash)
-                            .fetch_optional(&mut *tx)
+                            .fetch_optional(pool)
                             .await?;
                         holders.push((claim.nonce_hash.to_vec(), user.unwrap_or_default()));
                     }
                 }
             }
-            tx.commit().await?;
             (inserted, holders)
         });
         let mut fresh: Vec<&[u8]> = inserted.iter().map(Vec::as_slice).collect();
