@@ -1,7 +1,10 @@
 //! A login flood against a running server, for `scripts/bench-logins`: CONNECTIONS clients,
 //! each from its own loopback address (127.0.2.x, so the per-address share of the hashing
 //! queue is not what limits them), post the right password to ENDPOINT (`/authenticate`, with
-//! fresh nonces, by default; or `/sessions`) for SECONDS. Prints one line of `key=value`
+//! fresh nonces, by default; or `/sessions`) for SECONDS. An EMAIL containing `{c}` names one
+//! account per client (`{c}` replaced by its number, from 1): checks of one account run one
+//! at a time by design (the throttling rules), so a flood on one account measures that rule,
+//! not the hashing. Prints one line of `key=value`
 //! figures, including the server's peak resident memory during the flood (its `VmHWM`, reset
 //! at the start).
 //!
@@ -60,7 +63,7 @@ async fn main() {
                 .expect("client");
             let (url, email, password) = (
                 format!("{url}{endpoint}"),
-                email.clone(),
+                email.replace("{c}", &(u16::from(c) + 1).to_string()),
                 password.clone(),
             );
             tokio::spawn(async move {
