@@ -26,7 +26,10 @@ async fn main() {
     };
     let rate: f64 = rate.parse().expect("RATE (requests per second)");
     let seconds: f64 = seconds.parse().expect("SECONDS");
-    assert!(rate > 0.0 && seconds > 0.0, "RATE and SECONDS must be positive");
+    assert!(
+        rate > 0.0 && seconds > 0.0,
+        "RATE and SECONDS must be positive"
+    );
     let total = (rate * seconds).round() as u64;
     let url = match session {
         Some(_) => format!("{}/identity_tokens", url.trim_end_matches('/')),
@@ -40,8 +43,12 @@ async fn main() {
     for i in 0..total {
         let scheduled = began + Duration::from_secs_f64(i as f64 / rate);
         tokio::time::sleep_until(scheduled.into()).await;
-        let (client, url, session, results) =
-            (client.clone(), url.clone(), session.clone(), results.clone());
+        let (client, url, session, results) = (
+            client.clone(),
+            url.clone(),
+            session.clone(),
+            results.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let request = match &session {
                 Some(token) => client
@@ -51,9 +58,19 @@ async fn main() {
                     .body(format!(r#"{{"nonce":"rate{i:040}"}}"#)),
                 None => client.get(&url),
             };
-            let ok = matches!(request.send().await, Ok(r) if r.status() == 200);
+            let outcome = match request.send().await {
+                Ok(r) if r.status() == 200 => None,
+                Ok(r) => Some(r.status().to_string()),
+                Err(e) => Some(format!("{e:?}")),
+            };
             let latency = scheduled.elapsed();
-            results.lock().expect("results").push((latency, ok));
+            if let Some(failure) = &outcome {
+                eprintln!("request {i}: {failure}");
+            }
+            results
+                .lock()
+                .expect("results")
+                .push((latency, outcome.is_none()));
         }));
     }
     for task in tasks {

@@ -26,16 +26,30 @@ fn status_kib(pid: &str, field: &str) -> u64 {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (url, pid, seconds, connections, email, password, endpoint) = match &args[..] {
-        [url, pid, seconds, connections, email, password] => {
-            (url, pid, seconds, connections, email, password, "/authenticate")
-        }
+        [url, pid, seconds, connections, email, password] => (
+            url,
+            pid,
+            seconds,
+            connections,
+            email,
+            password,
+            "/authenticate",
+        ),
         [url, pid, seconds, connections, email, password, endpoint] if endpoint == "/sessions" => {
             (url, pid, seconds, connections, email, password, "/sessions")
         }
         [url, pid, seconds, connections, email, password, endpoint]
             if endpoint == "/authenticate" =>
         {
-            (url, pid, seconds, connections, email, password, "/authenticate")
+            (
+                url,
+                pid,
+                seconds,
+                connections,
+                email,
+                password,
+                "/authenticate",
+            )
         }
         _ => {
             eprintln!(

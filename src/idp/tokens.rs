@@ -139,7 +139,10 @@ impl TokenIssuer {
             avatar_url: user.avatar_url.as_deref(),
         };
         let claims = serde_json::to_vec(&claims).map_err(IdpError::internal)?;
-        let token = keys.active().sign_json(&claims).map_err(IdpError::internal)?;
+        let token = keys
+            .active()
+            .sign_json(&claims)
+            .map_err(IdpError::internal)?;
         self.metrics.token_issued();
         Ok(token)
     }

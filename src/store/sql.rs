@@ -13,8 +13,7 @@ use super::{
     ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, AuditEvent, Backend, ClaimedChange,
     IdentityChange, ImportOutcome, ImportedUser, Login, NewAccountToken, NewAuditEvent, NewSession,
     NewUser, NonceClaim, NonceRecord, OutboxBacklog, PoolUse, SessionOwner, SignupClaim, Store,
-    StoreError,
-    ThrottlePurge, ThrottleQuery, ThrottleState, TokenPurpose, User,
+    StoreError, ThrottlePurge, ThrottleQuery, ThrottleState, TokenPurpose, User,
 };
 use crate::config::DatabaseUrl;
 use crate::domain::{Email, Profile};

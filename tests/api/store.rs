@@ -321,7 +321,10 @@ async fn a_batch_of_session_lookups_answers_each_live_session_once() {
         .map(|o| (&o.token_hash[..], o.user.id.as_str(), o.expires_at - now))
         .collect();
     // "short" expired at now + 10; a hash asked twice is answered once.
-    assert_eq!(owners, [(&b"live-1"[..], "b-1", 600), (b"live-2", "b-2", 600)]);
+    assert_eq!(
+        owners,
+        [(&b"live-1"[..], "b-1", 600), (b"live-2", "b-2", 600)]
+    );
 
     store.set_disabled("b-2", true, now).await.unwrap();
     let found = store
