@@ -112,6 +112,7 @@ impl Application {
         let state = IdpState {
             clock: clock.clone(),
             store: store.clone(),
+            sessions: crate::idp::session_lookups::SessionLookups::start(store.clone()),
             hasher: hasher.clone(),
             throttle: throttle.clone(),
             issuer,

@@ -354,9 +354,10 @@ async fn session_of(req: &ServiceRequest) -> Result<SessionUser, IdpError> {
     ))?;
     let token_hash = super::sessions::hash_token(token);
     let user = state
-        .store
-        .find_session_user(&token_hash, state.clock.now())
-        .await?
+        .sessions
+        .find(token_hash.clone(), state.clock.now())
+        .await
+        .map_err(IdpError::internal)?
         .ok_or(IdpError::Unauthenticated(
             "the session token is unknown, expired or revoked; log in again with POST /sessions",
         ))?;

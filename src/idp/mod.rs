@@ -11,6 +11,7 @@
 //! - `tokens.rs` — identity-token claims and the once-per-nonce rule.
 //! - `nonces.rs` — the signed-nonce ledger, written in batches (group commit).
 //! - `sessions.rs` — opaque app session tokens, stored hashed.
+//! - `session_lookups.rs` — the session behind a token, read in batches.
 //! - `extract.rs` — JSON-or-form bodies, bearer tokens, the authenticated caller.
 //! - `client.rs` — the client address every rule keys on (trusted proxies).
 //! - `throttle/` — throttled guessing and sign-ups, counted in the database.
@@ -39,6 +40,7 @@ pub mod nonces;
 pub mod openapi;
 pub mod password;
 mod routes;
+pub mod session_lookups;
 pub mod sessions;
 pub mod sync;
 pub mod throttle;
@@ -63,6 +65,8 @@ pub struct IdpState {
     /// The time every rule reads (a manual clock in tests).
     pub clock: Clock,
     pub store: Arc<dyn Store>,
+    /// Reads the session behind a token (batched; never cached).
+    pub sessions: session_lookups::SessionLookups,
     pub hasher: PasswordHasher,
     pub throttle: Arc<throttle::Throttle>,
     pub issuer: TokenIssuer,

@@ -6,9 +6,11 @@
 //! never signed twice while Layer would still accept it, and one nonce asked for on behalf of
 //! two different users is logged as a likely relayed nonce.
 //!
-//! The RSA signature (~0.25 ms of CPU) runs on the blocking pool. On the HTTP worker it would
-//! hold up every other connection of that worker — including the ones whose database answer
-//! has arrived; measured, moving it raised token issuance by about a third (DEVELOPERS.md).
+//! The RSA signature (~0.25 ms of CPU) runs on the HTTP worker. It once ran on the blocking
+//! pool, which paid when each token also waited for its own database reads and writes; with
+//! session lookups and nonce claims batched, the hand-off to a pool thread and back (two
+//! wake-ups per token) cost more CPU than it saved (DEVELOPERS.md, "Benchmark: identity tokens
+//! per second").
 
 use std::sync::Arc;
 
@@ -22,7 +24,6 @@ use super::nonces::NonceLedger;
 use super::throttle::Success;
 use crate::domain::Nonce;
 use crate::store::{NonceRecord, Store, User};
-use crate::telemetry::spawn_blocking_with_tracing;
 
 /// How long Layer honours a nonce; a signed nonce is remembered at least this long.
 pub const NONCE_LIFETIME_SECS: i64 = 600;
@@ -138,10 +139,9 @@ impl TokenIssuer {
             avatar_url: user.avatar_url.as_deref(),
         };
         let claims = serde_json::to_vec(&claims).map_err(IdpError::internal)?;
-        let keys = keys.clone();
-        let token = spawn_blocking_with_tracing(move || keys.active().sign_json(&claims))
-            .await
-            .map_err(IdpError::internal)?
+        let token = keys
+            .active()
+            .sign_json(&claims)
             .map_err(IdpError::internal)?;
         self.metrics.token_issued();
         Ok(token)

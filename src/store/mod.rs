@@ -71,6 +71,15 @@ impl User {
     }
 }
 
+/// A session and the enabled user owning it ([`Store::find_session_users`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionOwner {
+    pub token_hash: Vec<u8>,
+    pub expires_at: i64,
+    #[sqlx(flatten)]
+    pub user: User,
+}
+
 /// What a login needs: the user and the stored password hash.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Login {
@@ -399,6 +408,15 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &[u8],
         now: i64,
     ) -> Result<Option<User>, StoreError>;
+
+    /// [`Self::find_session_user`] for several sessions in one query: the enabled users owning
+    /// those of `token_hashes` unexpired at `now`, each with its session, in no particular
+    /// order. A hash that appears twice is looked up once.
+    async fn find_session_users(
+        &self,
+        token_hashes: &[&[u8]],
+        now: i64,
+    ) -> Result<Vec<SessionOwner>, StoreError>;
 
     async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError>;
 

@@ -12,8 +12,8 @@ use sqlx::{PgPool, SqlitePool};
 use super::{
     ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, AuditEvent, Backend, ClaimedChange,
     IdentityChange, ImportOutcome, ImportedUser, Login, NewAccountToken, NewAuditEvent, NewSession,
-    NewUser, NonceClaim, NonceRecord, OutboxBacklog, PoolUse, SignupClaim, Store, StoreError,
-    ThrottlePurge, ThrottleQuery, ThrottleState, TokenPurpose, User,
+    NewUser, NonceClaim, NonceRecord, OutboxBacklog, PoolUse, SessionOwner, SignupClaim, Store,
+    StoreError, ThrottlePurge, ThrottleQuery, ThrottleState, TokenPurpose, User,
 };
 use crate::config::DatabaseUrl;
 use crate::domain::{Email, Profile};
@@ -491,6 +491,36 @@ impl Store for SqlStore {
             .await)?)
     }
 
+    #[tracing::instrument(skip_all, fields(sessions = token_hashes.len()))]
+    async fn find_session_users(
+        &self,
+        token_hashes: &[&[u8]],
+        now: i64,
+    ) -> Result<Vec<SessionOwner>, StoreError> {
+        let mut distinct: Vec<&[u8]> = token_hashes.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(db_run!(self.reader, pool => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT s.token_hash, s.expires_at, u.id, u.email, u.display_name, u.first_name, \
+                 u.last_name, u.avatar_url, u.disabled_at, u.created_at, u.updated_at, \
+                 u.email_verified_at \
+                 FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE u.disabled_at IS NULL AND s.expires_at > ",
+            );
+            query.push_bind(now).push(" AND s.token_hash IN (");
+            let mut hashes = query.separated(", ");
+            for hash in &distinct {
+                hashes.push_bind(*hash);
+            }
+            hashes.push_unseparated(")");
+            query.build_query_as().fetch_all(pool).await?
+        }))
+    }
+
     #[tracing::instrument(skip_all)]
     async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError> {
         let sql = "DELETE FROM sessions WHERE token_hash = $1";
@@ -509,8 +539,9 @@ impl Store for SqlStore {
         // One multi-row INSERT: one statement, one commit for the whole batch. `RETURNING`
         // names the nonces that were new; the others were signed before.
         let holder = "SELECT user_id FROM signed_nonces WHERE nonce_hash = $1";
+        // The password logins these tokens answer, in the same transaction: one commit.
+        let logins = throttle::distinct_successes(claims.iter().filter_map(|c| c.login));
         let (inserted, mut holders) = db_run!(self.writer, pool => {
-            let mut tx = pool.begin().await?;
             let mut insert = sqlx::QueryBuilder::new(
                 "INSERT INTO signed_nonces (nonce_hash, user_id, expires_at) ",
             );
@@ -520,10 +551,13 @@ impl Store for SqlStore {
                     .push_bind(claim.expires_at);
             });
             insert.push(" ON CONFLICT (nonce_hash) DO NOTHING RETURNING nonce_hash");
-            let inserted: Vec<Vec<u8>> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
-            // The password logins these tokens answer, in the same transaction: one commit.
-            let logins = throttle::distinct_successes(claims.iter().filter_map(|c| c.login));
-            if !logins.is_empty() {
+            let inserted: Vec<Vec<u8>> = if logins.is_empty() {
+                // One statement commits on its own: no BEGIN and COMMIT, each of which was a
+                // round trip to the connection's thread (SQLite) or the server.
+                insert.build_query_scalar().fetch_all(pool).await?
+            } else {
+                let mut tx = pool.begin().await?;
+                let inserted = insert.build_query_scalar().fetch_all(&mut *tx).await?;
                 let mut upsert = sqlx::QueryBuilder::new(throttle::UPSERT_SUCCESSES);
                 upsert.push_values(&logins, |mut row, login| {
                     row.push_bind(login.email_key)
@@ -532,20 +566,23 @@ impl Store for SqlStore {
                 });
                 upsert.push(throttle::ON_SUCCESS_CONFLICT);
                 upsert.build().execute(&mut *tx).await?;
-            }
+                tx.commit().await?;
+                inserted
+            };
+            // Who signed the refused nonces, read after the commit: a recorded nonce's holder
+            // never changes (a purged one reads as unknown).
             let mut holders = Vec::new();
             if inserted.len() < claims.len() {
                 for claim in claims {
                     if !inserted.iter().any(|hash| hash == claim.nonce_hash) {
                         let user: Option<String> = sqlx::query_scalar(holder)
                             .bind(claim.nonce_hash)
-                            .fetch_optional(&mut *tx)
+                            .fetch_optional(pool)
                             .await?;
                         holders.push((claim.nonce_hash.to_vec(), user.unwrap_or_default()));
                     }
                 }
             }
-            tx.commit().await?;
             (inserted, holders)
         });
         let mut fresh: Vec<&[u8]> = inserted.iter().map(Vec::as_slice).collect();

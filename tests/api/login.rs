@@ -226,6 +226,48 @@ async fn a_session_token_answers_later_challenges_until_it_is_revoked() {
 }
 
 #[tokio::test]
+async fn concurrent_requests_each_get_their_own_sessions_answer() {
+    // Session lookups are read in batches: requests in flight together, some with a live
+    // session and some with a revoked one, must each get their own session's answer.
+    let app = spawn_app().await;
+    let alice = app.sign_up("alice-batch@example.com", PASSWORD).await;
+    let bob = app.sign_up("bob-batch@example.com", PASSWORD).await;
+    let alice_session = app.session_token("alice-batch@example.com", PASSWORD).await;
+    let bob_session = app.session_token("bob-batch@example.com", PASSWORD).await;
+    let revoked = app.session_token("bob-batch@example.com", PASSWORD).await;
+    let response = app
+        .client
+        .delete(app.url("/sessions/current"))
+        .bearer_auth(&revoked)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+
+    let requests = (0..30).map(|i| {
+        let (session, expected) = match i % 3 {
+            0 => (&alice_session, Some(&alice["id"])),
+            1 => (&bob_session, Some(&bob["id"])),
+            _ => (&revoked, None),
+        };
+        let app = &app;
+        async move {
+            let response = app
+                .post_identity_tokens(session, &format!("batch-{i}"))
+                .await;
+            match expected {
+                Some(user_id) => {
+                    let claims = jwt_part(&token_from(response).await, 1);
+                    assert_eq!(&claims["prn"], user_id, "request {i}");
+                }
+                None => assert_eq!(response.status(), 401, "request {i}"),
+            }
+        }
+    });
+    futures_util::future::join_all(requests).await;
+}
+
+#[tokio::test]
 async fn session_tokens_are_stored_only_as_their_sha256() {
     let app = spawn_app().await;
     app.sign_up("hashed@example.com", PASSWORD).await;

@@ -272,3 +272,66 @@ async fn e_mail_keys_stored_under_the_earlier_rule_are_recomputed_at_migration()
         Some("u-john")
     );
 }
+
+#[tokio::test]
+async fn a_batch_of_session_lookups_answers_each_live_session_once() {
+    let app = spawn_app().await;
+    let store = &app.store;
+    let profile = Profile::default();
+    for (id, email) in [("b-1", "b1@example.com"), ("b-2", "b2@example.com")] {
+        store
+            .create_user(NewUser {
+                id: &UserId::parse(id).unwrap(),
+                email: &Email::parse(email).unwrap(),
+                password_hash: "x",
+                profile: &profile,
+                now: 1,
+            })
+            .await
+            .unwrap();
+    }
+    // Real times: the app's purge task runs beside the test.
+    let now = layer_idp::clock::unix_now();
+    for (hash, user, ttl) in [
+        (&b"live-1"[..], "b-1", 600),
+        (b"live-2", "b-2", 600),
+        (b"short", "b-1", 10),
+    ] {
+        store
+            .create_session(NewSession {
+                token_hash: hash,
+                user_id: user,
+                now,
+                expires_at: now + ttl,
+                login: None,
+            })
+            .await
+            .unwrap();
+    }
+    let mut found = store
+        .find_session_users(
+            &[b"live-1", b"unknown", b"live-2", b"live-1", b"short"],
+            now + 10,
+        )
+        .await
+        .unwrap();
+    found.sort_by(|a, b| a.token_hash.cmp(&b.token_hash));
+    let owners: Vec<(&[u8], &str, i64)> = found
+        .iter()
+        .map(|o| (&o.token_hash[..], o.user.id.as_str(), o.expires_at - now))
+        .collect();
+    // "short" expired at now + 10; a hash asked twice is answered once.
+    assert_eq!(
+        owners,
+        [(&b"live-1"[..], "b-1", 600), (b"live-2", "b-2", 600)]
+    );
+
+    store.set_disabled("b-2", true, now).await.unwrap();
+    let found = store
+        .find_session_users(&[b"live-1", b"live-2"], now)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "a disabled user's session is not found");
+    assert_eq!(found[0].user.id, "b-1");
+    assert!(store.find_session_users(&[], now).await.unwrap().is_empty());
+}
