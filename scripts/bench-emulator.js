@@ -158,6 +158,8 @@ async function main() {
 
   let seq = 0;
   let failedSends = 0;
+  const failures = new Map(); // status or error -> count, for the summary
+  const fail = (why) => { failedSends += 1; failures.set(why, (failures.get(why) || 0) + 1); };
   const lines = [];
   for (let phase = 1; phase <= PHASES; phase += 1) {
     if (FILL) {
@@ -193,7 +195,7 @@ async function main() {
         requestId += 1;
         const id = requestId;
         inflight.push(new Promise((resolve) => {
-          requests.set(id, (ok) => { if (!ok) failedSends += 1; resolve(); });
+          requests.set(id, (ok) => { if (!ok) fail('refused'); resolve(); });
         }));
         socketOf.get(sender.id).send(JSON.stringify({
           type: 'request',
@@ -210,8 +212,8 @@ async function main() {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Layer session-token="${sender.session}"` },
         body: JSON.stringify({ parts: [{ mime_type: 'text/plain', body: tag }] }),
-      }).then((res) => { if (res.status !== 201) failedSends += 1; return res.arrayBuffer(); })
-        .catch(() => { failedSends += 1; }));
+      }).then((res) => { if (res.status !== 201) fail(res.status); return res.arrayBuffer(); })
+        .catch((err) => { fail((err.cause && err.cause.code) || err.name); }));
     }
     await Promise.all(inflight);
     const sendSeconds = (performance.now() - t0) / 1000;
@@ -253,7 +255,7 @@ async function main() {
     `bench-emulator: ${USERS} users, ${SIZE}-person conversations, target ${RATE} msg/s: `
     + `achieved ${last.achieved_rate.toFixed(0)} msg/s (ratio ${(last.achieved_rate / RATE).toFixed(2)}), `
     + `p50 ${last.p50_ms.toFixed(1)} ms, p99 ${last.p99_ms.toFixed(1)} ms, max ${last.max_ms.toFixed(1)} ms, `
-    + `lost ${lost}, failed sends ${failedSends}, stray ${stray}; server CPU ${last.server_cpu_ms_per_msg.toFixed(3)} ms/msg, `
+    + `lost ${lost}, failed sends ${failedSends}${failedSends ? ` (${[...failures].map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''}, stray ${stray}; server CPU ${last.server_cpu_ms_per_msg.toFixed(3)} ms/msg, `
     + `RSS ${last.server_rss_mib.toFixed(0)} MiB; history ${first.history_start}..${first.history} -> `
     + `${last.history_start}..${last.history} messages per conversation, sent over ${SEND_WS ? 'WebSocket' : 'REST'}: `
     + `CPU per message ratio last/first ${(last.server_cpu_ms_per_msg / first.server_cpu_ms_per_msg).toFixed(2)}`,
