@@ -133,16 +133,26 @@ async function main() {
       for (; c.history < target; c.history += 1) jobs.push([c, c.members[c.history % c.members.length]]);
     }
     let fillSent = 0;
+    let fillErrors = 0;
     let expectedFill = fillReceived;
     const worker = async () => {
       while (jobs.length) {
         const [c, sender] = jobs.pop();
-        const res = await fetch(`${layer}/conversations/${c.id}/messages`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Layer session-token="${sender.session}"` },
-          body: JSON.stringify({ parts: [{ mime_type: 'text/plain', body: `fill${fillSent}` }] }),
-        });
-        await res.arrayBuffer();
+        let res;
+        try {
+          res = await fetch(`${layer}/conversations/${c.id}/messages`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Layer session-token="${sender.session}"` },
+            body: JSON.stringify({ parts: [{ mime_type: 'text/plain', body: `fill${fillSent}` }] }),
+          });
+          await res.arrayBuffer();
+        } catch (err) {
+          // A pooled connection the server closed meanwhile: send it again.
+          fillErrors += 1;
+          if (fillErrors > 100) throw err;
+          jobs.push([c, sender]);
+          continue;
+        }
         if (res.status !== 201) throw new Error(`a fill message was refused: ${res.status}`);
         fillSent += 1;
         expectedFill += c.members.length; // the sender's socket gets it too
