@@ -192,6 +192,8 @@ async function main() {
       const due = t0 + (n * 1000) / RATE;
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      // Behind schedule the loop would send without ever reading: let the sockets' packets in.
+      else if (n % 16 === 0) await new Promise((r) => setImmediate(r));
       const c = conversations[seq % conversations.length];
       const sender = c.members[Math.floor(seq / conversations.length) % c.members.length];
       seq += 1;
