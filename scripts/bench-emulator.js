@@ -3,15 +3,19 @@
 //
 // USERS users log in for real (the emulator's nonce, layer-idp's /authenticate, the emulator's
 // POST /sessions) and each opens a WebSocket (`layer-2.0`). They form conversations of SIZE
-// participants; messages are sent over REST at RATE per second, round-robin over the
+// participants; messages are sent over REST (or with SEND=ws as `Message.create` requests on
+// the sender's socket, as the WebSDK sends them) at RATE per second, round-robin over the
 // conversations, each from one of its participants. Every other participant's socket must
 // receive the Message `create`: the time from the send to each receipt is one sample.
 //
 // The run is PHASES phases of SECONDS each, in the same conversations, so a growing history
 // shows up as the later phases' figures. Each phase prints one line; the last line sums up.
+// With FILL (a list of histories, `FILL=100,10000`) there is one phase per entry, and before
+// each the conversations are topped up to that many messages, as fast as the server takes
+// them and not measured: the phases compare the same traffic at very different lengths.
 //
 //   node scripts/bench-emulator.js IDP_URL LAYER_URL APP_ID SERVER_PID
-// with USERS, SIZE, RATE, SECONDS, PHASES in the environment.
+// with USERS, SIZE, RATE, SECONDS, PHASES (or FILL) in the environment.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -23,7 +27,9 @@ const USERS = Number(process.env.USERS || 100);
 const SIZE = Number(process.env.SIZE || 10);
 const RATE = Number(process.env.RATE || 800);
 const SECONDS = Number(process.env.SECONDS || 10);
-const PHASES = Number(process.env.PHASES || 1);
+const FILL = process.env.FILL ? process.env.FILL.split(',').map(Number) : null;
+const PHASES = FILL ? FILL.length : Number(process.env.PHASES || 1);
+const SEND_WS = process.env.SEND === 'ws';
 const PASSWORD = 'correct horse battery staple';
 const CLK_TCK = 100; // Linux's USER_HZ
 
@@ -69,24 +75,40 @@ async function main() {
   const users = [];
   for (let i = 0; i < USERS; i += 1) users.push(await login(i));
 
-  const pending = new Map(); // tag -> { sentAt, expected, got }
+  const pending = new Map(); // tag -> { sentAt, expected, got, sender }
+  const requests = new Map(); // request_id -> resolve(success), for SEND=ws
+  let requestId = 0;
   const samples = [];
   let received = 0;
   let stray = 0;
+  let fillReceived = 0;
+  const socketOf = new Map(); // user id -> WebSocket
   const sockets = await Promise.all(users.map((user) => new Promise((resolve, reject) => {
     // eslint-disable-next-line no-shadow
     const ws = new WebSocket(`${layer.replace(/^http/, 'ws')}/websocket?session_token=${user.session}`, 'layer-2.0');
+    socketOf.set(user.id, ws);
     ws.on('open', () => resolve(ws));
     ws.on('error', reject);
     ws.on('message', (raw) => {
       const at = performance.now();
-      const packet = JSON.parse(raw);
-      if (packet.type !== 'change' || packet.body.operation !== 'create') return;
-      if (!packet.body.object || packet.body.object.type !== 'Message') return;
-      const tag = packet.body.data.parts[0].body;
+      // Only what is needed is parsed: at thousands of packets a second, a JSON.parse of
+      // each would make this client the bottleneck.
+      const text = raw.toString();
+      if (text.startsWith('{"type":"response"')) {
+        const body = JSON.parse(text).body;
+        const done = requests.get(body.request_id);
+        if (done) { requests.delete(body.request_id); done(body.success); }
+        return;
+      }
+      if (!text.startsWith('{"type":"change"') || !text.includes('"operation":"create"')
+        || !text.includes('"type":"Message"')) return;
+      const match = /"body":"((?:m|fill)\d+)"/.exec(text);
+      if (!match) return;
+      const tag = match[1];
+      if (tag.startsWith('fill')) { fillReceived += 1; return; }
       const entry = pending.get(tag);
       if (!entry) { stray += 1; return; }
-      if (packet.body.data.sender && packet.body.data.sender.user_id === user.id) return; // the sender's own
+      if (entry.sender === user.id) return; // the sender's own
       entry.got += 1;
       received += 1;
       samples.push(at - entry.sentAt);
@@ -101,13 +123,61 @@ async function main() {
     const created = await json('POST', `${layer}/conversations`,
       { participants: members.map((m) => m.id), distinct: false },
       { authorization: `Layer session-token="${members[0].session}"` });
-    conversations.push({ id: created.id.split('/').pop(), members });
+    conversations.push({ id: created.id.split('/').pop(), members, history: 0 });
+  }
+
+  /** Sends until every conversation holds `target` messages, then waits for their deliveries. */
+  async function fill(target) {
+    const jobs = [];
+    for (const c of conversations) {
+      for (; c.history < target; c.history += 1) jobs.push([c, c.members[c.history % c.members.length]]);
+    }
+    let fillSent = 0;
+    let fillErrors = 0;
+    let expectedFill = fillReceived;
+    const worker = async () => {
+      while (jobs.length) {
+        const [c, sender] = jobs.pop();
+        let res;
+        try {
+          res = await fetch(`${layer}/conversations/${c.id}/messages`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Layer session-token="${sender.session}"` },
+            body: JSON.stringify({ parts: [{ mime_type: 'text/plain', body: `fill${fillSent}` }] }),
+          });
+          await res.arrayBuffer();
+        } catch (err) {
+          // A pooled connection the server closed meanwhile: send it again.
+          fillErrors += 1;
+          if (fillErrors > 100) throw err;
+          jobs.push([c, sender]);
+          continue;
+        }
+        if (res.status !== 201) throw new Error(`a fill message was refused: ${res.status}`);
+        fillSent += 1;
+        expectedFill += c.members.length; // the sender's socket gets it too
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    const until = performance.now() + 60000;
+    while (fillReceived < expectedFill && performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return fillSent;
   }
 
   let seq = 0;
   let failedSends = 0;
+  const failures = new Map(); // status or error -> count, for the summary
+  const fail = (why) => { failedSends += 1; failures.set(why, (failures.get(why) || 0) + 1); };
   const lines = [];
   for (let phase = 1; phase <= PHASES; phase += 1) {
+    if (FILL) {
+      const t = performance.now();
+      const n = await fill(FILL[phase - 1]);
+      console.log(`fill: ${n} messages to ${FILL[phase - 1]} per conversation in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
+    const historyStart = Math.round(conversations.reduce((s, c) => s + c.history, 0) / conversations.length);
     samples.length = 0;
     let expected = 0;
     let sent = 0;
@@ -122,20 +192,40 @@ async function main() {
       const due = t0 + (n * 1000) / RATE;
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      // Behind schedule the loop would send without ever reading: let the sockets' packets in.
+      else if (n % 16 === 0) await new Promise((r) => setImmediate(r));
       const c = conversations[seq % conversations.length];
       const sender = c.members[Math.floor(seq / conversations.length) % c.members.length];
       seq += 1;
+      c.history += 1;
       const tag = `m${seq}`;
-      pending.set(tag, { sentAt: performance.now(), expected: c.members.length - 1, got: 0 });
+      pending.set(tag, { sentAt: performance.now(), expected: c.members.length - 1, got: 0, sender: sender.id });
       phaseTags.push(tag);
       expected += c.members.length - 1;
       sent += 1;
+      if (SEND_WS) {
+        requestId += 1;
+        const id = requestId;
+        inflight.push(new Promise((resolve) => {
+          requests.set(id, (ok) => { if (!ok) fail('refused'); resolve(); });
+        }));
+        socketOf.get(sender.id).send(JSON.stringify({
+          type: 'request',
+          body: {
+            method: 'Message.create',
+            request_id: id,
+            object_id: `layer:///conversations/${c.id}`,
+            data: { parts: [{ mime_type: 'text/plain', body: tag }] },
+          },
+        }));
+        continue;
+      }
       inflight.push(fetch(`${layer}/conversations/${c.id}/messages`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Layer session-token="${sender.session}"` },
         body: JSON.stringify({ parts: [{ mime_type: 'text/plain', body: tag }] }),
-      }).then((res) => { if (res.status !== 201) failedSends += 1; return res.arrayBuffer(); })
-        .catch(() => { failedSends += 1; }));
+      }).then((res) => { if (res.status !== 201) fail(res.status); return res.arrayBuffer(); })
+        .catch((err) => { fail((err.cause && err.cause.code) || err.name); }));
     }
     await Promise.all(inflight);
     const sendSeconds = (performance.now() - t0) / 1000;
@@ -152,7 +242,8 @@ async function main() {
     const sorted = samples.slice().sort((a, b) => a - b);
     const line = {
       phase,
-      history: Math.round((seq) / conversations.length),
+      history_start: historyStart,
+      history: Math.round(conversations.reduce((s, c) => s + c.history, 0) / conversations.length),
       sent,
       achieved_rate: sent / sendSeconds,
       p50_ms: percentile(sorted, 50),
@@ -176,8 +267,9 @@ async function main() {
     `bench-emulator: ${USERS} users, ${SIZE}-person conversations, target ${RATE} msg/s: `
     + `achieved ${last.achieved_rate.toFixed(0)} msg/s (ratio ${(last.achieved_rate / RATE).toFixed(2)}), `
     + `p50 ${last.p50_ms.toFixed(1)} ms, p99 ${last.p99_ms.toFixed(1)} ms, max ${last.max_ms.toFixed(1)} ms, `
-    + `lost ${lost}, failed sends ${failedSends}, stray ${stray}; server CPU ${last.server_cpu_ms_per_msg.toFixed(3)} ms/msg, `
-    + `RSS ${last.server_rss_mib.toFixed(0)} MiB; history ${first.history} -> ${last.history} messages per conversation: `
+    + `lost ${lost}, failed sends ${failedSends}${failedSends ? ` (${[...failures].map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''}, stray ${stray}; server CPU ${last.server_cpu_ms_per_msg.toFixed(3)} ms/msg, `
+    + `RSS ${last.server_rss_mib.toFixed(0)} MiB; history ${first.history_start}..${first.history} -> `
+    + `${last.history_start}..${last.history} messages per conversation, sent over ${SEND_WS ? 'WebSocket' : 'REST'}: `
     + `CPU per message ratio last/first ${(last.server_cpu_ms_per_msg / first.server_cpu_ms_per_msg).toFixed(2)}`,
   );
   process.exit(0);

@@ -81,8 +81,9 @@ fn cost(entry: &Outbound) -> usize {
     entry.body.len() + ENTRY_OVERHEAD
 }
 
-#[derive(Default)]
 struct UserLog {
+    /// Whose log it is: shared with its key in `by_size`, so moving it there costs no copy.
+    user: Arc<str>,
     /// Oldest first; `at_ms` never decreases (the world's clock does not go back).
     entries: VecDeque<Outbound>,
     bytes: usize,
@@ -101,7 +102,7 @@ pub struct Incomplete {
 pub struct ChangeLog {
     users: HashMap<String, UserLog>,
     /// `(bytes, user)` for every user with a log: the largest is the last.
-    by_size: BTreeSet<(usize, String)>,
+    by_size: BTreeSet<(usize, Arc<str>)>,
     total_bytes: usize,
     limits: ReplayLimits,
 }
@@ -118,8 +119,22 @@ impl ChangeLog {
 
     /// Keeps `entry` for `user`, then drops what the caps no longer allow.
     pub fn record(&mut self, user: &str, entry: Outbound) {
-        let log = self.users.entry(user.to_owned()).or_default();
-        self.by_size.remove(&(log.bytes, user.to_owned()));
+        // Every change is recorded once per receiver: no allocation for the user's name
+        // unless this is their first entry.
+        if !self.users.contains_key(user) {
+            let user: Arc<str> = user.into();
+            let log = UserLog {
+                user: user.clone(),
+                entries: VecDeque::new(),
+                bytes: 0,
+                dropped_through_ms: None,
+            };
+            self.users.insert(user.to_string(), log);
+        }
+        let Some(log) = self.users.get_mut(user) else {
+            return;
+        };
+        self.by_size.remove(&(log.bytes, log.user.clone()));
         log.bytes = log.bytes.saturating_add(cost(&entry));
         self.total_bytes = self.total_bytes.saturating_add(cost(&entry));
         log.entries.push_back(entry);
@@ -130,12 +145,12 @@ impl ChangeLog {
                 break;
             }
         }
-        self.by_size.insert((log.bytes, user.to_owned()));
+        self.by_size.insert((log.bytes, log.user.clone()));
         while self.total_bytes > self.limits.bytes_per_app {
             let Some((_, largest)) = self.by_size.pop_last() else {
                 break;
             };
-            let Some(log) = self.users.get_mut(&largest) else {
+            let Some(log) = self.users.get_mut(&*largest) else {
                 continue;
             };
             let dropped = drop_oldest(log, &mut self.total_bytes);

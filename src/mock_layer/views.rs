@@ -91,7 +91,8 @@ impl World {
     pub fn conversation_view(&self, conversation: &Conversation, viewer: &str) -> Value {
         let id = conversation.id();
         let url = self.url_of(&id);
-        let last = self.visible_messages(conversation, viewer).next_back();
+        let tally = self.tally(conversation, viewer);
+        let last = tally.last.and_then(|uuid| self.messages.get(&uuid));
         json!({
             "id": id,
             "url": url,
@@ -104,8 +105,8 @@ impl World {
                 .collect::<Vec<_>>(),
             "distinct": conversation.distinct,
             "metadata": conversation.metadata,
-            "unread_message_count": self.unread_count(conversation, viewer),
-            "total_message_count": self.visible_messages(conversation, viewer).count(),
+            "unread_message_count": tally.unread,
+            "total_message_count": tally.visible,
             "last_message": last.map(|m| self.message_view(m, viewer)),
         })
     }

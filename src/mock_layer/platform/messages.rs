@@ -199,14 +199,14 @@ pub async fn delete_message(
     let uuid = path_uuid(&path.message, "message")?;
     let conversation_uuid = path_uuid(&path.conversation, "conversation")?;
     let mut world = emulator.world(platform.app)?;
-    let conversation = existing(&world, &conversation_uuid)?.clone();
+    existing(&world, &conversation_uuid)?;
     let message = world
         .messages
         .get(&uuid)
         .filter(|m| m.conversation == conversation_uuid)
         .ok_or_else(|| no_message(&uuid))?
         .clone();
-    world.destroy_message(&message, &conversation);
+    world.destroy_message(&message);
     Ok(no_content())
 }
 

@@ -76,16 +76,13 @@ impl PlatformView<'_> {
                 .map_or(Value::Null, Value::Object);
         }
         if let (Some(user), Value::Object(map)) = (viewer, &mut view) {
-            let last = self
-                .world
-                .visible_messages(conversation, user)
-                .next_back()
+            let tally = self.world.tally(conversation, user);
+            let last = tally
+                .last
+                .and_then(|uuid| self.world.messages.get(&uuid))
                 .map(|m| self.message(m, Some(user)));
             map.insert("last_message".into(), last.unwrap_or(Value::Null));
-            map.insert(
-                "unread_message_count".into(),
-                self.world.unread_count(conversation, user).into(),
-            );
+            map.insert("unread_message_count".into(), tally.unread.into());
         }
         view
     }

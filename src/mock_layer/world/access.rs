@@ -73,9 +73,8 @@ impl World {
             .filter(move |m| self.is_visible(conversation, m, viewer))
     }
 
+    /// The messages the viewer has yet to read: kept, not counted (see `tallies.rs`).
     pub fn unread_count(&self, conversation: &Conversation, viewer: &str) -> usize {
-        self.visible_messages(conversation, viewer)
-            .filter(|m| m.is_unread_for(viewer))
-            .count()
+        self.tally(conversation, viewer).unread
     }
 }

@@ -67,8 +67,7 @@ impl World {
             .filter(|c| include(c))
             .map(|c| {
                 let key = if by_last_message {
-                    self.visible_messages(c, viewer)
-                        .next_back()
+                    self.last_visible(c, viewer)
                         .map_or(c.created_seq, |m| m.seq)
                 } else {
                     c.created_seq
@@ -307,6 +306,9 @@ impl World {
                 }
             }
         }
+        if !added.is_empty() {
+            self.forget_tallies(uuid);
+        }
         for user in &removed {
             after.former.insert(user.clone());
             after.hidden.remove(user);
@@ -399,6 +401,7 @@ impl World {
                     c.hidden.insert(caller.to_owned());
                     c.purged_up_to.insert(caller.to_owned(), last);
                 }
+                self.forget_tally(uuid, caller);
                 let body = json!({"operation": "delete", "object": object, "data": {"mode": "my_devices", "from_position": last}});
                 self.emit(caller, PacketKind::Change, body);
             }

@@ -159,19 +159,17 @@ impl World {
         conversation_uuid: &Uuid,
         input: NewMessage,
     ) -> Result<Uuid, (LayerError, Option<Uuid>)> {
-        let conversation = self
-            .conversations
-            .get(conversation_uuid)
-            .cloned()
-            .ok_or_else(|| {
-                (
-                    LayerError::not_found(format!(
-                        "there is no conversation {}",
-                        object_id(Kind::Conversations, conversation_uuid)
-                    )),
-                    None,
-                )
-            })?;
+        // Borrowed, not copied: a conversation's history can be long, and nothing here needs
+        // it — only who takes part, and where the next message goes.
+        let conversation = self.conversations.get(conversation_uuid).ok_or_else(|| {
+            (
+                LayerError::not_found(format!(
+                    "there is no conversation {}",
+                    object_id(Kind::Conversations, conversation_uuid)
+                )),
+                None,
+            )
+        })?;
         if let Some(user) = sender.user()
             && !conversation.is_participant(user)
         {
@@ -183,6 +181,23 @@ impl World {
                 None,
             ));
         }
+        let hidden_for: BTreeSet<String> = conversation
+            .participants
+            .iter()
+            .filter(|p| match sender.user() {
+                Some(user) => {
+                    *p != user
+                        && (self.blocks(p, user)
+                            || self.blocks(user, p)
+                            || conversation.unseen_by.contains(*p))
+                }
+                None => conversation.unseen_by.contains(*p),
+            })
+            .cloned()
+            .collect();
+        let participants = conversation.participants.clone();
+        let position = conversation.next_position;
+        let conversation_id = conversation.id();
         let uuid = input.uuid.unwrap_or_else(Uuid::new_v4);
         if let Some(existing) = self.messages.get(&uuid) {
             let error = LayerError::new(
@@ -203,20 +218,6 @@ impl World {
                     .map_err(|e| (e, None))?,
             );
         }
-        let hidden_for: BTreeSet<String> = conversation
-            .participants
-            .iter()
-            .filter(|p| match sender.user() {
-                Some(user) => {
-                    *p != user
-                        && (self.blocks(p, user)
-                            || self.blocks(user, p)
-                            || conversation.unseen_by.contains(*p))
-                }
-                None => conversation.unseen_by.contains(*p),
-            })
-            .cloned()
-            .collect();
         // An answer to another message (XDK response-v2) and initial response states are
         // read now, so a bad one refuses the message before anything changes.
         let response = self
@@ -227,8 +228,7 @@ impl World {
             .map_err(|e| (e, None))?;
         parts.extend(summaries);
         let now = self.now_ms();
-        let recipient_status = conversation
-            .participants
+        let recipient_status = participants
             .iter()
             .map(|p| {
                 (
@@ -244,7 +244,7 @@ impl World {
         let mut message = Message {
             uuid,
             conversation: *conversation_uuid,
-            position: conversation.next_position,
+            position,
             parts,
             sent_ms: now,
             // Numbered once it is certain to be kept.
@@ -293,43 +293,68 @@ impl World {
         for user in &reappearing {
             c.hidden.remove(user);
         }
-        let conversation = c.clone();
         for content in message.parts.iter().filter_map(|p| p.content) {
             self.content.attach(&content, uuid);
         }
         self.message_bytes = self.message_bytes.saturating_add(size);
-        self.messages.insert(uuid, message.clone());
+        let receivers: Vec<String> = participants
+            .into_iter()
+            .filter(|p| !message.hidden_for.contains(p))
+            .collect();
+        self.messages.insert(uuid, message);
+        self.tally_new_message(&uuid);
         self.messages_created.inc();
         for user in &reappearing {
             self.push_conversation_create(conversation_uuid, Some(user));
         }
-        let message_ref = self.object_ref("Message", &message.id());
-        let conversation_ref = self.object_ref("Conversation", &conversation.id());
-        let receivers: Vec<String> = conversation
-            .participants
-            .iter()
-            .filter(|p| !message.hidden_for.contains(*p))
-            .cloned()
-            .collect();
-        for user in &receivers {
-            let body = json!({
-                "operation": "create",
-                "object": message_ref,
-                "data": self.message_view(&message, user),
-            });
-            self.emit(user, PacketKind::Change, body);
+        let message_ref = self.object_ref("Message", &message_id);
+        let conversation_ref = self.object_ref("Conversation", &conversation_id);
+        // The receivers' views of the message differ only in `is_unread`: each variant is
+        // rendered and serialised once, and their sockets and logs share the text.
+        let creates: Vec<Arc<str>> = match self.messages.get(&uuid) {
+            Some(message) => {
+                let mut variants: [Option<Arc<str>>; 2] = [None, None];
+                receivers
+                    .iter()
+                    .map(|user| {
+                        variants[usize::from(message.is_unread_for(user))]
+                            .get_or_insert_with(|| {
+                                json_text(&json!({
+                                    "operation": "create",
+                                    "object": message_ref,
+                                    "data": self.message_view(message, user),
+                                }))
+                            })
+                            .clone()
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        for (user, text) in receivers.iter().zip(creates) {
+            self.emit_text(user, PacketKind::Change, text);
         }
-        // After the create, so the SDK can resolve `last_message` by id.
+        // After the create, so the SDK can resolve `last_message` by id. Receivers with the
+        // same unread count get the same text.
+        let mut updates: Vec<(usize, Arc<str>)> = Vec::new();
         for user in &receivers {
-            let body = json!({
-                "operation": "update",
-                "object": conversation_ref,
-                "data": [
-                    {"operation": "set", "property": "last_message", "id": message.id()},
-                    {"operation": "set", "property": "unread_message_count", "value": self.unread_count(&conversation, user)},
-                ],
-            });
-            self.emit(user, PacketKind::Change, body);
+            let unread = self.kept_tally(conversation_uuid, user).unread;
+            let text = match updates.iter().find(|(count, _)| *count == unread) {
+                Some((_, text)) => text.clone(),
+                None => {
+                    let text = json_text(&json!({
+                        "operation": "update",
+                        "object": conversation_ref,
+                        "data": [
+                            {"operation": "set", "property": "last_message", "id": message_id},
+                            {"operation": "set", "property": "unread_message_count", "value": unread},
+                        ],
+                    }));
+                    updates.push((unread, text.clone()));
+                    text
+                }
+            };
+            self.emit_text(user, PacketKind::Change, text);
         }
         if let Some(response) = response {
             self.apply_response(caller, response);
@@ -337,8 +362,8 @@ impl World {
         if let Some(notification) = input.notification {
             self.log_push(Notification {
                 at_ms: now,
-                message: message.id(),
-                conversation: conversation.id(),
+                message: message_id,
+                conversation: conversation_id,
                 sender: caller.to_owned(),
                 recipients: receivers.iter().filter(|p| *p != caller).cloned().collect(),
                 notification,
@@ -433,6 +458,7 @@ impl World {
 
     /// Removes a conversation nobody can see any more, with its messages and their content.
     pub(super) fn forget_conversation(&mut self, uuid: &Uuid) {
+        self.forget_tallies(uuid);
         if let Some(conversation) = self.conversations.remove(uuid) {
             for message in &conversation.messages {
                 self.forget_message(message);
@@ -458,19 +484,14 @@ impl World {
         mode: DeleteMode,
     ) -> Result<(), LayerError> {
         let message = self.message_for(caller, uuid)?.clone();
-        let Some(conversation) = self.conversations.get(&message.conversation).cloned() else {
-            return Err(LayerError::not_found(format!(
-                "there is no message {}",
-                message.id()
-            )));
-        };
         let object = self.object_ref("Message", &message.id());
         match mode {
-            DeleteMode::AllParticipants => self.destroy_message(&message, &conversation),
+            DeleteMode::AllParticipants => self.destroy_message(&message),
             DeleteMode::MyDevices { .. } => {
                 if let Some(m) = self.messages.get_mut(uuid) {
                     m.hidden_for.insert(caller.to_owned());
                 }
+                self.forget_tally(&message.conversation, caller);
                 let body = json!({"operation": "delete", "object": object, "data": {"mode": "my_devices"}});
                 self.emit(caller, PacketKind::Change, body);
             }
@@ -479,39 +500,43 @@ impl World {
     }
 
     /// Deletes a message for every participant, and tells them.
-    pub fn destroy_message(&mut self, message: &Message, conversation: &Conversation) {
+    pub fn destroy_message(&mut self, message: &Message) {
         self.record_event(EventKind::MessageDeleted, None, |w| {
             w.message_subject(&message.uuid)
         });
         self.forget_message(&message.uuid);
-        if let Some(c) = self.conversations.get_mut(&message.conversation) {
-            c.messages.retain(|m| *m != message.uuid);
-        }
-        let object = self.object_ref("Message", &message.id());
-        let body =
-            json!({"operation": "delete", "object": object, "data": {"mode": "all_participants"}});
-        for user in conversation.audience() {
-            self.emit(user, PacketKind::Change, body.clone());
-        }
-        // Each viewer's last message and unread count may have changed with it.
-        let Some(conversation) = self.conversations.get(&message.conversation).cloned() else {
+        self.forget_tallies(&message.conversation);
+        let Some(c) = self.conversations.get_mut(&message.conversation) else {
             return;
         };
-        let conversation_ref = self.object_ref("Conversation", &conversation.id());
-        for user in conversation.audience() {
-            let last = match self.visible_messages(&conversation, user).next_back() {
+        if let Some(index) = c.messages.iter().rposition(|m| *m == message.uuid) {
+            c.messages.remove(index);
+        }
+        let audience: Vec<String> = c.audience().cloned().collect();
+        let conversation_id = c.id();
+        let conversation_ref = self.object_ref("Conversation", &conversation_id);
+        let object = self.object_ref("Message", &message.id());
+        let body = json_text(
+            &json!({"operation": "delete", "object": object, "data": {"mode": "all_participants"}}),
+        );
+        for user in &audience {
+            self.emit_text(user, PacketKind::Change, body.clone());
+        }
+        // Each viewer's last message and unread count may have changed with it.
+        for user in &audience {
+            let tally = self.kept_tally(&message.conversation, user);
+            let last = match tally.last {
                 Some(last) => {
-                    json!({"operation": "set", "property": "last_message", "id": last.id()})
+                    json!({"operation": "set", "property": "last_message", "id": object_id(Kind::Messages, &last)})
                 }
                 None => json!({"operation": "set", "property": "last_message", "value": null}),
             };
-            let unread = self.unread_count(&conversation, user);
             let body = json!({
                 "operation": "update",
                 "object": conversation_ref,
                 "data": [
                     last,
-                    {"operation": "set", "property": "unread_message_count", "value": unread},
+                    {"operation": "set", "property": "unread_message_count", "value": tally.unread},
                 ],
             });
             self.emit(user, PacketKind::Change, body);
@@ -542,6 +567,9 @@ impl World {
         if let Some(m) = self.messages.get_mut(uuid) {
             m.recipient_status.insert(caller.to_owned(), wanted);
         }
+        if wanted == Status::Read {
+            self.tally_read(&message, caller, current);
+        }
         self.push_status_change(&message, caller, wanted);
         if wanted == Status::Read {
             self.push_unread_count(&message.conversation, caller);
@@ -560,10 +588,11 @@ impl World {
                 w.message_subject(&message.uuid)
             });
         }
-        let Some(conversation) = self.conversations.get(&message.conversation).cloned() else {
+        let Some(conversation) = self.conversations.get(&message.conversation) else {
             return;
         };
-        let body = json!({
+        let audience: Vec<String> = conversation.audience().cloned().collect();
+        let body = json_text(&json!({
             "operation": "update",
             "object": self.object_ref("Message", &message.id()),
             "data": [{
@@ -571,20 +600,21 @@ impl World {
                 "property": format!("recipient_status.{}", escape_patch_key(&identity_id(reader))),
                 "value": status.as_str(),
             }],
-        });
-        for user in conversation.audience() {
-            self.emit(user, PacketKind::Change, body.clone());
+        }));
+        for user in &audience {
+            self.emit_text(user, PacketKind::Change, body.clone());
         }
     }
 
     pub(super) fn push_unread_count(&mut self, conversation_uuid: &Uuid, user: &str) {
-        let Some(conversation) = self.conversations.get(conversation_uuid).cloned() else {
+        if !self.conversations.contains_key(conversation_uuid) {
             return;
-        };
+        }
+        let unread = self.kept_tally(conversation_uuid, user).unread;
         let body = json!({
             "operation": "update",
-            "object": self.object_ref("Conversation", &conversation.id()),
-            "data": [{"operation": "set", "property": "unread_message_count", "value": self.unread_count(&conversation, user)}],
+            "object": self.object_ref("Conversation", &object_id(Kind::Conversations, conversation_uuid)),
+            "data": [{"operation": "set", "property": "unread_message_count", "value": unread}],
         });
         self.emit(user, PacketKind::Change, body);
     }
@@ -597,23 +627,31 @@ impl World {
         uuid: &Uuid,
         position: Option<u64>,
     ) -> Result<(), LayerError> {
-        let conversation = self.conversation_for(caller, uuid)?.clone();
+        let conversation = self.conversation_for(caller, uuid)?;
         let up_to = position.unwrap_or(conversation.next_position.saturating_sub(1));
-        for message_uuid in &conversation.messages {
-            if let Some(m) = self.messages.get_mut(message_uuid)
-                && m.position <= up_to
-                && let Some(status) = m.recipient_status.get_mut(caller)
-            {
-                *status = Status::Read;
+        let audience: Vec<String> = conversation.audience().cloned().collect();
+        let id = conversation.id();
+        // The messages up to `up_to` are a prefix of the history, by ascending position.
+        let end = conversation
+            .messages
+            .partition_point(|m| self.messages.get(m).is_none_or(|m| m.position <= up_to));
+        if let Some(c) = self.conversations.get(uuid) {
+            for message_uuid in &c.messages[..end] {
+                if let Some(m) = self.messages.get_mut(message_uuid)
+                    && let Some(status) = m.recipient_status.get_mut(caller)
+                {
+                    *status = Status::Read;
+                }
             }
         }
-        let body = json!({
+        self.forget_tally(uuid, caller);
+        let body = json_text(&json!({
             "method": "Conversation.mark_all_read",
-            "object": self.object_ref("Conversation", &conversation.id()),
+            "object": self.object_ref("Conversation", &id),
             "data": {"position": up_to, "identity": self.identity_basic(caller)},
-        });
-        for user in conversation.audience() {
-            self.emit(user, PacketKind::Operation, body.clone());
+        }));
+        for user in &audience {
+            self.emit_text(user, PacketKind::Operation, body.clone());
         }
         self.push_unread_count(uuid, caller);
         Ok(())

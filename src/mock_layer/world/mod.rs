@@ -20,11 +20,12 @@
 //! By subject: `identities.rs`, `access.rs` (who sees what), `conversations.rs`,
 //! `messages.rs` (the one `send_message` both APIs use), `parts.rs` (server edits of parts),
 //! `announcements.rs`, `channels.rs` (channels, their members and messages), `scheduled.rs`
-//! (delayed messages and the clock offset), `content.rs`,
-//! `sockets.rs` (fan-out and the change log), `server.rs` (what only the Platform API does:
-//! identities' fields, blocks, pushes, badges), `webhooks.rs` (registered webhooks and the
-//! events recorded for them), `patch.rs` (Layer-Patch paths) and `snapshot/` (the world
-//! as a document, for `GET /_mock/export` and `POST /_mock/import`).
+//! (delayed messages and the clock offset), `content.rs`, `sockets.rs` (fan-out and the
+//! change log), `tallies.rs` (each viewer's message counts, kept as they change rather than
+//! counted from the history), `server.rs` (what only the Platform API does: identities'
+//! fields, blocks, pushes, badges), `webhooks.rs` (registered webhooks and the events recorded
+//! for them), `patch.rs` (Layer-Patch paths) and `snapshot/` (the world as a document, for
+//! `GET /_mock/export` and `POST /_mock/import`).
 
 mod access;
 mod announcements;
@@ -40,6 +41,7 @@ mod scheduled;
 mod server;
 mod snapshot;
 mod sockets;
+mod tallies;
 pub mod webhooks;
 
 pub use announcements::Announcement;
@@ -55,6 +57,7 @@ pub use server::{
 };
 pub use snapshot::Snapshot;
 pub use sockets::{SocketEnd, SocketHandle};
+pub use tallies::Tally;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -121,6 +124,8 @@ pub struct World {
     pub messages: HashMap<Uuid, Message>,
     /// What the messages take, by [`Message::stored_bytes`].
     message_bytes: usize,
+    /// Per conversation and viewer, the counts views show (`tallies.rs`).
+    tallies: tallies::Tallies,
     pub content: ContentStore,
     /// Explicitly followed users, per follower (`PUT /following/users/{id}`)…
     pub following: HashMap<String, BTreeSet<String>>,
@@ -171,6 +176,7 @@ impl World {
             conversations: HashMap::new(),
             messages: HashMap::new(),
             message_bytes: 0,
+            tallies: HashMap::new(),
             content: ContentStore::new(limits.content),
             following: HashMap::new(),
             followers: HashMap::new(),

@@ -53,18 +53,24 @@ impl World {
         uuid: &Uuid,
         action: &str,
     ) -> Result<(), LayerError> {
-        let conversation = self.conversation_for(caller, uuid)?.clone();
+        let conversation = self.conversation_for(caller, uuid)?;
+        let audience: Vec<String> = conversation
+            .audience()
+            .filter(|u| *u != caller)
+            .cloned()
+            .collect();
+        let id = conversation.id();
         let signal = Outbound {
             min_api: ClientApi::V2,
             kind: PacketKind::Signal,
             at_ms: self.now_ms(),
             body: json_text(&json!({
                 "type": "typing_indicator",
-                "object": self.object_ref("Conversation", &conversation.id()),
+                "object": self.object_ref("Conversation", &id),
                 "data": {"sender": self.identity_basic(caller), "action": action},
             })),
         };
-        for user in conversation.audience().filter(|u| *u != caller) {
+        for user in &audience {
             // Neither of two users, one blocking the other, sees the other typing (§E.11).
             if !self.blocks(user, caller) && !self.blocks(caller, user) {
                 self.send(user, &signal);
@@ -169,6 +175,19 @@ impl World {
             at_ms: self.now_ms(),
             body: json_text(&body),
             min_api,
+        };
+        self.send(user, &packet);
+        self.log.record(user, packet);
+    }
+
+    /// [`Self::emit`] of a body already serialised, which several users' sockets and logs
+    /// can share.
+    pub(super) fn emit_text(&mut self, user: &str, kind: PacketKind, body: Arc<str>) {
+        let packet = Outbound {
+            kind,
+            at_ms: self.now_ms(),
+            body,
+            min_api: ClientApi::V2,
         };
         self.send(user, &packet);
         self.log.record(user, packet);
