@@ -44,11 +44,11 @@ impl World {
         if self.announcements.contains_key(&uuid) {
             return Ok(uuid);
         }
-        if self.messages.len() + self.announcements.len() >= self.limits.max_messages {
+        if self.held_messages() >= self.limits.max_messages {
             return Err(LayerError::rate_limit_exceeded(format!(
-                "this app holds {} messages and announcements, the most the emulator keeps \
-                 (mock_layer.max_messages)",
-                self.messages.len() + self.announcements.len()
+                "this app holds {} messages, announcements and channel messages, the most \
+                 the emulator keeps (mock_layer.max_messages)",
+                self.held_messages()
             )));
         }
         let id = object_id(Kind::Announcements, &uuid);

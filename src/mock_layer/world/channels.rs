@@ -101,7 +101,7 @@ pub struct Channels {
 
 impl World {
     /// What counts against `max_messages`: messages, announcements and channel messages.
-    fn held_messages(&self) -> usize {
+    pub(super) fn held_messages(&self) -> usize {
         self.messages.len() + self.announcements.len() + self.channels.messages.len()
     }
 

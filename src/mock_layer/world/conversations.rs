@@ -157,11 +157,11 @@ impl World {
                 };
             }
         }
-        if self.conversations.len() >= self.limits.max_conversations {
+        let held = self.conversations.len() + self.channels.by_uuid.len();
+        if held >= self.limits.max_conversations {
             return Err(LayerError::rate_limit_exceeded(format!(
-                "this app has {} conversations, the most the emulator keeps \
-                 (mock_layer.max_conversations); delete some",
-                self.conversations.len()
+                "this app has {held} conversations and channels, the most the emulator keeps \
+                 (mock_layer.max_conversations); delete some"
             )));
         }
         self.room_for_identities(participants.iter().map(String::as_str))?;

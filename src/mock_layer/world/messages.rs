@@ -206,6 +206,16 @@ impl World {
             );
             return Err((error, Some(uuid)));
         }
+        if self.channels.messages.contains_key(&uuid) {
+            let error = LayerError::new(
+                ErrorKind::IdInUse,
+                format!(
+                    "the message ID {} is already in use by a channel message",
+                    object_id(Kind::Messages, &uuid)
+                ),
+            );
+            return Err((error, None));
+        }
         let caller = sender.user().unwrap_or_default();
         // Content belongs to whoever uploaded it: the user, or the server (owner "").
         let content_owner = if input.from_server { "" } else { caller };
@@ -382,11 +392,11 @@ impl World {
 
     /// 429 when the app holds as many messages as the emulator keeps.
     fn check_message_room(&self) -> Result<(), LayerError> {
-        if self.messages.len() >= self.limits.max_messages {
+        if self.held_messages() >= self.limits.max_messages {
             return Err(LayerError::rate_limit_exceeded(format!(
-                "this app has {} messages, the most the emulator keeps \
-                 (mock_layer.max_messages); delete some",
-                self.messages.len()
+                "this app holds {} messages, announcements and channel messages, the most \
+                 the emulator keeps (mock_layer.max_messages); delete some",
+                self.held_messages()
             )));
         }
         Ok(())

@@ -734,6 +734,67 @@ async fn channels_count_against_max_conversations_and_their_messages_against_max
     assert_eq!(over["data"]["id"], "rate_limit_exceeded", "{over}");
 }
 
+#[tokio::test]
+async fn channels_and_their_messages_hold_room_conversations_and_messages_need_too() {
+    let emulator = spawn_with(|s| {
+        s.max_conversations = 2;
+        s.max_messages = 2;
+    })
+    .await;
+    let alice = emulator.login("alice").await;
+    let mut ws = emulator.ws(&alice).await;
+    create_channel(&mut ws, CHANNEL, "general", &[]).await;
+    create_channel(&mut ws, OTHER_CHANNEL, "second", &[]).await;
+    let refused = emulator
+        .post(
+            "/conversations",
+            &alice,
+            json!({"participants": ["bob"], "distinct": false}),
+        )
+        .await;
+    let (status, body) = status_and_json(refused).await;
+    assert_error(status, &body, 429, "rate_limit_exceeded", 7);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_conversations"),
+        "{body}"
+    );
+
+    // A conversation message may not take a channel message's ID (they share one space).
+    let room = spawn_with(|s| s.max_messages = 2).await;
+    let alice = room.login("alice").await;
+    let mut ws = room.ws(&alice).await;
+    create_channel(&mut ws, CHANNEL, "general", &[]).await;
+    assert_eq!(
+        send(&mut ws, CHANNEL, &message_id(1), "in the channel").await["success"],
+        true
+    );
+    let conversation = room.conversation(&alice, &["bob"]).await;
+    let path = format!("{}/messages", path_of(&conversation));
+    let taken = room
+        .post(
+            &path,
+            &alice,
+            json!({"id": message_id(1), "parts": [{"mime_type": "text/plain", "body": "x"}]}),
+        )
+        .await;
+    let (status, body) = status_and_json(taken).await;
+    assert_error(status, &body, 409, "id_in_use", 111);
+    // And the channel message holds one of the two messages' room.
+    room.message(&alice, &conversation, "second").await;
+    let over = room
+        .post(
+            &path,
+            &alice,
+            json!({"parts": [{"mime_type": "text/plain", "body": "third"}]}),
+        )
+        .await;
+    let (status, body) = status_and_json(over).await;
+    assert_error(status, &body, 429, "rate_limit_exceeded", 7);
+}
+
 async fn export(emulator: &Emulator) -> Value {
     let response = emulator
         .http
