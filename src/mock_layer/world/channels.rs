@@ -76,18 +76,7 @@ impl ChannelMessage {
 
     /// Roughly what it takes in memory (rich content is counted separately).
     pub(super) fn measure(&self) -> usize {
-        const OVERHEAD: usize = 64;
-        let parts: usize = self
-            .parts
-            .iter()
-            .map(|p| {
-                OVERHEAD
-                    + p.mime_type.len()
-                    + p.body.as_ref().map_or(0, String::len)
-                    + p.id.as_ref().map_or(0, String::len)
-            })
-            .sum();
-        OVERHEAD + self.sender.len() + parts
+        super::messages::measure_sent(&self.sender, &self.parts)
     }
 }
 

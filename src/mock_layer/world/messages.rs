@@ -33,6 +33,25 @@ pub struct Part {
     pub updated_ms: Option<i64>,
 }
 
+/// What every stored object is counted for beyond its text, in the rough measure of memory
+/// that `max_message_bytes` caps.
+const MEASURE_OVERHEAD: usize = 64;
+
+/// Roughly what a message of any kind takes for its sender and parts (rich content is
+/// counted separately).
+pub(super) fn measure_sent(sender: &str, parts: &[Part]) -> usize {
+    let parts: usize = parts
+        .iter()
+        .map(|p| {
+            MEASURE_OVERHEAD
+                + p.mime_type.len()
+                + p.body.as_ref().map_or(0, String::len)
+                + p.id.as_ref().map_or(0, String::len)
+        })
+        .sum();
+    MEASURE_OVERHEAD + sender.len() + parts
+}
+
 #[derive(Debug, Clone)]
 pub struct Message {
     pub uuid: Uuid,
@@ -67,27 +86,16 @@ impl Message {
     /// is counted separately). Statuses added later, for participants who join, are not
     /// counted; there are at most `max_participants` per join.
     pub(super) fn measure(&self) -> usize {
-        const OVERHEAD: usize = 64;
-        let parts: usize = self
-            .parts
-            .iter()
-            .map(|p| {
-                OVERHEAD
-                    + p.mime_type.len()
-                    + p.body.as_ref().map_or(0, String::len)
-                    + p.id.as_ref().map_or(0, String::len)
-            })
-            .sum();
         let statuses: usize = self
             .recipient_status
             .keys()
-            .map(|u| OVERHEAD + u.len())
+            .map(|u| MEASURE_OVERHEAD + u.len())
             .sum();
         let notification = self
             .notification
             .as_ref()
             .map_or(0, |n| n.to_string().len());
-        OVERHEAD + self.sender.len() + parts + statuses + notification
+        measure_sent(&self.sender, &self.parts) + statuses + notification
     }
 
     /// Whether `viewer` has yet to read it — the one rule behind both `is_unread` and
