@@ -190,6 +190,22 @@ pub fn check_metadata(metadata: &Map<String, Value>) -> Result<(), LayerError> {
     Ok(())
 }
 
+/// A create's optional `metadata`: absent or `null` is none; otherwise an object within the
+/// metadata rules ([`check_metadata`]).
+fn optional_metadata(body: &Map<String, Value>) -> Result<Option<Map<String, Value>>, LayerError> {
+    match body.get("metadata") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => {
+            check_metadata(m)?;
+            Ok(Some(m.clone()))
+        }
+        Some(_) => Err(LayerError::invalid_property(
+            "metadata",
+            "metadata must be an object whose values are strings or objects",
+        )),
+    }
+}
+
 /// `Conversation.create` / `POST /conversations`; `max_participants` bounds the list.
 pub fn new_conversation(
     body: &Value,
@@ -222,19 +238,7 @@ pub fn new_conversation(
             ));
         }
     };
-    let metadata = match body.get("metadata") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => {
-            check_metadata(m)?;
-            Some(m.clone())
-        }
-        Some(_) => {
-            return Err(LayerError::invalid_property(
-                "metadata",
-                "metadata must be an object whose values are strings or objects",
-            ));
-        }
-    };
+    let metadata = optional_metadata(body)?;
     Ok(NewConversation {
         uuid,
         participants,
@@ -641,19 +645,7 @@ pub fn new_channel(body: &Value, max_members: usize) -> Result<NewChannel, Layer
             ));
         }
     };
-    let metadata = match body.get("metadata") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => {
-            check_metadata(m)?;
-            Some(m.clone())
-        }
-        Some(_) => {
-            return Err(LayerError::invalid_property(
-                "metadata",
-                "metadata must be an object whose values are strings or objects",
-            ));
-        }
-    };
+    let metadata = optional_metadata(body)?;
     Ok(NewChannel {
         uuid,
         name,
