@@ -402,16 +402,20 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_session(&self, session: NewSession<'_>) -> Result<(), StoreError>;
 
-    /// The enabled user owning an unexpired session.
+    /// The enabled user owning an unexpired session: one lookup of
+    /// [`Self::find_session_users`], the query every request's session goes through.
     async fn find_session_user(
         &self,
         token_hash: &[u8],
         now: i64,
-    ) -> Result<Option<User>, StoreError>;
+    ) -> Result<Option<User>, StoreError> {
+        let owners = self.find_session_users(&[token_hash], now).await?;
+        Ok(owners.into_iter().next().map(|owner| owner.user))
+    }
 
-    /// [`Self::find_session_user`] for several sessions in one query: the enabled users owning
-    /// those of `token_hashes` unexpired at `now`, each with its session, in no particular
-    /// order. A hash that appears twice is looked up once.
+    /// The enabled users owning those of `token_hashes` unexpired at `now`, each with its
+    /// session, in no particular order, in one query. A hash that appears twice is looked up
+    /// once.
     async fn find_session_users(
         &self,
         token_hashes: &[&[u8]],

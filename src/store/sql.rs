@@ -473,24 +473,6 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all)]
-    async fn find_session_user(
-        &self,
-        token_hash: &[u8],
-        now: i64,
-    ) -> Result<Option<User>, StoreError> {
-        let sql = "SELECT u.id, u.email, u.display_name, u.first_name, u.last_name, \
-                   u.avatar_url, u.disabled_at, u.created_at, u.updated_at, \
-                   u.email_verified_at \
-                   FROM sessions s JOIN users u ON u.id = s.user_id \
-                   WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL";
-        Ok(db_run!(self.reader, pool => sqlx::query_as(sql)
-            .bind(token_hash)
-            .bind(now)
-            .fetch_optional(pool)
-            .await)?)
-    }
-
     #[tracing::instrument(skip_all, fields(sessions = token_hashes.len()))]
     async fn find_session_users(
         &self,
