@@ -285,6 +285,12 @@ impl World {
         for user in &recipients {
             self.provision_within_room(user);
         }
+        self.log_server_push(recipients, notification);
+        Ok(())
+    }
+
+    /// Logs a push the server sent on its own: about no message, from no one.
+    fn log_server_push(&mut self, recipients: Vec<String>, notification: Value) {
         let at_ms = self.now_ms();
         self.log_push(Notification {
             at_ms,
@@ -295,21 +301,11 @@ impl World {
             notification,
             badges: Vec::new(),
         });
-        Ok(())
     }
 
     /// `PUT /users/{u}/badge`: the new count goes out at once in a silent push (§C.9).
     pub fn push_badge(&mut self, user: &str) {
-        let at_ms = self.now_ms();
-        self.log_push(Notification {
-            at_ms,
-            message: String::new(),
-            conversation: String::new(),
-            sender: String::new(),
-            recipients: vec![user.to_owned()],
-            notification: json!({}),
-            badges: Vec::new(),
-        });
+        self.log_server_push(vec![user.to_owned()], json!({}));
     }
 
     /// Records a push as it would go out, each recipient's badge number with it, keeping the
