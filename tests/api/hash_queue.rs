@@ -111,9 +111,11 @@ async fn a_login_from_one_address_succeeds_while_another_address_floods_bogus_lo
     // 200 hashes queued: first come, first served, the real login would wait for all of them
     // (and, with a queue timeout shorter than that, get 503); taking turns, it waits for one
     // or two. The test counts the flood's hashes answered while the real login was pending:
-    // an order, not a time.
+    // an order, not a time. Hashes run while the real request is still on its way to the
+    // queue count too; each hash is made costly (16 MiB) so that, on a loaded machine, that
+    // journey stays a few hashes long rather than dozens.
     let app = spawn_app_with(|s| {
-        s.passwords.argon2_memory_kib = 4096;
+        s.passwords.argon2_memory_kib = 16_384;
         s.passwords.argon2_iterations = 2;
         s.passwords.max_concurrent_hashes = 1;
         s.passwords.hash_queue_per_address = 200;
@@ -129,8 +131,14 @@ async fn a_login_from_one_address_succeeds_while_another_address_floods_bogus_lo
     let flood = Flood::start(&app, "/sessions", &[[127, 0, 0, 2]], 220);
     // The flooder has had a request shed: its share of the queue is full right now.
     flood.shed_at_least(1).await;
+    // The real user's connection is open before the count starts: only the request itself
+    // travels while the flood's hashes are counted.
+    let real_client = client_from([127, 0, 0, 3]);
+    let health = real_client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    health.bytes().await.unwrap();
     let served_before = flood.served();
-    let real = client_from([127, 0, 0, 3])
+    let real = real_client
         .post(app.url("/sessions"))
         .json(&json!({"email": "real@example.com", "password": "correct horse battery"}))
         .send()
