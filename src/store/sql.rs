@@ -48,6 +48,8 @@ use identity_outbox::ENQUEUE as ENQUEUE_IDENTITY_CHANGE;
 pub struct SqlStore {
     reader: Pool,
     writer: Pool,
+    /// SQLite's background checkpoints (`sqlite.rs`), closed with the others.
+    checkpointer: Option<SqlitePool>,
     /// Changes to users write identity-outbox rows (identity sync is on).
     identity_outbox: bool,
 }
@@ -67,13 +69,15 @@ impl SqlStore {
             Ok(Self {
                 reader: pool.clone(),
                 writer: pool,
+                checkpointer: None,
                 identity_outbox: false,
             })
         } else {
-            let (reader, writer) = super::sqlite::connect(url).await?;
+            let (reader, writer, checkpointer) = super::sqlite::connect(url).await?;
             Ok(Self {
                 reader: Pool::Sqlite(reader),
                 writer: Pool::Sqlite(writer),
+                checkpointer,
                 identity_outbox: false,
             })
         }
@@ -156,6 +160,9 @@ impl Store for SqlStore {
     async fn close(&self) {
         db_run!(self.reader, pool => pool.close().await);
         db_run!(self.writer, pool => pool.close().await);
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close().await;
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

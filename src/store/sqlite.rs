@@ -13,31 +13,119 @@ use crate::config::DatabaseUrl;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// Opens (creating if missing) the database file and its directory, and returns a read pool and
-/// a single-connection write pool.
+/// How often the WAL is checkpointed in the background.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// WAL frames (pages) past which the writer checkpoints by itself after all — only if the
+/// background checkpoints stall (a reader holding an old snapshot, a stopped runtime). SQLite's
+/// default is 1,000.
+const WRITER_CHECKPOINT_FRAMES: u32 = 10_000;
+
+/// Opens (creating if missing) the database file and its directory, and returns a read pool, a
+/// single-connection write pool, and the checkpointer's pool (none for a database in memory),
+/// which the caller closes with the others.
 ///
 /// WAL lets readers proceed while one connection writes; `synchronous = NORMAL` is the
 /// documented safe pairing with WAL (a power cut may lose the last commits, never corrupt).
 /// The busy timeout covers other processes (a CLI command beside the server).
-pub(super) async fn connect(url: &DatabaseUrl) -> Result<(SqlitePool, SqlitePool), sqlx::Error> {
-    let options = SqliteConnectOptions::from_str(url.expose())?
+///
+/// Checkpoints — copying the WAL back into the database file, and the only `fsync`s under
+/// `synchronous = NORMAL` — run on a connection of their own, every [`CHECKPOINT_INTERVAL`]
+/// (a `PASSIVE` checkpoint: it waits for no reader or writer). SQLite's default makes the
+/// commit that brings the WAL to 1,000 pages do the checkpoint, so every request waiting on
+/// that commit — a batch of identity tokens, a login — waited for the copy and both
+/// `fsync`s (6–7 ms each on a busy virtual disk; DEVELOPERS.md, "p99 at half load").
+pub(super) async fn connect(
+    url: &DatabaseUrl,
+) -> Result<(SqlitePool, SqlitePool, Option<SqlitePool>), sqlx::Error> {
+    let options = base_options(url)?;
+    let in_memory = is_in_memory(url.expose());
+    if !in_memory {
+        make_private(options.get_filename()).map_err(sqlx::Error::Io)?;
+    }
+    let writer = open_writer(&options).await?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options.clone().read_only(true))
+        .await?;
+    let checkpointer = if in_memory {
+        None
+    } else {
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        tokio::spawn(checkpoint_while_open(checkpointer.clone()));
+        Some(checkpointer)
+    };
+    Ok((reader, writer, checkpointer))
+}
+
+/// The options every connection shares.
+fn base_options(url: &DatabaseUrl) -> Result<SqliteConnectOptions, sqlx::Error> {
+    Ok(SqliteConnectOptions::from_str(url.expose())?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
-    if !is_in_memory(url.expose()) {
-        make_private(options.get_filename()).map_err(sqlx::Error::Io)?;
-    }
-    let writer = SqlitePoolOptions::new()
+        .busy_timeout(Duration::from_secs(5)))
+}
+
+/// The writer's connection: the WAL is left to the background checkpoints.
+async fn open_writer(options: &SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
+    SqlitePoolOptions::new()
         .max_connections(1)
-        .connect_with(options.clone())
-        .await?;
-    let reader = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options.read_only(true))
-        .await?;
-    Ok((reader, writer))
+        .connect_with(
+            options
+                .clone()
+                .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_FRAMES.to_string()),
+        )
+        .await
+}
+
+/// Checkpoints every [`CHECKPOINT_INTERVAL`] until the pool is closed.
+async fn checkpoint_while_open(checkpointer: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        if checkpointer.is_closed() {
+            break;
+        }
+        match checkpoint(&checkpointer).await {
+            Ok(_) if failing => {
+                tracing::info!("checkpointing the database works again");
+                failing = false;
+            }
+            Ok(_) => {}
+            // Said once, not five times a second; the writer's own checkpoint is the fallback.
+            Err(e) if !failing => {
+                tracing::warn!(error = ?e, "checkpointing the database failed");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// What a checkpoint did: the WAL's frames, and how many of them are now in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Checkpoint {
+    pub wal_frames: i64,
+    pub copied_frames: i64,
+}
+
+/// One `PASSIVE` checkpoint on `pool`.
+pub(super) async fn checkpoint(pool: &SqlitePool) -> Result<Checkpoint, sqlx::Error> {
+    let (_busy, wal_frames, copied_frames): (i64, i64, i64) =
+        sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(pool)
+            .await?;
+    Ok(Checkpoint {
+        wal_frames,
+        copied_frames,
+    })
 }
 
 fn is_in_memory(url: &str) -> bool {
@@ -145,5 +233,53 @@ fn narrow(path: &Path, mode: u32) -> io::Result<()> {
             Ok(())
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_writer_leaves_checkpoints_to_the_checkpointer() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::new(format!("sqlite://{}", dir.path().join("t.db").display()));
+        let options = base_options(&url).unwrap();
+        let writer = open_writer(&options).await.unwrap();
+        sqlx::query("CREATE TABLE t (v BLOB NOT NULL)")
+            .execute(&writer)
+            .await
+            .unwrap();
+        // 1,500 commits of a page each: past SQLite's default of 1,000 frames, at which the
+        // writer would have checkpointed (and restarted the WAL) by itself.
+        for _ in 0..1_500 {
+            sqlx::query("INSERT INTO t (v) VALUES (zeroblob(3000))")
+                .execute(&writer)
+                .await
+                .unwrap();
+        }
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let done = checkpoint(&checkpointer).await.unwrap();
+        assert!(
+            done.wal_frames >= 1_500,
+            "the writer checkpointed: {done:?}"
+        );
+        assert_eq!(done.copied_frames, done.wal_frames, "{done:?}");
+        // The next commit starts the WAL over: the checkpoint copied all of it.
+        sqlx::query("INSERT INTO t (v) VALUES (zeroblob(3000))")
+            .execute(&writer)
+            .await
+            .unwrap();
+        let after = checkpoint(&checkpointer).await.unwrap();
+        assert!(after.wal_frames < 10, "{after:?}");
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&checkpointer)
+            .await
+            .unwrap();
+        assert_eq!(count, 1_501);
     }
 }
