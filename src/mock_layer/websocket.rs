@@ -152,6 +152,7 @@ pub async fn get_websocket(
             going_away: emulator.watch_going_away(),
             expiry: Box::pin(tokio::time::sleep(Duration::from_millis(lifetime_ms))),
         },
+        stamp: (0, String::new()),
         send_timeout: Duration::from_millis(emulator.settings().socket_send_timeout_ms),
     };
     actix_web::rt::spawn(tracing::Instrument::instrument(
@@ -176,6 +177,8 @@ struct Connection {
     /// queue in the order of the world's clock, so from this time on nothing is missed.
     last_ms: i64,
     stop: Stop,
+    /// The last `timestamp` written, and its time (see [`Connection::stamp`]).
+    stamp: (i64, String),
     /// How long one frame may wait for the client to make room for it.
     send_timeout: Duration,
 }
@@ -330,14 +333,20 @@ impl Connection {
         at_ms: i64,
         body: &str,
     ) -> Result<(), Close> {
-        let text = format!(
-            r#"{{"type":"{kind}","counter":{},"timestamp":"{}","body":{body}}}"#,
-            self.counter,
-            iso_ms(at_ms)
-        );
+        let text = envelope(kind, self.counter, self.stamp(at_ms), body);
         self.counter += 1;
         let write = ws.text(text);
         self.bounded(write).await
+    }
+
+    /// `at_ms` as the envelope's `timestamp`. A socket's packets come in bursts within one
+    /// millisecond (a message's create and the conversation's update), so the last one
+    /// formatted is kept rather than formatted again.
+    fn stamp(&mut self, at_ms: i64) -> &str {
+        if self.stamp.0 != at_ms || self.stamp.1.is_empty() {
+            self.stamp = (at_ms, iso_ms(at_ms));
+        }
+        &self.stamp.1
     }
 
     async fn handle_text(&mut self, ws: &mut actix_ws::Session, text: &str) -> Result<(), Close> {
@@ -557,6 +566,44 @@ impl Connection {
     }
 }
 
+/// `{"type":…,"counter":…,"timestamp":…,"body":…}`, members in the order Layer sent them,
+/// written into one allocation of the exact size: every packet of the fan-out goes through
+/// here, and growing the text as it is written cost a `realloc` and a copy of the body.
+fn envelope(kind: &str, counter: u64, timestamp: &str, body: &str) -> String {
+    use std::fmt::Write as _;
+    const PARTS: [&str; 4] = [
+        r#"{"type":""#,
+        r#"","counter":"#,
+        r#","timestamp":""#,
+        r#"","body":"#,
+    ];
+    let mut counter_digits = 1;
+    let mut rest = counter / 10;
+    while rest > 0 {
+        counter_digits += 1;
+        rest /= 10;
+    }
+    let len = PARTS.iter().map(|p| p.len()).sum::<usize>()
+        + kind.len()
+        + counter_digits
+        + timestamp.len()
+        + body.len()
+        + 1;
+    let mut text = String::with_capacity(len);
+    text.push_str(PARTS[0]);
+    text.push_str(kind);
+    text.push_str(PARTS[1]);
+    // Writing a number into a `String` cannot fail.
+    let _ = write!(text, "{counter}");
+    text.push_str(PARTS[2]);
+    text.push_str(timestamp);
+    text.push_str(PARTS[3]);
+    text.push_str(body);
+    text.push('}');
+    debug_assert_eq!(text.len(), len);
+    text
+}
+
 /// A text frame, decoded: what the socket does with it. Public, with [`decode_frame`] and
 /// [`presence_status`], for the fuzzers.
 #[derive(Debug)]
@@ -650,4 +697,27 @@ pub fn presence_status(data: &Value) -> Result<Option<PresenceStatus>, LayerErro
         );
     }
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_is_exactly_the_members_in_layers_order() {
+        for counter in [0, 9, 10, 99, 100, 12_345, u64::MAX] {
+            let text = envelope("change", counter, "2026-01-02T03:04:05.678Z", r#"{"a":1}"#);
+            assert_eq!(
+                text,
+                format!(
+                    r#"{{"type":"change","counter":{counter},"timestamp":"2026-01-02T03:04:05.678Z","body":{{"a":1}}}}"#
+                )
+            );
+            assert_eq!(
+                text.capacity(),
+                text.len(),
+                "one allocation of the exact size"
+            );
+        }
+    }
 }
