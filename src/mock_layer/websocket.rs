@@ -147,11 +147,11 @@ pub async fn get_websocket(
         api,
         counter: 0,
         last_ms: opened_ms,
-        stop: Stop {
+        stop: Box::pin(stopped(
             killed,
-            going_away: emulator.watch_going_away(),
-            expiry: Box::pin(tokio::time::sleep(Duration::from_millis(lifetime_ms))),
-        },
+            emulator.watch_going_away(),
+            tokio::time::sleep(Duration::from_millis(lifetime_ms)),
+        )),
         stamp: (0, String::new()),
         send_timeout: Duration::from_millis(emulator.settings().socket_send_timeout_ms),
     };
@@ -176,6 +176,9 @@ struct Connection {
     /// from after those changes if the socket died before it got them. Changes reach the
     /// queue in the order of the world's clock, so from this time on nothing is missed.
     last_ms: i64,
+    /// Resolves, with the reason, when the socket must close (see [`stopped`]). Made once
+    /// per connection and polled by reference: building it afresh for every packet (two
+    /// watch waits and their wakers' registration) cost more than the packet.
     stop: Stop,
     /// The last `timestamp` written, and its time (see [`Connection::stamp`]).
     stamp: (i64, String),
@@ -183,34 +186,34 @@ struct Connection {
     send_timeout: Duration,
 }
 
-/// What ends a socket from outside: the world killing it (logout, session ended, a test
-/// control, a queue it let fill up), the process stopping, or its session's expiry.
-struct Stop {
-    killed: watch::Receiver<Option<SocketEnd>>,
-    going_away: watch::Receiver<bool>,
-    expiry: Pin<Box<tokio::time::Sleep>>,
-}
+/// What ends a socket from outside, as one future (see [`stopped`]).
+type Stop = Pin<Box<dyn Future<Output = CloseReason> + Send>>;
 
-impl Stop {
-    /// Resolves when the socket must close, with the reason.
-    async fn stopped(&mut self) -> CloseReason {
-        tokio::select! {
-            biased;
-            // A dropped sender means the world forgot this socket: stop all the same.
-            ended = self.killed.wait_for(Option::is_some) => match ended.ok().and_then(|e| *e) {
-                Some(SocketEnd::Expired) => reason(CloseCode::Policy, "the session expired"),
-                _ => reason(
-                    CloseCode::Normal,
-                    "the session ended, or this socket was closed by the emulator",
-                ),
-            },
-            // Only a stopping process sets it; a dropped sender (the emulator gone) too.
-            _ = self.going_away.wait_for(|away| *away) => reason(
-                CloseCode::Away,
-                "the emulator is shutting down",
+/// Resolves when the socket must close, with the reason: the world killing it (logout,
+/// session ended, a test control, a queue it let fill up), the process stopping, or its
+/// session's expiry (`expiry`, made when the socket opened). Polled again after it resolved it would panic;
+/// the connection stops at its first answer.
+async fn stopped(
+    mut killed: watch::Receiver<Option<SocketEnd>>,
+    mut going_away: watch::Receiver<bool>,
+    expiry: tokio::time::Sleep,
+) -> CloseReason {
+    tokio::select! {
+        biased;
+        // A dropped sender means the world forgot this socket: stop all the same.
+        ended = killed.wait_for(Option::is_some) => match ended.ok().and_then(|e| *e) {
+            Some(SocketEnd::Expired) => reason(CloseCode::Policy, "the session expired"),
+            _ => reason(
+                CloseCode::Normal,
+                "the session ended, or this socket was closed by the emulator",
             ),
-            () = &mut self.expiry => reason(CloseCode::Policy, "the session expired"),
-        }
+        },
+        // Only a stopping process sets it; a dropped sender (the emulator gone) too.
+        _ = going_away.wait_for(|away| *away) => reason(
+            CloseCode::Away,
+            "the emulator is shutting down",
+        ),
+        () = expiry => reason(CloseCode::Policy, "the session expired"),
     }
 }
 
@@ -242,7 +245,7 @@ impl Connection {
         let reason: Close = loop {
             let step = tokio::select! {
                 biased;
-                reason = self.stop.stopped() => Err(Some(reason)),
+                reason = &mut self.stop => Err(Some(reason)),
                 item = rx.recv() => match item {
                     Some(packet) => self.send_packet(&mut ws, &packet).await,
                     None => Err(None),
@@ -292,7 +295,7 @@ impl Connection {
     ) -> Result<(), Close> {
         tokio::select! {
             biased;
-            reason = self.stop.stopped() => Err(Some(reason)),
+            reason = &mut self.stop => Err(Some(reason)),
             written = tokio::time::timeout(self.send_timeout, write) => match written {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(actix_ws::Closed)) => Err(None),
