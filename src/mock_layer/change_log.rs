@@ -5,7 +5,8 @@
 //! else's history out, as a single log per app did. Bounded three ways, all configurable:
 //! entries per user, bytes per user, and bytes per app. At the app's cap the *largest* log
 //! gives up its oldest entry first (an ordered index by size finds it in O(log n)), so the
-//! users who cause the traffic pay for it.
+//! users who cause the traffic pay for it. The index names logs by number, not by user: it
+//! is updated on every record, once per receiver of every change.
 //!
 //! Dropping an entry is remembered: a replay from a time at or before the newest change
 //! dropped for that user cannot be complete, and [`ChangeLog::since`] says so instead of
@@ -82,8 +83,6 @@ fn cost(entry: &Outbound) -> usize {
 }
 
 struct UserLog {
-    /// Whose log it is: shared with its key in `by_size`, so moving it there costs no copy.
-    user: Arc<str>,
     /// Oldest first; `at_ms` never decreases (the world's clock does not go back).
     entries: VecDeque<Outbound>,
     bytes: usize,
@@ -100,9 +99,11 @@ pub struct Incomplete {
 }
 
 pub struct ChangeLog {
-    users: HashMap<String, UserLog>,
-    /// `(bytes, user)` for every user with a log: the largest is the last.
-    by_size: BTreeSet<(usize, Arc<str>)>,
+    /// Each user's log's number in `logs`; logs are never removed.
+    users: HashMap<String, usize>,
+    logs: Vec<UserLog>,
+    /// `(bytes, log number)` for every log: the largest is the last.
+    by_size: BTreeSet<(usize, usize)>,
     total_bytes: usize,
     limits: ReplayLimits,
 }
@@ -111,6 +112,7 @@ impl ChangeLog {
     pub fn new(limits: ReplayLimits) -> Self {
         Self {
             users: HashMap::new(),
+            logs: Vec::new(),
             by_size: BTreeSet::new(),
             total_bytes: 0,
             limits,
@@ -121,20 +123,24 @@ impl ChangeLog {
     pub fn record(&mut self, user: &str, entry: Outbound) {
         // Every change is recorded once per receiver: no allocation for the user's name
         // unless this is their first entry.
-        if !self.users.contains_key(user) {
-            let user: Arc<str> = user.into();
-            let log = UserLog {
-                user: user.clone(),
-                entries: VecDeque::new(),
-                bytes: 0,
-                dropped_through_ms: None,
-            };
-            self.users.insert(user.to_string(), log);
-        }
-        let Some(log) = self.users.get_mut(user) else {
+        let number = match self.users.get(user) {
+            Some(number) => *number,
+            None => {
+                let number = self.logs.len();
+                self.logs.push(UserLog {
+                    entries: VecDeque::new(),
+                    bytes: 0,
+                    dropped_through_ms: None,
+                });
+                self.users.insert(user.to_owned(), number);
+                self.by_size.insert((0, number));
+                number
+            }
+        };
+        let Some(log) = self.logs.get_mut(number) else {
             return;
         };
-        self.by_size.remove(&(log.bytes, log.user.clone()));
+        self.by_size.remove(&(log.bytes, number));
         log.bytes = log.bytes.saturating_add(cost(&entry));
         self.total_bytes = self.total_bytes.saturating_add(cost(&entry));
         log.entries.push_back(entry);
@@ -145,12 +151,12 @@ impl ChangeLog {
                 break;
             }
         }
-        self.by_size.insert((log.bytes, log.user.clone()));
+        self.by_size.insert((log.bytes, number));
         while self.total_bytes > self.limits.bytes_per_app {
             let Some((_, largest)) = self.by_size.pop_last() else {
                 break;
             };
-            let Some(log) = self.users.get_mut(&*largest) else {
+            let Some(log) = self.logs.get_mut(largest) else {
                 continue;
             };
             let dropped = drop_oldest(log, &mut self.total_bytes);
@@ -164,7 +170,7 @@ impl ChangeLog {
     /// Everything kept for `user` that happened at or after `from_ms`, oldest first — or
     /// [`Incomplete`] if some of it was dropped.
     pub fn since(&self, user: &str, from_ms: i64) -> Result<Vec<Outbound>, Incomplete> {
-        let Some(log) = self.users.get(user) else {
+        let Some(log) = self.users.get(user).and_then(|n| self.logs.get(*n)) else {
             return Ok(Vec::new());
         };
         if let Some(dropped_through_ms) = log.dropped_through_ms

@@ -7,11 +7,138 @@
 //! omitted (a missing `conversation` silently drops a message, a missing `metadata` makes a
 //! basic identity of a full one).
 
+use std::sync::Arc;
+
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::ids::{Kind, encode_user_id, identity_id, object_id};
 use super::world::{Conversation, DOWNLOAD_URL_LIFETIME_MS, Message, Part, World};
 use crate::clock::iso_ms;
+
+// The fan-out's packets, rendered straight to JSON text. A message goes to every
+// participant's sockets and change log; building it as a `Value` tree first (a map node and
+// a key `String` per member) cost more than anything else in sending it. These structs borrow
+// what they can and serialise to the same bytes as `serde_json::to_string` of the `Value`
+// views: their fields are declared in the order a `Value` object sorts its keys (serde_json
+// without `preserve_order`), absent members are skipped where the views leave them out, and
+// `null`s stay. `views::tests` checks the two agree.
+
+/// The `change` packet that creates a message for `viewer`.
+#[derive(Serialize)]
+struct MessageCreate<'a> {
+    data: MessageData<'a>,
+    object: ObjectRef<'a>,
+    operation: &'static str,
+}
+
+/// `{"type", "id", "url"}`, as [`World::object_ref`].
+#[derive(Serialize)]
+struct ObjectRef<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    url: &'a str,
+}
+
+/// The `change` packet that tells a participant a conversation has a new last message,
+/// and their unread count.
+#[derive(Serialize)]
+struct ConversationUpdate<'a> {
+    data: (SetLastMessage<'a>, SetUnreadCount),
+    object: ObjectRef<'a>,
+    operation: &'static str,
+}
+
+#[derive(Serialize)]
+struct SetLastMessage<'a> {
+    id: &'a str,
+    operation: &'static str,
+    property: &'static str,
+}
+
+#[derive(Serialize)]
+struct SetUnreadCount {
+    operation: &'static str,
+    property: &'static str,
+    value: usize,
+}
+
+/// [`World::message_view`].
+#[derive(Serialize)]
+struct MessageData<'a> {
+    conversation: ConversationRef,
+    id: &'a str,
+    is_unread: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notification: Option<&'a Value>,
+    parts: Vec<PartData<'a>>,
+    position: u64,
+    receipts_url: String,
+    received_at: &'a str,
+    /// Sorted by identity ID, as a `Value` object would be.
+    #[serde(serialize_with = "sorted_map")]
+    recipient_status: Vec<(String, &'static str)>,
+    sender: SenderData<'a>,
+    sent_at: &'a str,
+    url: &'a str,
+}
+
+#[derive(Serialize)]
+struct ConversationRef {
+    id: String,
+    url: String,
+}
+
+/// [`World::part_view`].
+#[derive(Serialize)]
+struct PartData<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<ContentData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoding: Option<&'a str>,
+    id: std::borrow::Cow<'a, str>,
+    mime_type: &'a str,
+    size: u64,
+}
+
+#[derive(Serialize)]
+struct ContentData {
+    download_url: String,
+    expiration: String,
+    id: String,
+    refresh_url: String,
+    size: u64,
+}
+
+/// [`World::sender_view`]: a basic identity, or a name sender (with `name`).
+#[derive(Serialize)]
+struct SenderData<'a> {
+    avatar_url: Option<&'a str>,
+    display_name: Option<&'a str>,
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    url: Option<String>,
+    user_id: Option<&'a str>,
+}
+
+/// A packet's JSON text, written into a buffer of `capacity` to start with.
+fn json_packet(packet: &impl Serialize, capacity: usize) -> Arc<str> {
+    let mut text = Vec::with_capacity(capacity);
+    // Serialising these types cannot fail: every map key is a string.
+    let _ = serde_json::to_writer(&mut text, packet);
+    String::from_utf8(text).unwrap_or_default().into()
+}
+
+fn sorted_map<S: serde::Serializer>(
+    entries: &[(String, &'static str)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(entries.iter().map(|(k, v)| (k, v)))
+}
 
 impl World {
     /// `{"type", "id", "url"}`: the `object` of change packets.
@@ -176,5 +303,422 @@ impl World {
             map.insert("notification".into(), notification.clone());
         }
         view
+    }
+
+    /// The `change` packet after a new message, as the JSON text of `{"operation": "update",
+    /// "object": object_ref("Conversation", …), "data": [set last_message, set
+    /// unread_message_count]}`; `conversation_url` is the conversation's `url_of`.
+    pub fn conversation_update_text(
+        conversation_id: &str,
+        conversation_url: &str,
+        message_id: &str,
+        unread: usize,
+    ) -> Arc<str> {
+        let packet = ConversationUpdate {
+            data: (
+                SetLastMessage {
+                    id: message_id,
+                    operation: "set",
+                    property: "last_message",
+                },
+                SetUnreadCount {
+                    operation: "set",
+                    property: "unread_message_count",
+                    value: unread,
+                },
+            ),
+            object: ObjectRef {
+                id: conversation_id,
+                kind: "Conversation",
+                url: conversation_url,
+            },
+            operation: "update",
+        };
+        json_packet(&packet, 256)
+    }
+
+    /// The `change` packet creating `message` for `viewer`, as the JSON text of
+    /// `{"operation": "create", "object": object_ref("Message", id), "data": message_view}`.
+    pub fn message_create_text(&self, message: &Message, viewer: &str) -> Arc<str> {
+        let id = message.id();
+        let url = self.url_of(&id);
+        let conversation_id = object_id(Kind::Conversations, &message.conversation);
+        let sent_at = iso_ms(message.sent_ms);
+        let parts = message
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(index, part)| PartData {
+                body: part.body.as_deref(),
+                content: part
+                    .content
+                    .and_then(|c| self.content.get(&c))
+                    .map(|content| {
+                        let content_id = object_id(Kind::Content, &content.uuid);
+                        ContentData {
+                            download_url: self.download_url(content),
+                            expiration: iso_ms(
+                                self.peek_ms().saturating_add(DOWNLOAD_URL_LIFETIME_MS),
+                            ),
+                            refresh_url: self.url_of(&content_id),
+                            id: content_id,
+                            size: part.size,
+                        }
+                    }),
+                encoding: part.encoding.as_deref(),
+                id: match &part.id {
+                    Some(id) => id.into(),
+                    None => format!("{id}/parts/{index}").into(),
+                },
+                mime_type: &part.mime_type,
+                size: part.size,
+            })
+            .collect();
+        let mut recipient_status: Vec<(String, &'static str)> = message
+            .recipient_status
+            .iter()
+            .map(|(user, status)| (identity_id(user), status.as_str()))
+            .collect();
+        recipient_status.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let sender = match &message.sender_name {
+            Some(name) => SenderData {
+                avatar_url: None,
+                display_name: Some(name.as_str()),
+                id: None,
+                name: Some(name.as_str()),
+                url: None,
+                user_id: None,
+            },
+            None => {
+                let user = message.sender.as_str();
+                let profile = self.identities.get(user).map(|i| &i.profile);
+                SenderData {
+                    avatar_url: profile.and_then(|p| p.avatar_url.as_deref()),
+                    display_name: profile.and_then(|p| p.display_name.as_deref()),
+                    id: Some(identity_id(user)),
+                    name: None,
+                    url: Some(format!("{}/identities/{}", self.base, encode_user_id(user))),
+                    user_id: Some(user),
+                }
+            }
+        };
+        let packet = MessageCreate {
+            data: MessageData {
+                conversation: ConversationRef {
+                    url: self.url_of(&conversation_id),
+                    id: conversation_id,
+                },
+                id: &id,
+                is_unread: message.is_unread_for(viewer),
+                notification: message.notification.as_ref(),
+                parts,
+                position: message.position,
+                receipts_url: format!("{url}/receipts"),
+                received_at: &sent_at,
+                recipient_status,
+                sender,
+                sent_at: &sent_at,
+                url: &url,
+            },
+            object: ObjectRef {
+                id: &id,
+                kind: "Message",
+                url: &url,
+            },
+            operation: "create",
+        };
+        // Sized for a typical message, so the text rarely grows as it is written.
+        json_packet(&packet, 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::mock_layer::change_log::ReplayLimits;
+    use crate::mock_layer::content_store::ContentLimits;
+    use crate::mock_layer::ids::AppId;
+    use crate::mock_layer::world::{Limits, Status};
+
+    /// Users with a full profile, an empty one, one that needs escaping in IDs and URLs,
+    /// and one the world has never heard of.
+    const USERS: [&str; 4] = ["ann", "bob", "c@t %x/ü", "ghost"];
+
+    fn world() -> World {
+        let limits = Limits {
+            max_participants: 25,
+            max_channel_members: 25,
+            max_identities: 100,
+            max_conversations: 100,
+            max_messages: 10_000,
+            max_message_bytes: 1 << 24,
+            content: ContentLimits {
+                max_item_bytes: 1 << 20,
+                max_bytes_per_user: 1 << 20,
+                max_bytes_per_app: 1 << 22,
+                unattached_ttl_ms: 60_000,
+            },
+            max_sockets_per_session: 4,
+            max_sockets_per_user: 4,
+            replay: ReplayLimits {
+                entries_per_user: 1_000,
+                bytes_per_user: 1 << 20,
+                bytes_per_app: 1 << 22,
+            },
+        };
+        let app = AppId::parse("layer:///apps/staging/5f2a8c1e-7d3b-4e6a-9c0f-1b2d3e4f5a6b")
+            .expect("an app ID");
+        let mut world = World::new(app, "http://127.0.0.1:1".into(), limits);
+        // Content views show an expiry an hour from "now": the world's clock is pinned (moved
+        // far ahead once, then the offset taken away) so both renderings see the same time.
+        world.clock_offset_ms = 1 << 40;
+        world.now_ms();
+        world.clock_offset_ms = -(1 << 40);
+        for user in &USERS[..3] {
+            world.provision(user).expect("room for an identity");
+        }
+        let ann = &mut world.identities.get_mut("ann").expect("ann").profile;
+        ann.display_name = Some("Ann \"the\" Émissary\n".into());
+        ann.avatar_url = Some("https://example.com/a.png?x=1&y=<2>".into());
+        world
+    }
+
+    /// One part as a test describes it: which of its optional members it has.
+    #[derive(Debug, Clone)]
+    struct PartSpec {
+        own_id: bool,
+        body: Option<String>,
+        encoding: bool,
+        content: bool,
+        size: u64,
+    }
+
+    #[derive(Debug, Clone)]
+    struct MessageSpec {
+        /// A user of [`USERS`], or a name sender.
+        sender: Result<usize, String>,
+        parts: Vec<PartSpec>,
+        /// Per user of [`USERS`]: no status, or one.
+        statuses: Vec<Option<Status>>,
+        notification: Option<Value>,
+        position: u64,
+        viewer: usize,
+    }
+
+    fn part() -> impl Strategy<Value = PartSpec> {
+        (
+            any::<bool>(),
+            prop::option::of(".{0,12}"),
+            any::<bool>(),
+            any::<bool>(),
+            any::<u64>(),
+        )
+            .prop_map(|(own_id, body, encoding, content, size)| PartSpec {
+                own_id,
+                body,
+                encoding,
+                content,
+                size,
+            })
+    }
+
+    fn status() -> impl Strategy<Value = Option<Status>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(Status::Sent)),
+            Just(Some(Status::Delivered)),
+            Just(Some(Status::Read)),
+        ]
+    }
+
+    fn notification() -> impl Strategy<Value = Option<Value>> {
+        prop::option::of(
+            (".{0,8}", ".{0,8}", prop::option::of(".{0,4}")).prop_map(|(title, text, sound)| {
+                json!({"title": title, "text": text, "sound": sound, "data": {"z": 1, "a": [true, null]}})
+            }),
+        )
+    }
+
+    fn message_spec() -> impl Strategy<Value = MessageSpec> {
+        (
+            prop_oneof![
+                (0..USERS.len()).prop_map(Ok::<usize, String>),
+                ".{0,10}".prop_map(Err::<usize, String>)
+            ],
+            prop::collection::vec(part(), 0..4),
+            prop::collection::vec(status(), USERS.len()),
+            notification(),
+            any::<u64>(),
+            0..USERS.len(),
+        )
+            .prop_map(
+                |(sender, parts, statuses, notification, position, viewer)| MessageSpec {
+                    sender,
+                    parts,
+                    statuses,
+                    notification,
+                    position,
+                    viewer,
+                },
+            )
+    }
+
+    /// The message a spec describes, with its content parts' content created in `world`.
+    fn message(world: &mut World, spec: &MessageSpec) -> Message {
+        let uuid = Uuid::new_v4();
+        let message_id = object_id(Kind::Messages, &uuid);
+        let parts = spec
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(index, p)| Part {
+                id: p.own_id.then(|| format!("{message_id}/parts/own-{index}")),
+                mime_type: "text/plain; charset=\"utf-8\"".into(),
+                body: p.body.clone(),
+                encoding: p.encoding.then(|| "base64".to_owned()),
+                content: p.content.then(|| {
+                    let now = world.peek_ms();
+                    world
+                        .content
+                        .create("ann", "image/png".into(), Some(16), now)
+                        .expect("room for content")
+                        .uuid
+                }),
+                size: p.size,
+                updated_ms: None,
+            })
+            .collect();
+        let (sender, sender_name) = match &spec.sender {
+            Ok(user) => (USERS[*user].to_owned(), None),
+            Err(name) => (String::new(), Some(name.clone())),
+        };
+        let recipient_status: BTreeMap<String, Status> = USERS
+            .iter()
+            .zip(&spec.statuses)
+            .filter_map(|(user, status)| status.map(|s| ((*user).to_owned(), s)))
+            .collect();
+        Message {
+            uuid,
+            conversation: Uuid::new_v4(),
+            position: spec.position,
+            parts,
+            sent_ms: 1_700_000_000_123,
+            seq: 1,
+            sender,
+            sender_name,
+            recipient_status,
+            notification: spec.notification.clone(),
+            hidden_for: BTreeSet::new(),
+            stored_bytes: 0,
+            updated_ms: None,
+        }
+    }
+
+    /// What the fan-out sent before it rendered text directly.
+    fn create_by_value(world: &World, message: &Message, viewer: &str) -> String {
+        let packet = json!({
+            "operation": "create",
+            "object": world.object_ref("Message", &message.id()),
+            "data": world.message_view(message, viewer),
+        });
+        serde_json::to_string(&packet).expect("a Value serialises")
+    }
+
+    proptest! {
+        #[test]
+        fn a_message_create_renders_to_the_same_text_as_its_value_view(spec in message_spec()) {
+            let mut world = world();
+            let message = message(&mut world, &spec);
+            let viewer = USERS[spec.viewer];
+            prop_assert_eq!(
+                &*world.message_create_text(&message, viewer),
+                create_by_value(&world, &message, viewer)
+            );
+        }
+    }
+
+    #[test]
+    fn a_conversation_update_renders_to_the_same_text_as_its_value() {
+        let world = world();
+        let conversation_id = object_id(Kind::Conversations, &Uuid::new_v4());
+        let message_id = object_id(Kind::Messages, &Uuid::new_v4());
+        for unread in [0, 1, 12_345, usize::MAX] {
+            let by_value = json!({
+                "operation": "update",
+                "object": world.object_ref("Conversation", &conversation_id),
+                "data": [
+                    {"operation": "set", "property": "last_message", "id": message_id},
+                    {"operation": "set", "property": "unread_message_count", "value": unread},
+                ],
+            });
+            assert_eq!(
+                &*World::conversation_update_text(
+                    &conversation_id,
+                    &world.url_of(&conversation_id),
+                    &message_id,
+                    unread
+                ),
+                serde_json::to_string(&by_value).expect("a Value serialises")
+            );
+        }
+    }
+
+    #[test]
+    fn a_message_create_covers_every_member_the_view_has() {
+        let mut world = world();
+        let spec = MessageSpec {
+            sender: Ok(0),
+            parts: vec![
+                PartSpec {
+                    own_id: false,
+                    body: Some("héllo \"you\"\u{1}".into()),
+                    encoding: false,
+                    content: false,
+                    size: 9,
+                },
+                PartSpec {
+                    own_id: true,
+                    body: None,
+                    encoding: true,
+                    content: true,
+                    size: 16,
+                },
+            ],
+            statuses: vec![
+                Some(Status::Read),
+                Some(Status::Sent),
+                Some(Status::Delivered),
+                None,
+            ],
+            notification: Some(json!({"title": "T", "text": "x", "sound": null})),
+            position: 7,
+            viewer: 1,
+        };
+        let message = message(&mut world, &spec);
+        for viewer in USERS {
+            let text = world.message_create_text(&message, viewer);
+            assert_eq!(&*text, create_by_value(&world, &message, viewer));
+        }
+        let unread: Value =
+            serde_json::from_str(&world.message_create_text(&message, "bob")).expect("JSON");
+        assert_eq!(unread["data"]["is_unread"], true, "bob has not read it");
+        assert_eq!(unread["data"]["parts"][1]["content"]["size"], 16);
+        assert_eq!(unread["data"]["sender"]["user_id"], "ann");
+        let read: Value =
+            serde_json::from_str(&world.message_create_text(&message, "ann")).expect("JSON");
+        assert_eq!(read["data"]["is_unread"], false, "ann sent it");
+        let named = MessageSpec {
+            sender: Err("Système".into()),
+            ..spec
+        };
+        let message = self::message(&mut world, &named);
+        let text = world.message_create_text(&message, "bob");
+        assert_eq!(&*text, create_by_value(&world, &message, "bob"));
+        assert!(text.contains(r#""sender":{"avatar_url":null,"display_name":"Système","id":null,"name":"Système","url":null,"user_id":null}"#));
     }
 }

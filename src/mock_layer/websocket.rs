@@ -147,11 +147,12 @@ pub async fn get_websocket(
         api,
         counter: 0,
         last_ms: opened_ms,
-        stop: Stop {
+        stop: Box::pin(stopped(
             killed,
-            going_away: emulator.watch_going_away(),
-            expiry: Box::pin(tokio::time::sleep(Duration::from_millis(lifetime_ms))),
-        },
+            emulator.watch_going_away(),
+            tokio::time::sleep(Duration::from_millis(lifetime_ms)),
+        )),
+        stamp: (0, String::new()),
         send_timeout: Duration::from_millis(emulator.settings().socket_send_timeout_ms),
     };
     actix_web::rt::spawn(tracing::Instrument::instrument(
@@ -175,39 +176,44 @@ struct Connection {
     /// from after those changes if the socket died before it got them. Changes reach the
     /// queue in the order of the world's clock, so from this time on nothing is missed.
     last_ms: i64,
+    /// Resolves, with the reason, when the socket must close (see [`stopped`]). Made once
+    /// per connection and polled by reference: building it afresh for every packet (two
+    /// watch waits and their wakers' registration) cost more than the packet.
     stop: Stop,
+    /// The last `timestamp` written, and its time (see [`Connection::stamp`]).
+    stamp: (i64, String),
     /// How long one frame may wait for the client to make room for it.
     send_timeout: Duration,
 }
 
-/// What ends a socket from outside: the world killing it (logout, session ended, a test
-/// control, a queue it let fill up), the process stopping, or its session's expiry.
-struct Stop {
-    killed: watch::Receiver<Option<SocketEnd>>,
-    going_away: watch::Receiver<bool>,
-    expiry: Pin<Box<tokio::time::Sleep>>,
-}
+/// What ends a socket from outside, as one future (see [`stopped`]).
+type Stop = Pin<Box<dyn Future<Output = CloseReason> + Send>>;
 
-impl Stop {
-    /// Resolves when the socket must close, with the reason.
-    async fn stopped(&mut self) -> CloseReason {
-        tokio::select! {
-            biased;
-            // A dropped sender means the world forgot this socket: stop all the same.
-            ended = self.killed.wait_for(Option::is_some) => match ended.ok().and_then(|e| *e) {
-                Some(SocketEnd::Expired) => reason(CloseCode::Policy, "the session expired"),
-                _ => reason(
-                    CloseCode::Normal,
-                    "the session ended, or this socket was closed by the emulator",
-                ),
-            },
-            // Only a stopping process sets it; a dropped sender (the emulator gone) too.
-            _ = self.going_away.wait_for(|away| *away) => reason(
-                CloseCode::Away,
-                "the emulator is shutting down",
+/// Resolves when the socket must close, with the reason: the world killing it (logout,
+/// session ended, a test control, a queue it let fill up), the process stopping, or its
+/// session's expiry (`expiry`, made when the socket opened). Polled again after it resolved it would panic;
+/// the connection stops at its first answer.
+async fn stopped(
+    mut killed: watch::Receiver<Option<SocketEnd>>,
+    mut going_away: watch::Receiver<bool>,
+    expiry: tokio::time::Sleep,
+) -> CloseReason {
+    tokio::select! {
+        biased;
+        // A dropped sender means the world forgot this socket: stop all the same.
+        ended = killed.wait_for(Option::is_some) => match ended.ok().and_then(|e| *e) {
+            Some(SocketEnd::Expired) => reason(CloseCode::Policy, "the session expired"),
+            _ => reason(
+                CloseCode::Normal,
+                "the session ended, or this socket was closed by the emulator",
             ),
-            () = &mut self.expiry => reason(CloseCode::Policy, "the session expired"),
-        }
+        },
+        // Only a stopping process sets it; a dropped sender (the emulator gone) too.
+        _ = going_away.wait_for(|away| *away) => reason(
+            CloseCode::Away,
+            "the emulator is shutting down",
+        ),
+        () = expiry => reason(CloseCode::Policy, "the session expired"),
     }
 }
 
@@ -239,7 +245,7 @@ impl Connection {
         let reason: Close = loop {
             let step = tokio::select! {
                 biased;
-                reason = self.stop.stopped() => Err(Some(reason)),
+                reason = &mut self.stop => Err(Some(reason)),
                 item = rx.recv() => match item {
                     Some(packet) => self.send_packet(&mut ws, &packet).await,
                     None => Err(None),
@@ -289,7 +295,7 @@ impl Connection {
     ) -> Result<(), Close> {
         tokio::select! {
             biased;
-            reason = self.stop.stopped() => Err(Some(reason)),
+            reason = &mut self.stop => Err(Some(reason)),
             written = tokio::time::timeout(self.send_timeout, write) => match written {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(actix_ws::Closed)) => Err(None),
@@ -330,14 +336,20 @@ impl Connection {
         at_ms: i64,
         body: &str,
     ) -> Result<(), Close> {
-        let text = format!(
-            r#"{{"type":"{kind}","counter":{},"timestamp":"{}","body":{body}}}"#,
-            self.counter,
-            iso_ms(at_ms)
-        );
+        let text = envelope(kind, self.counter, self.stamp(at_ms), body);
         self.counter += 1;
         let write = ws.text(text);
         self.bounded(write).await
+    }
+
+    /// `at_ms` as the envelope's `timestamp`. A socket's packets come in bursts within one
+    /// millisecond (a message's create and the conversation's update), so the last one
+    /// formatted is kept rather than formatted again.
+    fn stamp(&mut self, at_ms: i64) -> &str {
+        if self.stamp.0 != at_ms || self.stamp.1.is_empty() {
+            self.stamp = (at_ms, iso_ms(at_ms));
+        }
+        &self.stamp.1
     }
 
     async fn handle_text(&mut self, ws: &mut actix_ws::Session, text: &str) -> Result<(), Close> {
@@ -557,6 +569,44 @@ impl Connection {
     }
 }
 
+/// `{"type":…,"counter":…,"timestamp":…,"body":…}`, members in the order Layer sent them,
+/// written into one allocation of the exact size: every packet of the fan-out goes through
+/// here, and growing the text as it is written cost a `realloc` and a copy of the body.
+fn envelope(kind: &str, counter: u64, timestamp: &str, body: &str) -> String {
+    use std::fmt::Write as _;
+    const PARTS: [&str; 4] = [
+        r#"{"type":""#,
+        r#"","counter":"#,
+        r#","timestamp":""#,
+        r#"","body":"#,
+    ];
+    let mut counter_digits = 1;
+    let mut rest = counter / 10;
+    while rest > 0 {
+        counter_digits += 1;
+        rest /= 10;
+    }
+    let len = PARTS.iter().map(|p| p.len()).sum::<usize>()
+        + kind.len()
+        + counter_digits
+        + timestamp.len()
+        + body.len()
+        + 1;
+    let mut text = String::with_capacity(len);
+    text.push_str(PARTS[0]);
+    text.push_str(kind);
+    text.push_str(PARTS[1]);
+    // Writing a number into a `String` cannot fail.
+    let _ = write!(text, "{counter}");
+    text.push_str(PARTS[2]);
+    text.push_str(timestamp);
+    text.push_str(PARTS[3]);
+    text.push_str(body);
+    text.push('}');
+    debug_assert_eq!(text.len(), len);
+    text
+}
+
 /// A text frame, decoded: what the socket does with it. Public, with [`decode_frame`] and
 /// [`presence_status`], for the fuzzers.
 #[derive(Debug)]
@@ -650,4 +700,27 @@ pub fn presence_status(data: &Value) -> Result<Option<PresenceStatus>, LayerErro
         );
     }
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_is_exactly_the_members_in_layers_order() {
+        for counter in [0, 9, 10, 99, 100, 12_345, u64::MAX] {
+            let text = envelope("change", counter, "2026-01-02T03:04:05.678Z", r#"{"a":1}"#);
+            assert_eq!(
+                text,
+                format!(
+                    r#"{{"type":"change","counter":{counter},"timestamp":"2026-01-02T03:04:05.678Z","body":{{"a":1}}}}"#
+                )
+            );
+            assert_eq!(
+                text.capacity(),
+                text.len(),
+                "one allocation of the exact size"
+            );
+        }
+    }
 }

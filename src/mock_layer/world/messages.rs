@@ -325,8 +325,7 @@ impl World {
         for user in &reappearing {
             self.push_conversation_create(conversation_uuid, Some(user));
         }
-        let message_ref = self.object_ref("Message", &message_id);
-        let conversation_ref = self.object_ref("Conversation", &conversation_id);
+        let conversation_url = self.url_of(&conversation_id);
         // The receivers' views of the message differ only in `is_unread`: each variant is
         // rendered and serialised once, and their sockets and logs share the text.
         let creates: Vec<Arc<str>> = match self.messages.get(&uuid) {
@@ -336,13 +335,7 @@ impl World {
                     .iter()
                     .map(|user| {
                         variants[usize::from(message.is_unread_for(user))]
-                            .get_or_insert_with(|| {
-                                json_text(&json!({
-                                    "operation": "create",
-                                    "object": message_ref,
-                                    "data": self.message_view(message, user),
-                                }))
-                            })
+                            .get_or_insert_with(|| self.message_create_text(message, user))
                             .clone()
                     })
                     .collect()
@@ -360,14 +353,12 @@ impl World {
             let text = match updates.iter().find(|(count, _)| *count == unread) {
                 Some((_, text)) => text.clone(),
                 None => {
-                    let text = json_text(&json!({
-                        "operation": "update",
-                        "object": conversation_ref,
-                        "data": [
-                            {"operation": "set", "property": "last_message", "id": message_id},
-                            {"operation": "set", "property": "unread_message_count", "value": unread},
-                        ],
-                    }));
+                    let text = World::conversation_update_text(
+                        &conversation_id,
+                        &conversation_url,
+                        &message_id,
+                        unread,
+                    );
                     updates.push((unread, text.clone()));
                     text
                 }
