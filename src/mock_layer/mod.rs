@@ -522,6 +522,10 @@ pub fn serve(
             .configure(rest::configure)
     })
     .workers(workers)
+    // A socket gets its packets as they happen, each its own small write: with Nagle's
+    // algorithm, a packet written while the previous one is unacknowledged waits for the
+    // client's (possibly delayed, 40 ms) acknowledgement.
+    .tcp_nodelay(true)
     .disable_signals()
     .shutdown_timeout(stopping.drain_timeout_secs)
     .listen(listener)?
