@@ -35,7 +35,13 @@ async fn main() {
         Some(_) => format!("{}/identity_tokens", url.trim_end_matches('/')),
         None => url.clone(),
     };
-    let client = reqwest::Client::new();
+    // Idle connections are dropped before the server's keep-alive (5 s) would close them: a
+    // request sent on a connection the server is closing at that moment fails
+    // (`IncompleteMessage`), which is the client's race, not the server's answer.
+    let client = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .expect("an HTTP client");
     // Per request: (scheduled start → answer) and whether it was a 200.
     let results = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let began = Instant::now();
