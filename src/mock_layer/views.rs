@@ -440,40 +440,14 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::mock_layer::change_log::ReplayLimits;
-    use crate::mock_layer::content_store::ContentLimits;
-    use crate::mock_layer::ids::AppId;
-    use crate::mock_layer::world::{Limits, Status};
+    use crate::mock_layer::world::Status;
 
     /// Users with a full profile, an empty one, one that needs escaping in IDs and URLs,
     /// and one the world has never heard of.
     const USERS: [&str; 4] = ["ann", "bob", "c@t %x/ü", "ghost"];
 
     fn world() -> World {
-        let limits = Limits {
-            max_participants: 25,
-            max_channel_members: 25,
-            max_identities: 100,
-            max_conversations: 100,
-            max_messages: 10_000,
-            max_message_bytes: 1 << 24,
-            content: ContentLimits {
-                max_item_bytes: 1 << 20,
-                max_bytes_per_user: 1 << 20,
-                max_bytes_per_app: 1 << 22,
-                unattached_ttl_ms: 60_000,
-            },
-            max_sockets_per_session: 4,
-            max_sockets_per_user: 4,
-            replay: ReplayLimits {
-                entries_per_user: 1_000,
-                bytes_per_user: 1 << 20,
-                bytes_per_app: 1 << 22,
-            },
-        };
-        let app = AppId::parse("layer:///apps/staging/5f2a8c1e-7d3b-4e6a-9c0f-1b2d3e4f5a6b")
-            .expect("an app ID");
-        let mut world = World::new(app, "http://127.0.0.1:1".into(), limits);
+        let mut world = crate::mock_layer::world::test_world();
         // Content views show an expiry an hour from "now": the world's clock is pinned (moved
         // far ahead once, then the offset taken away) so both renderings see the same time.
         world.clock_offset_ms = 1 << 40;

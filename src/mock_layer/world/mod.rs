@@ -251,3 +251,36 @@ pub enum DeleteMode {
     AllParticipants,
     MyDevices { leave: bool },
 }
+
+/// A world with small caps and a fixed app, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_world() -> World {
+    use super::change_log::ReplayLimits;
+    use super::content_store::ContentLimits;
+
+    let limits = Limits {
+        max_participants: 25,
+        max_channel_members: 25,
+        max_identities: 100,
+        max_conversations: 100,
+        max_messages: 10_000,
+        max_message_bytes: 1 << 24,
+        content: ContentLimits {
+            max_item_bytes: 1 << 20,
+            max_bytes_per_user: 1 << 20,
+            max_bytes_per_app: 1 << 22,
+            unattached_ttl_ms: 60_000,
+        },
+        max_sockets_per_session: 4,
+        max_sockets_per_user: 4,
+        replay: ReplayLimits {
+            entries_per_user: 1_000,
+            bytes_per_user: 1 << 20,
+            bytes_per_app: 1 << 22,
+        },
+    };
+    let app =
+        super::ids::AppId::parse("layer:///apps/staging/5f2a8c1e-7d3b-4e6a-9c0f-1b2d3e4f5a6b")
+            .expect("an app ID");
+    World::new(app, "http://127.0.0.1:1".into(), limits)
+}
