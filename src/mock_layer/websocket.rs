@@ -191,8 +191,8 @@ type Stop = Pin<Box<dyn Future<Output = CloseReason> + Send>>;
 
 /// Resolves when the socket must close, with the reason: the world killing it (logout,
 /// session ended, a test control, a queue it let fill up), the process stopping, or its
-/// session's expiry (`expiry`, made when the socket opened). Polled again after it resolved it would panic;
-/// the connection stops at its first answer.
+/// session's expiry (`expiry`, made when the socket opened). Polled again after it resolved
+/// it would panic; the connection stops at its first answer.
 async fn stopped(
     mut killed: watch::Receiver<Option<SocketEnd>>,
     mut going_away: watch::Receiver<bool>,
@@ -580,12 +580,7 @@ fn envelope(kind: &str, counter: u64, timestamp: &str, body: &str) -> String {
         r#","timestamp":""#,
         r#"","body":"#,
     ];
-    let mut counter_digits = 1;
-    let mut rest = counter / 10;
-    while rest > 0 {
-        counter_digits += 1;
-        rest /= 10;
-    }
+    let counter_digits = counter.checked_ilog10().map_or(1, |d| d as usize + 1);
     let len = PARTS.iter().map(|p| p.len()).sum::<usize>()
         + kind.len()
         + counter_digits

@@ -34,7 +34,7 @@ const WRITER_CHECKPOINT_FRAMES: u32 = 10_000;
 /// (a `PASSIVE` checkpoint: it waits for no reader or writer). SQLite's default makes the
 /// commit that brings the WAL to 1,000 pages do the checkpoint, so every request waiting on
 /// that commit — a batch of identity tokens, a login — waited for the copy and both
-/// `fsync`s (6–7 ms each on a busy virtual disk; DEVELOPERS.md, "p99 at half load").
+/// `fsync`s (6–7 ms each on a busy virtual disk; DEVELOPERS.md, "Issue 12, second pass").
 pub(super) async fn connect(
     url: &DatabaseUrl,
 ) -> Result<(SqlitePool, SqlitePool, Option<SqlitePool>), sqlx::Error> {
@@ -72,7 +72,7 @@ fn base_options(url: &DatabaseUrl) -> Result<SqliteConnectOptions, sqlx::Error> 
 /// Connections are not pinged before use (sqlx's default, `test_before_acquire`): an SQLite
 /// connection is a thread of this process, not a socket that can go stale, and the ping was a
 /// round trip to that thread — a wake-up each way, as costly as the query after it — on every
-/// query (DEVELOPERS.md, "Benchmark: identity tokens per second").
+/// query (DEVELOPERS.md, "Issue 12, second pass").
 fn pool(connections: u32) -> SqlitePoolOptions {
     SqlitePoolOptions::new()
         .max_connections(connections)
