@@ -83,7 +83,9 @@ describe('layer-websdk 3.4.18: an expired session is re-challenged', { timeout: 
 
 describe('layer-websdk 3.4.18: a session that reaches its lifetime ends by itself', { timeout: 60000 }, () => {
   const world = new World();
-  const ttlSecs = 3;
+  // Long enough for the sign-in (challenge, login, sync) to finish first on a loaded machine:
+  // a session ending mid-sync leaves the SDK a request unanswered (request_timeout).
+  const ttlSecs = 8;
 
   before(() => world.start({ env: { LAYER_IDP_MOCK_LAYER__SESSION_TTL_SECS: String(ttlSecs) } }));
   after(() => world.cleanup());
