@@ -7,6 +7,7 @@
 //! omitted (a missing `conversation` silently drops a message, a missing `metadata` makes a
 //! basic identity of a full one).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -16,18 +17,19 @@ use super::ids::{Kind, encode_user_id, identity_id, object_id};
 use super::world::{Conversation, DOWNLOAD_URL_LIFETIME_MS, Message, Part, World};
 use crate::clock::iso_ms;
 
-// The fan-out's packets, rendered straight to JSON text. A message goes to every
-// participant's sockets and change log; building it as a `Value` tree first (a map node and
-// a key `String` per member) cost more than anything else in sending it. These structs borrow
-// what they can and serialise to the same bytes as `serde_json::to_string` of the `Value`
-// views: their fields are declared in the order a `Value` object sorts its keys (serde_json
-// without `preserve_order`), absent members are skipped where the views leave them out, and
-// `null`s stay. `views::tests` checks the two agree.
+// A message, its parts and its sender are built once, as borrowed structs, and serialised
+// two ways: straight to JSON text for the fan-out's packets (a message goes to every
+// participant's sockets and change log, and building a `Value` tree first, with a map node
+// and a key `String` per member, cost more than anything else in sending it), and to a
+// `Value` for REST answers and the views that embed them. The fields are declared in the
+// order a `Value` object sorts its keys (serde_json without `preserve_order`), so both give
+// the same bytes; `views::tests` checks it. Absent members are skipped where Layer leaves
+// them out, and `null`s stay.
 
 /// The `change` packet that creates a message for `viewer`.
 #[derive(Serialize)]
 struct MessageCreate<'a> {
-    data: MessageData<'a>,
+    data: &'a MessageData<'a>,
     object: ObjectRef<'a>,
     operation: &'static str,
 }
@@ -64,24 +66,25 @@ struct SetUnreadCount {
     value: usize,
 }
 
-/// [`World::message_view`].
+/// A message as `viewer` sees it: [`World::message_view`].
 #[derive(Serialize)]
 struct MessageData<'a> {
     conversation: ConversationRef,
-    id: &'a str,
+    id: String,
     is_unread: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     notification: Option<&'a Value>,
     parts: Vec<PartData<'a>>,
     position: u64,
     receipts_url: String,
-    received_at: &'a str,
+    /// The emulator delivers as it stores, so a message is received when it is sent.
+    received_at: String,
     /// Sorted by identity ID, as a `Value` object would be.
     #[serde(serialize_with = "sorted_map")]
     recipient_status: Vec<(String, &'static str)>,
     sender: SenderData<'a>,
-    sent_at: &'a str,
-    url: &'a str,
+    sent_at: String,
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -90,7 +93,7 @@ struct ConversationRef {
     url: String,
 }
 
-/// [`World::part_view`].
+/// One part of a message: [`World::part_view`].
 #[derive(Serialize)]
 struct PartData<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -99,7 +102,7 @@ struct PartData<'a> {
     content: Option<ContentData>,
     #[serde(skip_serializing_if = "Option::is_none")]
     encoding: Option<&'a str>,
-    id: std::borrow::Cow<'a, str>,
+    id: Cow<'a, str>,
     mime_type: &'a str,
     size: u64,
 }
@@ -113,7 +116,8 @@ struct ContentData {
     size: u64,
 }
 
-/// [`World::sender_view`]: a basic identity, or a name sender (with `name`).
+/// A basic identity ([`World::identity_basic`]), or a message's name sender, which has
+/// `name` ([`World::sender_view`]).
 #[derive(Serialize)]
 struct SenderData<'a> {
     avatar_url: Option<&'a str>,
@@ -131,6 +135,12 @@ fn json_packet(packet: &impl Serialize, capacity: usize) -> Arc<str> {
     // Serialising these types cannot fail: every map key is a string.
     let _ = serde_json::to_writer(&mut text, packet);
     String::from_utf8(text).unwrap_or_default().into()
+}
+
+/// A view as a `Value`, for answers that embed it or add to it.
+fn value_of(view: &impl Serialize) -> Value {
+    // As above: every map key is a string, so this cannot fail.
+    serde_json::to_value(view).unwrap_or_default()
 }
 
 fn sorted_map<S: serde::Serializer>(
@@ -157,14 +167,19 @@ impl World {
 
     /// A basic identity (participants, senders, typing indicators).
     pub fn identity_basic(&self, user: &str) -> Value {
+        value_of(&self.identity_data(user))
+    }
+
+    fn identity_data<'a>(&'a self, user: &'a str) -> SenderData<'a> {
         let profile = self.identities.get(user).map(|i| &i.profile);
-        json!({
-            "id": identity_id(user),
-            "url": format!("{}/identities/{}", self.base, encode_user_id(user)),
-            "user_id": user,
-            "display_name": profile.and_then(|p| p.display_name.clone()),
-            "avatar_url": profile.and_then(|p| p.avatar_url.clone()),
-        })
+        SenderData {
+            avatar_url: profile.and_then(|p| p.avatar_url.as_deref()),
+            display_name: profile.and_then(|p| p.display_name.as_deref()),
+            id: Some(identity_id(user)),
+            name: None,
+            url: Some(format!("{}/identities/{}", self.base, encode_user_id(user))),
+            user_id: Some(user),
+        }
     }
 
     /// A full identity (`GET /identities/{id}`): `metadata` is what marks it full.
@@ -206,12 +221,20 @@ impl World {
     /// has no ID, only its name as `display_name` — how Layer showed system senders to
     /// Client API 2.0 clients — and `name` as in Client API 1.0.
     pub fn sender_view(&self, message: &Message) -> Value {
+        value_of(&self.sender_data(message))
+    }
+
+    fn sender_data<'a>(&'a self, message: &'a Message) -> SenderData<'a> {
         match &message.sender_name {
-            Some(name) => json!({
-                "id": null, "url": null, "user_id": null,
-                "display_name": name, "avatar_url": null, "name": name,
-            }),
-            None => self.identity_basic(&message.sender),
+            Some(name) => SenderData {
+                avatar_url: None,
+                display_name: Some(name),
+                id: None,
+                name: Some(name),
+                url: None,
+                user_id: None,
+            },
+            None => self.identity_data(&message.sender),
         }
     }
 
@@ -240,69 +263,72 @@ impl World {
 
     /// One part of a message as the API shows it; `index` names a part without its own ID.
     pub fn part_view(&self, message_id: &str, index: usize, part: &Part) -> Value {
-        let mut view = serde_json::Map::new();
-        let part_id = part
-            .id
-            .clone()
-            .unwrap_or_else(|| format!("{message_id}/parts/{index}"));
-        view.insert("id".into(), part_id.into());
-        view.insert("mime_type".into(), part.mime_type.clone().into());
-        if let Some(body) = &part.body {
-            view.insert("body".into(), body.clone().into());
-        }
-        if let Some(encoding) = &part.encoding {
-            view.insert("encoding".into(), encoding.clone().into());
-        }
-        if let Some(content) = part.content.and_then(|c| self.content.get(&c)) {
-            let content_id = object_id(Kind::Content, &content.uuid);
-            view.insert(
-                "content".into(),
-                json!({
-                    "id": content_id,
-                    "size": part.size,
-                    "download_url": self.download_url(content),
-                    "expiration": iso_ms(self.peek_ms().saturating_add(DOWNLOAD_URL_LIFETIME_MS)),
-                    "refresh_url": self.url_of(&content_id),
+        value_of(&self.part_data(message_id, index, part))
+    }
+
+    fn part_data<'a>(&self, message_id: &str, index: usize, part: &'a Part) -> PartData<'a> {
+        PartData {
+            body: part.body.as_deref(),
+            content: part
+                .content
+                .and_then(|c| self.content.get(&c))
+                .map(|content| {
+                    let content_id = object_id(Kind::Content, &content.uuid);
+                    ContentData {
+                        download_url: self.download_url(content),
+                        expiration: iso_ms(self.peek_ms().saturating_add(DOWNLOAD_URL_LIFETIME_MS)),
+                        refresh_url: self.url_of(&content_id),
+                        id: content_id,
+                        size: part.size,
+                    }
                 }),
-            );
+            encoding: part.encoding.as_deref(),
+            id: match &part.id {
+                Some(id) => Cow::Borrowed(id),
+                None => Cow::Owned(format!("{message_id}/parts/{index}")),
+            },
+            mime_type: &part.mime_type,
+            size: part.size,
         }
-        view.insert("size".into(), part.size.into());
-        Value::Object(view)
     }
 
     pub fn message_view(&self, message: &Message, viewer: &str) -> Value {
+        value_of(&self.message_data(message, viewer))
+    }
+
+    fn message_data<'a>(&'a self, message: &'a Message, viewer: &str) -> MessageData<'a> {
         let id = message.id();
         let url = self.url_of(&id);
         let conversation_id = object_id(Kind::Conversations, &message.conversation);
-        let parts: Vec<Value> = message
-            .parts
-            .iter()
-            .enumerate()
-            .map(|(index, part)| self.part_view(&id, index, part))
-            .collect();
-        let recipient_status: serde_json::Map<String, Value> = message
+        let sent_at = iso_ms(message.sent_ms);
+        let mut recipient_status: Vec<(String, &'static str)> = message
             .recipient_status
             .iter()
-            .map(|(user, status)| (identity_id(user), status.as_str().into()))
+            .map(|(user, status)| (identity_id(user), status.as_str()))
             .collect();
-        let is_unread = message.is_unread_for(viewer);
-        let mut view = json!({
-            "id": id,
-            "url": url,
-            "receipts_url": format!("{url}/receipts"),
-            "position": message.position,
-            "conversation": {"id": conversation_id, "url": self.url_of(&conversation_id)},
-            "parts": parts,
-            "sent_at": iso_ms(message.sent_ms),
-            "received_at": iso_ms(message.sent_ms),
-            "sender": self.sender_view(message),
-            "is_unread": is_unread,
-            "recipient_status": recipient_status,
-        });
-        if let (Some(notification), Value::Object(map)) = (&message.notification, &mut view) {
-            map.insert("notification".into(), notification.clone());
+        recipient_status.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        MessageData {
+            conversation: ConversationRef {
+                url: self.url_of(&conversation_id),
+                id: conversation_id,
+            },
+            is_unread: message.is_unread_for(viewer),
+            notification: message.notification.as_ref(),
+            parts: message
+                .parts
+                .iter()
+                .enumerate()
+                .map(|(index, part)| self.part_data(&id, index, part))
+                .collect(),
+            position: message.position,
+            receipts_url: format!("{url}/receipts"),
+            received_at: sent_at.clone(),
+            recipient_status,
+            sender: self.sender_data(message),
+            sent_at,
+            id,
+            url,
         }
-        view
     }
 
     /// The `change` packet after a new message, as the JSON text of `{"operation": "update",
@@ -340,91 +366,14 @@ impl World {
     /// The `change` packet creating `message` for `viewer`, as the JSON text of
     /// `{"operation": "create", "object": object_ref("Message", id), "data": message_view}`.
     pub fn message_create_text(&self, message: &Message, viewer: &str) -> Arc<str> {
-        let id = message.id();
-        let url = self.url_of(&id);
-        let conversation_id = object_id(Kind::Conversations, &message.conversation);
-        let sent_at = iso_ms(message.sent_ms);
-        let parts = message
-            .parts
-            .iter()
-            .enumerate()
-            .map(|(index, part)| PartData {
-                body: part.body.as_deref(),
-                content: part
-                    .content
-                    .and_then(|c| self.content.get(&c))
-                    .map(|content| {
-                        let content_id = object_id(Kind::Content, &content.uuid);
-                        ContentData {
-                            download_url: self.download_url(content),
-                            expiration: iso_ms(
-                                self.peek_ms().saturating_add(DOWNLOAD_URL_LIFETIME_MS),
-                            ),
-                            refresh_url: self.url_of(&content_id),
-                            id: content_id,
-                            size: part.size,
-                        }
-                    }),
-                encoding: part.encoding.as_deref(),
-                id: match &part.id {
-                    Some(id) => id.into(),
-                    None => format!("{id}/parts/{index}").into(),
-                },
-                mime_type: &part.mime_type,
-                size: part.size,
-            })
-            .collect();
-        let mut recipient_status: Vec<(String, &'static str)> = message
-            .recipient_status
-            .iter()
-            .map(|(user, status)| (identity_id(user), status.as_str()))
-            .collect();
-        recipient_status.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let sender = match &message.sender_name {
-            Some(name) => SenderData {
-                avatar_url: None,
-                display_name: Some(name.as_str()),
-                id: None,
-                name: Some(name.as_str()),
-                url: None,
-                user_id: None,
-            },
-            None => {
-                let user = message.sender.as_str();
-                let profile = self.identities.get(user).map(|i| &i.profile);
-                SenderData {
-                    avatar_url: profile.and_then(|p| p.avatar_url.as_deref()),
-                    display_name: profile.and_then(|p| p.display_name.as_deref()),
-                    id: Some(identity_id(user)),
-                    name: None,
-                    url: Some(format!("{}/identities/{}", self.base, encode_user_id(user))),
-                    user_id: Some(user),
-                }
-            }
-        };
+        let data = self.message_data(message, viewer);
         let packet = MessageCreate {
-            data: MessageData {
-                conversation: ConversationRef {
-                    url: self.url_of(&conversation_id),
-                    id: conversation_id,
-                },
-                id: &id,
-                is_unread: message.is_unread_for(viewer),
-                notification: message.notification.as_ref(),
-                parts,
-                position: message.position,
-                receipts_url: format!("{url}/receipts"),
-                received_at: &sent_at,
-                recipient_status,
-                sender,
-                sent_at: &sent_at,
-                url: &url,
-            },
             object: ObjectRef {
-                id: &id,
+                id: &data.id,
                 kind: "Message",
-                url: &url,
+                url: &data.url,
             },
+            data: &data,
             operation: "create",
         };
         // Sized for a typical message, so the text rarely grows as it is written.
@@ -593,7 +542,7 @@ mod tests {
         }
     }
 
-    /// What the fan-out sent before it rendered text directly.
+    /// The same packet built as a `Value` tree around the REST view.
     fn create_by_value(world: &World, message: &Message, viewer: &str) -> String {
         let packet = json!({
             "operation": "create",
@@ -605,7 +554,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn a_message_create_renders_to_the_same_text_as_its_value_view(spec in message_spec()) {
+        fn a_message_create_renders_to_the_same_text_as_the_rest_view(spec in message_spec()) {
             let mut world = world();
             let message = message(&mut world, &spec);
             let viewer = USERS[spec.viewer];
@@ -614,6 +563,102 @@ mod tests {
                 create_by_value(&world, &message, viewer)
             );
         }
+    }
+
+    /// The message view, written out member by member as Layer shows it (§B.2): the fan-out
+    /// and REST share one builder, so this is what pins the shape itself.
+    #[test]
+    fn a_message_view_has_every_member_layer_shows() {
+        let mut world = world();
+        let spec = MessageSpec {
+            sender: Ok(0),
+            parts: vec![
+                PartSpec {
+                    own_id: false,
+                    body: Some("hi".into()),
+                    encoding: false,
+                    content: false,
+                    size: 2,
+                },
+                PartSpec {
+                    own_id: true,
+                    body: None,
+                    encoding: true,
+                    content: true,
+                    size: 16,
+                },
+            ],
+            statuses: vec![Some(Status::Read), Some(Status::Delivered), None, None],
+            notification: Some(json!({"title": "T", "text": "x"})),
+            position: 7,
+            viewer: 1,
+        };
+        let message = message(&mut world, &spec);
+        let id = message.id();
+        let uuid = message.uuid;
+        let conversation = message.conversation;
+        let content = message.parts[1]
+            .content
+            .and_then(|c| world.content.get(&c))
+            .expect("the content part's content");
+        let (content_uuid, secret) = (content.uuid, content.download_secret.clone());
+        let expiration = iso_ms(world.peek_ms() + DOWNLOAD_URL_LIFETIME_MS);
+        let base = "http://127.0.0.1:1";
+        let expected = json!({
+            "id": id,
+            "url": format!("{base}/messages/{uuid}"),
+            "receipts_url": format!("{base}/messages/{uuid}/receipts"),
+            "position": 7,
+            "conversation": {
+                "id": format!("layer:///conversations/{conversation}"),
+                "url": format!("{base}/conversations/{conversation}"),
+            },
+            "parts": [
+                {
+                    "id": format!("layer:///messages/{uuid}/parts/0"),
+                    "mime_type": "text/plain; charset=\"utf-8\"",
+                    "body": "hi",
+                    "size": 2,
+                },
+                {
+                    "id": format!("layer:///messages/{uuid}/parts/own-1"),
+                    "mime_type": "text/plain; charset=\"utf-8\"",
+                    "encoding": "base64",
+                    "content": {
+                        "id": format!("layer:///content/{content_uuid}"),
+                        "size": 16,
+                        "download_url": format!("{base}/content-download/{secret}"),
+                        "expiration": expiration,
+                        "refresh_url": format!("{base}/content/{content_uuid}"),
+                    },
+                    "size": 16,
+                },
+            ],
+            "sent_at": "2023-11-14T22:13:20.123Z",
+            "received_at": "2023-11-14T22:13:20.123Z",
+            "sender": {
+                "id": "layer:///identities/ann",
+                "url": format!("{base}/identities/ann"),
+                "user_id": "ann",
+                "display_name": "Ann \"the\" Émissary\n",
+                "avatar_url": "https://example.com/a.png?x=1&y=<2>",
+            },
+            "is_unread": true,
+            "recipient_status": {
+                "layer:///identities/ann": "read",
+                "layer:///identities/bob": "delivered",
+            },
+            "notification": {"title": "T", "text": "x"},
+        });
+        assert_eq!(world.message_view(&message, "bob"), expected);
+        let sent: Value =
+            serde_json::from_str(&world.message_create_text(&message, "bob")).expect("JSON");
+        assert_eq!(sent["data"], expected, "the fan-out shows the same message");
+        assert_eq!(
+            sent["object"],
+            json!({"type": "Message", "id": id, "url": format!("{base}/messages/{uuid}")})
+        );
+        assert_eq!(sent["operation"], "create");
     }
 
     #[test]
