@@ -112,7 +112,10 @@ impl Application {
         let state = IdpState {
             clock: clock.clone(),
             store: store.clone(),
-            sessions: crate::idp::session_lookups::SessionLookups::start(store.clone()),
+            sessions: crate::idp::session_lookups::SessionLookups::start(
+                store.clone(),
+                idp_metrics.session_lookup_seconds(),
+            ),
             hasher: hasher.clone(),
             throttle: throttle.clone(),
             issuer,

@@ -64,6 +64,11 @@ struct PurposeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BatchLabels {
+    batch: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     pool: &'static str,
 }
@@ -79,6 +84,8 @@ pub struct IdpMetrics {
     pub hash_wait: Histogram,
     /// Claims written per signed-nonce ledger statement.
     pub nonce_batch_sizes: Histogram,
+    /// Time each batched database call of the token path took, by batch.
+    batch_durations: Family<BatchLabels, Histogram, fn() -> Histogram>,
 }
 
 impl Default for IdpMetrics {
@@ -96,7 +103,26 @@ impl IdpMetrics {
             hash_wait: wait_histogram(),
             // 1 to 256 (the ledger's largest batch), in powers of two.
             nonce_batch_sizes: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
+            batch_durations: Family::new_with_constructor(batch_histogram),
         }
+    }
+
+    /// The histogram of the nonce ledger's writes (`db_batch_seconds{batch="nonce_ledger"}`).
+    pub fn nonce_ledger_seconds(&self) -> Histogram {
+        self.batch_durations
+            .get_or_create(&BatchLabels {
+                batch: "nonce_ledger",
+            })
+            .clone()
+    }
+
+    /// The histogram of the session lookups' reads (`db_batch_seconds{batch="session_lookup"}`).
+    pub fn session_lookup_seconds(&self) -> Histogram {
+        self.batch_durations
+            .get_or_create(&BatchLabels {
+                batch: "session_lookup",
+            })
+            .clone()
     }
 
     /// Names every series in `metrics`, with the gauges read at scrape time from the hash
@@ -137,6 +163,15 @@ impl IdpMetrics {
             "nonce_ledger_batch_size",
             "Nonces recorded per signed-nonce ledger write (group commit)",
             self.nonce_batch_sizes.clone(),
+        );
+        drop(self.nonce_ledger_seconds());
+        drop(self.session_lookup_seconds());
+        metrics.register(
+            "db_batch_seconds",
+            "Time each batched database call of the token path took, by batch: nonce_ledger \
+             (one write of every nonce claimed meanwhile), session_lookup (one read of every \
+             session asked for meanwhile)",
+            self.batch_durations.clone(),
         );
         let hasher = hasher.clone();
         metrics.gauge_fn(
@@ -193,4 +228,10 @@ impl IdpMetrics {
             .get_or_create(&PurposeLabels { purpose })
             .inc();
     }
+}
+
+/// Buckets from 0.1 ms to about 3 s: a batched statement takes well under a millisecond on an
+/// idle SQLite database, and anything near a second means the database is in trouble.
+fn batch_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
 }

@@ -9,6 +9,7 @@
 //! one write; under load, the cost per token falls with the batch size.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{mpsc, oneshot};
@@ -41,10 +42,10 @@ pub struct NonceLedger {
 
 impl NonceLedger {
     /// Starts the writer task on the current Tokio runtime; each write's size goes to
-    /// `batch_sizes`.
-    pub fn start(store: Arc<dyn Store>, batch_sizes: Histogram) -> Self {
+    /// `batch_sizes`, and the time it took to `durations`.
+    pub fn start(store: Arc<dyn Store>, batch_sizes: Histogram, durations: Histogram) -> Self {
         let (claims, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write_claims(store, queue, batch_sizes));
+        tokio::spawn(write_claims(store, queue, batch_sizes, durations));
         Self { claims }
     }
 
@@ -74,6 +75,7 @@ async fn write_claims(
     store: Arc<dyn Store>,
     mut queue: mpsc::Receiver<Claim>,
     batch_sizes: Histogram,
+    durations: Histogram,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -87,7 +89,9 @@ async fn write_claims(
                 login: c.login.as_ref().map(Success::record),
             })
             .collect();
+        let started = Instant::now();
         let result = store.record_signed_nonces(&claims).await;
+        durations.observe(started.elapsed().as_secs_f64());
         drop(claims);
         match result {
             Ok(records) => {

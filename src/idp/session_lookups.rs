@@ -11,7 +11,9 @@
 //! request costs one read, as before.
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{Store, User};
@@ -38,10 +40,11 @@ pub struct SessionLookups {
 }
 
 impl SessionLookups {
-    /// Starts the reader task on the current Tokio runtime.
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    /// Starts the reader task on the current Tokio runtime; the time each read took goes to
+    /// `durations`.
+    pub fn start(store: Arc<dyn Store>, durations: Histogram) -> Self {
         let (lookups, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(read_sessions(store, queue));
+        tokio::spawn(read_sessions(store, queue, durations));
         Self { lookups }
     }
 
@@ -59,13 +62,19 @@ impl SessionLookups {
     }
 }
 
-async fn read_sessions(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Lookup>) {
+async fn read_sessions(
+    store: Arc<dyn Store>,
+    mut queue: mpsc::Receiver<Lookup>,
+    durations: Histogram,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // The query takes the earliest time of the batch; each lookup then checks its own.
         let earliest = batch.iter().map(|l| l.now).min().unwrap_or_default();
         let hashes: Vec<&[u8]> = batch.iter().map(|l| l.token_hash.as_slice()).collect();
+        let started = Instant::now();
         let result = store.find_session_users(&hashes, earliest).await;
+        durations.observe(started.elapsed().as_secs_f64());
         drop(hashes);
         match result {
             Ok(owners) => {

@@ -58,7 +58,11 @@ impl TokenIssuer {
     pub fn new(apps: Arc<Apps>, store: Arc<dyn Store>, metrics: &IdpMetrics) -> Self {
         Self {
             apps,
-            ledger: NonceLedger::start(store, metrics.nonce_batch_sizes.clone()),
+            ledger: NonceLedger::start(
+                store,
+                metrics.nonce_batch_sizes.clone(),
+                metrics.nonce_ledger_seconds(),
+            ),
             metrics: metrics.clone(),
         }
     }

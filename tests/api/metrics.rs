@@ -242,6 +242,16 @@ async fn the_series_move_as_logins_tokens_and_emulator_traffic_dictate() {
         after.histogram("layer_idp_nonce_ledger_batch_size", &[]),
         (3, 3.0)
     );
+    // Each of those writes timed; and a session read for each of the two token requests
+    // that carried the session (the login's claim came with its password, not a session).
+    let (writes, write_seconds) =
+        after.histogram("layer_idp_db_batch_seconds", &[("batch", "nonce_ledger")]);
+    assert_eq!(writes, 3);
+    assert!(write_seconds > 0.0, "{}", after.text);
+    let (reads, read_seconds) =
+        after.histogram("layer_idp_db_batch_seconds", &[("batch", "session_lookup")]);
+    assert_eq!(reads, 2);
+    assert!(read_seconds > 0.0, "{}", after.text);
     let pools = after.samples("layer_idp_db_pool_connections", &[]);
     assert!(!pools.is_empty(), "{}", after.text);
     assert!(after.value("layer_idp_db_pool_max_connections", &[]) >= 1.0);
