@@ -335,3 +335,22 @@ async fn a_batch_of_session_lookups_answers_each_live_session_once() {
     assert_eq!(found[0].user.id, "b-1");
     assert!(store.find_session_users(&[], now).await.unwrap().is_empty());
 }
+
+/// A PostgreSQL connection costs a backend process and a TLS handshake (about 90 ms on a busy
+/// host), which every request queued on the pool would wait for: the pool opens its minimum
+/// before the app serves, and keeps it.
+#[tokio::test]
+async fn the_postgresql_pool_opens_its_minimum_before_the_first_request() {
+    if !std::env::var("TEST_DATABASE_URL").is_ok_and(|url| url.starts_with("postgres")) {
+        eprintln!("skipped: needs TEST_DATABASE_URL=postgres://…");
+        return;
+    }
+    let app = spawn_app().await;
+    let pools = app.store.pool_use();
+    let shared = pools
+        .iter()
+        .find(|p| p.name == "shared")
+        .expect("PostgreSQL has one shared pool");
+    assert!(shared.size >= 4, "{} connections open", shared.size);
+    assert_eq!(shared.max, 10);
+}
