@@ -6,8 +6,12 @@
 //! type and placeholder gaps bite (sqlx #3000, #3014, #3521). All SQL here is the subset both
 //! dialects share: `$N` placeholders, `ON CONFLICT … DO`, `RETURNING`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sqlx::{PgPool, SqlitePool};
+
+use held::Held;
 
 use super::{
     ADMIN_TOKEN_USE_GRANULARITY, AccountUpdate, AdminToken, AuditEvent, Backend, ClaimedChange,
@@ -35,6 +39,7 @@ macro_rules! db_run {
 }
 
 mod email_keys;
+mod held;
 mod identity_outbox;
 mod throttle;
 
@@ -50,6 +55,11 @@ pub struct SqlStore {
     writer: Pool,
     /// SQLite's background checkpoints (`sqlite.rs`), closed with the others.
     checkpointer: Option<SqlitePool>,
+    /// The reader connection kept between batches of session lookups.
+    session_reads: Arc<Held>,
+    /// The connection kept between nonce-ledger writes, on PostgreSQL only: SQLite's writer
+    /// pool has one connection, which every other write needs between batches.
+    nonce_writes: Arc<Held>,
     /// Changes to users write identity-outbox rows (identity sync is on).
     identity_outbox: bool,
 }
@@ -70,6 +80,8 @@ impl SqlStore {
                 reader: pool.clone(),
                 writer: pool,
                 checkpointer: None,
+                session_reads: Arc::new(Held::keeping()),
+                nonce_writes: Arc::new(Held::keeping()),
                 identity_outbox: false,
             })
         } else {
@@ -78,6 +90,8 @@ impl SqlStore {
                 reader: Pool::Sqlite(reader),
                 writer: Pool::Sqlite(writer),
                 checkpointer,
+                session_reads: Arc::new(Held::keeping()),
+                nonce_writes: Arc::new(Held::passing_through()),
                 identity_outbox: false,
             })
         }
@@ -158,6 +172,9 @@ impl Store for SqlStore {
     }
 
     async fn close(&self) {
+        // A pool closes once every connection is back, kept ones too.
+        self.session_reads.release();
+        self.nonce_writes.release();
         db_run!(self.reader, pool => pool.close().await);
         db_run!(self.writer, pool => pool.close().await);
         if let Some(checkpointer) = &self.checkpointer {
@@ -506,7 +523,10 @@ impl Store for SqlStore {
                 hashes.push_bind(*hash);
             }
             hashes.push_unseparated(")");
-            query.build_query_as().fetch_all(pool).await?
+            let mut lease = self.session_reads.lease(pool).await?;
+            let owners = query.build_query_as().fetch_all(&mut *lease.conn).await?;
+            self.session_reads.keep(lease);
+            owners
         }))
     }
 
@@ -531,6 +551,7 @@ impl Store for SqlStore {
         // The password logins these tokens answer, in the same transaction: one commit.
         let logins = throttle::distinct_successes(claims.iter().filter_map(|c| c.login));
         let (inserted, mut holders) = db_run!(self.writer, pool => {
+            let mut lease = self.nonce_writes.lease(pool).await?;
             let mut insert = sqlx::QueryBuilder::new(
                 "INSERT INTO signed_nonces (nonce_hash, user_id, expires_at) ",
             );
@@ -543,9 +564,9 @@ impl Store for SqlStore {
             let inserted: Vec<Vec<u8>> = if logins.is_empty() {
                 // One statement commits on its own: no BEGIN and COMMIT, each of which was a
                 // round trip to the connection's thread (SQLite) or the server.
-                insert.build_query_scalar().fetch_all(pool).await?
+                insert.build_query_scalar().fetch_all(&mut *lease.conn).await?
             } else {
-                let mut tx = pool.begin().await?;
+                let mut tx = sqlx::Connection::begin(&mut *lease.conn).await?;
                 let inserted = insert.build_query_scalar().fetch_all(&mut *tx).await?;
                 let mut upsert = sqlx::QueryBuilder::new(throttle::UPSERT_SUCCESSES);
                 upsert.push_values(&logins, |mut row, login| {
@@ -566,12 +587,13 @@ impl Store for SqlStore {
                     if !inserted.iter().any(|hash| hash == claim.nonce_hash) {
                         let user: Option<String> = sqlx::query_scalar(holder)
                             .bind(claim.nonce_hash)
-                            .fetch_optional(pool)
+                            .fetch_optional(&mut *lease.conn)
                             .await?;
                         holders.push((claim.nonce_hash.to_vec(), user.unwrap_or_default()));
                     }
                 }
             }
+            self.nonce_writes.keep(lease);
             (inserted, holders)
         });
         let mut fresh: Vec<&[u8]> = inserted.iter().map(Vec::as_slice).collect();
