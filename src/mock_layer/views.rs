@@ -565,6 +565,27 @@ mod tests {
         }
     }
 
+    /// A text part with the given body and no ID of its own, then a content part with an ID,
+    /// an encoding and 16 bytes of content.
+    fn text_and_content(body: &str) -> Vec<PartSpec> {
+        vec![
+            PartSpec {
+                own_id: false,
+                body: Some(body.to_owned()),
+                encoding: false,
+                content: false,
+                size: body.len() as u64,
+            },
+            PartSpec {
+                own_id: true,
+                body: None,
+                encoding: true,
+                content: true,
+                size: 16,
+            },
+        ]
+    }
+
     /// The message view, written out member by member as Layer shows it (§B.2): the fan-out
     /// and REST share one builder, so this is what pins the shape itself.
     #[test]
@@ -572,22 +593,7 @@ mod tests {
         let mut world = world();
         let spec = MessageSpec {
             sender: Ok(0),
-            parts: vec![
-                PartSpec {
-                    own_id: false,
-                    body: Some("hi".into()),
-                    encoding: false,
-                    content: false,
-                    size: 2,
-                },
-                PartSpec {
-                    own_id: true,
-                    body: None,
-                    encoding: true,
-                    content: true,
-                    size: 16,
-                },
-            ],
+            parts: text_and_content("hi"),
             statuses: vec![Some(Status::Read), Some(Status::Delivered), None, None],
             notification: Some(json!({"title": "T", "text": "x"})),
             position: 7,
@@ -692,22 +698,7 @@ mod tests {
         let mut world = world();
         let spec = MessageSpec {
             sender: Ok(0),
-            parts: vec![
-                PartSpec {
-                    own_id: false,
-                    body: Some("héllo \"you\"\u{1}".into()),
-                    encoding: false,
-                    content: false,
-                    size: 9,
-                },
-                PartSpec {
-                    own_id: true,
-                    body: None,
-                    encoding: true,
-                    content: true,
-                    size: 16,
-                },
-            ],
+            parts: text_and_content("héllo \"you\"\u{1}"),
             statuses: vec![
                 Some(Status::Read),
                 Some(Status::Sent),
