@@ -15,6 +15,7 @@
 //! broken connection is never kept. Two callers sharing one [`Held`] stay correct (the second
 //! takes a connection of its own from the pool, and one of the two goes back to it).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,8 @@ pub(super) struct Held {
     postgres: Mutex<Option<Lease<Postgres>>>,
     /// How long a kept connection may sit idle; zero keeps none.
     idle: Duration,
+    /// Set by [`Held::release`]: the pools are closing, and nothing is kept any more.
+    released: AtomicBool,
 }
 
 /// The slot for connections of `DB`: each database has its own, so the store's code, written
@@ -78,6 +81,7 @@ impl Held {
             sqlite: Mutex::new(None),
             postgres: Mutex::new(None),
             idle,
+            released: AtomicBool::new(false),
         }
     }
 
@@ -114,13 +118,20 @@ impl Held {
             return; // back to the pool
         }
         lease.returned = Instant::now();
+        let mut slot = lock(self.slot());
+        // Checked under the slot's lock, which `release` takes after setting the flag: a call
+        // that finishes while the pools close cannot keep its connection from them.
+        if self.released.load(Ordering::SeqCst) {
+            return;
+        }
         // Whatever was kept meanwhile (by a second caller) goes back to the pool.
-        drop(lock(self.slot()).replace(lease));
+        drop(slot.replace(lease));
     }
 
-    /// Hands every kept connection back to its pool (before the pool closes, which waits for
-    /// all of its connections).
+    /// Hands every kept connection back to its pool, and keeps none from now on: a pool
+    /// closes once all of its connections are back, so this comes first.
     pub fn release(&self) {
+        self.released.store(true, Ordering::SeqCst);
         drop(lock(&self.sqlite).take());
         drop(lock(&self.postgres).take());
     }
@@ -209,9 +220,17 @@ mod tests {
     async fn release_empties_the_slots_so_the_pool_can_close() {
         let pool = pool().await;
         let held = Held::keeping();
-        let lease = held.lease(&pool).await.unwrap();
-        held.keep(lease);
+        let kept = held.lease(&pool).await.unwrap();
+        // A batch still running while the store closes: its lease comes back after the
+        // release, and must not be kept.
+        let late = held.lease(&pool).await.unwrap();
+        held.keep(kept);
         held.release();
+        held.keep(late);
+        assert!(
+            lock(&held.sqlite).is_none(),
+            "nothing kept after the release"
+        );
         // Closing waits for every connection to come back: without the release, for ever.
         // The bound only turns that hang into a failure.
         tokio::time::timeout(Duration::from_secs(60), pool.close())
