@@ -12,8 +12,10 @@
 //! connection is used again only while its caller is busy: one idle for [`IDLE`] or held for
 //! [`LIFETIME`] goes back to the pool (which pings it, and on PostgreSQL recycles it at its
 //! lifetime), and the next call takes a tested one. A call that fails drops its lease, so a
-//! broken connection is never kept. Two callers sharing one [`Held`] stay correct (the second
-//! takes a connection of its own from the pool, and one of the two goes back to it).
+//! broken connection is never kept, and once the store starts closing nothing is kept (a pool
+//! closes only when all of its connections are back). Two callers sharing one [`Held`] stay
+//! correct (the second takes a connection of its own from the pool, and one of the two goes
+//! back to it).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
