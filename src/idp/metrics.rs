@@ -109,19 +109,17 @@ impl IdpMetrics {
 
     /// The histogram of the nonce ledger's writes (`db_batch_seconds{batch="nonce_ledger"}`).
     pub fn nonce_ledger_seconds(&self) -> Histogram {
-        self.batch_durations
-            .get_or_create(&BatchLabels {
-                batch: "nonce_ledger",
-            })
-            .clone()
+        self.batch_seconds("nonce_ledger")
     }
 
     /// The histogram of the session lookups' reads (`db_batch_seconds{batch="session_lookup"}`).
     pub fn session_lookup_seconds(&self) -> Histogram {
+        self.batch_seconds("session_lookup")
+    }
+
+    fn batch_seconds(&self, batch: &'static str) -> Histogram {
         self.batch_durations
-            .get_or_create(&BatchLabels {
-                batch: "session_lookup",
-            })
+            .get_or_create(&BatchLabels { batch })
             .clone()
     }
 

@@ -67,7 +67,7 @@ fn base_options(url: &DatabaseUrl) -> Result<SqliteConnectOptions, sqlx::Error> 
         .busy_timeout(Duration::from_secs(5)))
 }
 
-/// A pool of `connections` on `options`.
+/// Options for a pool of `connections`.
 ///
 /// Connections are not pinged before use (sqlx's default, `test_before_acquire`): an SQLite
 /// connection is a thread of this process, not a socket that can go stale, and the ping was a
