@@ -14,12 +14,20 @@
 //! request ID, logged at INFO. The dispatcher's own ERROR lines are switched off in
 //! [`crate::telemetry`].
 //!
+//! A response body can be any bytes a client uploaded (the emulator serves content back as it
+//! was uploaded), and those bytes could be made to look like a bare refusal. So a handler that
+//! writes bytes it did not make calls [`write_verbatim`] first: from then on the connection's
+//! writes are passed through untouched. A refusal later on that connection stays bare, which
+//! costs its own client the JSON body and never rewrites anybody's content.
+//!
 //! The server is assembled from actix-server and actix-http the way `actix_web::HttpServer`
 //! does it (same timeouts), because `HttpServer` gives no access to the connection's stream.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -27,7 +35,8 @@ use actix_http::{HttpService, Request, Response, body::MessageBody};
 use actix_service::{
     IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_service, map_config,
 };
-use actix_web::dev::{AppConfig, Server};
+use actix_web::HttpRequest;
+use actix_web::dev::{AppConfig, Extensions, Server};
 use actix_web::http::StatusCode;
 use actix_web::rt::net::TcpStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -103,11 +112,15 @@ where
                 .client_request_timeout(Duration::from_secs(5))
                 .client_disconnect_timeout(Duration::from_secs(1))
                 .local_addr(addr)
+                .on_connect_ext(|io: &Refusals<TcpStream>, data: &mut Extensions| {
+                    data.insert(io.verbatim.clone());
+                })
                 // The host is only used to build absolute URLs, which neither face does.
                 .h1(map_config(app, |_| AppConfig::default()));
             fn_service(move |io: TcpStream| async move {
-                // Nagle's algorithm would hold a response written in more than one piece
-                // until the client acknowledged the first, which it may delay by 40 ms.
+                // Nagle's algorithm would hold a response written in more than one piece, or
+                // the emulator's WebSocket packets (each its own small write), until the
+                // client acknowledged the previous one, which it may delay by 40 ms.
                 let _ = io.set_nodelay(true);
                 let peer = io.peer_addr().ok();
                 Ok((Refusals::new(io, face, render, peer), peer))
@@ -127,6 +140,21 @@ pub struct Refusals<T> {
     /// Bytes accepted from the dispatcher but not yet written (a replaced refusal).
     pending: Vec<u8>,
     written: usize,
+    /// Set by [`write_verbatim`]: this connection's writes are no longer searched.
+    verbatim: Verbatim,
+}
+
+/// A connection's switch to writing verbatim, shared with its requests (connection data).
+#[derive(Clone, Default)]
+struct Verbatim(Arc<AtomicBool>);
+
+/// Before a handler writes bytes it did not make (uploaded content): every write on `req`'s
+/// connection, from now on, goes out as it is, even one that looks like a bare refusal.
+pub fn write_verbatim(req: &HttpRequest) {
+    if let Some(Verbatim(on)) = req.conn_data::<Verbatim>() {
+        // A connection and its requests live on one worker thread: no ordering to impose.
+        on.store(true, Ordering::Relaxed);
+    }
 }
 
 impl<T> Refusals<T> {
@@ -138,6 +166,7 @@ impl<T> Refusals<T> {
             peer,
             pending: Vec::new(),
             written: 0,
+            verbatim: Verbatim::default(),
         }
     }
 }
@@ -237,6 +266,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Refusals<T> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         ready!(this.drain(cx))?;
+        if this.verbatim.0.load(Ordering::Relaxed) {
+            return Pin::new(&mut this.io).poll_write(cx, buf);
+        }
         if let Some((start, status, date)) = find_refusal(buf) {
             let mut pending = buf[..start].to_vec();
             pending.extend(this.replacement(status, date));

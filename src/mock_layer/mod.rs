@@ -50,7 +50,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, middleware, web};
+use actix_web::{App, middleware, web};
 use anyhow::Context;
 
 pub use error::LayerError;
@@ -493,42 +493,41 @@ pub fn serve(
         http_metrics,
         stopping,
     } = serving;
-    let server = HttpServer::new(move || {
-        App::new()
-            // The last `wrap` sees the request first: the XDK's `/http://host:port` prefix
-            // is stripped before anything looks at the path; then tracing, the guard of the
-            // test controls (outside CORS, so a page's preflight to them is refused and no
-            // answer of theirs carries CORS headers), CORS (whose preflight answers never
-            // reach the journal, and whose refusals are turned into Layer errors), the
-            // journal, and the refusal of undecodable paths, which the journal records like
-            // any other answer.
-            .wrap(middleware::from_fn(http::reject_undecodable_paths))
-            .wrap(middleware::from_fn(journal::record_requests))
-            .wrap(http::cors())
-            .wrap(middleware::from_fn(http::cors_errors_as_layer_errors))
-            .wrap(middleware::from_fn(control_access::guard_test_controls))
-            .wrap(middleware::from_fn(|req, next| {
-                crate::telemetry::trace_requests("mock_layer", req, next)
-            }))
-            .wrap(middleware::from_fn({
-                let http_metrics = http_metrics.clone();
-                move |req, next| crate::metrics::record_requests(http_metrics.clone(), req, next)
-            }))
-            .wrap(middleware::from_fn(http::strip_absolute_url_prefix))
-            .app_data(state.clone())
-            .app_data(rest::path_config())
-            .app_data(rest::query_config())
-            .configure(platform::configure)
-            .configure(rest::configure)
-    })
-    .workers(workers)
-    // A socket gets its packets as they happen, each its own small write: with Nagle's
-    // algorithm, a packet written while the previous one is unacknowledged waits for the
-    // client's (possibly delayed, 40 ms) acknowledgement.
-    .tcp_nodelay(true)
-    .disable_signals()
-    .shutdown_timeout(stopping.drain_timeout_secs)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    crate::http_server::serve(
+        "mock_layer",
+        listener,
+        workers,
+        stopping,
+        error::refusal_body,
+        move || {
+            App::new()
+                // The last `wrap` sees the request first: the XDK's `/http://host:port` prefix
+                // is stripped before anything looks at the path; then tracing, the guard of the
+                // test controls (outside CORS, so a page's preflight to them is refused and no
+                // answer of theirs carries CORS headers), CORS (whose preflight answers never
+                // reach the journal, and whose refusals are turned into Layer errors), the
+                // journal, and the refusal of undecodable paths, which the journal records like
+                // any other answer.
+                .wrap(middleware::from_fn(http::reject_undecodable_paths))
+                .wrap(middleware::from_fn(journal::record_requests))
+                .wrap(http::cors())
+                .wrap(middleware::from_fn(http::cors_errors_as_layer_errors))
+                .wrap(middleware::from_fn(control_access::guard_test_controls))
+                .wrap(middleware::from_fn(|req, next| {
+                    crate::telemetry::trace_requests("mock_layer", req, next)
+                }))
+                .wrap(middleware::from_fn({
+                    let http_metrics = http_metrics.clone();
+                    move |req, next| {
+                        crate::metrics::record_requests(http_metrics.clone(), req, next)
+                    }
+                }))
+                .wrap(middleware::from_fn(http::strip_absolute_url_prefix))
+                .app_data(state.clone())
+                .app_data(rest::path_config())
+                .app_data(rest::query_config())
+                .configure(platform::configure)
+                .configure(rest::configure)
+        },
+    )
 }

@@ -96,6 +96,8 @@ pub async fn get_websocket(
     req.extensions_mut().insert(caller.clone());
     let (response, ws, stream) = actix_ws::handle_with_protocols(&req, payload, &PROTOCOLS)
         .map_err(|e| LayerError::invalid_request(format!("not a WebSocket handshake: {e}")))?;
+    // From here on the connection carries frames, not HTTP responses.
+    crate::http_server::write_verbatim(&req);
     let max_frame = emulator.settings().max_frame_bytes;
     let stream = stream
         .max_frame_size(max_frame)

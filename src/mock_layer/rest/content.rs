@@ -170,11 +170,14 @@ impl Drop for UploadClaim {
 
 /// `GET {download_url}`: the bytes with the type they were uploaded as, as an attachment.
 pub async fn get_download(
+    req: HttpRequest,
     emulator: web::Data<MockLayer>,
     secret: web::Path<String>,
 ) -> Result<HttpResponse, LayerError> {
     for (_, world) in emulator.worlds() {
         if let Some((mime_type, bytes)) = world.content.download(&secret) {
+            // Uploaded bytes may imitate anything, a bare HTTP refusal included.
+            crate::http_server::write_verbatim(&req);
             let content_type = HeaderValue::from_str(mime_type)
                 .unwrap_or(HeaderValue::from_static("application/octet-stream"));
             return Ok(HttpResponse::Ok()

@@ -633,3 +633,102 @@ async fn a_huge_participant_list_is_refused_promptly() {
         .unwrap();
     assert_eq!(unchanged["participants"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn requests_the_http_parser_refuses_get_layer_s_error_shape() {
+    let emulator = spawn_emulator().await;
+    let addr: std::net::SocketAddr = emulator.url["http://".len()..].parse().unwrap();
+    let long = "a".repeat(140_000);
+    let cases: Vec<(&str, String, u16)> = vec![
+        (
+            "garbage request line",
+            "NOT HTTP AT ALL\r\n\r\n".to_owned(),
+            400,
+        ),
+        (
+            "invalid header name",
+            "GET /nonces HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n".to_owned(),
+            400,
+        ),
+        (
+            "URI too long",
+            format!("GET /{long} HTTP/1.1\r\nHost: x\r\n\r\n"),
+            431,
+        ),
+        (
+            "header too large",
+            format!("GET /nonces HTTP/1.1\r\nHost: x\r\nX-Big: {long}\r\n\r\n"),
+            431,
+        ),
+        // (Broken chunked framing reaches the route, whose body extractor answers it.)
+    ];
+    for (name, request, status) in cases {
+        let responses = crate::bad_input::raw_exchange(addr, request.as_bytes()).await;
+        assert!(!responses.is_empty(), "{name}: no response");
+        for (got, body) in &responses {
+            assert_eq!(*got, status, "{name}");
+            let body: Value = serde_json::from_slice(body)
+                .unwrap_or_else(|_| panic!("{name}: {}", String::from_utf8_lossy(body)));
+            assert_layer_error(&body);
+            assert_eq!(body["id"], "invalid_request", "{name}: {body}");
+            assert!(body["message"].as_str().unwrap().len() > 20, "{name}");
+            assert!(
+                body["data"]["request_id"]
+                    .as_str()
+                    .is_some_and(|id| !id.is_empty()),
+                "{name}: {body}"
+            );
+        }
+    }
+    // Behind a good request on the same connection: that one is answered, then the refusal.
+    let pipelined = crate::bad_input::raw_exchange(
+        addr,
+        b"POST /nonces HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n\
+          GET /nonces HTTP/1.1\r\nBad Header: y\r\n\r\n",
+    )
+    .await;
+    let statuses: Vec<u16> = pipelined.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [201, 400]);
+    let refusal: Value = serde_json::from_slice(&pipelined[1].1).unwrap();
+    assert_eq!(refusal["id"], "invalid_request", "{refusal}");
+    // The emulator still serves.
+    assert!(!emulator.nonce().await.is_empty());
+}
+
+#[tokio::test]
+async fn uploaded_content_that_imitates_a_refusal_is_downloaded_byte_for_byte() {
+    // The parser's refusals are rewritten on their way out; uploaded bytes shaped like one
+    // must not be, or one user's upload could rewrite what another downloads.
+    let emulator = spawn_emulator().await;
+    let alice = emulator.login("alice").await;
+    let imitation = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    let content: Value = emulator
+        .reserve_content(&alice, imitation.len())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let upload = content["upload_url"].as_str().unwrap();
+    let put = emulator
+        .http
+        .put(upload)
+        .body(imitation.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let refresh_path = content["id"].as_str().unwrap()["layer://".len()..].to_owned();
+    let refreshed: Value = emulator
+        .get(&refresh_path, &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let download = refreshed["download_url"].as_str().unwrap();
+    for _ in 0..2 {
+        // Twice: on a fresh connection, then on the kept-alive one.
+        let response = emulator.http.get(download).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(&response.bytes().await.unwrap()[..], &imitation[..]);
+    }
+}
