@@ -702,32 +702,11 @@ async fn uploaded_content_that_imitates_a_refusal_is_downloaded_byte_for_byte() 
     let emulator = spawn_emulator().await;
     let alice = emulator.login("alice").await;
     let imitation = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-    let content: Value = emulator
-        .reserve_content(&alice, imitation.len())
-        .await
-        .json()
-        .await
-        .unwrap();
-    let upload = content["upload_url"].as_str().unwrap();
-    let put = emulator
-        .http
-        .put(upload)
-        .body(imitation.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success(), "{}", put.status());
-    let refresh_path = content["id"].as_str().unwrap()["layer://".len()..].to_owned();
-    let refreshed: Value = emulator
-        .get(&refresh_path, &alice)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let download = refreshed["download_url"].as_str().unwrap();
+    let content = emulator.upload_content(&alice, imitation.to_vec()).await;
+    let download = emulator.download_url(&alice, &content).await;
     for _ in 0..2 {
         // Twice: on a fresh connection, then on the kept-alive one.
-        let response = emulator.http.get(download).send().await.unwrap();
+        let response = emulator.http.get(&download).send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(&response.bytes().await.unwrap()[..], &imitation[..]);
     }

@@ -12,33 +12,10 @@ async fn the_journal_records_requests_without_any_token_or_content_secret() {
     let _ws = emulator.ws(&alice).await;
     emulator.get("/conversations?page_size=5", &alice).await;
     // Rich content: the upload and download URLs are bearer secrets.
-    let content: Value = emulator
-        .reserve_content(&alice, 3)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let content = emulator.upload_content(&alice, b"abc".to_vec()).await;
     let upload = content["upload_url"].as_str().unwrap().to_owned();
-    assert!(
-        emulator
-            .http
-            .put(&upload)
-            .body("abc")
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .is_success()
-    );
-    // `layer:///content/<uuid>` is refreshed at `/content/<uuid>`.
+    let download = emulator.download_url(&alice, &content).await;
     let refresh_path = content["id"].as_str().unwrap()["layer://".len()..].to_owned();
-    let refreshed: Value = emulator
-        .get(&refresh_path, &alice)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let download = refreshed["download_url"].as_str().unwrap().to_owned();
     assert_eq!(
         emulator.http.get(&download).send().await.unwrap().status(),
         200

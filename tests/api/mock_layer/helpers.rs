@@ -261,6 +261,29 @@ impl Emulator {
         self.post_content(session, Some(size)).await
     }
 
+    /// Reserves content of `bytes`' size and uploads `bytes` to it; the reservation (its
+    /// `id` and `upload_url`).
+    pub async fn upload_content(&self, session: &str, bytes: Vec<u8>) -> Value {
+        let content: Value = self
+            .reserve_content(session, bytes.len())
+            .await
+            .json()
+            .await
+            .unwrap();
+        let upload = content["upload_url"].as_str().unwrap();
+        let put = self.http.put(upload).body(bytes).send().await.unwrap();
+        assert_eq!(put.status(), 200, "the upload");
+        content
+    }
+
+    /// The download URL of uploaded `content`, from refreshing it (`layer:///content/<uuid>`
+    /// is refreshed at `/content/<uuid>`).
+    pub async fn download_url(&self, session: &str, content: &Value) -> String {
+        let refresh_path = &content["id"].as_str().unwrap()["layer://".len()..];
+        let refreshed: Value = self.get(refresh_path, session).await.json().await.unwrap();
+        refreshed["download_url"].as_str().unwrap().to_owned()
+    }
+
     /// `POST /content` without `Upload-Content-Length`; the response.
     pub async fn reserve_content_of_unknown_size(&self, session: &str) -> reqwest::Response {
         self.post_content(session, None).await

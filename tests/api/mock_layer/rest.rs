@@ -770,21 +770,7 @@ async fn send_content(
     conversation: &Value,
     size: usize,
 ) -> (Value, String) {
-    let content: Value = emulator
-        .reserve_content(session, size)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let upload = content["upload_url"].as_str().unwrap();
-    let put = emulator
-        .http
-        .put(upload)
-        .body(vec![7u8; size])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 200);
+    let content = emulator.upload_content(session, vec![7u8; size]).await;
     let message: Value = emulator
         .post(
             &format!("{}/messages", path_of(conversation)),
