@@ -44,6 +44,21 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Renders a face's error body (JSON) for a refused request: its status and request ID.
 pub type RenderRefusal = fn(StatusCode, &str) -> Vec<u8>;
 
+/// What a refusal of `status` tells the client to fix, in every face's body.
+pub fn refusal_description(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            "the request line and headers (the URL included) are larger than the server \
+             accepts; send a shorter request"
+        }
+        StatusCode::REQUEST_TIMEOUT => "the request line and headers did not arrive in time",
+        _ => {
+            "the request is not valid HTTP/1.1 (its request line, a header, or the framing of \
+             its body); nothing was done"
+        }
+    }
+}
+
 /// The statuses actix-http's dispatcher answers on its own.
 const REFUSALS: [u16; 3] = [400, 408, 431];
 

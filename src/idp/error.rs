@@ -235,25 +235,14 @@ impl ResponseError for IdpError {
 /// The body for a request that actix's HTTP parser refused before routing (see
 /// [`crate::http_server`]): not valid HTTP/1.1, a head too large, or one too slow to arrive.
 pub fn refusal_body(status: StatusCode, request_id: &str) -> Vec<u8> {
-    let (error, description) = match status {
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
-            "request_header_fields_too_large",
-            "the request line and headers (the URL included) are larger than the server \
-             accepts; send a shorter request",
-        ),
-        StatusCode::REQUEST_TIMEOUT => (
-            "request_timeout",
-            "the request line and headers did not arrive in time",
-        ),
-        _ => (
-            "malformed_request",
-            "the request is not valid HTTP/1.1 (its request line, a header, or the framing \
-             of its body); nothing was done",
-        ),
+    let error = match status {
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "request_header_fields_too_large",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        _ => "malformed_request",
     };
     let body = ErrorBody {
         error,
-        error_description: description.to_owned(),
+        error_description: crate::http_server::refusal_description(status).to_owned(),
         field: None,
         request_id: Some(request_id.to_owned()),
     };

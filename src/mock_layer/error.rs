@@ -195,17 +195,7 @@ impl LayerError {
 /// [`crate::http_server`]): Layer's `invalid_request`, with the status the parser chose (400,
 /// 408 or 431) and the refusal's request ID in `data`.
 pub fn refusal_body(status: StatusCode, request_id: &str) -> Vec<u8> {
-    let message = match status {
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
-            "the request line and headers (the URL included) are larger than the emulator \
-             accepts; send a shorter request"
-        }
-        StatusCode::REQUEST_TIMEOUT => "the request line and headers did not arrive in time",
-        _ => {
-            "the request is not valid HTTP/1.1 (its request line, a header, or the framing of \
-             its body); nothing was done"
-        }
-    };
+    let message = crate::http_server::refusal_description(status);
     let error = LayerError::invalid_request(message).with_data(json!({ "request_id": request_id }));
     serde_json::to_vec(&error.body()).unwrap_or_default()
 }
